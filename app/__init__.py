@@ -1,0 +1,69 @@
+"""orderflow's Flask application: create_app() wires config, database, engine, jobs and the REST API."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from apiflask import APIFlask
+
+__version__ = "0.1.0"
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "bpmn"
+
+log = logging.getLogger(__name__)
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> APIFlask:
+    from . import auth, problems  # noqa: F401 - auth registers the token check
+    from .api import register_blueprints
+    from .config import from_environment
+    from .extensions import db
+    from .migrations import upgrade
+    from .services import build_services
+
+    app = APIFlask(
+        "orderflow",
+        title="orderflow API",
+        version=__version__,
+        spec_path="/api/v1/openapi.json",
+        docs_path="/api/v1/docs",
+    )
+    app.config.update(from_environment())
+    if config:
+        app.config.update(config)
+    app.config["SECURITY_SCHEMES"] = {"BearerAuth": {"type": "http", "scheme": "bearer"}}
+    Path(app.config["ORDERFLOW_DATA_DIR"]).mkdir(parents=True, exist_ok=True)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+            "connect_args": {"check_same_thread": False, "timeout": 30},
+            **app.config["SQLALCHEMY_ENGINE_OPTIONS"],
+        }
+    db.init_app(app)
+    with app.app_context():
+        from processes.db import configure
+
+        sql_engine = configure(db.engine)
+        upgrade(sql_engine)
+    services = build_services(sql_engine, app.config)
+    app.extensions["orderflow"] = services
+    problems.register(app)
+    register_blueprints(app)
+    if app.config["ORDERFLOW_DEPLOY_SHIPPED"]:
+        deploy_shipped(services)
+    return app
+
+
+def deploy_shipped(services) -> None:
+    """Deploy the shipped workflows; unchanged files keep their version."""
+    from processes.deployments import deploy
+
+    files = [
+        (p.name, p.read_bytes())
+        for p in sorted(SHIPPED_DIR.glob("*.bpmn")) + sorted(SHIPPED_DIR.glob("*.dmn"))
+    ]
+    if files:
+        result = deploy(services.engine, files, actor="orderflow")
+        for definition in result.definitions:
+            log.info("deployed %s version %s", definition["key"], definition["version"])

@@ -1,0 +1,11 @@
+"""REST API v1: one blueprint per area."""
+
+from apiflask import APIFlask
+
+
+def register_blueprints(app: APIFlask) -> None:
+    from . import deployments, health, instances
+
+    app.register_blueprint(deployments.bp)
+    app.register_blueprint(instances.bp)
+    app.register_blueprint(health.bp)

@@ -1,0 +1,36 @@
+"""Health: is the database reachable, are the connectors' systems up."""
+
+from __future__ import annotations
+
+import requests
+from apiflask import APIBlueprint
+from flask import current_app
+from sqlalchemy import text
+
+from ..services import services
+from .schemas import Health
+
+bp = APIBlueprint("health", __name__, url_prefix="/api/v1", tag="Operations")
+
+
+@bp.get("/health")
+@bp.output(Health)
+@bp.doc(summary="Database and connector health (no token needed)")
+def health():
+    checks: dict[str, dict] = {}
+    try:
+        with services().engine.read_session() as session:
+            session.execute(text("SELECT 1"))
+        checks["database"] = {"ok": True}
+    except Exception as exc:  # a health check reports failures, it does not raise them
+        checks["database"] = {"ok": False, "error": str(exc)}
+    sandbox = current_app.config["ORDERFLOW_SANDBOX_URL"]
+    try:
+        response = requests.get(f"{sandbox}/health", timeout=(1, 2))
+        checks["connectors"] = {"ok": response.ok, "url": sandbox}
+    except requests.RequestException as exc:
+        checks["connectors"] = {"ok": False, "url": sandbox, "error": exc.__class__.__name__}
+    runner = services().runner
+    checks["workers"] = {"ok": True, "transport": "embedded" if runner else "none"}
+    status = "ok" if all(c["ok"] for c in checks.values()) else "degraded"
+    return {"status": status, "checks": checks}, 200 if status == "ok" else 503

@@ -1,0 +1,83 @@
+"""Process instances: start, read, audit trail, cancel."""
+
+from __future__ import annotations
+
+from apiflask import APIBlueprint
+from flask import request
+
+from processes.errors import InvalidInput
+from processes.instances import cancel_instance, get_instance, instance_events, list_instances, start_instance
+
+from ..auth import actor
+from ..extensions import auth
+from ..services import services
+from .schemas import EventList, Instance, InstancePage, InstanceQuery, StartInstanceIn, VersionQuery
+
+bp = APIBlueprint("instances", __name__, url_prefix="/api/v1", tag="Process instances")
+
+
+@bp.post("/process-definitions/<key>/instances")
+@bp.auth_required(auth)
+@bp.input(VersionQuery, location="query", arg_name="query_data")
+@bp.input(StartInstanceIn, arg_name="body")
+@bp.output(Instance, status_code=201)
+@bp.doc(
+    summary="Start an order process",
+    description="Send an `Idempotency-Key` header to retry safely: a repeated key returns the instance it "
+    "started (200), as does a start with the business key of an instance that is still active.",
+)
+def start(key: str, query_data: VersionQuery, body: StartInstanceIn):
+    idempotency_key = request.headers.get("Idempotency-Key")
+    if idempotency_key is not None and not (0 < len(idempotency_key) <= 255):
+        raise InvalidInput("Idempotency-Key must be 1 to 255 characters")
+    result = start_instance(
+        services().engine,
+        key,
+        variables=body.variables,
+        business_key=body.businessKey,
+        version=query_data.version,
+        idempotency_key=idempotency_key,
+        actor=actor(),
+    )
+    headers = {"Location": f"/api/v1/process-instances/{result.instance['id']}"}
+    return result.instance, (201 if result.created else 200), headers
+
+
+@bp.get("/process-instances")
+@bp.auth_required(auth)
+@bp.input(InstanceQuery, location="query", arg_name="q")
+@bp.output(InstancePage)
+@bp.doc(summary="List process instances, newest first, with filters and pagination")
+def list_(q: InstanceQuery):
+    return list_instances(
+        services().engine,
+        status=q.status,
+        process_key=q.processKey,
+        business_key=q.businessKey,
+        page=q.page,
+        per_page=q.perPage,
+    )
+
+
+@bp.get("/process-instances/<instance_id>")
+@bp.auth_required(auth)
+@bp.output(Instance)
+@bp.doc(summary="An instance: status, variables, active elements, incidents, jobs")
+def get(instance_id: str):
+    return get_instance(services().engine, instance_id)
+
+
+@bp.get("/process-instances/<instance_id>/events")
+@bp.auth_required(auth)
+@bp.output(EventList)
+@bp.doc(summary="The instance's audit trail, oldest first")
+def events(instance_id: str):
+    return {"items": instance_events(services().engine, instance_id)}
+
+
+@bp.post("/process-instances/<instance_id>/cancel")
+@bp.auth_required(auth)
+@bp.output(Instance)
+@bp.doc(summary="Cancel a running or waiting instance (409 when it has already ended)")
+def cancel(instance_id: str):
+    return cancel_instance(services().engine, instance_id, actor=actor())

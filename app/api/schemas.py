@@ -1,0 +1,140 @@
+"""Request and response bodies of the REST API (pydantic: validation and the OpenAPI spec)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # unknown keys are a mistake the caller should hear about
+
+
+class StartInstanceIn(Strict):
+    businessKey: str | None = Field(default=None, max_length=255, description="Your order number")
+    variables: dict[str, Any] = Field(default_factory=dict, description="Process variables (a JSON object)")
+
+
+class InstanceQuery(Strict):
+    status: Literal["running", "waiting", "completed", "cancelled", "incident"] | None = None
+    processKey: str | None = None
+    businessKey: str | None = None
+    page: int = Field(default=1, ge=1)
+    perPage: int = Field(default=50, ge=1, le=500)
+
+
+class VersionQuery(Strict):
+    version: int | None = Field(default=None, ge=1)
+
+
+class Incident(BaseModel):
+    id: str
+    elementId: str | None
+    errorType: str
+    message: str
+    createdAt: str
+    resolvedAt: str | None
+
+
+class JobView(BaseModel):
+    id: str
+    kind: str
+    topic: str | None
+    elementId: str | None
+    status: str
+    attempt: int
+    maxAttempts: int
+    dueAt: str | None
+    lastError: str | None
+
+
+class ActiveElement(BaseModel):
+    elementId: str
+    name: str | None
+    type: str
+    state: str
+
+
+class Instance(BaseModel):
+    id: str
+    processKey: str
+    definitionId: str
+    definitionVersion: int
+    businessKey: str | None
+    status: str
+    revision: int
+    createdAt: str
+    updatedAt: str
+    endedAt: str | None
+    variables: dict[str, Any] | None = None
+    activeElements: list[ActiveElement] | None = None
+    incidents: list[Incident] | None = None
+    jobs: list[JobView] | None = None
+
+
+class InstancePage(BaseModel):
+    items: list[Instance]
+    total: int
+    page: int
+    perPage: int
+
+
+class AuditEvent(BaseModel):
+    id: str
+    at: str
+    type: str
+    elementId: str | None
+    elementName: str | None
+    elementType: str | None
+    actor: str | None
+    data: dict[str, Any] | None
+
+
+class EventList(BaseModel):
+    items: list[AuditEvent]
+
+
+class Definition(BaseModel):
+    id: str
+    key: str
+    version: int
+    name: str | None
+    resource: str
+    deploymentId: str
+    createdAt: str
+
+
+class DefinitionList(BaseModel):
+    items: list[Definition]
+
+
+class DeployedDefinition(BaseModel):
+    id: str
+    key: str
+    version: int
+    name: str | None
+    resource: str | None = None
+    isNew: bool
+    calls: list[str] | None = None
+
+
+class LintProblem(BaseModel):
+    message: str
+    elementId: str | None
+    elementType: str | None
+    file: str | None
+    line: int | None
+    severity: str
+
+
+class DeploymentOut(BaseModel):
+    id: str
+    definitions: list[DeployedDefinition]
+    decisions: list[DeployedDefinition]
+    warnings: list[LintProblem]
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    checks: dict[str, dict[str, Any]]

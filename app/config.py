@@ -1,0 +1,42 @@
+"""Configuration from the environment. Every setting is documented in the README's table."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+DEV_TOKEN = "orderflow-dev-token"
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def from_environment(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    env = os.environ if env is None else env
+    data_dir = Path(env.get("ORDERFLOW_DATA_DIR", "./var")).resolve()
+    token = env.get("ORDERFLOW_API_TOKEN") or ""
+    sandbox_port = int(env.get("ORDERFLOW_SANDBOX_PORT", "8081"))
+    return {
+        "ORDERFLOW_HOST": env.get("ORDERFLOW_HOST", "127.0.0.1"),
+        "ORDERFLOW_PORT": int(env.get("ORDERFLOW_PORT", "8080")),
+        "ORDERFLOW_DATA_DIR": str(data_dir),
+        "SQLALCHEMY_DATABASE_URI": env.get("ORDERFLOW_DATABASE_URL")
+        or f"sqlite:///{data_dir / 'orderflow.db'}",
+        "ORDERFLOW_API_TOKEN": token or DEV_TOKEN,
+        "ORDERFLOW_USING_DEV_TOKEN": not token,
+        "ORDERFLOW_EMBEDDED_WORKERS": _bool(env.get("ORDERFLOW_EMBEDDED_WORKERS"), True),
+        "ORDERFLOW_WORKER_THREADS": int(env.get("ORDERFLOW_WORKER_THREADS", "4")),
+        "ORDERFLOW_LEASE_SECONDS": float(env.get("ORDERFLOW_LEASE_SECONDS", "30")),
+        "ORDERFLOW_SANDBOX": _bool(env.get("ORDERFLOW_SANDBOX"), True),
+        "ORDERFLOW_SANDBOX_PORT": sandbox_port,
+        "ORDERFLOW_SANDBOX_URL": env.get("ORDERFLOW_SANDBOX_URL") or f"http://127.0.0.1:{sandbox_port}",
+        "ORDERFLOW_DEPLOY_SHIPPED": _bool(env.get("ORDERFLOW_DEPLOY_SHIPPED"), True),
+        "ORDERFLOW_CONNECTOR_SETTINGS": {k: v for k, v in env.items() if k.startswith("ORDERFLOW_")},
+        "MAX_CONTENT_LENGTH": int(env.get("ORDERFLOW_MAX_UPLOAD_BYTES", str(10 * 1024 * 1024))),
+        "SQLALCHEMY_ENGINE_OPTIONS": {},
+    }

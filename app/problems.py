@@ -1,0 +1,49 @@
+"""Errors as application/problem+json (RFC 9457): type, title, status, detail."""
+
+from __future__ import annotations
+
+from apiflask import APIFlask
+from apiflask.exceptions import HTTPError
+from flask import jsonify
+from werkzeug.exceptions import HTTPException
+
+from processes.errors import Conflict, DeploymentRejected, InvalidInput, NotFound, OrderflowError, TooLarge
+
+STATUS = {NotFound: 404, InvalidInput: 422, Conflict: 409, TooLarge: 413, DeploymentRejected: 422}
+
+
+def problem(status: int, title: str, detail: str | None = None, **extra):
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail or title, **extra}
+    response = jsonify(body)
+    response.status_code = status
+    response.mimetype = "application/problem+json"
+    return response
+
+
+def register(app: APIFlask) -> None:
+    @app.errorhandler(OrderflowError)
+    def _domain_error(error: OrderflowError):
+        status = next((code for cls, code in STATUS.items() if isinstance(error, cls)), 400)
+        extra = {}
+        if isinstance(error, DeploymentRejected):
+            extra["problems"] = [p.as_dict() for p in error.problems]
+        return problem(status, error.title, error.detail, **extra)
+
+    @app.error_processor
+    def _http_error(error: HTTPError):
+        extra = {"errors": error.detail} if error.detail else {}
+        detail = error.message
+        if error.status_code == 422 and error.detail:
+            detail = "the request does not match the API: " + "; ".join(
+                f"{field}: {', '.join(messages)}"
+                for location in error.detail.values()
+                for field, messages in location.items()
+            )
+        response = problem(error.status_code, error.message, detail, **extra)
+        for name, value in (error.headers or {}).items():
+            response.headers[name] = value
+        return response
+
+    @app.errorhandler(HTTPException)
+    def _werkzeug_error(error: HTTPException):
+        return problem(error.code or 500, error.name, error.description)

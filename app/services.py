@@ -1,0 +1,85 @@
+"""Wiring: the engine, the job service with the connector registry, and the job transport."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app
+
+from connectors import (
+    BusinessError,
+    ConnectorError,
+    ConnectorRegistry,
+    JobContext,
+    TransientError,
+    build_registry,
+)
+from processes.db import make_session_factory
+from processes.engine import Engine, EngineSettings, JobDispatcher
+from processes.jobs import BpmnErrorThrown, ClaimedJob, JobExecutor, JobFailed, JobService
+from processes.runner import EmbeddedRunner
+
+
+def connector_executor(registry: ConnectorRegistry) -> JobExecutor:
+    """Runs a service job with the connector bound to its topic, mapping connector errors to job outcomes."""
+
+    def execute(job: ClaimedJob) -> dict[str, Any]:
+        connector = registry.get(job.topic or "")
+        if connector is None:
+            raise JobFailed(f"no connector is bound to topic '{job.topic}'", retryable=False)
+        context = JobContext(
+            job_id=job.id,
+            idempotency_key=f"orderflow-job-{job.id}",  # the same for every attempt of this job
+            attempt=job.attempt,
+            instance_id=job.instance_id,
+            business_key=job.business_key,
+            element_id=job.element_id or "",
+            topic=job.topic or "",
+        )
+        try:
+            return connector(job.variables, context)
+        except BusinessError as exc:
+            raise BpmnErrorThrown(exc.code, exc.message) from exc
+        except TransientError as exc:
+            raise JobFailed(str(exc), retryable=True) from exc
+        except ConnectorError as exc:
+            raise JobFailed(str(exc), retryable=False) from exc
+
+    return execute
+
+
+@dataclass
+class Services:
+    engine: Engine
+    jobs: JobService
+    connectors: ConnectorRegistry
+    runner: EmbeddedRunner | None
+
+    def start_workers(self) -> None:
+        if self.runner is not None:
+            self.runner.start()
+
+    def stop_workers(self) -> None:
+        if self.runner is not None:
+            self.runner.stop()
+
+
+def build_services(sql_engine, config: Mapping[str, Any]) -> Services:
+    registry = build_registry(
+        {**config["ORDERFLOW_CONNECTOR_SETTINGS"], "ORDERFLOW_SANDBOX_URL": config["ORDERFLOW_SANDBOX_URL"]}
+    )
+    settings = EngineSettings(lease_seconds=config["ORDERFLOW_LEASE_SECONDS"])
+    runner = None
+    dispatcher = JobDispatcher()
+    engine = Engine(make_session_factory(sql_engine), dispatcher=dispatcher, settings=settings)
+    jobs = JobService(engine, connector_executor(registry))
+    if config["ORDERFLOW_EMBEDDED_WORKERS"]:
+        runner = EmbeddedRunner(jobs, threads=config["ORDERFLOW_WORKER_THREADS"], topics=registry.topics())
+        engine.dispatcher = runner
+    return Services(engine=engine, jobs=jobs, connectors=registry, runner=runner)
+
+
+def services() -> Services:
+    return current_app.extensions["orderflow"]

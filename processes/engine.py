@@ -1,0 +1,388 @@
+"""The one engine path. Every change to an instance is one call of `Engine.step`, in one transaction:
+lock the instance, load its state, apply one command, run the engine, derive side effects, save, commit,
+and only then hand new jobs to the job transport."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.specs.defaults import ServiceTask
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.task import TaskState
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from .errors import NotFound
+from .models import (
+    ACTIVE_JOB_STATUSES,
+    COMPLETED,
+    INCIDENT,
+    JOB_CANCELLED,
+    RUNNING,
+    SERVICE,
+    TIMER,
+    WAITING,
+    AuditEvent,
+    Incident,
+    Job,
+    ProcessDefinition,
+    ProcessInstance,
+    new_id,
+    utcnow,
+)
+from .parser import topic_of
+from .script_engine import SandboxedScriptEngine
+from .state import SpecCache, StateSerializer, WorkflowCache
+
+log = logging.getLogger(__name__)
+
+JOB_KEY = "orderflow.job"  # marks, in a task's internal data, the job made for it
+ACTIVE_STATES = TaskState.READY | TaskState.STARTED | TaskState.WAITING | TaskState.ERROR
+
+
+class JobDispatcher:
+    """Where new jobs go after commit. The embedded runner and the Celery transport implement this."""
+
+    def dispatch(self, jobs: list[Job]) -> None:  # noqa: B027 - a no-op default is the point
+        """Called after the step's commit with the jobs it created or rescheduled."""
+
+
+@dataclass
+class EngineSettings:
+    lease_seconds: float = 30.0
+    default_max_attempts: int = 3
+    backoff_base_seconds: float = 1.0
+    backoff_cap_seconds: float = 300.0
+
+
+@dataclass
+class Step:
+    """What one engine step works on; commands read and change it."""
+
+    session: Session
+    instance: ProcessInstance
+    workflow: BpmnWorkflow
+    actor: str | None
+    events: list[dict[str, Any]] = field(default_factory=list)
+    new_jobs: list[Job] = field(default_factory=list)
+    active_jobs: list[Job] | None = None
+    incident: Incident | None = None
+
+    def record(self, type_: str, task=None, data: dict | None = None, **extra: Any) -> None:
+        spec = task.task_spec if task is not None else None
+        self.events.append(
+            {
+                "instance_id": self.instance.id,
+                "at": utcnow(),
+                "type": type_,
+                "element_id": getattr(spec, "bpmn_id", None) or extra.get("element_id"),
+                "element_name": getattr(spec, "bpmn_name", None),
+                "element_type": spec.__class__.__name__ if spec is not None else None,
+                "actor": self.actor,
+                "data": data,
+            }
+        )
+
+
+def is_element(task) -> bool:
+    """True for tasks that stand for a drawn BPMN element (not SpiffWorkflow's hidden control tasks)."""
+    return getattr(task.task_spec, "bpmn_id", None) is not None
+
+
+def data_changed(task) -> dict[str, Any]:
+    parent = task.parent.data if task.parent is not None else {}
+    return {k: v for k, v in task.data.items() if k not in parent or parent[k] != v}
+
+
+class Engine:
+    """Owns the caches and the one step function. One per process; thread-safe."""
+
+    def __init__(
+        self,
+        session_factory: sessionmaker,
+        dispatcher: JobDispatcher | None = None,
+        settings: EngineSettings | None = None,
+    ):
+        self.session_factory = session_factory
+        self.dispatcher = dispatcher or JobDispatcher()
+        self.settings = settings or EngineSettings()
+        self.serializer = StateSerializer()
+        self.specs = SpecCache(self.serializer)
+        self.workflows = WorkflowCache()
+        self.script_engine = SandboxedScriptEngine()
+
+    # -- sessions ---------------------------------------------------------------------------------------
+
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        session = self.session_factory()
+        try:
+            yield session
+        finally:
+            session.close()
+
+    @contextmanager
+    def write_session(self) -> Iterator[Session]:
+        """A session whose transaction takes the write lock up front (BEGIN IMMEDIATE on SQLite), so a
+        read-then-write never fails half way because another writer got in between."""
+        session = self.session_factory()
+        try:
+            session.connection(execution_options={"orderflow_write": True})
+            yield session
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    # -- the engine step ----------------------------------------------------------------------------------
+
+    def spec_for(self, session: Session, definition_id: str):
+        def loader() -> str:
+            spec_json = session.scalar(
+                select(ProcessDefinition.spec_json).where(ProcessDefinition.id == definition_id)
+            )
+            if spec_json is None:
+                raise NotFound(f"process definition {definition_id} does not exist")
+            return spec_json
+
+        return self.specs.get(definition_id, loader)
+
+    def step(
+        self,
+        instance_id: str | None,
+        command: Callable[[Step], None],
+        *,
+        actor: str | None = None,
+        create: Callable[[Session], tuple[ProcessInstance, BpmnWorkflow]] | None = None,
+    ) -> Step:
+        """Apply one command to one instance. `create` instead of `instance_id` starts a new instance."""
+        with self.write_session() as session:
+            if create is not None:
+                instance, workflow = create(session)
+            else:
+                instance = session.scalar(
+                    select(ProcessInstance).where(ProcessInstance.id == instance_id).with_for_update()
+                )
+                if instance is None:
+                    raise NotFound(f"process instance {instance_id} does not exist")
+                workflow = self._load(session, instance)
+            step = Step(session=session, instance=instance, workflow=workflow, actor=actor)
+            try:
+                command(step)
+                self._run_engine(step)
+                self._derive(step)
+                self._save(step)
+                session.commit()
+            except BaseException:
+                self.workflows.discard(instance.id)
+                raise
+            revision = instance.revision
+            instance_id = instance.id
+            session.expunge_all()
+        self.workflows.put(instance_id, revision, workflow)
+        if step.new_jobs:
+            self.dispatcher.dispatch(step.new_jobs)
+        return step
+
+    def new_workflow(self, session: Session, definition_id: str) -> BpmnWorkflow:
+        spec, subprocess_specs = self.spec_for(session, definition_id)
+        return BpmnWorkflow(spec, subprocess_specs, script_engine=self.script_engine)
+
+    def _load(self, session: Session, instance: ProcessInstance) -> BpmnWorkflow:
+        workflow = self.workflows.take(instance.id, instance.revision)
+        if workflow is None:
+            spec, subprocess_specs = self.spec_for(session, instance.definition_id)
+            workflow = self.serializer.load_state(instance.state, spec, subprocess_specs)
+        # Never trust the engine a workflow came with: the library restores an unsandboxed one.
+        workflow.script_engine = self.script_engine
+        return workflow
+
+    def _run_engine(self, step: Step) -> None:
+        if step.incident is not None:
+            return
+
+        def completed(task) -> None:
+            # Called after every run, also for service tasks that only reached STARTED (their job runs now).
+            if is_element(task) and task.state == TaskState.COMPLETED:
+                step.record("element_completed", task, data_changed(task) or None)
+
+        try:
+            step.workflow.do_engine_steps(did_complete_task=completed)
+        except SpiffWorkflowException as exc:
+            task = getattr(exc, "task", None)
+            self.open_incident(step, "engine_error", _plain_message(exc), task=task)
+
+    def open_incident(
+        self, step: Step, error_type: str, message: str, task=None, job: Job | None = None
+    ) -> None:
+        incident = Incident(
+            instance_id=step.instance.id,
+            job_id=job.id if job is not None else None,
+            element_id=getattr(task.task_spec, "bpmn_id", None)
+            if task is not None
+            else job and job.element_id,
+            task_id=str(task.id) if task is not None else job and job.task_id,
+            error_type=error_type,
+            message=message,
+        )
+        step.session.add(incident)
+        step.incident = incident
+        step.record(
+            "incident_opened",
+            task,
+            {"errorType": error_type, "message": message},
+            element_id=incident.element_id,
+        )
+
+    def active_jobs(self, step: Step) -> list[Job]:
+        if step.active_jobs is None:
+            if step.instance.revision == 0:
+                step.active_jobs = []
+            else:
+                step.active_jobs = list(
+                    step.session.scalars(
+                        select(Job).where(
+                            Job.instance_id == step.instance.id, Job.status.in_(ACTIVE_JOB_STATUSES)
+                        )
+                    )
+                )
+        return step.active_jobs
+
+    def _derive(self, step: Step) -> None:
+        """Side effects of the new state: jobs for reached service tasks, the timer job, status."""
+        workflow, instance, now = step.workflow, step.instance, utcnow()
+        active_tasks = [t for t in workflow.get_tasks(state=ACTIVE_STATES) if is_element(t)]
+        jobs = self.active_jobs(step)
+        started_ids = set()
+        for task in active_tasks:
+            if task.state != TaskState.STARTED or not isinstance(task.task_spec, ServiceTask):
+                continue
+            started_ids.add(str(task.id))
+            if JOB_KEY in task.internal_data:
+                continue
+            topic = topic_of(task.task_spec)
+            if topic is None:
+                task.internal_data[JOB_KEY] = None
+                self.open_incident(
+                    step,
+                    "unbound_service_task",
+                    f"service task {task.task_spec.bpmn_id} has no topic or connector binding",
+                    task=task,
+                )
+                continue
+            job = self._service_job(step, task, topic, now)
+            task.internal_data[JOB_KEY] = job.id
+            step.record("job_created", task, {"jobId": job.id, "topic": topic})
+
+        # Jobs whose task was left (a boundary event fired, the instance was cancelled) are cancelled.
+        timer_job = None
+        for job in jobs:
+            if job.kind == TIMER:
+                timer_job = job
+            elif job.task_id not in started_ids:
+                job.status, job.updated_at = JOB_CANCELLED, now
+
+        due = _next_timer(workflow)
+        if due is not None and timer_job is None:
+            timer_job = Job(id=new_id(), instance_id=instance.id, kind=TIMER, due_at=due, max_attempts=1)
+            step.session.add(timer_job)
+            step.new_jobs.append(timer_job)
+        elif due is not None and timer_job.due_at != due:
+            timer_job.due_at, timer_job.updated_at = due, now
+            step.new_jobs.append(timer_job)
+        elif due is None and timer_job is not None:
+            timer_job.status, timer_job.updated_at = JOB_CANCELLED, now
+
+        if workflow.is_completed():
+            if instance.ended_at is None:
+                instance.status, instance.ended_at = COMPLETED, now
+                step.record("instance_completed")
+            variables = dict(workflow.last_task.data) if workflow.last_task is not None else {}
+        else:
+            if step.incident is not None or instance.status == INCIDENT:
+                instance.status = INCIDENT
+            elif any(j.status in ACTIVE_JOB_STATUSES and j.kind == SERVICE for j in jobs) or any(
+                j.kind == SERVICE for j in step.new_jobs
+            ):
+                instance.status = RUNNING
+            else:
+                instance.status = WAITING
+            variables = {}
+            for task in active_tasks:
+                variables.update(task.data)
+        instance.variables = variables
+        instance.active_elements = [
+            {
+                "elementId": t.task_spec.bpmn_id,
+                "name": t.task_spec.bpmn_name,
+                "type": t.task_spec.__class__.__name__,
+                "state": TaskState.get_name(t.state).lower(),
+            }
+            for t in active_tasks
+        ]
+
+    def _service_job(self, step: Step, task, topic: str, now: datetime) -> Job:
+        extensions = task.task_spec.extensions or {}
+        retry_cycle = extensions.get("retryCycle")
+        max_attempts = self.settings.default_max_attempts
+        if retry_cycle:
+            from .jobs import retry_delays  # local: jobs imports this module
+
+            max_attempts = len(retry_delays(retry_cycle)) + 1
+        elif extensions.get("retries", "").isdigit():
+            max_attempts = max(1, int(extensions["retries"]))
+        job = Job(
+            id=new_id(),
+            instance_id=step.instance.id,
+            kind=SERVICE,
+            topic=topic,
+            element_id=task.task_spec.bpmn_id,
+            task_id=str(task.id),
+            due_at=now,
+            max_attempts=max_attempts,
+            retry_cycle=retry_cycle,
+            variables=dict(task.data),
+        )
+        step.session.add(job)
+        step.new_jobs.append(job)
+        return job
+
+    def _save(self, step: Step) -> None:
+        instance = step.instance
+        instance.state = self.serializer.dump_state(step.workflow)
+        instance.revision = (instance.revision or 0) + 1
+        instance.updated_at = utcnow()
+        step.session.flush()
+        if step.events:
+            step.session.execute(insert(AuditEvent), step.events)
+
+
+def _next_timer(workflow: BpmnWorkflow) -> datetime | None:
+    due = None
+    for event in workflow.waiting_events():
+        if "Timer" not in event.event_type or not isinstance(event.value, str):
+            continue
+        try:
+            at = datetime.fromisoformat(event.value)
+        except ValueError:
+            continue
+        if at.tzinfo is not None:
+            at = at.astimezone(UTC).replace(tzinfo=None)
+        due = at if due is None or at < due else due
+    return due
+
+
+def _plain_message(exc: Exception) -> str:
+    """SpiffWorkflow's message plus its notes, without a stack trace."""
+    message = str(exc.args[0]) if exc.args else exc.__class__.__name__
+    notes = [n for n in getattr(exc, "__notes__", []) if n]
+    task = getattr(exc, "task", None)
+    where = f" at {task.task_spec.bpmn_id}" if task is not None and is_element(task) else ""
+    return f"{message}{where}" + (f" ({'; '.join(notes)})" if notes else "")

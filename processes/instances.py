@@ -1,0 +1,278 @@
+"""Starting, cancelling and reading process instances. Each change is one engine step."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from SpiffWorkflow.task import TaskState
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from .deployments import latest_definition
+from .engine import Engine, Step
+from .errors import Conflict, InvalidInput, NotFound
+from .models import (
+    CANCELLED,
+    ENDED_STATUSES,
+    AuditEvent,
+    Incident,
+    Job,
+    ProcessDefinition,
+    ProcessInstance,
+    new_id,
+    utcnow,
+)
+
+MAX_VARIABLES_BYTES = 256 * 1024
+
+
+@dataclass
+class StartResult:
+    instance: dict[str, Any]
+    created: bool  # False when an Idempotency-Key or active business key returned an existing instance
+
+
+def check_variables(variables: Any) -> dict[str, Any]:
+    """Variables are a JSON object with string keys that are valid names in expressions."""
+    if variables is None:
+        return {}
+    if not isinstance(variables, dict):
+        raise InvalidInput(f"variables must be a JSON object, not {type(variables).__name__}")
+    for name in variables:
+        if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
+            raise InvalidInput(
+                f"variable name {name!r} is not allowed: use letters, digits and underscores, "
+                "starting with a letter"
+            )
+    size = len(json.dumps(variables))
+    if size > MAX_VARIABLES_BYTES:
+        raise InvalidInput(f"variables are {size} bytes; the limit is {MAX_VARIABLES_BYTES}")
+    return variables
+
+
+def _find_definition(session: Session, key: str, version: int | None) -> ProcessDefinition:
+    if version is None:
+        definition = latest_definition(session, key)
+    else:
+        definition = session.scalar(
+            select(ProcessDefinition).where(
+                ProcessDefinition.key == key, ProcessDefinition.version == version
+            )
+        )
+    if definition is None:
+        suffix = f" version {version}" if version is not None else ""
+        raise NotFound(f"no process definition with key '{key}'{suffix} is deployed")
+    return definition
+
+
+def _existing(session: Session, key: str, business_key: str | None, idempotency_key: str | None):
+    if idempotency_key:
+        found = session.scalar(
+            select(ProcessInstance).where(ProcessInstance.idempotency_key == idempotency_key)
+        )
+        if found is not None:
+            return found
+    if business_key:
+        return session.scalar(
+            select(ProcessInstance).where(
+                ProcessInstance.process_key == key,
+                ProcessInstance.business_key == business_key,
+                ProcessInstance.ended_at.is_(None),
+            )
+        )
+    return None
+
+
+def start_instance(
+    engine: Engine,
+    key: str,
+    *,
+    variables: dict[str, Any] | None = None,
+    business_key: str | None = None,
+    version: int | None = None,
+    idempotency_key: str | None = None,
+    actor: str | None = None,
+) -> StartResult:
+    """Start an order process. A repeated Idempotency-Key, or an active instance with the same business key,
+    returns the existing instance: never a second one."""
+    variables = check_variables(variables)
+    with engine.read_session() as session:
+        existing = _existing(session, key, business_key, idempotency_key)
+        if existing is not None:
+            return StartResult(instance_view(session, existing), created=False)
+
+    def create(session: Session):
+        # Checked again under the write lock: another request may have started it meanwhile.
+        if _existing(session, key, business_key, idempotency_key) is not None:
+            raise _AlreadyStarted()
+        definition = _find_definition(session, key, version)
+        workflow = engine.new_workflow(session, definition.id)
+        instance = ProcessInstance(
+            id=new_id(),
+            definition_id=definition.id,
+            process_key=definition.key,
+            definition_version=definition.version,
+            business_key=business_key,
+            idempotency_key=idempotency_key,
+            status="running",
+            revision=0,
+        )
+        session.add(instance)
+        return instance, workflow
+
+    def started(step: Step) -> None:
+        # SpiffWorkflow copies data from a task to the next, so the ready start tasks carry the order in.
+        for task in step.workflow.get_tasks(state=TaskState.READY):
+            task.data.update(variables)
+        step.record("instance_started", data={"businessKey": business_key, "variables": variables})
+
+    try:
+        step = engine.step(None, started, actor=actor, create=create)
+    except (_AlreadyStarted, IntegrityError):
+        with engine.read_session() as session:
+            existing = _existing(session, key, business_key, idempotency_key)
+            if existing is None:
+                raise
+            return StartResult(instance_view(session, existing), created=False)
+    with engine.read_session() as session:
+        return StartResult(
+            instance_view(session, session.get(ProcessInstance, step.instance.id)), created=True
+        )
+
+
+class _AlreadyStarted(Exception):
+    pass
+
+
+def cancel_instance(engine: Engine, instance_id: str, actor: str | None = None) -> dict[str, Any]:
+    def cancel(step: Step) -> None:
+        if step.instance.status in ENDED_STATUSES:
+            raise Conflict(f"process instance {instance_id} is already {step.instance.status}")
+        step.workflow.cancel()
+        now = utcnow()
+        step.instance.status, step.instance.ended_at = CANCELLED, now
+        for incident in step.session.scalars(
+            select(Incident).where(Incident.instance_id == instance_id, Incident.resolved_at.is_(None))
+        ):
+            incident.resolved_at = now
+        step.record("instance_cancelled")
+
+    engine.step(instance_id, cancel, actor=actor)
+    with engine.read_session() as session:
+        return instance_view(session, session.get(ProcessInstance, instance_id))
+
+
+def get_instance(engine: Engine, instance_id: str) -> dict[str, Any]:
+    with engine.read_session() as session:
+        instance = session.get(ProcessInstance, instance_id)
+        if instance is None:
+            raise NotFound(f"process instance {instance_id} does not exist")
+        return instance_view(session, instance, detail=True)
+
+
+def list_instances(
+    engine: Engine,
+    *,
+    status: str | None = None,
+    process_key: str | None = None,
+    business_key: str | None = None,
+    page: int = 1,
+    per_page: int = 50,
+) -> dict[str, Any]:
+    query = select(ProcessInstance)
+    if status:
+        query = query.where(ProcessInstance.status == status)
+    if process_key:
+        query = query.where(ProcessInstance.process_key == process_key)
+    if business_key:
+        query = query.where(ProcessInstance.business_key == business_key)
+    with engine.read_session() as session:
+        total = session.scalar(select(func.count()).select_from(query.subquery()))
+        rows = session.scalars(
+            query.order_by(ProcessInstance.created_at.desc(), ProcessInstance.id)
+            .offset((page - 1) * per_page)
+            .limit(per_page)
+        ).all()
+        return {
+            "items": [instance_view(session, row) for row in rows],
+            "total": total,
+            "page": page,
+            "perPage": per_page,
+        }
+
+
+def instance_events(engine: Engine, instance_id: str) -> list[dict[str, Any]]:
+    with engine.read_session() as session:
+        if session.get(ProcessInstance, instance_id) is None:
+            raise NotFound(f"process instance {instance_id} does not exist")
+        rows = session.scalars(
+            select(AuditEvent).where(AuditEvent.instance_id == instance_id).order_by(AuditEvent.id)
+        ).all()
+        return [
+            {
+                "id": str(row.id),
+                "at": iso(row.at),
+                "type": row.type,
+                "elementId": row.element_id,
+                "elementName": row.element_name,
+                "elementType": row.element_type,
+                "actor": row.actor,
+                "data": row.data,
+            }
+            for row in rows
+        ]
+
+
+def iso(value) -> str | None:
+    return value.isoformat(timespec="milliseconds") + "Z" if value is not None else None
+
+
+def instance_view(session: Session, instance: ProcessInstance, detail: bool = False) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "id": instance.id,
+        "processKey": instance.process_key,
+        "definitionId": instance.definition_id,
+        "definitionVersion": instance.definition_version,
+        "businessKey": instance.business_key,
+        "status": instance.status,
+        "revision": instance.revision,
+        "createdAt": iso(instance.created_at),
+        "updatedAt": iso(instance.updated_at),
+        "endedAt": iso(instance.ended_at),
+    }
+    if detail:
+        view["variables"] = instance.variables
+        view["activeElements"] = instance.active_elements
+        view["incidents"] = [
+            {
+                "id": i.id,
+                "elementId": i.element_id,
+                "errorType": i.error_type,
+                "message": i.message,
+                "createdAt": iso(i.created_at),
+                "resolvedAt": iso(i.resolved_at),
+            }
+            for i in session.scalars(
+                select(Incident).where(Incident.instance_id == instance.id).order_by(Incident.created_at)
+            )
+        ]
+        view["jobs"] = [
+            {
+                "id": j.id,
+                "kind": j.kind,
+                "topic": j.topic,
+                "elementId": j.element_id,
+                "status": j.status,
+                "attempt": j.attempt,
+                "maxAttempts": j.max_attempts,
+                "dueAt": iso(j.due_at),
+                "lastError": j.last_error,
+            }
+            for j in session.scalars(
+                select(Job).where(Job.instance_id == instance.id).order_by(Job.created_at)
+            )
+        ]
+    return view

@@ -1,0 +1,339 @@
+"""Jobs: claiming by lease, running outside any transaction, reporting back through an engine step.
+
+The same functions serve every transport (embedded threads now, Celery later): a transport only decides
+which job ids to try and when."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import ErrorEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.util.event import BpmnEvent
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.task import TaskState
+from sqlalchemy import or_, select
+
+from .engine import JOB_KEY, Engine, Step, data_changed
+from .errors import Conflict, NotFound
+from .models import (
+    JOB_CANCELLED,
+    JOB_DONE,
+    JOB_FAILED,
+    JOB_LOCKED,
+    JOB_READY,
+    SERVICE,
+    TIMER,
+    Job,
+    new_id,
+    utcnow,
+)
+
+
+class JobFailed(Exception):
+    """A job's work failed. Retryable failures are tried again with backoff; others open an incident."""
+
+    def __init__(self, message: str, retryable: bool = True):
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class BpmnErrorThrown(Exception):
+    """A business failure with an error code, thrown as a BPMN error at the job's task."""
+
+    def __init__(self, code: str, message: str = "", variables: dict[str, Any] | None = None):
+        super().__init__(message or code)
+        self.code = code
+        self.variables = variables or {}
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    """A job as a worker holds it, outside any session."""
+
+    id: str
+    instance_id: str
+    kind: str
+    topic: str | None
+    element_id: str | None
+    attempt: int
+    max_attempts: int
+    lease_token: str
+    variables: dict[str, Any]
+    business_key: str | None = None
+
+
+# Does the work of a service job and returns the variables to set; raises JobFailed or BpmnErrorThrown.
+JobExecutor = Callable[[ClaimedJob], dict[str, Any]]
+
+
+def retry_delays(cycle: str) -> list[float]:
+    """Seconds to wait before each retry: "R3/PT10S" is 3 attempts 10 s apart (Camunda's meaning: the
+    job has 3 tries), "PT1M,PT5M,PT15M" waits 1, 5 then 15 minutes between four attempts."""
+    now = datetime.now(UTC)
+
+    def seconds(duration: str) -> float:
+        parsed = TimerEventDefinition.parse_iso_duration(duration.strip())
+        return TimerEventDefinition.get_timedelta_from_start(parsed, now).total_seconds()
+
+    cycle = cycle.strip()
+    if cycle.upper().startswith("R"):
+        repeat, _, duration = cycle[1:].partition("/")
+        tries = int(repeat) if repeat else 1
+        return [seconds(duration)] * max(tries - 1, 0)
+    return [seconds(part) for part in cycle.split(",") if part.strip()]
+
+
+class JobService:
+    """Claiming, running and reporting jobs, on top of the engine step."""
+
+    def __init__(self, engine: Engine, executor: JobExecutor | None = None):
+        self.engine = engine
+        self.executor = executor
+
+    # -- claiming ------------------------------------------------------------------------------------------
+
+    def claim(
+        self,
+        worker_id: str,
+        *,
+        limit: int = 10,
+        topics: Iterable[str] | None = None,
+        job_ids: Iterable[str] | None = None,
+        lease_seconds: float | None = None,
+    ) -> list[ClaimedJob]:
+        """Lease due jobs (and jobs whose lease expired) to a worker. FOR UPDATE SKIP LOCKED on PostgreSQL;
+        SQLite takes the database write lock for the claim."""
+        now = utcnow()
+        lease = timedelta(seconds=lease_seconds or self.engine.settings.lease_seconds)
+        claimable = or_(
+            (Job.status == JOB_READY) & (Job.due_at <= now),
+            (Job.status == JOB_LOCKED) & (Job.lock_expires_at < now),
+        )
+        query = select(Job).where(claimable)
+        if job_ids is not None:
+            query = query.where(Job.id.in_(list(job_ids)))
+        if topics is not None:
+            query = query.where(or_(Job.kind == TIMER, Job.topic.in_(list(topics))))
+        query = query.order_by(Job.due_at).limit(limit).with_for_update(skip_locked=True)
+        claimed = []
+        with self.engine.write_session() as session:
+            for job in session.scalars(query):
+                job.status, job.locked_by = JOB_LOCKED, worker_id
+                job.lease_token = new_id()
+                job.lock_expires_at = now + lease
+                job.updated_at = now
+                claimed.append(job)
+            session.commit()
+            return [
+                ClaimedJob(
+                    id=j.id,
+                    instance_id=j.instance_id,
+                    kind=j.kind,
+                    topic=j.topic,
+                    element_id=j.element_id,
+                    attempt=j.attempt,
+                    max_attempts=j.max_attempts,
+                    lease_token=j.lease_token,
+                    variables=j.variables or {},
+                )
+                for j in claimed
+            ]
+
+    def next_due(self) -> datetime | None:
+        """When the earliest waiting job becomes due (for sleeping pollers)."""
+        with self.engine.read_session() as session:
+            return session.scalar(
+                select(Job.due_at).where(Job.status == JOB_READY).order_by(Job.due_at).limit(1)
+            )
+
+    # -- running -------------------------------------------------------------------------------------------
+
+    def run(self, job: ClaimedJob) -> None:
+        """Do a claimed job's work outside any transaction, then report through an engine step."""
+        if job.kind == TIMER:
+            self.fire_timers(job)
+            return
+        if self.executor is None:
+            raise RuntimeError("no job executor configured")
+        try:
+            variables = self.executor(job)
+        except BpmnErrorThrown as exc:
+            self.throw_bpmn_error(job.id, job.lease_token, exc.code, str(exc), exc.variables)
+        except JobFailed as exc:
+            self.fail(job.id, job.lease_token, str(exc), retryable=exc.retryable)
+        except Exception as exc:  # a connector bug is still a failure of this job, never of the worker
+            self.fail(job.id, job.lease_token, f"{exc.__class__.__name__}: {exc}", retryable=True)
+        else:
+            self.complete(job.id, job.lease_token, variables)
+
+    # -- reporting: each is one engine step that first checks the lease ----------------------------------
+
+    def _leased_job(self, step: Step, job_id: str, lease_token: str) -> Job:
+        job = step.session.get(Job, job_id)
+        if job is None or job.instance_id != step.instance.id:
+            raise NotFound(f"job {job_id} does not exist")
+        if job.status != JOB_LOCKED or job.lease_token != lease_token:
+            raise Conflict(
+                f"job {job_id} is no longer locked by this worker (its lease expired or it was done)"
+            )
+        if job.lock_expires_at is not None and job.lock_expires_at < utcnow():
+            raise Conflict(f"job {job_id}: the lease expired before the result arrived")
+        return job
+
+    def _task_of(self, step: Step, job: Job):
+        task = step.workflow.get_task_from_id(UUID(job.task_id)) if job.task_id else None
+        if task is None or task.state != TaskState.STARTED or task.internal_data.get(JOB_KEY) != job.id:
+            return None
+        return task
+
+    def _instance_of(self, job_id: str) -> str:
+        with self.engine.read_session() as session:
+            job = session.get(Job, job_id)
+            if job is None:
+                raise NotFound(f"job {job_id} does not exist")
+            return job.instance_id
+
+    def complete(
+        self, job_id: str, lease_token: str, variables: dict[str, Any] | None = None, actor: str | None = None
+    ) -> None:
+        def apply(step: Step) -> None:
+            job = self._leased_job(step, job_id, lease_token)
+            job.status, job.updated_at, job.lock_expires_at = JOB_DONE, utcnow(), None
+            task = self._task_of(step, job)
+            if task is None:  # the task was left meanwhile (boundary event, cancel): nothing to deliver
+                job.status = JOB_CANCELLED
+                return
+            task.data.update(variables or {})
+            task.complete()
+            step.record("element_completed", task, data_changed(task) or None)
+
+        self.engine.step(self._instance_of(job_id), apply, actor=actor or "worker")
+
+    def fail(
+        self,
+        job_id: str,
+        lease_token: str,
+        message: str,
+        *,
+        retryable: bool = True,
+        retries: int | None = None,
+        backoff_seconds: float | None = None,
+        actor: str | None = None,
+    ) -> None:
+        """Record a failed attempt: retry later with backoff, or open an incident if none is left."""
+
+        def apply(step: Step) -> None:
+            job = self._leased_job(step, job_id, lease_token)
+            now = utcnow()
+            job.last_error, job.updated_at, job.lock_expires_at, job.locked_by = message, now, None, None
+            if retries is not None:
+                job.max_attempts = job.attempt + max(retries, 0)
+            if retryable and job.attempt < job.max_attempts:
+                delay = backoff_seconds if backoff_seconds is not None else self._backoff(job)
+                job.status, job.due_at, job.attempt = (
+                    JOB_READY,
+                    now + timedelta(seconds=delay),
+                    job.attempt + 1,
+                )
+                step.new_jobs.append(job)
+                step.record(
+                    "job_failed",
+                    data={"jobId": job.id, "error": message, "retryInSeconds": round(delay, 3)},
+                    element_id=job.element_id,
+                )
+                return
+            job.status = JOB_FAILED
+            self.engine.open_incident(
+                step, "job_failed", f"{job.topic}: {message}", task=self._task_of(step, job), job=job
+            )
+
+        self.engine.step(self._instance_of(job_id), apply, actor=actor or "worker")
+
+    def _backoff(self, job: Job) -> float:
+        if job.retry_cycle:
+            delays = retry_delays(job.retry_cycle)
+            if delays:
+                return delays[min(job.attempt - 1, len(delays) - 1)]
+        settings = self.engine.settings
+        delay = min(settings.backoff_base_seconds * 2 ** (job.attempt - 1), settings.backoff_cap_seconds)
+        return delay * random.uniform(0.8, 1.2)  # jitter: failed jobs of one outage do not retry in lockstep
+
+    def throw_bpmn_error(
+        self,
+        job_id: str,
+        lease_token: str,
+        code: str,
+        message: str = "",
+        variables: dict[str, Any] | None = None,
+        actor: str | None = None,
+    ) -> None:
+        """Throw a BPMN error at the job's task: a boundary error event that catches the code (or any code)
+        takes over; with none, the instance stops with an incident."""
+
+        def apply(step: Step) -> None:
+            job = self._leased_job(step, job_id, lease_token)
+            now = utcnow()
+            job.status, job.updated_at, job.lock_expires_at, job.last_error = (
+                JOB_DONE,
+                now,
+                None,
+                f"{code}: {message}",
+            )
+            task = self._task_of(step, job)
+            if task is None:
+                job.status = JOB_CANCELLED
+                return
+            task.data.update(variables or {})
+            event = BpmnEvent(ErrorEventDefinition(code, code=code), {"code": code, "message": message})
+            catchers = [
+                t
+                for t in step.workflow.get_tasks(state=TaskState.WAITING)
+                if t.parent is task.parent and t is not task and t.task_spec.catches(t, event)
+            ]
+            step.record("bpmn_error", task, {"code": code, "message": message, "caught": bool(catchers)})
+            if not catchers:
+                job.status = JOB_FAILED
+                self.engine.open_incident(
+                    step,
+                    "bpmn_error",
+                    f"{code}: {message} (no boundary event catches it)",
+                    task=task,
+                    job=job,
+                )
+                return
+            catcher = catchers[0]
+            catcher.task_spec.catch(catcher, event)
+            catcher.task_spec._update(catcher)
+
+        self.engine.step(self._instance_of(job_id), apply, actor=actor or "worker")
+
+    def fire_timers(self, job: ClaimedJob) -> None:
+        def apply(step: Step) -> None:
+            row = self._leased_job(step, job.id, job.lease_token)
+            row.status, row.updated_at = JOB_DONE, utcnow()
+            step.active_jobs = [j for j in self.engine.active_jobs(step) if j.id != row.id]
+            try:
+                step.workflow.refresh_timers()
+            except SpiffWorkflowException as exc:
+                self.engine.open_incident(step, "timer_error", str(exc))
+            step.record("timers_checked", data={"jobId": row.id})
+
+        self.engine.step(job.instance_id, apply, actor="timer")
+
+
+__all__ = [
+    "BpmnErrorThrown",
+    "ClaimedJob",
+    "JobExecutor",
+    "JobFailed",
+    "JobService",
+    "SERVICE",
+    "TIMER",
+    "retry_delays",
+]

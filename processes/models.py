@@ -1,0 +1,180 @@
+"""Database tables of the engine. Plain SQLAlchemy: the web layer binds them through Flask-SQLAlchemy."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from uuid import uuid4
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    """Naive UTC: SQLite has no time zones, so every timestamp is stored as UTC without one."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def new_id() -> str:
+    return uuid4().hex
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+# Instance statuses, in the user's words.
+RUNNING = "running"  # the engine or a job is working on it
+WAITING = "waiting"  # waiting for a person, a message or a timer
+COMPLETED = "completed"
+CANCELLED = "cancelled"
+INCIDENT = "incident"  # stopped on a failure that needs an operator
+ENDED_STATUSES = (COMPLETED, CANCELLED)
+
+
+class Deployment(Base):
+    __tablename__ = "deployments"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(200))
+
+
+class ProcessDefinition(Base):
+    __tablename__ = "process_definitions"
+    __table_args__ = (UniqueConstraint("key", "version"),)
+
+    id: Mapped[str] = mapped_column(String(300), primary_key=True)  # "key:version"
+    key: Mapped[str] = mapped_column(String(255), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str | None] = mapped_column(String(255))
+    deployment_id: Mapped[str] = mapped_column(ForeignKey("deployments.id"))
+    resource_name: Mapped[str] = mapped_column(String(255))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    xml: Mapped[str] = mapped_column(Text)
+    # The parsed spec (and the specs of the processes it calls), serialized once at deploy time.
+    spec_json: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DecisionDefinition(Base):
+    __tablename__ = "decision_definitions"
+    __table_args__ = (UniqueConstraint("key", "version"),)
+
+    id: Mapped[str] = mapped_column(String(300), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str | None] = mapped_column(String(255))
+    deployment_id: Mapped[str] = mapped_column(ForeignKey("deployments.id"))
+    resource_name: Mapped[str] = mapped_column(String(255))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    xml: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ProcessInstance(Base):
+    __tablename__ = "process_instances"
+    __table_args__ = (
+        # At most one active instance per process and business key: the database enforces the dedupe,
+        # so two concurrent starts cannot both win.
+        Index(
+            "uq_active_business_key",
+            "process_key",
+            "business_key",
+            unique=True,
+            sqlite_where=text("ended_at IS NULL AND business_key IS NOT NULL"),
+            postgresql_where=text("ended_at IS NULL AND business_key IS NOT NULL"),
+        ),
+        Index("ix_instances_status_created", "status", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    definition_id: Mapped[str] = mapped_column(ForeignKey("process_definitions.id"), index=True)
+    process_key: Mapped[str] = mapped_column(String(255))
+    definition_version: Mapped[int] = mapped_column(Integer)
+    business_key: Mapped[str | None] = mapped_column(String(255), index=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    status: Mapped[str] = mapped_column(String(20))
+    # Bumped by every engine step: a check for concurrent changes and the key of the in-memory state cache.
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    state: Mapped[str] = mapped_column(Text)  # serialized workflow, without the spec
+    variables: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    active_elements: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column()
+
+
+# Job kinds and statuses
+SERVICE = "service"
+TIMER = "timer"
+JOB_READY = "ready"
+JOB_LOCKED = "locked"
+JOB_DONE = "done"
+JOB_FAILED = "failed"  # retries exhausted: an incident holds the instance
+JOB_CANCELLED = "cancelled"
+ACTIVE_JOB_STATUSES = (JOB_READY, JOB_LOCKED)
+
+
+class Job(Base):
+    """Durable unit of asynchronous work, written in the engine step's transaction (an outbox)."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_claim", "status", "due_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    instance_id: Mapped[str] = mapped_column(ForeignKey("process_instances.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    topic: Mapped[str | None] = mapped_column(String(255))
+    element_id: Mapped[str | None] = mapped_column(String(255))
+    task_id: Mapped[str | None] = mapped_column(String(36))  # the SpiffWorkflow task the job belongs to
+    status: Mapped[str] = mapped_column(String(20), default=JOB_READY)
+    due_at: Mapped[datetime] = mapped_column(default=utcnow)
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
+    retry_cycle: Mapped[str | None] = mapped_column(String(255))
+    locked_by: Mapped[str | None] = mapped_column(String(255))
+    lease_token: Mapped[str | None] = mapped_column(
+        String(32)
+    )  # new per claim: a stale worker's report fails
+    lock_expires_at: Mapped[datetime | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(Text)
+    variables: Mapped[dict[str, Any]] = mapped_column(
+        JSON, default=dict
+    )  # the task's data when the job was made
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Declared so one flush inserts a new instance before its jobs.
+    instance: Mapped[ProcessInstance] = relationship(lazy="raise")
+
+
+class Incident(Base):
+    __tablename__ = "incidents"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    instance_id: Mapped[str] = mapped_column(ForeignKey("process_instances.id"), index=True)
+    job_id: Mapped[str | None] = mapped_column(String(32))
+    element_id: Mapped[str | None] = mapped_column(String(255))
+    task_id: Mapped[str | None] = mapped_column(String(36))
+    error_type: Mapped[str] = mapped_column(String(100))
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column()
+    instance: Mapped[ProcessInstance] = relationship(lazy="raise")
+
+
+class AuditEvent(Base):
+    """Append-only: the engine inserts rows and never updates or deletes them."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_instance", "instance_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    instance_id: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    type: Mapped[str] = mapped_column(String(50))
+    element_id: Mapped[str | None] = mapped_column(String(255))
+    element_name: Mapped[str | None] = mapped_column(String(255))
+    element_type: Mapped[str | None] = mapped_column(String(100))
+    actor: Mapped[str | None] = mapped_column(String(255))
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
