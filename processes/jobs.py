@@ -30,6 +30,7 @@ from .models import (
     SERVICE,
     TIMER,
     Job,
+    ProcessInstance,
     new_id,
     utcnow,
 )
@@ -130,8 +131,16 @@ class JobService:
                 job.updated_at = now
                 claimed.append(job)
             session.commit()
+            business_keys = dict(
+                session.execute(
+                    select(ProcessInstance.id, ProcessInstance.business_key).where(
+                        ProcessInstance.id.in_({j.instance_id for j in claimed})
+                    )
+                ).all()
+            ) if claimed else {}
             return [
                 ClaimedJob(
+                    business_key=business_keys.get(j.instance_id),
                     id=j.id,
                     instance_id=j.instance_id,
                     kind=j.kind,

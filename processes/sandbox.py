@@ -172,31 +172,34 @@ def _validate(tree: ast.AST, mode: str, source: str, multiline: bool) -> None:
     """Raise ExpressionError for the first node that is not allowed (depth already checked)."""
     allowed = _EXPRESSION_NODES if mode == "eval" else _SCRIPT_NODES
 
+    def fail(problem: str, lineno: int | None) -> None:
+        raise ExpressionError(problem + _location(lineno, multiline), source, lineno)
+
     def visit(node: ast.AST, lineno: int | None) -> None:
         lineno = getattr(node, "lineno", lineno)
         kind = type(node)
-        problem: str | None = None
         if kind not in allowed:
-            problem = _REJECTED_MESSAGES.get(kind, f"'{kind.__name__}' is not allowed")
-        elif kind is ast.Name:
-            name = node.id  # type: ignore[attr-defined]
-            if name.startswith("_"):
-                problem = f"forbidden name '{name}' (names starting with '_' are not allowed)"
-            elif name in FORBIDDEN_NAMES:
-                problem = f"forbidden name '{name}'"
-        elif kind is ast.Attribute:
-            problem = _check_attribute(node.attr)  # type: ignore[attr-defined]
-            if problem is None and not isinstance(node.ctx, ast.Load):  # type: ignore[attr-defined]
-                problem = "assigning to or deleting attributes is not allowed"
-        elif kind is ast.Constant:
-            if isinstance(node.value, bytes | bytearray):  # type: ignore[attr-defined]
-                problem = "bytes literals are not allowed"
-        elif kind is ast.comprehension and node.is_async:  # type: ignore[attr-defined]
-            problem = "async comprehensions are not allowed"
-        if problem is not None:
-            raise ExpressionError(problem + _location(lineno, multiline), source, lineno)
+            fail(_REJECTED_MESSAGES.get(kind, f"'{kind.__name__}' is not allowed"), lineno)
+        # Children first, so that the problem reported is the first one in reading order
+        # ("().__class__.__mro__" complains about __class__, not __mro__).
         for child in ast.iter_child_nodes(node):
             visit(child, lineno)
+        problem: str | None = None
+        if isinstance(node, ast.Name):
+            if node.id.startswith("_"):
+                problem = f"forbidden name '{node.id}' (names starting with '_' are not allowed)"
+            elif node.id in FORBIDDEN_NAMES:
+                problem = f"forbidden name '{node.id}'"
+        elif isinstance(node, ast.Attribute):
+            problem = _check_attribute(node.attr)
+            if problem is None and not isinstance(node.ctx, ast.Load):
+                problem = "assigning to or deleting attributes is not allowed"
+        elif isinstance(node, ast.Constant) and isinstance(node.value, bytes):
+            problem = "bytes literals are not allowed"
+        elif isinstance(node, ast.comprehension) and node.is_async:
+            problem = "async comprehensions are not allowed"
+        if problem is not None:
+            fail(problem, lineno)
 
     visit(tree, None)
 
@@ -513,10 +516,10 @@ def _compile(source: str, mode: str) -> _Compiled:
     multiline = "\n" in source.strip()
     line_offset = 0
     if mode == "eval":
-        text = source.lstrip()
+        text = source.strip()
         if not text:
             raise ExpressionError("empty expression", source)
-        line_offset = source[: len(source) - len(text)].count("\n")
+        line_offset = source[: source.index(text)].count("\n")
     else:
         text = textwrap.dedent(source)  # scripts are often indented inside the BPMN XML
     try:

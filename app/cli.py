@@ -1,0 +1,193 @@
+"""The `orderflow` command: serve, deploy, start, simulate, sandbox."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+import requests
+
+from .config import DEV_TOKEN
+
+
+def _url() -> str:
+    return os.environ.get("ORDERFLOW_URL") or f"http://127.0.0.1:{os.environ.get('ORDERFLOW_PORT', '8080')}"
+
+
+def _token() -> str:
+    return os.environ.get("ORDERFLOW_API_TOKEN") or DEV_TOKEN
+
+
+url_option = click.option("--url", default=_url, show_default="$ORDERFLOW_URL or http://127.0.0.1:$ORDERFLOW_PORT")
+token_option = click.option("--token", default=_token, show_default="$ORDERFLOW_API_TOKEN or the development token")
+
+
+@click.group()
+def main() -> None:
+    """orderflow: run BPMN order workflows."""
+
+
+def _start_sandbox(sandbox_url: str, port: int) -> subprocess.Popen | None:
+    """Start the sandbox systems unless something already answers there."""
+    try:
+        if requests.get(f"{sandbox_url}/health", timeout=(0.5, 1)).ok:
+            click.echo(f"sandbox systems already running at {sandbox_url}")
+            return None
+    except requests.RequestException:
+        pass
+    process = subprocess.Popen(
+        [sys.executable, "-m", "connectors.sandbox", "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    line = process.stdout.readline() if process.stdout else ""
+    if "listening" not in line:
+        process.kill()
+        raise click.ClickException(f"the sandbox systems did not start on port {port}: {line.strip()}")
+    click.echo(f"sandbox systems (payment, warehouse) at {sandbox_url}")
+    return process
+
+
+@main.command()
+def serve() -> None:
+    """Run the server: REST API, embedded workers and (by default) the sandbox systems."""
+    from waitress import serve as waitress_serve
+
+    from . import create_app
+    from .config import from_environment
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("spiff").setLevel(logging.WARNING)
+    config = from_environment()
+    sandbox = None
+    if config["ORDERFLOW_SANDBOX"]:
+        sandbox = _start_sandbox(config["ORDERFLOW_SANDBOX_URL"], config["ORDERFLOW_SANDBOX_PORT"])
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # run the finally below on `kill`
+    try:
+        app = create_app()
+        services = app.extensions["orderflow"]
+        services.start_workers()
+        host, port = config["ORDERFLOW_HOST"], config["ORDERFLOW_PORT"]
+        click.echo(f"orderflow listening on http://{host}:{port} (API docs: http://{host}:{port}/api/v1/docs)")
+        if config["ORDERFLOW_USING_DEV_TOKEN"]:
+            click.echo(f"API token (development default, set ORDERFLOW_API_TOKEN to change): {DEV_TOKEN}")
+        sys.stdout.flush()
+        waitress_serve(app, host=host, port=port, threads=8, ident="orderflow", _quiet=True)
+    finally:
+        if sandbox is not None:
+            sandbox.terminate()
+            sandbox.wait(5)
+
+
+@main.command()
+def sandbox() -> None:
+    """Run only the sandbox payment and warehouse systems (port $ORDERFLOW_SANDBOX_PORT)."""
+    from connectors.sandbox.__main__ import main as sandbox_main
+
+    sandbox_main(["--host", "127.0.0.1", "--port", os.environ.get("ORDERFLOW_SANDBOX_PORT", "8081")])
+
+
+def _fail(response: requests.Response) -> None:
+    try:
+        body = response.json()
+        detail = body.get("detail") or body
+        problems = body.get("problems") or []
+    except ValueError:
+        detail, problems = response.text, []
+    lines = [f"HTTP {response.status_code}: {detail}"]
+    lines += [f"  - {p.get('elementId') or '-'} ({p.get('elementType') or '-'}): {p['message']}" for p in problems]
+    raise click.ClickException("\n".join(lines))
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@url_option
+@token_option
+def deploy(files: tuple[Path, ...], url: str, token: str) -> None:
+    """Deploy .bpmn / .dmn files to a running server."""
+    upload = [("files", (f.name, f.read_bytes(), "application/xml")) for f in files]
+    response = requests.post(
+        f"{url}/api/v1/deployments", files=upload, headers={"Authorization": f"Bearer {token}"}, timeout=(5, 60)
+    )
+    if not response.ok:
+        _fail(response)
+    body = response.json()
+    for d in body["definitions"]:
+        click.echo(f"{d['key']} version {d['version']}" + ("" if d["isNew"] else " (unchanged)"))
+    for w in body["warnings"]:
+        click.echo(f"warning: {w['elementId']}: {w['message']}")
+
+
+def _parse_var(text: str) -> tuple[str, object]:
+    name, sep, raw = text.partition("=")
+    if not sep or not name:
+        raise click.BadParameter(f"{text!r}: write variables as name=value")
+    try:
+        return name, json.loads(raw)
+    except ValueError:
+        return name, raw  # not JSON: a plain string
+
+
+@main.command()
+@click.argument("key")
+@click.option("--var", "variables", multiple=True, help="name=value; the value is JSON if it parses, else text")
+@click.option("--business-key", default=None)
+@click.option("--version", type=int, default=None)
+@url_option
+@token_option
+def start(key: str, variables: tuple[str, ...], business_key: str | None, version: int | None, url: str,
+          token: str) -> None:
+    """Start an instance of process KEY."""
+    body = {"variables": dict(_parse_var(v) for v in variables)}
+    if business_key:
+        body["businessKey"] = business_key
+    response = requests.post(
+        f"{url}/api/v1/process-definitions/{key}/instances",
+        params={"version": version} if version else None,
+        json=body,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=(5, 60),
+    )
+    if not response.ok:
+        _fail(response)
+    click.echo(json.dumps(response.json(), indent=2))
+
+
+@main.command()
+@click.option("--orders", default=100, show_default=True)
+@click.option("--concurrency", default=4, show_default=True)
+@click.option("--process", "process_key", default="order_fulfillment", show_default=True)
+@click.option("--invalid-share", default=0.05, show_default=True, help="share of orders that fail validation")
+@url_option
+@token_option
+def simulate(orders: int, concurrency: int, process_key: str, invalid_share: float, url: str, token: str) -> None:
+    """Push N varied orders through the REST API; print completed orders/s and latency percentiles."""
+    from .simulate import simulate as run
+
+    started = time.monotonic()
+    with click.progressbar(length=orders, label="orders ended") as bar:
+        seen = [0]
+
+        def progress(done: int) -> None:
+            bar.update(done - seen[0])
+            seen[0] = done
+
+        result = run(url, token, orders=orders, concurrency=concurrency, process_key=process_key,
+                     invalid_share=invalid_share, progress=progress)
+    click.echo(f"completed {result.completed}/{orders} orders in {time.monotonic() - started:.1f}s wall clock")
+    if result.other:
+        click.echo(f"not completed: {result.other}")
+    click.echo(f"throughput: {result.orders_per_second:.1f} completed orders/s (first start to last completion)")
+    lat = result.latency_ms
+    click.echo(f"start-to-completion latency: p50 {lat['p50']} ms, p90 {lat['p90']} ms, p99 {lat['p99']} ms")
+
+
+if __name__ == "__main__":
+    main()
