@@ -59,10 +59,7 @@ def deploy_shipped(services) -> None:
     """Deploy the shipped workflows; unchanged files keep their version."""
     from processes.deployments import deploy
 
-    files = [
-        (p.name, p.read_bytes())
-        for p in sorted(SHIPPED_DIR.glob("*.bpmn")) + sorted(SHIPPED_DIR.glob("*.dmn"))
-    ]
+    files = [(p.name, p.read_bytes()) for p in sorted(SHIPPED_DIR.glob("*.bpmn")) + sorted(SHIPPED_DIR.glob("*.dmn"))]
     if files:
         result = deploy(services.engine, files, actor="orderflow")
         for definition in result.definitions:

@@ -142,8 +142,9 @@ def _parse_var(text: str) -> tuple[str, object]:
 @click.option("--version", type=int, default=None)
 @url_option
 @token_option
-def start(key: str, variables: tuple[str, ...], business_key: str | None, version: int | None, url: str,
-          token: str) -> None:
+def start(
+    key: str, variables: tuple[str, ...], business_key: str | None, version: int | None, url: str, token: str
+) -> None:
     """Start an instance of process KEY."""
     body = {"variables": dict(_parse_var(v) for v in variables)}
     if business_key:
@@ -179,8 +180,15 @@ def simulate(orders: int, concurrency: int, process_key: str, invalid_share: flo
             bar.update(done - seen[0])
             seen[0] = done
 
-        result = run(url, token, orders=orders, concurrency=concurrency, process_key=process_key,
-                     invalid_share=invalid_share, progress=progress)
+        result = run(
+            url,
+            token,
+            orders=orders,
+            concurrency=concurrency,
+            process_key=process_key,
+            invalid_share=invalid_share,
+            progress=progress,
+        )
     click.echo(f"completed {result.completed}/{orders} orders in {time.monotonic() - started:.1f}s wall clock")
     if result.other:
         click.echo(f"not completed: {result.other}")

@@ -38,9 +38,7 @@ class JsonClient:
         pool_size: int = 32,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
-            raise ConfigurationError(
-                f"{system}: base URL must start with http:// or https://, got {base_url!r}"
-            )
+            raise ConfigurationError(f"{system}: base URL must start with http:// or https://, got {base_url!r}")
         self.base_url = base_url.rstrip("/")
         self.system = system
         self.timeout = timeout
@@ -106,9 +104,7 @@ def _parse(response: requests.Response, what: str) -> dict[str, Any]:
     status = response.status_code
     # 408 is a timeout reported by the server, so it is as retryable as one of ours.
     if status >= 500 or status in (408, 429):
-        raise TransientError(
-            f"{what}: HTTP {status}", status=status, retry_after=_retry_after(response.headers)
-        )
+        raise TransientError(f"{what}: HTTP {status}", status=status, retry_after=_retry_after(response.headers))
     body = _json_or_none(response)
     if 400 <= status < 500:
         if isinstance(body, dict) and isinstance(body.get("code"), str) and body["code"]:

@@ -59,9 +59,7 @@ def build_registry(settings: Mapping[str, str]) -> ConnectorRegistry:
     payment_client = JsonClient(
         settings.get("ORDERFLOW_PAYMENT_URL") or f"{sandbox}/payment", system="payment", timeout=timeout
     )
-    wms_client = JsonClient(
-        settings.get("ORDERFLOW_WMS_URL") or f"{sandbox}/wms", system="wms", timeout=timeout
-    )
+    wms_client = JsonClient(settings.get("ORDERFLOW_WMS_URL") or f"{sandbox}/wms", system="wms", timeout=timeout)
 
     registry = ConnectorRegistry()
     registry.register("payment.authorize", partial(payment.authorize, payment_client))

@@ -63,9 +63,7 @@ def _items(value: Any, topic: str) -> list[dict[str, Any]]:
         if isinstance(quantity, float) and quantity.is_integer():
             quantity = int(quantity)
         if not isinstance(sku, str) or not sku or not _positive_int(quantity):
-            raise ConnectorError(
-                f"{topic}: each item needs a 'sku' and a positive whole 'quantity': {item!r}"
-            )
+            raise ConnectorError(f"{topic}: each item needs a 'sku' and a positive whole 'quantity': {item!r}")
         items.append({"sku": sku, "quantity": quantity})
     return items
 

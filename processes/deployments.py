@@ -54,11 +54,7 @@ def _executable_processes(loaded: LoadedFile) -> list[etree._Element]:
 
 
 def _called_elements(loaded: LoadedFile) -> set[str]:
-    return {
-        c.get("calledElement")
-        for c in loaded.root.iter(f"{{{BPMN_NS}}}callActivity")
-        if c.get("calledElement")
-    }
+    return {c.get("calledElement") for c in loaded.root.iter(f"{{{BPMN_NS}}}callActivity") if c.get("calledElement")}
 
 
 def _content_hash(text: str) -> str:
@@ -157,9 +153,7 @@ def deploy(engine: Engine, files: list[tuple[str, bytes]], actor: str | None = N
                     problems.append(problem_from_validation(exc, f.name))
                     continue
                 except SpiffWorkflowException as exc:
-                    problems.append(
-                        Problem(message=str(exc), element_id=key, element_type="bpmn:process", file=f.name)
-                    )
+                    problems.append(Problem(message=str(exc), element_id=key, element_type="bpmn:process", file=f.name))
                     continue
                 _lint_spec(spec, f.name, problems, warnings)
                 for sub in subprocess_specs.values():
@@ -175,9 +169,7 @@ def deploy(engine: Engine, files: list[tuple[str, bytes]], actor: str | None = N
         session.flush()
         result = DeploymentResult(deployment_id=deployment.id, warnings=warnings)
         for f, key, spec, subprocess_specs in specs:
-            result.definitions.append(
-                _version_process(engine, session, deployment, f, key, spec, subprocess_specs)
-            )
+            result.definitions.append(_version_process(engine, session, deployment, f, key, spec, subprocess_specs))
         for f in dmn_files:
             for decision in f.root.iter(f"{{{etree.QName(f.root).namespace}}}decision"):
                 result.decisions.append(_version_decision(session, deployment, f, decision))
@@ -203,9 +195,7 @@ def _add_called_definitions(session: Session, parser: OrderflowParser, bpmn_file
         )
         quote_timer_literals(root)
         parser.add_bpmn_xml(root, filename=definition.resource_name)
-        wanted |= {
-            c.get("calledElement") for c in root.iter(f"{{{BPMN_NS}}}callActivity") if c.get("calledElement")
-        }
+        wanted |= {c.get("calledElement") for c in root.iter(f"{{{BPMN_NS}}}callActivity") if c.get("calledElement")}
 
 
 def latest_definition(session: Session, key: str) -> ProcessDefinition | None:
@@ -217,9 +207,7 @@ def latest_definition(session: Session, key: str) -> ProcessDefinition | None:
     )
 
 
-def _version_process(
-    engine, session, deployment, f: LoadedFile, key, spec, subprocess_specs
-) -> dict[str, Any]:
+def _version_process(engine, session, deployment, f: LoadedFile, key, spec, subprocess_specs) -> dict[str, Any]:
     content_hash = _content_hash(f.text)
     latest = latest_definition(session, key)
     if latest is not None and latest.content_hash == content_hash:

@@ -145,9 +145,7 @@ class Engine:
 
     def spec_for(self, session: Session, definition_id: str):
         def loader() -> str:
-            spec_json = session.scalar(
-                select(ProcessDefinition.spec_json).where(ProcessDefinition.id == definition_id)
-            )
+            spec_json = session.scalar(select(ProcessDefinition.spec_json).where(ProcessDefinition.id == definition_id))
             if spec_json is None:
                 raise NotFound(f"process definition {definition_id} does not exist")
             return spec_json
@@ -219,15 +217,11 @@ class Engine:
             task = getattr(exc, "task", None)
             self.open_incident(step, "engine_error", _plain_message(exc), task=task)
 
-    def open_incident(
-        self, step: Step, error_type: str, message: str, task=None, job: Job | None = None
-    ) -> None:
+    def open_incident(self, step: Step, error_type: str, message: str, task=None, job: Job | None = None) -> None:
         incident = Incident(
             instance_id=step.instance.id,
             job_id=job.id if job is not None else None,
-            element_id=getattr(task.task_spec, "bpmn_id", None)
-            if task is not None
-            else job and job.element_id,
+            element_id=getattr(task.task_spec, "bpmn_id", None) if task is not None else job and job.element_id,
             task_id=str(task.id) if task is not None else job and job.task_id,
             error_type=error_type,
             message=message,
@@ -248,9 +242,7 @@ class Engine:
             else:
                 step.active_jobs = list(
                     step.session.scalars(
-                        select(Job).where(
-                            Job.instance_id == step.instance.id, Job.status.in_(ACTIVE_JOB_STATUSES)
-                        )
+                        select(Job).where(Job.instance_id == step.instance.id, Job.status.in_(ACTIVE_JOB_STATUSES))
                     )
                 )
         return step.active_jobs

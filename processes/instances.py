@@ -44,8 +44,7 @@ def check_variables(variables: Any) -> dict[str, Any]:
     for name in variables:
         if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
             raise InvalidInput(
-                f"variable name {name!r} is not allowed: use letters, digits and underscores, "
-                "starting with a letter"
+                f"variable name {name!r} is not allowed: use letters, digits and underscores, starting with a letter"
             )
     size = len(json.dumps(variables))
     if size > MAX_VARIABLES_BYTES:
@@ -58,9 +57,7 @@ def _find_definition(session: Session, key: str, version: int | None) -> Process
         definition = latest_definition(session, key)
     else:
         definition = session.scalar(
-            select(ProcessDefinition).where(
-                ProcessDefinition.key == key, ProcessDefinition.version == version
-            )
+            select(ProcessDefinition).where(ProcessDefinition.key == key, ProcessDefinition.version == version)
         )
     if definition is None:
         suffix = f" version {version}" if version is not None else ""
@@ -70,9 +67,7 @@ def _find_definition(session: Session, key: str, version: int | None) -> Process
 
 def _existing(session: Session, key: str, business_key: str | None, idempotency_key: str | None):
     if idempotency_key:
-        found = session.scalar(
-            select(ProcessInstance).where(ProcessInstance.idempotency_key == idempotency_key)
-        )
+        found = session.scalar(select(ProcessInstance).where(ProcessInstance.idempotency_key == idempotency_key))
         if found is not None:
             return found
     if business_key:
@@ -138,9 +133,7 @@ def start_instance(
                 raise
             return StartResult(instance_view(session, existing), created=False)
     with engine.read_session() as session:
-        return StartResult(
-            instance_view(session, session.get(ProcessInstance, step.instance.id)), created=True
-        )
+        return StartResult(instance_view(session, session.get(ProcessInstance, step.instance.id)), created=True)
 
 
 class _AlreadyStarted(Exception):
@@ -271,8 +264,6 @@ def instance_view(session: Session, instance: ProcessInstance, detail: bool = Fa
                 "dueAt": iso(j.due_at),
                 "lastError": j.last_error,
             }
-            for j in session.scalars(
-                select(Job).where(Job.instance_id == instance.id).order_by(Job.created_at)
-            )
+            for j in session.scalars(select(Job).where(Job.instance_id == instance.id).order_by(Job.created_at))
         ]
     return view

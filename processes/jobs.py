@@ -131,13 +131,17 @@ class JobService:
                 job.updated_at = now
                 claimed.append(job)
             session.commit()
-            business_keys = dict(
-                session.execute(
-                    select(ProcessInstance.id, ProcessInstance.business_key).where(
-                        ProcessInstance.id.in_({j.instance_id for j in claimed})
-                    )
-                ).all()
-            ) if claimed else {}
+            business_keys = (
+                dict(
+                    session.execute(
+                        select(ProcessInstance.id, ProcessInstance.business_key).where(
+                            ProcessInstance.id.in_({j.instance_id for j in claimed})
+                        )
+                    ).all()
+                )
+                if claimed
+                else {}
+            )
             return [
                 ClaimedJob(
                     business_key=business_keys.get(j.instance_id),
@@ -157,9 +161,7 @@ class JobService:
     def next_due(self) -> datetime | None:
         """When the earliest waiting job becomes due (for sleeping pollers)."""
         with self.engine.read_session() as session:
-            return session.scalar(
-                select(Job.due_at).where(Job.status == JOB_READY).order_by(Job.due_at).limit(1)
-            )
+            return session.scalar(select(Job.due_at).where(Job.status == JOB_READY).order_by(Job.due_at).limit(1))
 
     # -- running -------------------------------------------------------------------------------------------
 
@@ -188,9 +190,7 @@ class JobService:
         if job is None or job.instance_id != step.instance.id:
             raise NotFound(f"job {job_id} does not exist")
         if job.status != JOB_LOCKED or job.lease_token != lease_token:
-            raise Conflict(
-                f"job {job_id} is no longer locked by this worker (its lease expired or it was done)"
-            )
+            raise Conflict(f"job {job_id} is no longer locked by this worker (its lease expired or it was done)")
         if job.lock_expires_at is not None and job.lock_expires_at < utcnow():
             raise Conflict(f"job {job_id}: the lease expired before the result arrived")
         return job

@@ -134,14 +134,10 @@ class Job(Base):
     max_attempts: Mapped[int] = mapped_column(Integer, default=3)
     retry_cycle: Mapped[str | None] = mapped_column(String(255))
     locked_by: Mapped[str | None] = mapped_column(String(255))
-    lease_token: Mapped[str | None] = mapped_column(
-        String(32)
-    )  # new per claim: a stale worker's report fails
+    lease_token: Mapped[str | None] = mapped_column(String(32))  # new per claim: a stale worker's report fails
     lock_expires_at: Mapped[datetime | None] = mapped_column()
     last_error: Mapped[str | None] = mapped_column(Text)
-    variables: Mapped[dict[str, Any]] = mapped_column(
-        JSON, default=dict
-    )  # the task's data when the job was made
+    variables: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # the task's data when the job was made
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Declared so one flush inserts a new instance before its jobs.

@@ -150,8 +150,7 @@ def _check_depth(tree: ast.AST, source: str, multiline: bool) -> None:
         if depth > MAX_DEPTH:
             lineno = getattr(node, "lineno", None)
             raise ExpressionError(
-                f"expression is nested too deeply (more than {MAX_DEPTH} levels)"
-                + _location(lineno, multiline),
+                f"expression is nested too deeply (more than {MAX_DEPTH} levels)" + _location(lineno, multiline),
                 source,
                 lineno,
             )
@@ -527,9 +526,7 @@ def _compile(source: str, mode: str) -> _Compiled:
     except SyntaxError as error:
         raise _syntax_error(error, source, line_offset) from error
     except (MemoryError, RecursionError):
-        raise ExpressionError(
-            f"expression is nested too deeply (more than {MAX_DEPTH} levels)", source
-        ) from None
+        raise ExpressionError(f"expression is nested too deeply (more than {MAX_DEPTH} levels)", source) from None
     except ValueError as error:
         raise ExpressionError(f"syntax error: {error}", source) from None
     if line_offset:

@@ -136,9 +136,7 @@ def test_authorize_then_capture(sandbox_url: str, registry: ConnectorRegistry) -
 def test_order_id_falls_back_to_business_key(sandbox_url: str, registry: ConnectorRegistry) -> None:
     ctx = job("payment.authorize", business_key="ORD-FROM-KEY")
     result = call(registry, "payment.authorize", {"total": 10}, ctx)
-    remote = requests.get(
-        f"{sandbox_url}/payment/authorizations/{result['paymentAuthorizationId']}", timeout=5
-    ).json()
+    remote = requests.get(f"{sandbox_url}/payment/authorizations/{result['paymentAuthorizationId']}", timeout=5).json()
     assert remote["orderId"] == "ORD-FROM-KEY"
     assert remote["currency"] == "EUR"
 
@@ -182,9 +180,7 @@ def test_decline_is_a_business_error(sandbox_url: str, registry: ConnectorRegist
     assert stats(sandbox_url)["authorizations"] == before["authorizations"]
 
 
-def test_out_of_stock_is_a_business_error_and_reserves_nothing(
-    sandbox_url: str, registry: ConnectorRegistry
-) -> None:
+def test_out_of_stock_is_a_business_error_and_reserves_nothing(sandbox_url: str, registry: ConnectorRegistry) -> None:
     items = [
         {"sku": "SKU-1002", "quantity": 1, "unitPrice": 5},
         {"sku": "SKU-OUT", "quantity": 1, "unitPrice": 1},

@@ -324,9 +324,7 @@ ESCAPES = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("source", "mode", "message", "static"), ESCAPES, ids=[repr(e[0][:40]) for e in ESCAPES]
-)
+@pytest.mark.parametrize(("source", "mode", "message", "static"), ESCAPES, ids=[repr(e[0][:40]) for e in ESCAPES])
 def test_escape_corpus_is_rejected(source, mode, message, static):
     Sentinel.touched = False
     variables = {"x": Sentinel()}

@@ -54,9 +54,7 @@ def _find(key: str, version: int | None) -> ProcessDefinition:
         query = query.where(ProcessDefinition.version == version) if version else query
         definition = session.scalar(query.order_by(ProcessDefinition.version.desc()).limit(1))
         if definition is None:
-            raise NotFound(
-                f"no process definition with key '{key}'" + (f" version {version}" if version else "")
-            )
+            raise NotFound(f"no process definition with key '{key}'" + (f" version {version}" if version else ""))
         return definition
 
 
@@ -66,9 +64,7 @@ def _find(key: str, version: int | None) -> ProcessDefinition:
 @bp.doc(summary="List process definitions (every version)")
 def list_definitions():
     with services().engine.read_session() as session:
-        rows = session.scalars(
-            select(ProcessDefinition).order_by(ProcessDefinition.key, ProcessDefinition.version)
-        )
+        rows = session.scalars(select(ProcessDefinition).order_by(ProcessDefinition.key, ProcessDefinition.version))
         return {"items": [_definition_view(d) for d in rows]}
 
 

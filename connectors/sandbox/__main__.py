@@ -13,9 +13,7 @@ from connectors.sandbox.server import create_sandbox_app
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m connectors.sandbox", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument(
-        "--port", type=int, default=8081, help="0 picks a free port (read it from the ready line)"
-    )
+    parser.add_argument("--port", type=int, default=8081, help="0 picks a free port (read it from the ready line)")
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--seed", type=int, default=None, help="seed for random errors and declines")
     args = parser.parse_args(argv)
@@ -24,9 +22,7 @@ def main(argv: list[str] | None = None) -> None:
     # state there, not a warning worth a line of stderr per request.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     # create_server binds the socket, so once it returns connections are accepted (queued until run()).
-    server = create_server(
-        create_sandbox_app(args.seed), host=args.host, port=args.port, threads=args.threads
-    )
+    server = create_server(create_sandbox_app(args.seed), host=args.host, port=args.port, threads=args.threads)
     port = getattr(server, "effective_port", args.port)
     # The one stdout line scripts and tests wait for before sending requests.
     print(f"sandbox listening on http://{args.host}:{port}", flush=True)

@@ -25,9 +25,7 @@ def create_sandbox_app(seed: int | None = None) -> Flask:
     state = SandboxState(seed)
     app.extensions["orderflow_sandbox"] = state
 
-    def call(
-        system: str, operation: Callable[[dict[str, Any]], Reply]
-    ) -> tuple[Response, int, dict[str, str]]:
+    def call(system: str, operation: Callable[[dict[str, Any]], Reply]) -> tuple[Response, int, dict[str, str]]:
         controls = state.controls
         if controls.outage or state.chance(controls.errorRate):
             status, body = error(503, "UNAVAILABLE", f"{system} is temporarily unavailable")

@@ -119,9 +119,7 @@ class SandboxState:
 
     # --- idempotency ----------------------------------------------------------------------------
 
-    def execute(
-        self, system: str, key: str | None, fingerprint: str, operation: Callable[[], Reply]
-    ) -> Reply:
+    def execute(self, system: str, key: str | None, fingerprint: str, operation: Callable[[], Reply]) -> Reply:
         """Run ``operation`` once per (system, key); repeats get the stored first reply."""
         with self.lock:
             if not key:
@@ -307,8 +305,7 @@ def _valid_items(items: Any) -> bool:
         isinstance(items, list)
         and bool(items)
         and all(
-            isinstance(i, dict) and isinstance(i.get("sku"), str) and _positive_int(i.get("quantity"))
-            for i in items
+            isinstance(i, dict) and isinstance(i.get("sku"), str) and _positive_int(i.get("quantity")) for i in items
         )
     )
 

@@ -107,9 +107,7 @@ def upgrade() -> None:
     with op.batch_alter_table("process_instances", schema=None) as batch_op:
         batch_op.create_index("ix_instances_status_created", ["status", "created_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_process_instances_business_key"), ["business_key"], unique=False)
-        batch_op.create_index(
-            batch_op.f("ix_process_instances_definition_id"), ["definition_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_process_instances_definition_id"), ["definition_id"], unique=False)
         batch_op.create_index(
             "uq_active_business_key",
             ["process_key", "business_key"],
