@@ -3,6 +3,9 @@ transactions that take the lock up front; PostgreSQL as it is."""
 
 from __future__ import annotations
 
+import threading
+from contextlib import AbstractContextManager, nullcontext
+
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine as SqlEngine
 from sqlalchemy.orm import sessionmaker
@@ -33,6 +36,20 @@ def configure(engine: SqlEngine) -> SqlEngine:
             connection.exec_driver_sql("BEGIN")
 
     return engine
+
+
+_writer_locks: dict[str, threading.Lock] = {}
+_writer_locks_guard = threading.Lock()
+
+
+def writer_lock(engine: SqlEngine) -> AbstractContextManager:
+    """SQLite has one writer at a time. Queueing writers of this process on a mutex beats SQLite's busy
+    handler, which sleeps up to 100 ms between tries; other processes still wait through busy_timeout."""
+    if engine.dialect.name != "sqlite":
+        return nullcontext()
+    key = str(engine.url)
+    with _writer_locks_guard:
+        return _writer_locks.setdefault(key, threading.Lock())
 
 
 def make_engine(url: str, **options) -> SqlEngine:

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
@@ -18,12 +18,14 @@ from SpiffWorkflow.task import TaskState
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from .db import writer_lock
 from .errors import NotFound
 from .models import (
     ACTIVE_JOB_STATUSES,
     COMPLETED,
     INCIDENT,
     JOB_CANCELLED,
+    JOB_LOCKED,
     RUNNING,
     SERVICE,
     TIMER,
@@ -46,11 +48,35 @@ JOB_KEY = "orderflow.job"  # marks, in a task's internal data, the job made for 
 ACTIVE_STATES = TaskState.READY | TaskState.STARTED | TaskState.WAITING | TaskState.ERROR
 
 
+@dataclass(frozen=True)
+class ClaimedJob:
+    """A job as a worker holds it, outside any session."""
+
+    id: str
+    instance_id: str
+    kind: str
+    topic: str | None
+    element_id: str | None
+    attempt: int
+    max_attempts: int
+    lease_token: str
+    variables: dict[str, Any]
+    business_key: str | None = None
+
+
 class JobDispatcher:
     """Where new jobs go after commit. The embedded runner and the Celery transport implement this."""
 
     def dispatch(self, jobs: list[Job]) -> None:  # noqa: B027 - a no-op default is the point
         """Called after the step's commit with the jobs it created or rescheduled."""
+
+    def lease_holder(self, topic: str | None) -> str | None:
+        """The worker in this process that will run a new job of this topic at once, if any. The step then
+        writes the job already leased to it, saving a claim transaction per job."""
+        return None
+
+    def run_claimed(self, jobs: list[ClaimedJob]) -> None:  # noqa: B027
+        """Called after commit with the jobs the step leased to `lease_holder`."""
 
 
 @dataclass
@@ -71,6 +97,7 @@ class Step:
     actor: str | None
     events: list[dict[str, Any]] = field(default_factory=list)
     new_jobs: list[Job] = field(default_factory=list)
+    leased_jobs: list[ClaimedJob] = field(default_factory=list)
     active_jobs: list[Job] | None = None
     incident: Incident | None = None
 
@@ -116,6 +143,7 @@ class Engine:
         self.specs = SpecCache(self.serializer)
         self.workflows = WorkflowCache()
         self.script_engine = SandboxedScriptEngine()
+        self._writer_lock = writer_lock(session_factory.kw["bind"])
 
     # -- sessions ---------------------------------------------------------------------------------------
 
@@ -131,15 +159,16 @@ class Engine:
     def write_session(self) -> Iterator[Session]:
         """A session whose transaction takes the write lock up front (BEGIN IMMEDIATE on SQLite), so a
         read-then-write never fails half way because another writer got in between."""
-        session = self.session_factory()
-        try:
-            session.connection(execution_options={"orderflow_write": True})
-            yield session
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
+        with self._writer_lock:
+            session = self.session_factory()
+            try:
+                session.connection(execution_options={"orderflow_write": True})
+                yield session
+            except BaseException:
+                session.rollback()
+                raise
+            finally:
+                session.close()
 
     # -- the engine step ----------------------------------------------------------------------------------
 
@@ -187,6 +216,8 @@ class Engine:
         self.workflows.put(instance_id, revision, workflow)
         if step.new_jobs:
             self.dispatcher.dispatch(step.new_jobs)
+        if step.leased_jobs:
+            self.dispatcher.run_claimed(step.leased_jobs)
         return step
 
     def new_workflow(self, session: Session, definition_id: str) -> BpmnWorkflow:
@@ -342,8 +373,27 @@ class Engine:
             retry_cycle=retry_cycle,
             variables=dict(task.data),
         )
+        holder = self.dispatcher.lease_holder(topic)
+        if holder is not None:
+            job.status, job.locked_by, job.lease_token = JOB_LOCKED, holder, new_id()
+            job.lock_expires_at = now + timedelta(seconds=self.settings.lease_seconds)
+            step.leased_jobs.append(
+                ClaimedJob(
+                    id=job.id,
+                    instance_id=job.instance_id,
+                    kind=SERVICE,
+                    topic=topic,
+                    element_id=job.element_id,
+                    attempt=1,
+                    max_attempts=max_attempts,
+                    lease_token=job.lease_token,
+                    variables=job.variables,
+                    business_key=step.instance.business_key,
+                )
+            )
+        else:
+            step.new_jobs.append(job)
         step.session.add(job)
-        step.new_jobs.append(job)
         return job
 
     def _save(self, step: Step) -> None:

@@ -132,8 +132,7 @@ def start_instance(
             if existing is None:
                 raise
             return StartResult(instance_view(session, existing), created=False)
-    with engine.read_session() as session:
-        return StartResult(instance_view(session, session.get(ProcessInstance, step.instance.id)), created=True)
+    return StartResult(instance_view(None, step.instance), created=True)
 
 
 class _AlreadyStarted(Exception):
@@ -223,7 +222,7 @@ def iso(value) -> str | None:
     return value.isoformat(timespec="milliseconds") + "Z" if value is not None else None
 
 
-def instance_view(session: Session, instance: ProcessInstance, detail: bool = False) -> dict[str, Any]:
+def instance_view(session: Session | None, instance: ProcessInstance, detail: bool = False) -> dict[str, Any]:
     view: dict[str, Any] = {
         "id": instance.id,
         "processKey": instance.process_key,

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -19,7 +18,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import TaskState
 from sqlalchemy import or_, select
 
-from .engine import JOB_KEY, Engine, Step, data_changed
+from .engine import JOB_KEY, ClaimedJob, Engine, Step, data_changed
 from .errors import Conflict, NotFound
 from .models import (
     JOB_CANCELLED,
@@ -51,22 +50,6 @@ class BpmnErrorThrown(Exception):
         super().__init__(message or code)
         self.code = code
         self.variables = variables or {}
-
-
-@dataclass(frozen=True)
-class ClaimedJob:
-    """A job as a worker holds it, outside any session."""
-
-    id: str
-    instance_id: str
-    kind: str
-    topic: str | None
-    element_id: str | None
-    attempt: int
-    max_attempts: int
-    lease_token: str
-    variables: dict[str, Any]
-    business_key: str | None = None
 
 
 # Does the work of a service job and returns the variables to set; raises JobFailed or BpmnErrorThrown.
@@ -175,18 +158,29 @@ class JobService:
         try:
             variables = self.executor(job)
         except BpmnErrorThrown as exc:
-            self.throw_bpmn_error(job.id, job.lease_token, exc.code, str(exc), exc.variables)
+            self.throw_bpmn_error(
+                job.id, job.lease_token, exc.code, str(exc), exc.variables, instance_id=job.instance_id
+            )
         except JobFailed as exc:
-            self.fail(job.id, job.lease_token, str(exc), retryable=exc.retryable)
+            self.fail(job.id, job.lease_token, str(exc), retryable=exc.retryable, instance_id=job.instance_id)
         except Exception as exc:  # a connector bug is still a failure of this job, never of the worker
-            self.fail(job.id, job.lease_token, f"{exc.__class__.__name__}: {exc}", retryable=True)
+            self.fail(
+                job.id,
+                job.lease_token,
+                f"{exc.__class__.__name__}: {exc}",
+                retryable=True,
+                instance_id=job.instance_id,
+            )
         else:
-            self.complete(job.id, job.lease_token, variables)
+            self.complete(job.id, job.lease_token, variables, instance_id=job.instance_id)
 
     # -- reporting: each is one engine step that first checks the lease ----------------------------------
 
     def _leased_job(self, step: Step, job_id: str, lease_token: str) -> Job:
-        job = step.session.get(Job, job_id)
+        # A leased job is one of the instance's active jobs, which the step loads anyway.
+        job = next((j for j in self.engine.active_jobs(step) if j.id == job_id), None)
+        if job is None:
+            job = step.session.get(Job, job_id)
         if job is None or job.instance_id != step.instance.id:
             raise NotFound(f"job {job_id} does not exist")
         if job.status != JOB_LOCKED or job.lease_token != lease_token:
@@ -209,7 +203,12 @@ class JobService:
             return job.instance_id
 
     def complete(
-        self, job_id: str, lease_token: str, variables: dict[str, Any] | None = None, actor: str | None = None
+        self,
+        job_id: str,
+        lease_token: str,
+        variables: dict[str, Any] | None = None,
+        actor: str | None = None,
+        instance_id: str | None = None,
     ) -> None:
         def apply(step: Step) -> None:
             job = self._leased_job(step, job_id, lease_token)
@@ -222,7 +221,7 @@ class JobService:
             task.complete()
             step.record("element_completed", task, data_changed(task) or None)
 
-        self.engine.step(self._instance_of(job_id), apply, actor=actor or "worker")
+        self.engine.step(instance_id or self._instance_of(job_id), apply, actor=actor or "worker")
 
     def fail(
         self,
@@ -234,6 +233,7 @@ class JobService:
         retries: int | None = None,
         backoff_seconds: float | None = None,
         actor: str | None = None,
+        instance_id: str | None = None,
     ) -> None:
         """Record a failed attempt: retry later with backoff, or open an incident if none is left."""
 
@@ -262,7 +262,7 @@ class JobService:
                 step, "job_failed", f"{job.topic}: {message}", task=self._task_of(step, job), job=job
             )
 
-        self.engine.step(self._instance_of(job_id), apply, actor=actor or "worker")
+        self.engine.step(instance_id or self._instance_of(job_id), apply, actor=actor or "worker")
 
     def _backoff(self, job: Job) -> float:
         if job.retry_cycle:
@@ -281,6 +281,7 @@ class JobService:
         message: str = "",
         variables: dict[str, Any] | None = None,
         actor: str | None = None,
+        instance_id: str | None = None,
     ) -> None:
         """Throw a BPMN error at the job's task: a boundary error event that catches the code (or any code)
         takes over; with none, the instance stops with an incident."""
@@ -320,7 +321,7 @@ class JobService:
             catcher.task_spec.catch(catcher, event)
             catcher.task_spec._update(catcher)
 
-        self.engine.step(self._instance_of(job_id), apply, actor=actor or "worker")
+        self.engine.step(instance_id or self._instance_of(job_id), apply, actor=actor or "worker")
 
     def fire_timers(self, job: ClaimedJob) -> None:
         def apply(step: Step) -> None:

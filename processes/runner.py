@@ -50,6 +50,15 @@ class EmbeddedRunner(JobDispatcher):
             else:
                 self._wake.set()  # the poller recomputes when to look next
 
+    def lease_holder(self, topic: str | None) -> str | None:
+        if self._stop.is_set() or not self._workers:
+            return None  # not running: leave new jobs for whoever claims them
+        return self.worker_id if self.topics is None or topic in self.topics else None
+
+    def run_claimed(self, jobs: list[ClaimedJob]) -> None:
+        for job in jobs:
+            self._ready.put(job)
+
     # -- lifecycle ----------------------------------------------------------------------------------------
 
     def start(self) -> None:

@@ -534,7 +534,7 @@ def _compile(source: str, mode: str) -> _Compiled:
 
     _check_depth(tree, source, multiline)
     _validate(tree, mode, source, multiline)
-    touched = frozenset()
+    touched: frozenset[str] = frozenset()
     if isinstance(tree, ast.Module):
         assigned, deleted = _bound_names(tree)
         touched = assigned | deleted

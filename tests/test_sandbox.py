@@ -240,6 +240,41 @@ def test_compiled_code_is_cached():
     assert sandbox._compile("amount > 12345", "exec") is not first
 
 
+def test_only_the_safe_builtins_exist():
+    assert set(sandbox._SAFE_BUILTINS) == {
+        "abs", "all", "any", "bool", "dict", "enumerate", "filter", "float", "int", "len", "list",
+        "map", "max", "min", "range", "reversed", "round", "set", "sorted", "str", "sum", "tuple", "zip",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["print", "pow", "isinstance", "chr", "iter", "next", "repr", "format", "slice"])
+@pytest.mark.parametrize("template", ["{name}", "[{name} for v in [1]]", "v = {name}"])
+def test_other_builtins_are_not_defined(name, template):
+    # plain expression, expression with its own scope, and script all see the same builtins
+    source = template.format(name=name)
+    with pytest.raises(ExpressionError, match=f"name '{name}' is not defined"):
+        if "=" in source:
+            execute(source, {})
+        else:
+            evaluate(source, {})
+
+
+def test_variables_shadow_builtins():
+    assert evaluate("len + 1", {"len": 1}) == 2
+
+
+def test_iteration_budget_counts_all_loops(monkeypatch):
+    monkeypatch.setattr(sandbox, "MAX_ITERATIONS", 50)
+    execute("n = 0\nfor a in range(5):\n    for b in range(5):\n        n += 1", {})  # 30 iterations
+    with pytest.raises(ExpressionError, match="too many loop iterations"):
+        execute("for a in range(8):\n    for b in range(8):\n        pass", {})  # 72 iterations
+    with pytest.raises(ExpressionError, match="too many loop iterations"):
+        evaluate("[1 for a in range(8) for b in range(8)]", {})
+    with pytest.raises(ExpressionError, match="too many loop iterations"):
+        evaluate("sum(1 for a in range(60))", {})
+    assert evaluate("sum(1 for a in range(50))", {}) == 50  # the budget is per evaluation
+
+
 # --------------------------------------------------------------------------- escapes
 
 
@@ -359,6 +394,8 @@ def test_escape_corpus_is_large_and_distinct():
         ("len([0] * 1000000)", "len([0] * 1000001)"),
         ("len(range(100000))", "len(range(100001))"),
         ("(10 ** 3999) * 10", "(10 ** 4000) * 10"),
+        ("len('a' * 600000 + 'b' * 400000)", "len('a' * 600000 + 'b' * 400001)"),
+        ("1 << 13000", "1 << 13300"),
     ],
 )
 def test_limits_are_exact(allowed, rejected):
