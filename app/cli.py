@@ -58,7 +58,7 @@ def _start_sandbox(sandbox_url: str, port: int) -> subprocess.Popen | None:
 @main.command()
 def serve() -> None:
     """Run the server: REST API, embedded workers and (by default) the sandbox systems."""
-    from waitress import serve as waitress_serve
+    from waitress import create_server
 
     from . import create_app
     from .config import from_environment
@@ -74,12 +74,14 @@ def serve() -> None:
         app = create_app()
         services = app.extensions["orderflow"]
         services.start_workers()
-        host, port = config["ORDERFLOW_HOST"], config["ORDERFLOW_PORT"]
-        click.echo(f"orderflow listening on http://{host}:{port} (API docs: http://{host}:{port}/api/v1/docs)")
+        host = config["ORDERFLOW_HOST"]
+        server = create_server(app, host=host, port=config["ORDERFLOW_PORT"], threads=8, ident="orderflow")
+        port = server.effective_port  # the real one when ORDERFLOW_PORT=0 (tests)
         if config["ORDERFLOW_USING_DEV_TOKEN"]:
             click.echo(f"API token (development default, set ORDERFLOW_API_TOKEN to change): {DEV_TOKEN}")
+        click.echo(f"orderflow listening on http://{host}:{port} (API docs: http://{host}:{port}/api/v1/docs)")
         sys.stdout.flush()
-        waitress_serve(app, host=host, port=port, threads=8, ident="orderflow", _quiet=True)
+        server.run()
     finally:
         if sandbox is not None:
             sandbox.terminate()

@@ -307,6 +307,8 @@ class Engine:
         # Jobs whose task was left (a boundary event fired, the instance was cancelled) are cancelled.
         timer_job = None
         for job in jobs:
+            if job.status not in ACTIVE_JOB_STATUSES:  # settled by this step's command
+                continue
             if job.kind == TIMER:
                 timer_job = job
             elif job.task_id not in started_ids:

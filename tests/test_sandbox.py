@@ -1,15 +1,11 @@
 """Tests for processes.sandbox: the evaluator for expressions and scripts from BPMN diagrams."""
 
 import pickle
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run without installing the package
-
-from processes import sandbox  # noqa: E402
-from processes.sandbox import ExpressionError, check, evaluate, execute  # noqa: E402
+from processes import sandbox
+from processes.sandbox import ExpressionError, check, evaluate, execute
 
 # --------------------------------------------------------------------------- normal behaviour
 

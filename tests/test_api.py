@@ -1,0 +1,318 @@
+"""End to end over HTTP against a running `orderflow serve`: what an integrator sees."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+
+from .conftest import SHIPPED, Server
+
+ORDER = {
+    "items": [
+        {"sku": "SKU-1001", "quantity": 2, "unitPrice": 600.0},
+        {"sku": "SKU-1002", "quantity": 1, "unitPrice": 25},
+    ],
+    "shippingAddress": {"street": "1 Main St", "city": "Berlin", "postalCode": "10115", "country": "DE"},
+    "customer": {"id": "C-1", "tier": "gold"},
+}
+
+SIMPLE = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="t">
+  <bpmn:process id="{key}" name="Simple" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="{task_id}"/>
+    <bpmn:scriptTask id="{task_id}" scriptFormat="python"><bpmn:script>{script}</bpmn:script></bpmn:scriptTask>
+    <bpmn:sequenceFlow id="f2" sourceRef="{task_id}" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def simple(key: str, script: str = "doubled = amount * 2", task_id: str = "compute") -> bytes:
+    return SIMPLE.format(key=key, script=script, task_id=task_id).encode()
+
+
+def deploy(server: Server, *files: tuple[str, bytes]) -> requests.Response:
+    return server.post("/deployments", files=[("files", (name, data, "application/xml")) for name, data in files])
+
+
+def wait_until_ended(server: Server, instance_id: str, timeout: float = 20) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        view = server.get(f"/process-instances/{instance_id}").json()
+        if view["endedAt"] or view["status"] == "incident":
+            return view
+        time.sleep(0.05)
+    raise AssertionError(f"instance {instance_id} did not end: {view}")
+
+
+def assert_problem(response: requests.Response, status: int, *fragments: str) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"].startswith("application/problem+json")
+    body = response.json()
+    assert body["status"] == status and body["title"] and body["detail"]
+    text = str(body).lower()
+    for fragment in fragments:
+        assert fragment.lower() in text, (fragment, body)
+    return body
+
+
+def test_health_reports_database_and_connectors(server: Server) -> None:
+    body = requests.get(f"{server.api}/health", timeout=10).json()
+    assert body["status"] == "ok"
+    assert body["checks"]["database"]["ok"] and body["checks"]["connectors"]["ok"]
+
+
+def test_openapi_spec_lists_the_contract(server: Server) -> None:
+    spec = requests.get(f"{server.api}/openapi.json", timeout=10).json()
+    paths = spec["paths"]
+    for path in (
+        "/api/v1/deployments",
+        "/api/v1/process-definitions/{key}/instances",
+        "/api/v1/process-instances/{instance_id}/events",
+        "/api/v1/process-instances/{instance_id}/cancel",
+        "/api/v1/health",
+    ):
+        assert path in paths, path
+
+
+def test_requests_without_the_token_are_refused(server: Server) -> None:
+    response = requests.get(f"{server.api}/process-instances", timeout=10)
+    assert_problem(response, 401)
+    response = requests.get(f"{server.api}/process-instances", headers={"Authorization": "Bearer wrong"}, timeout=10)
+    assert_problem(response, 401)
+
+
+def test_shipped_order_runs_to_completion_with_a_full_audit_trail(server: Server) -> None:
+    response = server.post(
+        "/process-definitions/order_fulfillment/instances", json={"businessKey": "ORD-E2E-1", "variables": ORDER}
+    )
+    assert response.status_code == 201, response.text
+    started = response.json()
+    assert response.headers["Location"].endswith(started["id"])
+    view = wait_until_ended(server, started["id"])
+    assert view["status"] == "completed", view
+    variables = view["variables"]
+    assert variables["total"] == 1225.0 and variables["priority"] == "high"
+    assert variables["paymentStatus"] == "captured" and variables["shipmentStatus"] == "shipped"
+    assert variables["trackingNumber"]
+    assert [job["status"] for job in view["jobs"]] == ["done"] * 4, view["jobs"]
+
+    events = server.get(f"/process-instances/{started['id']}/events").json()["items"]
+    completed = [e["elementId"] for e in events if e["type"] == "element_completed"]
+    for element in (
+        "StartEvent_OrderReceived",
+        "Task_ValidateOrder",
+        "Gateway_OrderValid",
+        "Gateway_OrderValue",
+        "Task_FlagHighValue",
+        "Gateway_Fulfil",
+        "Task_ReserveInventory",
+        "Task_AuthorizePayment",
+        "Gateway_Fulfilled",
+        "Task_CapturePayment",
+        "Task_ShipOrder",
+        "EndEvent_OrderShipped",
+    ):
+        assert element in completed, (element, completed)
+    assert events[0]["type"] == "instance_started" and events[-1]["type"] == "instance_completed"
+    assert [int(e["id"]) for e in events] == sorted(int(e["id"]) for e in events)
+    validate = next(e for e in events if e["elementId"] == "Task_ValidateOrder")
+    assert validate["data"]["total"] == 1225.0  # the data the step changed
+
+
+def test_invalid_order_is_rejected_with_a_reason(server: Server) -> None:
+    order = {**ORDER, "items": []}
+    started = server.post("/process-definitions/order_fulfillment/instances", json={"variables": order}).json()
+    view = wait_until_ended(server, started["id"])
+    assert view["status"] == "completed"
+    assert view["variables"]["valid"] is False
+    assert "no items" in view["variables"]["rejectionReason"]
+    assert not view["jobs"]  # nothing was reserved or charged
+
+
+def test_idempotency_key_returns_the_same_instance(server: Server) -> None:
+    body = {"variables": ORDER}
+    headers = {"Idempotency-Key": "idem-e2e-1"}
+    first = server.post("/process-definitions/order_fulfillment/instances", json=body, headers=headers)
+    second = server.post("/process-definitions/order_fulfillment/instances", json=body, headers=headers)
+    assert first.status_code == 201 and second.status_code == 200
+    assert first.json()["id"] == second.json()["id"]
+
+
+def test_active_business_key_returns_the_existing_instance(server: Server) -> None:
+    deploy(server, ("wait.bpmn", WAITING_PROCESS))
+    first = server.post("/process-definitions/waits_for_timer/instances", json={"businessKey": "BK-1"})
+    second = server.post("/process-definitions/waits_for_timer/instances", json={"businessKey": "BK-1"})
+    assert first.status_code == 201 and second.status_code == 200
+    assert first.json()["id"] == second.json()["id"]
+    listed = server.get("/process-instances", params={"businessKey": "BK-1"}).json()
+    assert listed["total"] == 1
+
+
+WAITING_PROCESS = b"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="t">
+  <bpmn:process id="waits_for_timer" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="wait"/>
+    <bpmn:intermediateCatchEvent id="wait" name="Wait an hour">
+      <bpmn:timerEventDefinition><bpmn:timeDuration>PT1H</bpmn:timeDuration></bpmn:timerEventDefinition>
+    </bpmn:intermediateCatchEvent>
+    <bpmn:sequenceFlow id="f2" sourceRef="wait" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def test_cancel_a_waiting_instance_then_cancel_again_is_a_conflict(server: Server) -> None:
+    deploy(server, ("wait.bpmn", WAITING_PROCESS))
+    started = server.post("/process-definitions/waits_for_timer/instances", json={}).json()
+    view = server.get(f"/process-instances/{started['id']}").json()
+    assert view["status"] == "waiting"
+    assert [e["elementId"] for e in view["activeElements"]] == ["wait"]
+    assert [j["kind"] for j in view["jobs"]] == ["timer"]
+    cancelled = server.post(f"/process-instances/{started['id']}/cancel")
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    assert server.get(f"/process-instances/{started['id']}").json()["jobs"][0]["status"] == "cancelled"
+    assert_problem(server.post(f"/process-instances/{started['id']}/cancel"), 409, "already cancelled")
+
+
+def test_deploy_versions_by_content(server: Server) -> None:
+    first = deploy(server, ("versioned.bpmn", simple("versioned")))
+    assert first.status_code == 201, first.text
+    assert first.json()["definitions"][0]["version"] == 1 and first.json()["definitions"][0]["isNew"]
+    same = deploy(server, ("versioned.bpmn", simple("versioned")))
+    assert same.json()["definitions"][0]["version"] == 1 and not same.json()["definitions"][0]["isNew"]
+    changed = deploy(server, ("versioned.bpmn", simple("versioned", "doubled = amount * 3")))
+    assert changed.json()["definitions"][0]["version"] == 2
+
+    latest = server.get("/process-definitions/versioned").json()
+    assert latest["version"] == 2
+    assert server.get("/process-definitions/versioned", params={"version": 1}).json()["version"] == 1
+    assert b"amount * 3" in server.get("/process-definitions/versioned/xml").content
+
+    on_v1 = server.post("/process-definitions/versioned/instances?version=1", json={"variables": {"amount": 5}})
+    on_latest = server.post("/process-definitions/versioned/instances", json={"variables": {"amount": 5}})
+    assert wait_until_ended(server, on_v1.json()["id"])["variables"]["doubled"] == 10
+    assert wait_until_ended(server, on_latest.json()["id"])["variables"]["doubled"] == 15
+
+
+def test_list_instances_filters_and_paginates(server: Server) -> None:
+    deploy(server, ("listed.bpmn", simple("listed")))
+    ids = [
+        server.post("/process-definitions/listed/instances", json={"variables": {"amount": n}}).json()["id"]
+        for n in range(5)
+    ]
+    page1 = server.get("/process-instances", params={"processKey": "listed", "perPage": 2}).json()
+    page3 = server.get("/process-instances", params={"processKey": "listed", "perPage": 2, "page": 3}).json()
+    assert page1["total"] == 5 and len(page1["items"]) == 2 and len(page3["items"]) == 1
+    seen = {i["id"] for i in page1["items"]} | {i["id"] for i in page3["items"]}
+    assert seen <= set(ids)
+    completed = server.get("/process-instances", params={"processKey": "listed", "status": "completed"}).json()
+    assert completed["total"] == 5
+    assert_problem(server.get("/process-instances", params={"status": "sleeping"}), 422, "status")
+
+
+# -- bad input -----------------------------------------------------------------------------------------
+
+
+def test_unknown_process_key_is_404(server: Server) -> None:
+    assert_problem(server.post("/process-definitions/nope/instances", json={}), 404, "nope")
+    assert_problem(server.get("/process-definitions/nope"), 404)
+    assert_problem(server.get("/process-instances/does-not-exist"), 404)
+
+
+@pytest.mark.parametrize(
+    "body, fragment",
+    [
+        ({"variables": [1, 2]}, "variables"),
+        ({"variables": "x"}, "variables"),
+        ({"variables": {}, "colour": "red"}, "colour"),
+        ({"variables": {"__class__": 1}}, "__class__"),
+        ({"variables": {"not a name": 1}}, "not a name"),
+        ({"businessKey": 5}, "businesskey"),
+    ],
+)
+def test_bad_start_requests_are_422_and_start_nothing(server: Server, body: dict, fragment: str) -> None:
+    before = server.get("/process-instances", params={"processKey": "order_fulfillment"}).json()["total"]
+    assert_problem(server.post("/process-definitions/order_fulfillment/instances", json=body), 422, fragment)
+    after = server.get("/process-instances", params={"processKey": "order_fulfillment"}).json()["total"]
+    assert after == before
+
+
+def test_malformed_json_body_is_400(server: Server) -> None:
+    response = server.post(
+        "/process-definitions/order_fulfillment/instances",
+        data="{not json",
+        headers={"Content-Type": "application/json"},
+    )
+    assert_problem(response, 400)
+
+
+def test_malformed_xml_is_rejected(server: Server) -> None:
+    assert_problem(deploy(server, ("broken.bpmn", b"<bpmn:definitions")), 422, "not well-formed")
+
+
+def test_xxe_and_entity_bombs_are_refused_without_reading_anything(server: Server) -> None:
+    xxe = b"""<?xml version="1.0"?>
+<!DOCTYPE d [<!ENTITY secret SYSTEM "file:///etc/passwd">]>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="t">
+  <bpmn:process id="xxe" isExecutable="true"><bpmn:documentation>&secret;</bpmn:documentation>
+  <bpmn:startEvent id="s"/></bpmn:process></bpmn:definitions>"""
+    body = assert_problem(deploy(server, ("xxe.bpmn", xxe)), 422, "doctype")
+    assert "root:" not in str(body)
+    lol = "".join(f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 10))
+    bomb = (
+        '<?xml version="1.0"?><!DOCTYPE d [<!ENTITY l0 "lol">' + lol + "]>"
+        '<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d">&l9;</bpmn:definitions>'
+    ).encode()
+    assert_problem(deploy(server, ("bomb.bpmn", bomb)), 422)
+    assert_problem(server.get("/process-definitions/xxe"), 404)
+
+
+def test_files_over_the_size_limit_are_413(server: Server) -> None:
+    big = simple("big").replace(b"<bpmn:startEvent", b"<!--" + b"x" * (3 * 1024 * 1024) + b"--><bpmn:startEvent")
+    assert_problem(deploy(server, ("big.bpmn", big)), 413, "limit")
+
+
+def test_unsupported_elements_are_named_with_their_id(server: Server) -> None:
+    xml = b"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="t">
+  <bpmn:process id="complex" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="Gateway_Weird"/>
+    <bpmn:complexGateway id="Gateway_Weird"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="Gateway_Weird" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+    <bpmn:dataStoreReference id="Store_Orders"/>
+  </bpmn:process>
+</bpmn:definitions>"""
+    body = assert_problem(deploy(server, ("complex.bpmn", xml)), 422)
+    problems = {p["elementId"]: p for p in body["problems"]}
+    assert problems["Gateway_Weird"]["elementType"] == "bpmn:complexGateway"
+    assert problems["Gateway_Weird"]["line"] == 6
+    assert problems["Store_Orders"]["elementType"] == "bpmn:dataStoreReference"
+
+
+def test_hostile_expressions_are_refused_at_deploy(server: Server) -> None:
+    body = assert_problem(
+        deploy(server, ("evil.bpmn", simple("evil", "x = __import__('os').system('touch /tmp/pwned')", "Task_Evil"))),
+        422,
+        "__import__",
+    )
+    assert body["problems"][0]["elementId"] == "Task_Evil"
+
+
+def test_non_bpmn_files_are_rejected(server: Server) -> None:
+    assert_problem(deploy(server, ("notes.bpmn", b"<html><body>hi</body></html>")), 422, "not a bpmn")
+    assert_problem(server.post("/deployments", data={"x": "y"}), 422, "upload")
+
+
+def test_shipped_workflow_is_deployed_at_start(server: Server) -> None:
+    definition = server.get("/process-definitions/order_fulfillment").json()
+    assert definition["resource"] == "order_fulfillment.bpmn"
+    assert server.get("/process-definitions/order_fulfillment/xml").content == SHIPPED.read_bytes()
