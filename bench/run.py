@@ -77,8 +77,12 @@ def orderflow_end_to_end(orders: int, concurrency: int) -> dict:
         }
         env.pop("ORDERFLOW_SANDBOX_URL", None)
         server = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            text=True, cwd=ROOT,
+            [sys.executable, "-m", "app.cli", "serve"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            cwd=ROOT,
         )
         try:
             url = None
@@ -121,7 +125,11 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "diagram": "bpmn/order_fulfillment.bpmn",
         "plainSpiffWorkflow": plain,
-        "orderflowEndToEnd": {**end_to_end, "concurrency": args.concurrency, "database": "sqlite (WAL, synchronous=FULL)"},
+        "orderflowEndToEnd": {
+            **end_to_end,
+            "concurrency": args.concurrency,
+            "database": "sqlite (WAL, synchronous=FULL)",
+        },
         "ratio": round(ratio, 4),
     }
     (RESULTS / "latest.json").write_text(json.dumps(figures, indent=2) + "\n")
