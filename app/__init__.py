@@ -35,6 +35,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> APIFlask:
         app.config.update(config)
     app.config["SECURITY_SCHEMES"] = {"BearerAuth": {"type": "http", "scheme": "bearer"}}
     Path(app.config["ORDERFLOW_DATA_DIR"]).mkdir(parents=True, exist_ok=True)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        from processes.db import postgres_options
+
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**postgres_options(), **app.config["SQLALCHEMY_ENGINE_OPTIONS"]}
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
             "connect_args": {"check_same_thread": False, "timeout": 30},
@@ -44,7 +48,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> APIFlask:
     with app.app_context():
         from processes.db import configure
 
-        sql_engine = configure(db.engine)
+        sql_engine = configure(db.engine, app.config["ORDERFLOW_SQLITE_SYNCHRONOUS"])
         upgrade(sql_engine)
     services = build_services(sql_engine, app.config)
     app.extensions["orderflow"] = services

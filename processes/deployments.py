@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from . import sandbox
+from .db import serialize_on
 from .engine import Engine
 from .errors import Conflict, DeploymentRejected, InvalidInput, Problem
 from .models import DecisionDefinition, Deployment, ProcessDefinition
@@ -127,6 +128,8 @@ def deploy(engine: Engine, files: list[tuple[str, bytes]], actor: str | None = N
         raise DeploymentRejected(problems=problems)
 
     with engine.write_session() as session:
+        # Concurrent deploys take turns, so the second sees the first's versions (identical content is reused).
+        serialize_on(session, "orderflow.deploy")
         parser = OrderflowParser()
         try:
             for f in dmn_files:

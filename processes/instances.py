@@ -171,6 +171,7 @@ def list_instances(
     status: str | None = None,
     process_key: str | None = None,
     business_key: str | None = None,
+    business_key_prefix: str | None = None,
     page: int = 1,
     per_page: int = 50,
 ) -> dict[str, Any]:
@@ -181,6 +182,8 @@ def list_instances(
         query = query.where(ProcessInstance.process_key == process_key)
     if business_key:
         query = query.where(ProcessInstance.business_key == business_key)
+    if business_key_prefix:
+        query = query.where(ProcessInstance.business_key.startswith(business_key_prefix, autoescape=True))
     with engine.read_session() as session:
         total = session.scalar(select(func.count()).select_from(query.subquery()))
         rows = session.scalars(

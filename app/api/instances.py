@@ -54,6 +54,7 @@ def list_(q: InstanceQuery):
         status=q.status,
         process_key=q.processKey,
         business_key=q.businessKey,
+        business_key_prefix=q.businessKeyPrefix,
         page=q.page,
         per_page=q.perPage,
     )

@@ -20,6 +20,7 @@ class InstanceQuery(Strict):
     status: Literal["running", "waiting", "completed", "cancelled", "incident"] | None = None
     processKey: str | None = None
     businessKey: str | None = None
+    businessKeyPrefix: str | None = Field(default=None, description="Orders whose business key starts with this")
     page: int = Field(default=1, ge=1)
     perPage: int = Field(default=50, ge=1, le=500)
 
