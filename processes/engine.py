@@ -15,7 +15,7 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.defaults import ServiceTask
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import TaskState
-from sqlalchemy import insert, select
+from sqlalchemy import Connection, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from .db import writer_lock
@@ -31,7 +31,6 @@ from .models import (
     TIMER,
     WAITING,
     AuditEvent,
-    Incident,
     Job,
     ProcessDefinition,
     ProcessInstance,
@@ -39,6 +38,7 @@ from .models import (
     utcnow,
 )
 from .parser import topic_of
+from .records import IncidentRecord, InstanceRecord, JobRecord, Record, write
 from .script_engine import SandboxedScriptEngine
 from .state import SpecCache, StateSerializer, WorkflowCache
 
@@ -67,7 +67,7 @@ class ClaimedJob:
 class JobDispatcher:
     """Where new jobs go after commit. The embedded runner and the Celery transport implement this."""
 
-    def dispatch(self, jobs: list[Job]) -> None:  # noqa: B027 - a no-op default is the point
+    def dispatch(self, jobs: list[JobRecord]) -> None:  # noqa: B027 - a no-op default is the point
         """Called after the step's commit with the jobs it created or rescheduled."""
 
     def lease_holder(self, topic: str | None) -> str | None:
@@ -92,14 +92,19 @@ class Step:
     """What one engine step works on; commands read and change it."""
 
     session: Session
-    instance: ProcessInstance
+    instance: InstanceRecord
     workflow: BpmnWorkflow
     actor: str | None
     events: list[dict[str, Any]] = field(default_factory=list)
-    new_jobs: list[Job] = field(default_factory=list)
+    new_jobs: list[JobRecord] = field(default_factory=list)
     leased_jobs: list[ClaimedJob] = field(default_factory=list)
-    active_jobs: list[Job] | None = None
-    incident: Incident | None = None
+    active_jobs: list[JobRecord] | None = None
+    incident: IncidentRecord | None = None
+    records: list[Record] = field(default_factory=list)  # rows to write at the end of the step, in order
+
+    @property
+    def connection(self) -> Connection:
+        return self.session.connection()
 
     def record(self, type_: str, task=None, data: dict | None = None, **extra: Any) -> None:
         spec = task.task_spec if task is not None else None
@@ -187,20 +192,19 @@ class Engine:
         command: Callable[[Step], None],
         *,
         actor: str | None = None,
-        create: Callable[[Session], tuple[ProcessInstance, BpmnWorkflow]] | None = None,
+        create: Callable[[Session], tuple[InstanceRecord, BpmnWorkflow]] | None = None,
     ) -> Step:
         """Apply one command to one instance. `create` instead of `instance_id` starts a new instance."""
         with self.write_session() as session:
             if create is not None:
                 instance, workflow = create(session)
             else:
-                instance = session.scalar(
-                    select(ProcessInstance).where(ProcessInstance.id == instance_id).with_for_update()
-                )
-                if instance is None:
+                found = InstanceRecord.load(session.connection(), ProcessInstance.id == instance_id, for_update=True)
+                if not found:
                     raise NotFound(f"process instance {instance_id} does not exist")
+                instance = found[0]
                 workflow = self._load(session, instance)
-            step = Step(session=session, instance=instance, workflow=workflow, actor=actor)
+            step = Step(session=session, instance=instance, workflow=workflow, actor=actor, records=[instance])
             try:
                 command(step)
                 self._run_engine(step)
@@ -212,7 +216,6 @@ class Engine:
                 raise
             revision = instance.revision
             instance_id = instance.id
-            session.expunge_all()
         self.workflows.put(instance_id, revision, workflow)
         if step.new_jobs:
             self.dispatcher.dispatch(step.new_jobs)
@@ -224,7 +227,7 @@ class Engine:
         spec, subprocess_specs = self.spec_for(session, definition_id)
         return BpmnWorkflow(spec, subprocess_specs, script_engine=self.script_engine)
 
-    def _load(self, session: Session, instance: ProcessInstance) -> BpmnWorkflow:
+    def _load(self, session: Session, instance: InstanceRecord) -> BpmnWorkflow:
         workflow = self.workflows.take(instance.id, instance.revision)
         if workflow is None:
             spec, subprocess_specs = self.spec_for(session, instance.definition_id)
@@ -248,8 +251,8 @@ class Engine:
             task = getattr(exc, "task", None)
             self.open_incident(step, "engine_error", _plain_message(exc), task=task)
 
-    def open_incident(self, step: Step, error_type: str, message: str, task=None, job: Job | None = None) -> None:
-        incident = Incident(
+    def open_incident(self, step: Step, error_type: str, message: str, task=None, job: JobRecord | None = None) -> None:
+        incident = IncidentRecord.new(
             instance_id=step.instance.id,
             job_id=job.id if job is not None else None,
             element_id=getattr(task.task_spec, "bpmn_id", None) if task is not None else job and job.element_id,
@@ -257,7 +260,7 @@ class Engine:
             error_type=error_type,
             message=message,
         )
-        step.session.add(incident)
+        step.records.append(incident)
         step.incident = incident
         step.record(
             "incident_opened",
@@ -266,16 +269,15 @@ class Engine:
             element_id=incident.element_id,
         )
 
-    def active_jobs(self, step: Step) -> list[Job]:
+    def active_jobs(self, step: Step) -> list[JobRecord]:
         if step.active_jobs is None:
-            if step.instance.revision == 0:
+            if step.instance.is_new:
                 step.active_jobs = []
             else:
-                step.active_jobs = list(
-                    step.session.scalars(
-                        select(Job).where(Job.instance_id == step.instance.id, Job.status.in_(ACTIVE_JOB_STATUSES))
-                    )
+                step.active_jobs = JobRecord.load(
+                    step.connection, Job.instance_id == step.instance.id, Job.status.in_(ACTIVE_JOB_STATUSES)
                 )
+                step.records.extend(step.active_jobs)
         return step.active_jobs
 
     def _derive(self, step: Step) -> None:
@@ -316,8 +318,8 @@ class Engine:
 
         due = _next_timer(workflow)
         if due is not None and timer_job is None:
-            timer_job = Job(id=new_id(), instance_id=instance.id, kind=TIMER, due_at=due, max_attempts=1)
-            step.session.add(timer_job)
+            timer_job = JobRecord.new(id=new_id(), instance_id=instance.id, kind=TIMER, due_at=due, max_attempts=1)
+            step.records.append(timer_job)
             step.new_jobs.append(timer_job)
         elif due is not None and timer_job.due_at != due:
             timer_job.due_at, timer_job.updated_at = due, now
@@ -353,7 +355,7 @@ class Engine:
             for t in active_tasks
         ]
 
-    def _service_job(self, step: Step, task, topic: str, now: datetime) -> Job:
+    def _service_job(self, step: Step, task, topic: str, now: datetime) -> JobRecord:
         extensions = task.task_spec.extensions or {}
         retry_cycle = extensions.get("retryCycle")
         max_attempts = self.settings.default_max_attempts
@@ -363,7 +365,7 @@ class Engine:
             max_attempts = len(retry_delays(retry_cycle)) + 1
         elif extensions.get("retries", "").isdigit():
             max_attempts = max(1, int(extensions["retries"]))
-        job = Job(
+        job = JobRecord.new(
             id=new_id(),
             instance_id=step.instance.id,
             kind=SERVICE,
@@ -395,7 +397,7 @@ class Engine:
             )
         else:
             step.new_jobs.append(job)
-        step.session.add(job)
+        step.records.append(job)
         return job
 
     def _save(self, step: Step) -> None:
@@ -403,9 +405,10 @@ class Engine:
         instance.state = self.serializer.dump_state(step.workflow)
         instance.revision = (instance.revision or 0) + 1
         instance.updated_at = utcnow()
-        step.session.flush()
+        connection = step.connection
+        write(connection, step.records)
         if step.events:
-            step.session.execute(insert(AuditEvent), step.events)
+            connection.execute(insert(AuditEvent.__table__), step.events)
 
 
 def _next_timer(workflow: BpmnWorkflow) -> datetime | None:

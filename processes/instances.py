@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from SpiffWorkflow.task import TaskState
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -25,6 +25,7 @@ from .models import (
     new_id,
     utcnow,
 )
+from .records import InstanceRecord
 
 MAX_VARIABLES_BYTES = 256 * 1024
 
@@ -105,7 +106,7 @@ def start_instance(
             raise _AlreadyStarted()
         definition = _find_definition(session, key, version)
         workflow = engine.new_workflow(session, definition.id)
-        instance = ProcessInstance(
+        instance = InstanceRecord.new(
             id=new_id(),
             definition_id=definition.id,
             process_key=definition.key,
@@ -114,8 +115,8 @@ def start_instance(
             idempotency_key=idempotency_key,
             status="running",
             revision=0,
+            state="",
         )
-        session.add(instance)
         return instance, workflow
 
     def started(step: Step) -> None:
@@ -146,10 +147,11 @@ def cancel_instance(engine: Engine, instance_id: str, actor: str | None = None) 
         step.workflow.cancel()
         now = utcnow()
         step.instance.status, step.instance.ended_at = CANCELLED, now
-        for incident in step.session.scalars(
-            select(Incident).where(Incident.instance_id == instance_id, Incident.resolved_at.is_(None))
-        ):
-            incident.resolved_at = now
+        step.connection.execute(
+            update(Incident)
+            .where(Incident.instance_id == instance_id, Incident.resolved_at.is_(None))
+            .values(resolved_at=now)
+        )
         step.record("instance_cancelled")
 
     engine.step(instance_id, cancel, actor=actor)
@@ -225,7 +227,9 @@ def iso(value) -> str | None:
     return value.isoformat(timespec="milliseconds") + "Z" if value is not None else None
 
 
-def instance_view(session: Session | None, instance: ProcessInstance, detail: bool = False) -> dict[str, Any]:
+def instance_view(
+    session: Session | None, instance: ProcessInstance | InstanceRecord, detail: bool = False
+) -> dict[str, Any]:
     view: dict[str, Any] = {
         "id": instance.id,
         "processKey": instance.process_key,

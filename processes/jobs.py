@@ -33,6 +33,7 @@ from .models import (
     new_id,
     utcnow,
 )
+from .records import JobRecord
 
 
 class JobFailed(Exception):
@@ -176,11 +177,12 @@ class JobService:
 
     # -- reporting: each is one engine step that first checks the lease ----------------------------------
 
-    def _leased_job(self, step: Step, job_id: str, lease_token: str) -> Job:
+    def _leased_job(self, step: Step, job_id: str, lease_token: str) -> JobRecord:
         # A leased job is one of the instance's active jobs, which the step loads anyway.
         job = next((j for j in self.engine.active_jobs(step) if j.id == job_id), None)
         if job is None:
-            job = step.session.get(Job, job_id)
+            found = JobRecord.load(step.connection, Job.id == job_id)
+            job = found[0] if found else None
         if job is None or job.instance_id != step.instance.id:
             raise NotFound(f"job {job_id} does not exist")
         if job.status != JOB_LOCKED or job.lease_token != lease_token:
@@ -189,7 +191,7 @@ class JobService:
             raise Conflict(f"job {job_id}: the lease expired before the result arrived")
         return job
 
-    def _task_of(self, step: Step, job: Job):
+    def _task_of(self, step: Step, job: JobRecord):
         task = step.workflow.get_task_from_id(UUID(job.task_id)) if job.task_id else None
         if task is None or task.state != TaskState.STARTED or task.internal_data.get(JOB_KEY) != job.id:
             return None
@@ -264,7 +266,7 @@ class JobService:
 
         self.engine.step(instance_id or self._instance_of(job_id), apply, actor=actor or "worker")
 
-    def _backoff(self, job: Job) -> float:
+    def _backoff(self, job: JobRecord) -> float:
         if job.retry_cycle:
             delays = retry_delays(job.retry_cycle)
             if delays:
