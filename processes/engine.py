@@ -31,14 +31,21 @@ from .models import (
     TIMER,
     WAITING,
     AuditEvent,
-    Job,
     ProcessDefinition,
-    ProcessInstance,
     new_id,
     utcnow,
 )
 from .parser import topic_of
-from .records import IncidentRecord, InstanceRecord, JobRecord, Record, write
+from .records import (
+    ACTIVE_JOBS,
+    INSTANCE_STATE,
+    LOCK_INSTANCE,
+    IncidentRecord,
+    InstanceRecord,
+    JobRecord,
+    Record,
+    write,
+)
 from .script_engine import SandboxedScriptEngine
 from .state import SpecCache, StateSerializer, WorkflowCache
 
@@ -91,7 +98,7 @@ class EngineSettings:
 class Step:
     """What one engine step works on; commands read and change it."""
 
-    session: Session
+    connection: Connection
     instance: InstanceRecord
     workflow: BpmnWorkflow
     actor: str | None
@@ -101,10 +108,6 @@ class Step:
     active_jobs: list[JobRecord] | None = None
     incident: IncidentRecord | None = None
     records: list[Record] = field(default_factory=list)  # rows to write at the end of the step, in order
-
-    @property
-    def connection(self) -> Connection:
-        return self.session.connection()
 
     def record(self, type_: str, task=None, data: dict | None = None, **extra: Any) -> None:
         spec = task.task_spec if task is not None else None
@@ -120,6 +123,18 @@ class Step:
                 "data": data,
             }
         )
+
+
+INSERT_EVENTS = insert(AuditEvent.__table__)
+
+
+def tasks_in(workflow: BpmnWorkflow, states: int) -> list:
+    """Tasks in any of `states`, in creation order. Scans the task dictionaries: SpiffWorkflow's get_tasks()
+    walks the whole tree through an iterator and was the largest engine cost per step."""
+    found = [t for t in workflow.tasks.values() if t.state & states]
+    for subprocess in workflow.subprocesses.values():
+        found.extend(t for t in subprocess.tasks.values() if t.state & states)
+    return found
 
 
 def is_element(task) -> bool:
@@ -148,7 +163,8 @@ class Engine:
         self.specs = SpecCache(self.serializer)
         self.workflows = WorkflowCache()
         self.script_engine = SandboxedScriptEngine()
-        self._writer_lock = writer_lock(session_factory.kw["bind"])
+        self.sql = session_factory.kw["bind"]
+        self._writer_lock = writer_lock(self.sql)
 
     # -- sessions ---------------------------------------------------------------------------------------
 
@@ -175,9 +191,17 @@ class Engine:
             finally:
                 session.close()
 
+    @contextmanager
+    def write_connection(self) -> Iterator[Connection]:
+        """A Core connection in a write transaction (the engine step's): no ORM session bookkeeping."""
+        with self._writer_lock, self.sql.connect() as connection:
+            connection = connection.execution_options(orderflow_write=True)
+            with connection.begin():
+                yield connection
+
     # -- the engine step ----------------------------------------------------------------------------------
 
-    def spec_for(self, session: Session, definition_id: str):
+    def spec_for(self, session: Connection | Session, definition_id: str):
         def loader() -> str:
             spec_json = session.scalar(select(ProcessDefinition.spec_json).where(ProcessDefinition.id == definition_id))
             if spec_json is None:
@@ -192,25 +216,24 @@ class Engine:
         command: Callable[[Step], None],
         *,
         actor: str | None = None,
-        create: Callable[[Session], tuple[InstanceRecord, BpmnWorkflow]] | None = None,
+        create: Callable[[Connection], tuple[InstanceRecord, BpmnWorkflow]] | None = None,
     ) -> Step:
         """Apply one command to one instance. `create` instead of `instance_id` starts a new instance."""
-        with self.write_session() as session:
+        with self.write_connection() as connection:
             if create is not None:
-                instance, workflow = create(session)
+                instance, workflow = create(connection)
             else:
-                found = InstanceRecord.load(session.connection(), ProcessInstance.id == instance_id, for_update=True)
+                found = InstanceRecord.load_with(connection, LOCK_INSTANCE, id=instance_id)
                 if not found:
                     raise NotFound(f"process instance {instance_id} does not exist")
                 instance = found[0]
-                workflow = self._load(session, instance)
-            step = Step(session=session, instance=instance, workflow=workflow, actor=actor, records=[instance])
+                workflow = self._load(connection, instance)
+            step = Step(connection=connection, instance=instance, workflow=workflow, actor=actor, records=[instance])
             try:
                 command(step)
                 self._run_engine(step)
                 self._derive(step)
                 self._save(step)
-                session.commit()
             except BaseException:
                 self.workflows.discard(instance.id)
                 raise
@@ -223,15 +246,16 @@ class Engine:
             self.dispatcher.run_claimed(step.leased_jobs)
         return step
 
-    def new_workflow(self, session: Session, definition_id: str) -> BpmnWorkflow:
+    def new_workflow(self, session: Connection | Session, definition_id: str) -> BpmnWorkflow:
         spec, subprocess_specs = self.spec_for(session, definition_id)
         return BpmnWorkflow(spec, subprocess_specs, script_engine=self.script_engine)
 
-    def _load(self, session: Session, instance: InstanceRecord) -> BpmnWorkflow:
+    def _load(self, session: Connection | Session, instance: InstanceRecord) -> BpmnWorkflow:
         workflow = self.workflows.take(instance.id, instance.revision)
         if workflow is None:
             spec, subprocess_specs = self.spec_for(session, instance.definition_id)
-            workflow = self.serializer.load_state(instance.state, spec, subprocess_specs)
+            state = session.scalar(INSTANCE_STATE, {"id": instance.id})
+            workflow = self.serializer.load_state(state, spec, subprocess_specs)
         # Never trust the engine a workflow came with: the library restores an unsandboxed one.
         workflow.script_engine = self.script_engine
         return workflow
@@ -274,16 +298,14 @@ class Engine:
             if step.instance.is_new:
                 step.active_jobs = []
             else:
-                step.active_jobs = JobRecord.load(
-                    step.connection, Job.instance_id == step.instance.id, Job.status.in_(ACTIVE_JOB_STATUSES)
-                )
+                step.active_jobs = JobRecord.load_with(step.connection, ACTIVE_JOBS, instance_id=step.instance.id)
                 step.records.extend(step.active_jobs)
         return step.active_jobs
 
     def _derive(self, step: Step) -> None:
         """Side effects of the new state: jobs for reached service tasks, the timer job, status."""
         workflow, instance, now = step.workflow, step.instance, utcnow()
-        active_tasks = [t for t in workflow.get_tasks(state=ACTIVE_STATES) if is_element(t)]
+        active_tasks = [t for t in tasks_in(workflow, ACTIVE_STATES) if is_element(t)]
         jobs = self.active_jobs(step)
         started_ids = set()
         for task in active_tasks:
@@ -408,7 +430,7 @@ class Engine:
         connection = step.connection
         write(connection, step.records)
         if step.events:
-            connection.execute(insert(AuditEvent.__table__), step.events)
+            connection.execute(INSERT_EVENTS, step.events)
 
 
 def _next_timer(workflow: BpmnWorkflow) -> datetime | None:

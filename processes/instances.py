@@ -7,12 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from SpiffWorkflow.task import TaskState
-from sqlalchemy import func, select, update
+from sqlalchemy import Connection, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .deployments import latest_definition
-from .engine import Engine, Step
+from .engine import Engine, Step, tasks_in
 from .errors import Conflict, InvalidInput, NotFound
 from .models import (
     CANCELLED,
@@ -53,27 +52,31 @@ def check_variables(variables: Any) -> dict[str, Any]:
     return variables
 
 
-def _find_definition(session: Session, key: str, version: int | None) -> ProcessDefinition:
+def _find_definition(session: Connection | Session, key: str, version: int | None):
+    """Id, key and version of the definition to start: only those columns, not the XML and spec."""
+    columns = select(ProcessDefinition.id, ProcessDefinition.key, ProcessDefinition.version)
     if version is None:
-        definition = latest_definition(session, key)
+        query = columns.where(ProcessDefinition.key == key).order_by(ProcessDefinition.version.desc()).limit(1)
     else:
-        definition = session.scalar(
-            select(ProcessDefinition).where(ProcessDefinition.key == key, ProcessDefinition.version == version)
-        )
+        query = columns.where(ProcessDefinition.key == key, ProcessDefinition.version == version)
+    definition = session.execute(query).first()
     if definition is None:
         suffix = f" version {version}" if version is not None else ""
         raise NotFound(f"no process definition with key '{key}'{suffix} is deployed")
     return definition
 
 
-def _existing(session: Session, key: str, business_key: str | None, idempotency_key: str | None):
+def _existing(
+    session: Connection | Session, key: str, business_key: str | None, idempotency_key: str | None
+) -> str | None:
+    """The id of the instance a repeated start must return, if there is one."""
     if idempotency_key:
-        found = session.scalar(select(ProcessInstance).where(ProcessInstance.idempotency_key == idempotency_key))
+        found = session.scalar(select(ProcessInstance.id).where(ProcessInstance.idempotency_key == idempotency_key))
         if found is not None:
             return found
     if business_key:
         return session.scalar(
-            select(ProcessInstance).where(
+            select(ProcessInstance.id).where(
                 ProcessInstance.process_key == key,
                 ProcessInstance.business_key == business_key,
                 ProcessInstance.ended_at.is_(None),
@@ -95,12 +98,8 @@ def start_instance(
     """Start an order process. A repeated Idempotency-Key, or an active instance with the same business key,
     returns the existing instance: never a second one."""
     variables = check_variables(variables)
-    with engine.read_session() as session:
-        existing = _existing(session, key, business_key, idempotency_key)
-        if existing is not None:
-            return StartResult(instance_view(session, existing), created=False)
 
-    def create(session: Session):
+    def create(session: Connection):
         # Checked again under the write lock: another request may have started it meanwhile.
         if _existing(session, key, business_key, idempotency_key) is not None:
             raise _AlreadyStarted()
@@ -121,7 +120,7 @@ def start_instance(
 
     def started(step: Step) -> None:
         # SpiffWorkflow copies data from a task to the next, so the ready start tasks carry the order in.
-        for task in step.workflow.get_tasks(state=TaskState.READY):
+        for task in tasks_in(step.workflow, TaskState.READY):
             task.data.update(variables)
         step.record("instance_started", data={"businessKey": business_key, "variables": variables})
 
@@ -132,7 +131,7 @@ def start_instance(
             existing = _existing(session, key, business_key, idempotency_key)
             if existing is None:
                 raise
-            return StartResult(instance_view(session, existing), created=False)
+            return StartResult(instance_view(session, session.get(ProcessInstance, existing)), created=False)
     return StartResult(instance_view(None, step.instance), created=True)
 
 

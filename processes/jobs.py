@@ -18,7 +18,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import TaskState
 from sqlalchemy import or_, select
 
-from .engine import JOB_KEY, ClaimedJob, Engine, Step, data_changed
+from .engine import JOB_KEY, ClaimedJob, Engine, Step, data_changed, tasks_in
 from .errors import Conflict, NotFound
 from .models import (
     JOB_CANCELLED,
@@ -305,7 +305,7 @@ class JobService:
             event = BpmnEvent(ErrorEventDefinition(code, code=code), {"code": code, "message": message})
             catchers = [
                 t
-                for t in step.workflow.get_tasks(state=TaskState.WAITING)
+                for t in tasks_in(step.workflow, TaskState.WAITING)
                 if t.parent is task.parent and t is not task and t.task_spec.catches(t, event)
             ]
             step.record("bpmn_error", task, {"code": code, "message": message, "caught": bool(catchers)})

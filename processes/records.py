@@ -6,9 +6,10 @@ so a step loads the rows it needs as records, changes attributes, and writes onl
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any, ClassVar
 
-from sqlalchemy import Connection, Table, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
 
 from .models import Incident, Job, ProcessInstance
 
@@ -61,9 +62,26 @@ class Record:
             query = query.with_for_update()
         return [cls(dict(row._mapping)) for row in connection.execute(query)]
 
+    @classmethod
+    def load_with(cls, connection: Connection, statement, **params: Any) -> list[Record]:
+        """Load with a statement built once (building SQLAlchemy statements costs more than running them)."""
+        return [cls(dict(row._mapping)) for row in connection.execute(statement, params)]
+
     @property
     def is_new(self) -> bool:
         return self._new
+
+
+@lru_cache(maxsize=256)
+def _update_statement(table: Table, columns: frozenset[str]):
+    return (
+        update(table).where(table.c.id == bindparam("_id")).values({name: bindparam(name) for name in sorted(columns)})
+    )
+
+
+@lru_cache(maxsize=16)
+def _insert_statement(table: Table):
+    return insert(table)
 
 
 def write(connection: Connection, records: Iterable[Record]) -> None:
@@ -73,13 +91,13 @@ def write(connection: Connection, records: Iterable[Record]) -> None:
         if record.is_new:
             inserts.setdefault(record.table, []).append(record._values)
         elif record._changed:
-            primary_key = record.table.c.id
-            values = {name: record._values[name] for name in record._changed}
-            connection.execute(update(record.table).where(primary_key == record._values["id"]).values(values))
+            params = {name: record._values[name] for name in record._changed}
+            params["_id"] = record._values["id"]
+            connection.execute(_update_statement(record.table, frozenset(record._changed)), params)
         object.__setattr__(record, "_new", False)
         record._changed.clear()
     for table, rows in inserts.items():
-        connection.execute(insert(table), rows)
+        connection.execute(_insert_statement(table), rows)
 
 
 class InstanceRecord(Record):
@@ -87,9 +105,23 @@ class InstanceRecord(Record):
     __slots__ = ()
 
 
+_instances = ProcessInstance.__table__
+# Everything but the state, locked: a step that finds the workflow in its cache never reads the state.
+LOCK_INSTANCE = (
+    select(*[c for c in _instances.c if c.name != "state"]).where(_instances.c.id == bindparam("id")).with_for_update()
+)
+INSTANCE_STATE = select(_instances.c.state).where(_instances.c.id == bindparam("id"))
+
+
 class JobRecord(Record):
     table = Job.__table__
     __slots__ = ()
+
+
+_jobs = Job.__table__
+ACTIVE_JOBS = select(_jobs).where(
+    _jobs.c.instance_id == bindparam("instance_id"), _jobs.c.status.in_(["ready", "locked"])
+)
 
 
 class IncidentRecord(Record):
