@@ -181,6 +181,14 @@ def test_cancel_a_waiting_instance_then_cancel_again_is_a_conflict(server: Serve
     assert_problem(server.post(f"/process-instances/{started['id']}/cancel"), 409, "already cancelled")
 
 
+def test_cancel_of_a_completed_instance_is_a_conflict(server: Server) -> None:
+    deploy(server, ("quick.bpmn", simple("quick")))
+    started = server.post("/process-definitions/quick/instances", json={"variables": {"amount": 1}}).json()
+    assert wait_until_ended(server, started["id"])["status"] == "completed"
+    assert_problem(server.post(f"/process-instances/{started['id']}/cancel"), 409, "already completed")
+    assert server.get(f"/process-instances/{started['id']}").json()["status"] == "completed"
+
+
 def test_deploy_versions_by_content(server: Server) -> None:
     first = deploy(server, ("versioned.bpmn", simple("versioned")))
     assert first.status_code == 201, first.text
