@@ -11,7 +11,7 @@ from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.defaults import ExclusiveGateway, InclusiveGateway, ScriptTask, ServiceTask
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import CallActivity
 from SpiffWorkflow.exceptions import SpiffWorkflowException
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -19,7 +19,7 @@ from . import sandbox
 from .db import serialize_on
 from .engine import Engine
 from .errors import Conflict, DeploymentRejected, InvalidInput, Problem
-from .models import DecisionDefinition, Deployment, ProcessDefinition
+from .models import DecisionDefinition, Deployment, ProcessDefinition, Versioned
 from .parser import (
     BPMN_NS,
     LoadedFile,
@@ -202,34 +202,43 @@ def _add_called_definitions(session: Session, parser: OrderflowParser, bpmn_file
 
 
 def latest_definition(session: Session, key: str) -> ProcessDefinition | None:
-    return session.scalar(
-        select(ProcessDefinition)
-        .where(ProcessDefinition.key == key)
-        .order_by(ProcessDefinition.version.desc())
-        .limit(1)
+    return _latest(session, ProcessDefinition, key)
+
+
+def _latest(session: Session, model: type[Versioned], key: str):
+    return session.scalar(select(model).where(model.key == key).order_by(model.version.desc()).limit(1))
+
+
+def _versioned(session: Session, model: type[Versioned], key: str, deployment, f: LoadedFile, new_columns) -> tuple:
+    """The latest version if its content is identical, else a new version (`new_columns()` adds the rest)."""
+    content_hash = _content_hash(f.text)
+    latest = _latest(session, model, key)
+    if latest is not None and latest.content_hash == content_hash:
+        return latest, False
+    version = (latest.version + 1) if latest is not None else 1
+    row = model(
+        id=f"{key}:{version}",
+        key=key,
+        version=version,
+        deployment_id=deployment.id,
+        resource_name=f.name,
+        content_hash=content_hash,
+        xml=f.text,
+        **new_columns(),
     )
+    session.add(row)
+    return row, True
 
 
 def _version_process(engine, session, deployment, f: LoadedFile, key, spec, subprocess_specs) -> dict[str, Any]:
-    content_hash = _content_hash(f.text)
-    latest = latest_definition(session, key)
-    if latest is not None and latest.content_hash == content_hash:
-        definition, is_new = latest, False
-    else:
-        version = (latest.version + 1) if latest is not None else 1
-        definition = ProcessDefinition(
-            id=f"{key}:{version}",
-            key=key,
-            version=version,
-            name=spec.description or None,
-            deployment_id=deployment.id,
-            resource_name=f.name,
-            content_hash=content_hash,
-            xml=f.text,
-            spec_json=engine.serializer.dump_spec(spec, subprocess_specs),
-        )
-        session.add(definition)
-        is_new = True
+    definition, is_new = _versioned(
+        session,
+        ProcessDefinition,
+        key,
+        deployment,
+        f,
+        lambda: {"name": spec.description or None, "spec_json": engine.serializer.dump_spec(spec, subprocess_specs)},
+    )
     return {
         "id": definition.id,
         "key": definition.key,
@@ -242,38 +251,13 @@ def _version_process(engine, session, deployment, f: LoadedFile, key, spec, subp
 
 
 def _version_decision(session: Session, deployment, f: LoadedFile, decision) -> dict[str, Any]:
-    key = decision.get("id")
-    content_hash = _content_hash(f.text)
-    latest = session.scalar(
-        select(DecisionDefinition)
-        .where(DecisionDefinition.key == key)
-        .order_by(DecisionDefinition.version.desc())
-        .limit(1)
+    definition, is_new = _versioned(
+        session, DecisionDefinition, decision.get("id"), deployment, f, lambda: {"name": decision.get("name")}
     )
-    if latest is not None and latest.content_hash == content_hash:
-        definition, is_new = latest, False
-    else:
-        version = (latest.version + 1) if latest is not None else 1
-        definition = DecisionDefinition(
-            id=f"{key}:{version}",
-            key=key,
-            version=version,
-            name=decision.get("name"),
-            deployment_id=deployment.id,
-            resource_name=f.name,
-            content_hash=content_hash,
-            xml=f.text,
-        )
-        session.add(definition)
-        is_new = True
     return {
         "id": definition.id,
-        "key": key,
+        "key": definition.key,
         "version": definition.version,
         "name": definition.name,
         "isNew": is_new,
     }
-
-
-def definition_count(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(ProcessDefinition)) or 0

@@ -40,9 +40,9 @@ class Deployment(Base):
     created_by: Mapped[str | None] = mapped_column(String(200))
 
 
-class ProcessDefinition(Base):
-    __tablename__ = "process_definitions"
-    __table_args__ = (UniqueConstraint("key", "version"),)
+class Versioned:
+    """Columns of everything deployed in versions (processes and decisions): same key and new content makes
+    version n+1; the XML is kept as drawn."""
 
     id: Mapped[str] = mapped_column(String(300), primary_key=True)  # "key:version"
     key: Mapped[str] = mapped_column(String(255), index=True)
@@ -52,24 +52,20 @@ class ProcessDefinition(Base):
     resource_name: Mapped[str] = mapped_column(String(255))
     content_hash: Mapped[str] = mapped_column(String(64))
     xml: Mapped[str] = mapped_column(Text)
-    # The parsed spec (and the specs of the processes it calls), serialized once at deploy time.
-    spec_json: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class DecisionDefinition(Base):
-    __tablename__ = "decision_definitions"
+class ProcessDefinition(Versioned, Base):
+    __tablename__ = "process_definitions"
     __table_args__ = (UniqueConstraint("key", "version"),)
 
-    id: Mapped[str] = mapped_column(String(300), primary_key=True)
-    key: Mapped[str] = mapped_column(String(255), index=True)
-    version: Mapped[int] = mapped_column(Integer)
-    name: Mapped[str | None] = mapped_column(String(255))
-    deployment_id: Mapped[str] = mapped_column(ForeignKey("deployments.id"))
-    resource_name: Mapped[str] = mapped_column(String(255))
-    content_hash: Mapped[str] = mapped_column(String(64))
-    xml: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The parsed spec (and the specs of the processes it calls), serialized once at deploy time.
+    spec_json: Mapped[str] = mapped_column(Text)
+
+
+class DecisionDefinition(Versioned, Base):
+    __tablename__ = "decision_definitions"
+    __table_args__ = (UniqueConstraint("key", "version"),)
 
 
 class ProcessInstance(Base):
