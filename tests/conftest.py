@@ -19,7 +19,7 @@ from processes.engine import Engine, EngineSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "bpmn" / "order_fulfillment.bpmn"
-CONFORMANCE = ROOT.parent / "shared" / "conformance"
+CONFORMANCE = Path(os.environ.get("ORDERFLOW_CONFORMANCE_DIR", ROOT.parent / "shared" / "conformance"))
 TOKEN = "test-token"
 
 logging.getLogger("spiff").setLevel(logging.WARNING)
@@ -58,6 +58,17 @@ def sandbox_url() -> Iterator[str]:
         yield line.split()[-1]
     finally:
         _stop(proc)
+
+
+@pytest.fixture(scope="session")
+def conformance() -> Path:
+    """The public conformance diagrams (../shared/conformance beside the checkout, as in CI)."""
+    if not CONFORMANCE.is_dir():
+        message = f"conformance files not found at {CONFORMANCE} (set ORDERFLOW_CONFORMANCE_DIR)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return CONFORMANCE
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from processes.deployments import deploy
@@ -10,7 +12,6 @@ from processes.errors import DeploymentRejected, InvalidInput, TooLarge
 from processes.instances import get_instance, start_instance
 from processes.parser import load_xml
 
-from .conftest import CONFORMANCE
 from .test_engine import process
 
 CHILD = """<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="a" sourceRef="s" targetRef="t"/>
@@ -86,8 +87,8 @@ def test_timer_literals_as_modelers_write_them(engine: Engine) -> None:
     assert minutes % 60 in (4, 5)
 
 
-def test_dmn_files_are_versioned_as_decisions(engine: Engine) -> None:
-    dmn = (CONFORMANCE / "dmn-tck" / "0004-simpletable-U.dmn").read_bytes()
+def test_dmn_files_are_versioned_as_decisions(engine: Engine, conformance: Path) -> None:
+    dmn = (conformance / "dmn-tck" / "0004-simpletable-U.dmn").read_bytes()
     first = deploy(engine, [("0004.dmn", dmn)])
     again = deploy(engine, [("0004.dmn", dmn)])
     assert first.decisions and first.decisions[0]["isNew"] and first.decisions[0]["version"] == 1
