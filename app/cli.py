@@ -65,6 +65,7 @@ def serve() -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("spiff").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     config = from_environment()
     sandbox = None
     if config["ORDERFLOW_SANDBOX"]:
