@@ -90,6 +90,53 @@ def serve() -> None:
 
 
 @main.command()
+@click.option("--concurrency", type=int, default=None, help="worker processes (default: one per core)")
+@click.option("--pool", type=click.Choice(["prefork", "threads", "solo"]), default="prefork", show_default=True)
+@click.option("--loglevel", default="INFO", show_default=True)
+def worker(concurrency: int | None, pool: str, loglevel: str) -> None:
+    """Run Celery workers for jobs (needs ORDERFLOW_BROKER_URL and usually ORDERFLOW_DATABASE_URL)."""
+    from .config import from_environment
+    from .worker import celery
+
+    config = from_environment()
+    if not config["ORDERFLOW_BROKER_URL"]:
+        raise click.ClickException("set ORDERFLOW_BROKER_URL (redis://... or amqp://...) to run workers")
+    argv = ["worker", "--queues", config["ORDERFLOW_QUEUE"], "--pool", pool, "--loglevel", loglevel]
+    if concurrency:
+        argv += ["--concurrency", str(concurrency)]
+    celery.worker_main(argv)
+
+
+@main.command()
+@click.option("--interval", default=0.5, show_default=True, help="seconds between sweeps")
+@click.option("--resend-after", default=10.0, show_default=True, help="seconds before a job nobody took is resent")
+def scheduler(interval: float, resend_after: float) -> None:
+    """Send due timers, retries and jobs of dead workers to the broker (the outbox sweep). Several may run."""
+    from .config import from_environment
+    from .worker import run_scheduler
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not from_environment()["ORDERFLOW_BROKER_URL"]:
+        raise click.ClickException("set ORDERFLOW_BROKER_URL (redis://... or amqp://...) to run the scheduler")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    click.echo(f"orderflow scheduler sweeping every {interval}s", err=True)
+    run_scheduler(interval=interval, resend_after_seconds=resend_after)
+
+
+@main.command()
+def migrate() -> None:
+    """Apply database migrations (the server also does this at start-up)."""
+    from processes.db import make_engine
+
+    from .config import from_environment
+    from .migrations import upgrade
+
+    config = from_environment()
+    upgrade(make_engine(config["SQLALCHEMY_DATABASE_URI"]))
+    click.echo("database is up to date")
+
+
+@main.command()
 def sandbox() -> None:
     """Run only the sandbox payment and warehouse systems (port $ORDERFLOW_SANDBOX_PORT)."""
     from connectors.sandbox.__main__ import main as sandbox_main

@@ -29,7 +29,10 @@ def from_environment(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "ORDERFLOW_SQLITE_SYNCHRONOUS": env.get("ORDERFLOW_SQLITE_SYNCHRONOUS", "FULL"),
         "ORDERFLOW_API_TOKEN": token or DEV_TOKEN,
         "ORDERFLOW_USING_DEV_TOKEN": not token,
-        "ORDERFLOW_EMBEDDED_WORKERS": _bool(env.get("ORDERFLOW_EMBEDDED_WORKERS"), True),
+        # With a broker, jobs go to Celery workers (`orderflow worker`) instead of threads in the server.
+        "ORDERFLOW_BROKER_URL": env.get("ORDERFLOW_BROKER_URL") or "",
+        "ORDERFLOW_QUEUE": env.get("ORDERFLOW_QUEUE") or "orderflow",
+        "ORDERFLOW_EMBEDDED_WORKERS": _bool(env.get("ORDERFLOW_EMBEDDED_WORKERS"), not env.get("ORDERFLOW_BROKER_URL")),
         "ORDERFLOW_WORKER_THREADS": int(env.get("ORDERFLOW_WORKER_THREADS", "4")),
         "ORDERFLOW_LEASE_SECONDS": float(env.get("ORDERFLOW_LEASE_SECONDS", "30")),
         "ORDERFLOW_SANDBOX": _bool(env.get("ORDERFLOW_SANDBOX"), True),

@@ -57,6 +57,12 @@ class Services:
     connectors: ConnectorRegistry
     runner: EmbeddedRunner | None
 
+    @property
+    def transport(self) -> str:
+        if self.runner is not None:
+            return "embedded"
+        return "celery" if self.engine.dispatcher.sends_after_commit else "none"
+
     def start_workers(self) -> None:
         if self.runner is not None:
             self.runner.start()
@@ -73,9 +79,13 @@ def build_services(sql_engine, config: Mapping[str, Any]) -> Services:
     settings = EngineSettings(lease_seconds=config["ORDERFLOW_LEASE_SECONDS"])
     runner = None
     dispatcher = JobDispatcher()
+    if config["ORDERFLOW_BROKER_URL"]:
+        from .worker import CeleryDispatcher
+
+        dispatcher = CeleryDispatcher()
     engine = Engine(make_session_factory(sql_engine), dispatcher=dispatcher, settings=settings)
     jobs = JobService(engine, connector_executor(registry))
-    if config["ORDERFLOW_EMBEDDED_WORKERS"]:
+    if config["ORDERFLOW_EMBEDDED_WORKERS"] and not config["ORDERFLOW_BROKER_URL"]:
         runner = EmbeddedRunner(jobs, threads=config["ORDERFLOW_WORKER_THREADS"], topics=registry.topics())
         engine.dispatcher = runner
     return Services(engine=engine, jobs=jobs, connectors=registry, runner=runner)

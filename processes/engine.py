@@ -85,6 +85,10 @@ class JobDispatcher:
     def run_claimed(self, jobs: list[ClaimedJob]) -> None:  # noqa: B027
         """Called after commit with the jobs the step leased to `lease_holder`."""
 
+    # A broker transport sends due jobs right after commit; the step records that in the outbox row, so the
+    # sweep only re-sends what was not taken in time.
+    sends_after_commit: bool = False
+
 
 @dataclass
 class EngineSettings:
@@ -419,6 +423,8 @@ class Engine:
             )
         else:
             step.new_jobs.append(job)
+            if self.dispatcher.sends_after_commit:
+                job.dispatched_at = now
         step.records.append(job)
         return job
 

@@ -142,6 +142,33 @@ class JobService:
                 for j in claimed
             ]
 
+    def sweep(self, *, limit: int = 500, resend_after_seconds: float = 10.0) -> list[str]:
+        """The outbox sweep for broker transports: ids of jobs that are due but were not sent to the broker
+        recently (never sent, sent while the broker was down, retries and timers now due, or leases that expired
+        because a worker died). Marks them sent. Any number of sweepers may run: claiming decides who runs a job,
+        so a job sent twice still runs once."""
+        now = utcnow()
+        resend_before = now - timedelta(seconds=resend_after_seconds)
+        query = (
+            select(Job)
+            .where(
+                or_(
+                    (Job.status == JOB_READY) & (Job.due_at <= now),
+                    (Job.status == JOB_LOCKED) & (Job.lock_expires_at < now),
+                ),
+                or_(Job.dispatched_at.is_(None), Job.dispatched_at < resend_before),
+            )
+            .order_by(Job.due_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        with self.engine.write_session() as session:
+            jobs = list(session.scalars(query))
+            for job in jobs:
+                job.dispatched_at = now
+            session.commit()
+            return [job.id for job in jobs]
+
     def next_due(self) -> datetime | None:
         """When the earliest waiting job becomes due (for sleeping pollers)."""
         with self.engine.read_session() as session:
@@ -252,6 +279,7 @@ class JobService:
                     now + timedelta(seconds=delay),
                     job.attempt + 1,
                 )
+                job.dispatched_at = None  # the sweep sends it when it is due
                 step.new_jobs.append(job)
                 step.record(
                     "job_failed",

@@ -132,6 +132,8 @@ class Job(Base):
     locked_by: Mapped[str | None] = mapped_column(String(255))
     lease_token: Mapped[str | None] = mapped_column(String(32))  # new per claim: a stale worker's report fails
     lock_expires_at: Mapped[datetime | None] = mapped_column()
+    # When the job was last handed to a broker; the outbox sweep re-sends jobs nobody took in time.
+    dispatched_at: Mapped[datetime | None] = mapped_column()
     last_error: Mapped[str | None] = mapped_column(Text)
     variables: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # the task's data when the job was made
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -15,7 +15,7 @@ bp = APIBlueprint("health", __name__, url_prefix="/api/v1", tag="Operations")
 
 @bp.get("/health")
 @bp.output(Health)
-@bp.doc(summary="Database and connector health (no token needed)")
+@bp.doc(summary="Database, broker and connector health (no token needed)")
 def health():
     checks: dict[str, dict] = {}
     try:
@@ -30,7 +30,11 @@ def health():
         checks["connectors"] = {"ok": response.ok, "url": sandbox}
     except requests.RequestException as exc:
         checks["connectors"] = {"ok": False, "url": sandbox, "error": exc.__class__.__name__}
-    runner = services().runner
-    checks["workers"] = {"ok": True, "transport": "embedded" if runner else "none"}
+    transport = services().transport
+    checks["workers"] = {"ok": True, "transport": transport}
+    if transport == "celery":
+        from ..worker import broker_health
+
+        checks["broker"] = broker_health()
     status = "ok" if all(c["ok"] for c in checks.values()) else "degraded"
     return {"status": status, "checks": checks}, 200 if status == "ok" else 503

@@ -1,0 +1,145 @@
+"""The distributed job transport: Celery workers on a Redis or RabbitMQ broker.
+
+Run workers with `orderflow worker` (or `celery -A app.worker worker`) and the outbox sweep with `orderflow scheduler`.
+A Celery message carries only a job id. The job row in the database is the truth: a worker claims it by lease, runs
+it, and reports back through an engine step that checks the lease. So a message delivered twice, or
+redelivered after a worker was killed (acks_late), still runs the job once, and a killed worker's job is sent again
+by the sweep once its lease expires."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from typing import Any
+
+from celery import Celery
+
+from processes.engine import JobDispatcher
+from processes.records import JobRecord
+
+from .config import from_environment
+
+log = logging.getLogger(__name__)
+
+RUN_JOB = "orderflow.run_job"
+
+
+def celery_settings(config: dict[str, Any]) -> dict[str, Any]:
+    queue = config["ORDERFLOW_QUEUE"]
+    return {
+        "broker_url": config["ORDERFLOW_BROKER_URL"] or "memory://",
+        "task_default_queue": queue,
+        "task_routes": {RUN_JOB: {"queue": queue}},
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "task_ignore_result": True,
+        # Acknowledge after the job ran; a worker killed mid-job gets its message redelivered.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "broker_connection_retry_on_startup": True,
+        # A publish while the broker is down fails fast; the outbox sweep sends the job later.
+        "broker_connection_timeout": 2,
+        "broker_transport_options": {"max_retries": 1, "interval_start": 0, "interval_step": 0.5},
+        "worker_hijack_root_logger": False,
+    }
+
+
+celery = Celery("orderflow")
+celery.config_from_object(celery_settings(from_environment()))  # settings only: nothing connects at import
+
+
+class CeleryDispatcher(JobDispatcher):
+    """Sends due jobs to the broker after the step's commit. Jobs due later (timers, retries) are sent by the
+    sweep when they are due."""
+
+    sends_after_commit = True
+
+    def __init__(self, app: Celery = celery):
+        self.app = app
+
+    def dispatch(self, jobs: list[JobRecord]) -> None:
+        from processes.models import utcnow
+
+        now = utcnow()
+        for job in jobs:
+            if job.due_at <= now:
+                send(self.app, job.id)
+
+
+def send(app: Celery, job_id: str) -> bool:
+    try:
+        app.send_task(RUN_JOB, args=[job_id], retry=False)
+        return True
+    except Exception as exc:  # the broker is down: the job row stays, and the sweep sends it later
+        log.warning("could not send job %s to the broker (%s); the sweep will resend it", job_id, exc)
+        return False
+
+
+_services = None
+_services_lock = threading.Lock()
+
+
+def worker_services():
+    """The engine and job service of this worker process, built on first use (after the pool forked)."""
+    global _services
+    with _services_lock:
+        if _services is None:
+            from processes.db import make_engine
+
+            from .services import build_services
+
+            config = from_environment()
+            config["ORDERFLOW_EMBEDDED_WORKERS"] = False
+            sql_engine = make_engine(config["SQLALCHEMY_DATABASE_URI"], config["ORDERFLOW_SQLITE_SYNCHRONOUS"])
+            _services = build_services(sql_engine, config)
+        return _services
+
+
+def worker_id() -> str:
+    return f"celery-{socket.gethostname()}-{os.getpid()}"
+
+
+@celery.task(name=RUN_JOB)
+def run_job(job_id: str) -> str:
+    """Claim the job (if nobody else has it) and run it; the lease check rejects a stale report."""
+    from processes.errors import Conflict
+
+    services = worker_services()
+    claimed = services.jobs.claim(worker_id(), job_ids=[job_id], limit=1)
+    if not claimed:
+        return "not claimable"  # done already, taken by another worker, or not due yet
+    try:
+        services.jobs.run(claimed[0])
+    except Conflict as exc:
+        log.info("job %s: result rejected (%s)", job_id, exc)
+        return "rejected"
+    return "done"
+
+
+def run_scheduler(
+    interval: float = 0.5, resend_after_seconds: float = 10.0, stop: threading.Event | None = None
+) -> None:
+    """The outbox sweep loop: send every due job that no worker took in time. Safe to run several."""
+    services = worker_services()
+    stop = stop or threading.Event()
+    while not stop.is_set():
+        started = time.monotonic()
+        try:
+            for job_id in services.jobs.sweep(resend_after_seconds=resend_after_seconds):
+                send(celery, job_id)
+        except Exception:
+            log.exception("sweep failed; trying again")
+        stop.wait(max(interval - (time.monotonic() - started), 0.0))
+
+
+def broker_health(timeout: float = 2.0) -> dict[str, Any]:
+    try:
+        with celery.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, timeout=timeout)
+        return {"ok": True, "url": celery.conf.broker_url.split("@")[-1]}
+    except Exception as exc:
+        return {"ok": False, "url": celery.conf.broker_url.split("@")[-1], "error": exc.__class__.__name__}
