@@ -82,7 +82,7 @@ def build_services(sql_engine, config: Mapping[str, Any]) -> Services:
     if config["ORDERFLOW_BROKER_URL"]:
         from .worker import CeleryDispatcher
 
-        dispatcher = CeleryDispatcher()
+        dispatcher = CeleryDispatcher(topics=registry.topics())
     engine = Engine(make_session_factory(sql_engine), dispatcher=dispatcher, settings=settings)
     jobs = JobService(engine, connector_executor(registry))
     if config["ORDERFLOW_EMBEDDED_WORKERS"] and not config["ORDERFLOW_BROKER_URL"]:

@@ -58,15 +58,16 @@ class CeleryDispatcher(JobDispatcher):
 
     sends_after_commit = True
 
-    def __init__(self, app: Celery = celery):
+    def __init__(self, topics: list[str], app: Celery = celery):
+        self.topics = set(topics)  # jobs of other topics are for external workers (REST), not Celery
         self.app = app
 
     def dispatch(self, jobs: list[JobRecord]) -> None:
-        from processes.models import utcnow
+        from processes.models import TIMER, utcnow
 
         now = utcnow()
         for job in jobs:
-            if job.due_at <= now:
+            if job.due_at <= now and (job.kind == TIMER or job.topic in self.topics):
                 send(self.app, job.id)
 
 
@@ -109,7 +110,7 @@ def run_job(job_id: str) -> str:
     from processes.errors import Conflict
 
     services = worker_services()
-    claimed = services.jobs.claim(worker_id(), job_ids=[job_id], limit=1)
+    claimed = services.jobs.claim(worker_id(), job_ids=[job_id], limit=1, topics=services.connectors.topics())
     if not claimed:
         return "not claimable"  # done already, taken by another worker, or not due yet
     try:
@@ -129,7 +130,8 @@ def run_scheduler(
     while not stop.is_set():
         started = time.monotonic()
         try:
-            for job_id in services.jobs.sweep(resend_after_seconds=resend_after_seconds):
+            topics = services.connectors.topics()
+            for job_id in services.jobs.sweep(resend_after_seconds=resend_after_seconds, topics=topics):
                 send(celery, job_id)
         except Exception:
             log.exception("sweep failed; trying again")

@@ -91,6 +91,7 @@ class JobService:
         topics: Iterable[str] | None = None,
         job_ids: Iterable[str] | None = None,
         lease_seconds: float | None = None,
+        service_only: bool = False,
     ) -> list[ClaimedJob]:
         """Lease due jobs (and jobs whose lease expired) to a worker. FOR UPDATE SKIP LOCKED on PostgreSQL;
         SQLite takes the database write lock for the claim."""
@@ -104,7 +105,8 @@ class JobService:
         if job_ids is not None:
             query = query.where(Job.id.in_(list(job_ids)))
         if topics is not None:
-            query = query.where(or_(Job.kind == TIMER, Job.topic.in_(list(topics))))
+            by_topic = Job.topic.in_(list(topics))
+            query = query.where(by_topic if service_only else or_(Job.kind == TIMER, by_topic))
         query = query.order_by(Job.due_at).limit(limit).with_for_update(skip_locked=True)
         claimed = []
         with self.engine.write_session() as session:
@@ -142,7 +144,9 @@ class JobService:
                 for j in claimed
             ]
 
-    def sweep(self, *, limit: int = 500, resend_after_seconds: float = 10.0) -> list[str]:
+    def sweep(
+        self, *, limit: int = 500, resend_after_seconds: float = 10.0, topics: Iterable[str] | None = None
+    ) -> list[str]:
         """The outbox sweep for broker transports: ids of jobs that are due but were not sent to the broker
         recently (never sent, sent while the broker was down, retries and timers now due, or leases that expired
         because a worker died). Marks them sent. Any number of sweepers may run: claiming decides who runs a job,
@@ -162,6 +166,8 @@ class JobService:
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
+        if topics is not None:  # jobs of other topics wait for external workers
+            query = query.where(or_(Job.kind == TIMER, Job.topic.in_(list(topics))))
         with self.engine.write_session() as session:
             jobs = list(session.scalars(query))
             for job in jobs:
@@ -223,6 +229,17 @@ class JobService:
         if task is None or task.state != TaskState.STARTED or task.internal_data.get(JOB_KEY) != job.id:
             return None
         return task
+
+    def lease_of(self, job_id: str, worker_id: str) -> tuple[str, str]:
+        """(lease token, instance id) of a job that `worker_id` holds: how a worker that knows only the job id
+        (an external worker over REST) reports. A worker that does not hold the job gets Conflict."""
+        with self.engine.read_session() as session:
+            job = session.get(Job, job_id)
+            if job is None:
+                raise NotFound(f"job {job_id} does not exist")
+            if job.status != JOB_LOCKED or job.locked_by != worker_id or job.lease_token is None:
+                raise Conflict(f"job {job_id} is not locked by worker '{worker_id}' (its lock expired or it was done)")
+            return job.lease_token, job.instance_id
 
     def _instance_of(self, job_id: str) -> str:
         with self.engine.read_session() as session:

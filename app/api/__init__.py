@@ -4,8 +4,9 @@ from apiflask import APIFlask
 
 
 def register_blueprints(app: APIFlask) -> None:
-    from . import deployments, health, instances
+    from . import deployments, health, instances, jobs
 
     app.register_blueprint(deployments.bp)
     app.register_blueprint(instances.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(jobs.bp)

@@ -139,3 +139,50 @@ class DeploymentOut(BaseModel):
 class Health(BaseModel):
     status: Literal["ok", "degraded"]
     checks: dict[str, dict[str, Any]]
+
+
+class ActivateJobsIn(Strict):
+    topic: str = Field(min_length=1, max_length=255, description="The service task's topic / job type")
+    workerId: str = Field(min_length=1, max_length=200)
+    maxJobs: int = Field(default=1, ge=1, le=100)
+    lockDuration: int = Field(default=30_000, ge=1_000, le=86_400_000, description="Lock in milliseconds")
+
+
+class ActivatedJob(BaseModel):
+    id: str
+    topic: str | None
+    instanceId: str
+    businessKey: str | None
+    elementId: str | None
+    variables: dict[str, Any]
+    retries: int
+    lockExpiresAt: str
+
+
+class ActivatedJobs(BaseModel):
+    jobs: list[ActivatedJob]
+
+
+class CompleteJobIn(Strict):
+    workerId: str = Field(min_length=1, max_length=200)
+    variables: dict[str, Any] = Field(default_factory=dict)
+
+
+class FailJobIn(Strict):
+    workerId: str = Field(min_length=1, max_length=200)
+    errorMessage: str = Field(default="", max_length=10_000)
+    retries: int | None = Field(default=None, ge=0, le=100, description="Attempts left; 0 opens an incident")
+    retryBackoff: int | None = Field(default=None, ge=0, le=86_400_000, description="Milliseconds before the retry")
+
+
+class BpmnErrorIn(Strict):
+    workerId: str = Field(min_length=1, max_length=200)
+    errorCode: str = Field(min_length=1, max_length=255)
+    errorMessage: str = Field(default="", max_length=10_000)
+    variables: dict[str, Any] = Field(default_factory=dict)
+
+
+class JobOutcome(BaseModel):
+    jobId: str
+    instanceId: str
+    result: str
