@@ -6,6 +6,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 HERE = Path(__file__).resolve().parent
@@ -22,6 +23,9 @@ def alembic_config(sql_engine: Engine | None = None) -> Config:
 def upgrade(sql_engine: Engine, revision: str = "head") -> None:
     config = alembic_config(sql_engine)
     with sql_engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            # Several web processes start at once (gunicorn -w 4): one migrates, the others wait, then find it done.
+            connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('orderflow.migrate'))"))
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
         connection.commit()
