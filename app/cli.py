@@ -93,17 +93,21 @@ def serve() -> None:
 @click.option("--concurrency", type=int, default=None, help="worker processes (default: one per core)")
 @click.option("--pool", type=click.Choice(["prefork", "threads", "solo"]), default="prefork", show_default=True)
 @click.option("--loglevel", default="INFO", show_default=True)
-def worker(concurrency: int | None, pool: str, loglevel: str) -> None:
+@click.option("--hostname", default=None, help="worker name, unique per machine (Celery's -n), e.g. w1@%h")
+def worker(concurrency: int | None, pool: str, loglevel: str, hostname: str | None) -> None:
     """Run Celery workers for jobs (needs ORDERFLOW_BROKER_URL and usually ORDERFLOW_DATABASE_URL)."""
     from .config import from_environment
     from .worker import celery
 
+    logging.getLogger("spiff").setLevel(logging.WARNING)
     config = from_environment()
     if not config["ORDERFLOW_BROKER_URL"]:
         raise click.ClickException("set ORDERFLOW_BROKER_URL (redis://... or amqp://...) to run workers")
     argv = ["worker", "--queues", config["ORDERFLOW_QUEUE"], "--pool", pool, "--loglevel", loglevel]
     if concurrency:
         argv += ["--concurrency", str(concurrency)]
+    if hostname:
+        argv += ["--hostname", hostname]
     celery.worker_main(argv)
 
 

@@ -79,12 +79,12 @@ def build_services(sql_engine, config: Mapping[str, Any]) -> Services:
     settings = EngineSettings(lease_seconds=config["ORDERFLOW_LEASE_SECONDS"])
     runner = None
     dispatcher = JobDispatcher()
+    engine = Engine(make_session_factory(sql_engine), dispatcher=dispatcher, settings=settings)
+    jobs = JobService(engine, connector_executor(registry))
     if config["ORDERFLOW_BROKER_URL"]:
         from .worker import CeleryDispatcher
 
-        dispatcher = CeleryDispatcher(topics=registry.topics())
-    engine = Engine(make_session_factory(sql_engine), dispatcher=dispatcher, settings=settings)
-    jobs = JobService(engine, connector_executor(registry))
+        engine.dispatcher = CeleryDispatcher(topics=registry.topics(), unsent=jobs.mark_unsent)
     if config["ORDERFLOW_EMBEDDED_WORKERS"] and not config["ORDERFLOW_BROKER_URL"]:
         runner = EmbeddedRunner(jobs, threads=config["ORDERFLOW_WORKER_THREADS"], topics=registry.topics())
         engine.dispatcher = runner

@@ -13,6 +13,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from celery import Celery
@@ -25,6 +26,7 @@ from .config import from_environment
 log = logging.getLogger(__name__)
 
 RUN_JOB = "orderflow.run_job"
+SOON_SECONDS = 60.0  # jobs due within this are sent with a countdown; later ones by the sweep
 
 
 def celery_settings(config: dict[str, Any]) -> dict[str, Any]:
@@ -45,6 +47,8 @@ def celery_settings(config: dict[str, Any]) -> dict[str, Any]:
         "broker_connection_timeout": 2,
         "broker_transport_options": {"max_retries": 1, "interval_start": 0, "interval_step": 0.5},
         "worker_hijack_root_logger": False,
+        # A job cut off by a lost broker connection is not lost: its lease expires and the sweep resends it.
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
     }
 
 
@@ -58,22 +62,35 @@ class CeleryDispatcher(JobDispatcher):
 
     sends_after_commit = True
 
-    def __init__(self, topics: list[str], app: Celery = celery):
+    def __init__(self, topics: list[str], app: Celery = celery, unsent: Callable[[list[str]], None] | None = None):
         self.topics = set(topics)  # jobs of other topics are for external workers (REST), not Celery
         self.app = app
+        self.unsent = unsent  # told which jobs could not be sent, so the next sweep sends them at once
 
     def dispatch(self, jobs: list[JobRecord]) -> None:
         from processes.models import TIMER, utcnow
 
         now = utcnow()
+        failed = []
         for job in jobs:
-            if job.due_at <= now and (job.kind == TIMER or job.topic in self.topics):
-                send(self.app, job.id)
+            if job.kind != TIMER and job.topic not in self.topics:
+                continue
+            wait = (job.due_at - now).total_seconds()
+            if wait > SOON_SECONDS:
+                continue  # the sweep sends it when it is due; long broker delays are fragile
+            # A timer due soon goes with a countdown, so it fires on time instead of at the next sweep.
+            if not send(self.app, job.id, countdown=max(wait, 0.0) + 0.005 if wait > 0 else None):
+                failed.append(job.id)
+        if failed and self.unsent is not None:
+            try:
+                self.unsent(failed)
+            except Exception:  # the sweep still resends them, only later
+                log.exception("could not mark jobs %s as unsent", failed)
 
 
-def send(app: Celery, job_id: str) -> bool:
+def send(app: Celery, job_id: str, countdown: float | None = None) -> bool:
     try:
-        app.send_task(RUN_JOB, args=[job_id], retry=False)
+        app.send_task(RUN_JOB, args=[job_id], retry=False, countdown=countdown)
         return True
     except Exception as exc:  # the broker is down: the job row stays, and the sweep sends it later
         log.warning("could not send job %s to the broker (%s); the sweep will resend it", job_id, exc)
@@ -93,6 +110,7 @@ def worker_services():
 
             from .services import build_services
 
+            logging.getLogger("spiff").setLevel(logging.WARNING)  # one line per task state change otherwise
             config = from_environment()
             config["ORDERFLOW_EMBEDDED_WORKERS"] = False
             sql_engine = make_engine(config["SQLALCHEMY_DATABASE_URI"], config["ORDERFLOW_SQLITE_SYNCHRONOUS"])

@@ -16,7 +16,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinitio
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import TaskState
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 
 from .engine import JOB_KEY, ClaimedJob, Engine, Step, data_changed, tasks_in
 from .errors import Conflict, NotFound
@@ -174,6 +174,12 @@ class JobService:
                 job.dispatched_at = now
             session.commit()
             return [job.id for job in jobs]
+
+    def mark_unsent(self, job_ids: list[str]) -> None:
+        """Jobs whose send to the broker failed: the next sweep sends them without waiting."""
+        with self.engine.write_session() as session:
+            session.execute(update(Job).where(Job.id.in_(job_ids)).values(dispatched_at=None))
+            session.commit()
 
     def next_due(self) -> datetime | None:
         """When the earliest waiting job becomes due (for sleeping pollers)."""

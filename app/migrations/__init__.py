@@ -16,7 +16,10 @@ def alembic_config(sql_engine: Engine | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(HERE))
     if sql_engine is not None:
-        config.set_main_option("sqlalchemy.url", sql_engine.url.render_as_string(hide_password=False))
+        # Alembic reads options through configparser, where % starts an interpolation: escape it (URLs carry
+        # %-encoded passwords and options such as ?options=-csearch_path%3Dschema).
+        url = sql_engine.url.render_as_string(hide_password=False)
+        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
 
 
