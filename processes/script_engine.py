@@ -10,7 +10,7 @@ from typing import Any
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 
-from . import sandbox
+from . import expressions, sandbox
 
 
 class SandboxEnvironment(TaskDataEnvironment):
@@ -41,7 +41,17 @@ class SandboxedScriptEngine(PythonScriptEngine):
         super().__init__(environment=SandboxEnvironment())
 
     def validate(self, expression: str) -> None:
-        sandbox.check(expression, "eval")
+        expressions.check(expression)
+
+    def evaluate(self, task, expression, external_context=None):
+        """Conditions, timer values and mappings, in whichever dialect the analyst wrote them."""
+        variables = {**task.data, **external_context} if external_context else task.data
+        instance = getattr(task.workflow.top_workflow, "orderflow_instance", None) or {}
+        execution = {**instance, "activityId": getattr(task.task_spec, "bpmn_id", None)}
+        try:
+            return expressions.evaluate(expression, variables, execution=execution)
+        except expressions.ExpressionError as err:
+            raise WorkflowTaskException(str(err), task=task, exception=err) from err
 
     def execute(self, task, script, external_context=None):
         try:

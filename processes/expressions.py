@@ -1,0 +1,112 @@
+"""One interface for every expression in a diagram: conditions, timer values, mappings and scripts.
+
+The dialect is chosen by how the analyst wrote it, as Camunda does:
+- `${...}` / `#{...}`: JUEL (Camunda 7);
+- `=...`: FEEL (Camunda 8; DMN uses FEEL directly);
+- anything else: Python (SpiffWorkflow's own dialect), in orderflow's sandbox.
+None of them can run arbitrary Python: JUEL and FEEL are interpreted from their own grammars, Python is checked
+against a whitelist first."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from . import sandbox
+
+PYTHON, JUEL, FEEL = "python", "juel", "feel"
+
+
+class ExpressionError(Exception):
+    """An expression was refused or failed, in any dialect. str() is a one-line message for an analyst."""
+
+    def __init__(self, message: str, dialect: str):
+        super().__init__(message)
+        self.dialect = dialect
+
+
+def dialect_of(source: str) -> str:
+    text = source.strip()
+    if text.startswith("="):
+        return FEEL
+    if "${" in text or "#{" in text:
+        return JUEL
+    return PYTHON
+
+
+def check(source: str, mode: str = "eval") -> str:
+    """Raise ExpressionError for a syntax error or a forbidden construct; return the dialect. `mode` "exec" is
+    a Python script (script tasks)."""
+    dialect = dialect_of(source)
+    try:
+        if dialect == FEEL:
+            from . import feel
+
+            feel.check_expression(source.strip()[1:])
+        elif dialect == JUEL:
+            from . import juel
+
+            juel.check(source)
+        else:
+            sandbox.check(source, mode)
+    except Exception as exc:
+        raise _wrap(exc, dialect) from exc
+    return dialect
+
+
+def evaluate(source: str, variables: Mapping[str, Any], *, execution: Mapping[str, Any] | None = None) -> Any:
+    """The value of an expression, as JSON-friendly Python: dates, times and durations become ISO 8601 strings,
+    which is also what SpiffWorkflow's timers expect."""
+    dialect = dialect_of(source)
+    try:
+        if dialect == FEEL:
+            from . import feel
+
+            value = feel.evaluate(source.strip()[1:], variables)
+        elif dialect == JUEL:
+            from . import juel
+
+            value = juel.evaluate(source, variables, context={"execution": dict(execution or {})})
+        else:
+            value = sandbox.evaluate(source, variables)
+    except Exception as exc:
+        raise _wrap(exc, dialect) from exc
+    return plain(value)
+
+
+def plain(value: Any) -> Any:
+    """JSON-friendly Python for a value from any dialect."""
+    if isinstance(value, bool) or value is None or isinstance(value, (str, int, float)):
+        return value
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, (datetime, date, time)):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return iso_duration(value)
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    to_json = getattr(value, "to_json", None) or getattr(value, "isoformat", None)
+    return to_json() if callable(to_json) else value
+
+
+def iso_duration(value: timedelta) -> str:
+    sign = "-" if value < timedelta(0) else ""
+    seconds = abs(value).total_seconds()
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    time_part = "".join(f"{n:g}{unit}" for n, unit in ((hours, "H"), (minutes, "M"), (round(secs, 6), "S")) if n)
+    text = f"{sign}P{int(days)}D" if days else f"{sign}P"
+    return text + (f"T{time_part}" if time_part else ("" if days else "T0S"))
+
+
+def _wrap(exc: Exception, dialect: str) -> ExpressionError:
+    if isinstance(exc, ExpressionError):
+        return exc
+    label = {FEEL: "FEEL", JUEL: "JUEL", PYTHON: "Python"}[dialect]
+    return ExpressionError(f"{label}: {exc}", dialect)
