@@ -15,10 +15,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from . import sandbox
+from . import expressions
 from .db import serialize_on
 from .engine import Engine
 from .errors import Conflict, DeploymentRejected, InvalidInput, Problem
+from .messages import correlation_keys, prepare_message_events
 from .models import DecisionDefinition, Deployment, ProcessDefinition, Versioned
 from .parser import (
     BPMN_NS,
@@ -63,27 +64,12 @@ def _content_hash(text: str) -> str:
 
 
 def _check_expression(source: str, mode: str, task_spec, file: str, problems: list[Problem]) -> None:
-    stripped = source.strip()
-    if stripped.startswith(("${", "#{", "=")):
-        problems.append(
-            Problem(
-                message=f"expression '{stripped}' is JUEL/FEEL, which this version cannot run yet; "
-                "write it as a Python expression",
-                element_id=task_spec.bpmn_id,
-                element_type=task_spec.__class__.__name__,
-                file=file,
-            )
-        )
-        return
     try:
-        sandbox.check(source, mode)
-    except sandbox.ExpressionError as exc:
+        expressions.check(source, mode)
+    except expressions.ExpressionError as exc:
         problems.append(
             Problem(
-                message=str(exc),
-                element_id=task_spec.bpmn_id,
-                element_type=task_spec.__class__.__name__,
-                file=file,
+                message=str(exc), element_id=task_spec.bpmn_id, element_type=task_spec.__class__.__name__, file=file
             )
         )
 
@@ -145,7 +131,8 @@ def deploy(engine: Engine, files: list[tuple[str, bytes]], actor: str | None = N
 
         _add_called_definitions(session, parser, bpmn_files)
 
-        specs: list[tuple[LoadedFile, str, Any, dict]] = []
+        specs: list[tuple[LoadedFile, str, Any, dict, list[str]]] = []
+        message_keys = {k: v for f in bpmn_files for k, v in correlation_keys(f.root).items()}
         for f in bpmn_files:
             for process in _executable_processes(f):
                 key = process.get("id")
@@ -158,10 +145,11 @@ def deploy(engine: Engine, files: list[tuple[str, bytes]], actor: str | None = N
                 except SpiffWorkflowException as exc:
                     problems.append(Problem(message=str(exc), element_id=key, element_type="bpmn:process", file=f.name))
                     continue
+                message_starts = prepare_message_events([spec, *subprocess_specs.values()], message_keys)
                 _lint_spec(spec, f.name, problems, warnings)
                 for sub in subprocess_specs.values():
                     _lint_spec(sub, f.name, problems, warnings)
-                specs.append((f, key, spec, subprocess_specs))
+                specs.append((f, key, spec, subprocess_specs, message_starts))
         if not specs and not dmn_files and not problems:
             problems.append(Problem(message="no executable process found (isExecutable is false everywhere)"))
         if problems:
@@ -171,8 +159,10 @@ def deploy(engine: Engine, files: list[tuple[str, bytes]], actor: str | None = N
         session.add(deployment)
         session.flush()
         result = DeploymentResult(deployment_id=deployment.id, warnings=warnings)
-        for f, key, spec, subprocess_specs in specs:
-            result.definitions.append(_version_process(engine, session, deployment, f, key, spec, subprocess_specs))
+        for f, key, spec, subprocess_specs, message_starts in specs:
+            result.definitions.append(
+                _version_process(engine, session, deployment, f, key, spec, subprocess_specs, message_starts)
+            )
         for f in dmn_files:
             for decision in f.root.iter(f"{{{etree.QName(f.root).namespace}}}decision"):
                 result.decisions.append(_version_decision(session, deployment, f, decision))
@@ -230,14 +220,20 @@ def _versioned(session: Session, model: type[Versioned], key: str, deployment, f
     return row, True
 
 
-def _version_process(engine, session, deployment, f: LoadedFile, key, spec, subprocess_specs) -> dict[str, Any]:
+def _version_process(
+    engine, session, deployment, f: LoadedFile, key, spec, subprocess_specs, message_starts: list[str]
+) -> dict[str, Any]:
     definition, is_new = _versioned(
         session,
         ProcessDefinition,
         key,
         deployment,
         f,
-        lambda: {"name": spec.description or None, "spec_json": engine.serializer.dump_spec(spec, subprocess_specs)},
+        lambda: {
+            "name": spec.description or None,
+            "spec_json": engine.serializer.dump_spec(spec, subprocess_specs),
+            "message_starts": message_starts,
+        },
     )
     return {
         "id": definition.id,

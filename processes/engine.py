@@ -18,6 +18,7 @@ from SpiffWorkflow.task import TaskState
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from . import messages
 from .db import writer_lock
 from .errors import NotFound
 from .models import (
@@ -112,6 +113,7 @@ class Step:
     active_jobs: list[JobRecord] | None = None
     incident: IncidentRecord | None = None
     records: list[Record] = field(default_factory=list)  # rows to write at the end of the step, in order
+    subscriptions: tuple[list, list] | None = None  # (message waits now, before) for messages.save_subscriptions
 
     def record(self, type_: str, task=None, data: dict | None = None, **extra: Any) -> None:
         spec = task.task_spec if task is not None else None
@@ -232,6 +234,8 @@ class Engine:
                     raise NotFound(f"process instance {instance_id} does not exist")
                 instance = found[0]
                 workflow = self._load(connection, instance)
+            # What JUEL's `execution` sees (not serialized: set on every step).
+            workflow.orderflow_instance = {"processInstanceId": instance.id, "businessKey": instance.business_key}
             step = Step(connection=connection, instance=instance, workflow=workflow, actor=actor, records=[instance])
             try:
                 command(step)
@@ -371,15 +375,29 @@ class Engine:
             for task in active_tasks:
                 variables.update(task.data)
         instance.variables = variables
-        instance.active_elements = [
-            {
+        waits = messages.waiting_messages(step, active_tasks)
+        before = [
+            {"message_name": e["message"], "correlation_key": e.get("correlationKey"), "task_id": e["taskId"],
+             "element_id": e["elementId"]}
+            for e in (instance.active_elements or []) if e.get("message")
+        ]  # fmt: skip
+        step.subscriptions = (waits, before)  # written in _save, after the instance row exists
+        waiting_for = {w["task_id"]: w for w in waits}
+        elements = []
+        for t in active_tasks:
+            element = {
                 "elementId": t.task_spec.bpmn_id,
                 "name": t.task_spec.bpmn_name,
                 "type": t.task_spec.__class__.__name__,
                 "state": TaskState.get_name(t.state).lower(),
+                "taskId": str(t.id),
             }
-            for t in active_tasks
-        ]
+            wait = waiting_for.get(str(t.id))
+            if wait is not None:
+                element["message"] = wait["message_name"]
+                element["correlationKey"] = wait["correlation_key"]
+            elements.append(element)
+        instance.active_elements = elements
 
     def _service_job(self, step: Step, task, topic: str, now: datetime) -> JobRecord:
         extensions = task.task_spec.extensions or {}
@@ -435,6 +453,8 @@ class Engine:
         instance.updated_at = utcnow()
         connection = step.connection
         write(connection, step.records)
+        if step.subscriptions is not None:
+            messages.save_subscriptions(step, *step.subscriptions)
         if step.events:
             connection.execute(INSERT_EVENTS, step.events)
 

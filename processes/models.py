@@ -61,6 +61,8 @@ class ProcessDefinition(Versioned, Base):
 
     # The parsed spec (and the specs of the processes it calls), serialized once at deploy time.
     spec_json: Mapped[str] = mapped_column(Text)
+    # Names of the messages that start an instance of this process (message start events).
+    message_starts: Mapped[list[str] | None] = mapped_column(JSON)
 
 
 class DecisionDefinition(Versioned, Base):
@@ -172,3 +174,18 @@ class AuditEvent(Base):
     element_type: Mapped[str | None] = mapped_column(String(100))
     actor: Mapped[str | None] = mapped_column(String(255))
     data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class MessageSubscription(Base):
+    """A waiting element's expectation of a message: derived by every engine step, used to route messages."""
+
+    __tablename__ = "message_subscriptions"
+    __table_args__ = (Index("ix_subscriptions_route", "message_name", "correlation_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    instance_id: Mapped[str] = mapped_column(ForeignKey("process_instances.id"), index=True)
+    message_name: Mapped[str] = mapped_column(String(255))
+    correlation_key: Mapped[str | None] = mapped_column(String(255))
+    task_id: Mapped[str] = mapped_column(String(36))
+    element_id: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -16,6 +16,9 @@ from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.specs.defaults import ServiceTask
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
 from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
+from SpiffWorkflow.camunda.serializer.event_definition import (
+    MessageEventDefinitionConverter as CamundaMessageEventDefinitionConverter,
+)
 
 STATE_FORMAT = 1  # orderflow's own envelope around SpiffWorkflow's format 1.5
 
@@ -43,6 +46,9 @@ def _build_config() -> dict:
     config = dict(CAMUNDA_CONFIG)
     # SpiffWorkflow ships no converter for plain service tasks (see SPIFFWORKFLOW-NOTES.md).
     config[ServiceTask] = BpmnTaskSpecConverter
+    from .messages import MergingMessageEventDefinition
+
+    config[MergingMessageEventDefinition] = CamundaMessageEventDefinitionConverter
     return config
 
 

@@ -55,6 +55,9 @@ class ActiveElement(BaseModel):
     name: str | None
     type: str
     state: str
+    taskId: str | None = None
+    message: str | None = Field(default=None, description="The message this element waits for")
+    correlationKey: str | None = None
 
 
 class Instance(BaseModel):
@@ -186,3 +189,15 @@ class JobOutcome(BaseModel):
     jobId: str
     instanceId: str
     result: str
+
+
+class MessageIn(Strict):
+    name: str = Field(min_length=1, max_length=255, description="The message name (bpmn:message name)")
+    businessKey: str | None = Field(default=None, max_length=255)
+    correlationKey: str | None = Field(default=None, max_length=255, description="Camunda 8 zeebe:subscription key")
+    variables: dict[str, Any] = Field(default_factory=dict)
+
+
+class MessageOut(BaseModel):
+    result: Literal["correlated", "started"]
+    instanceId: str
