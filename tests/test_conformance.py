@@ -1,0 +1,88 @@
+"""The public conformance diagrams in ../shared/conformance, used unchanged: what deploys, what runs to its end,
+and that everything else is refused with a precise message, never a crash."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from processes.deployments import deploy
+from processes.engine import Engine
+from processes.errors import DeploymentRejected
+
+from .conftest import CONFORMANCE, Server
+from .test_api import deploy as deploy_over_http
+from .test_api import wait_until_ended
+from .test_external_workers import activate
+
+MIWG = sorted((CONFORMANCE / "bpmn-miwg").glob("*.bpmn")) if CONFORMANCE.is_dir() else []
+
+# What each reference model does today (the README's compatibility table lists the same).
+MIWG_EXPECTED = {
+    "C.1.0.bpmn": "deploys",
+    "C.9.1.bpmn": "deploys",
+}
+
+
+@pytest.mark.parametrize("path", MIWG, ids=lambda p: p.name)
+def test_miwg_reference_models_deploy_or_are_refused_precisely(engine: Engine, path: Path, conformance) -> None:
+    try:
+        result = deploy(engine, [(path.name, path.read_bytes())])
+    except DeploymentRejected as rejected:
+        assert MIWG_EXPECTED.get(path.name) != "deploys", rejected.problems
+        for problem in rejected.problems:
+            assert problem.message and "Traceback" not in problem.message
+            assert problem.element_id or "executable" in problem.message or "implementation" in problem.message
+        return
+    assert MIWG_EXPECTED.get(path.name) == "deploys", f"{path.name} deployed but is not listed as deploying"
+    assert result.definitions
+
+
+def test_every_miwg_model_is_covered(conformance) -> None:
+    assert len(MIWG) >= 21
+
+
+def drive_external_jobs(server: Server, instance_id: str, limit: int = 20) -> dict:
+    """Act as the diagram's job workers: complete every service job of the instance until it ends."""
+    for _ in range(limit):
+        view = server.get(f"/process-instances/{instance_id}").json()
+        if view["endedAt"] or view["status"] == "incident":
+            return view
+        ready = [j for j in view["jobs"] if j["status"] == "ready" and j["kind"] == "service"]
+        for job in ready:
+            for activated in activate(server, job["topic"], worker="conformance"):
+                server.post(f"/jobs/{activated['id']}/complete", json={"workerId": "conformance", "variables": {}})
+    return wait_until_ended(server, instance_id)
+
+
+@pytest.mark.parametrize("name", ["order-process.bpmn", "order-process-4.bpmn", "order-zeebe.bpmn"])
+def test_camunda8_order_processes_run_to_their_end(server: Server, conformance, name: str) -> None:
+    xml = (conformance / "camunda8" / name).read_bytes()
+    response = deploy_over_http(server, (name, xml))
+    assert response.status_code == 201, response.text
+    key = response.json()["definitions"][0]["key"]
+    body = {"businessKey": f"C8-{name}", "variables": {"orderId": "O-1", "orderValue": 99, "order": {"orderId": "O-1"}}}
+    started = server.post(f"/process-definitions/{key}/instances", json=body)
+    assert started.status_code == 201, started.text
+    view = drive_external_jobs(server, started.json()["id"])
+    assert view["status"] == "completed", view
+
+
+@pytest.mark.parametrize(
+    "folder, name",
+    [("camunda7", "invoicePayment.bpmn"), ("camunda7", "order-handling.bpmn"), ("camunda8", "send-email.bpmn")],
+)
+def test_camunda_diagrams_with_user_tasks_deploy(server: Server, conformance, folder: str, name: str) -> None:
+    response = deploy_over_http(server, (name, (conformance / folder / name).read_bytes()))
+    assert response.status_code == 201, response.text
+
+
+def test_camunda7_pizza_order_is_refused_naming_the_java_calls(server: Server, conformance) -> None:
+    response = deploy_over_http(
+        server, ("pizza-order.bpmn", (conformance / "camunda7" / "pizza-order.bpmn").read_bytes())
+    )
+    assert response.status_code == 422
+    problems = response.json()["problems"]
+    assert {p["elementId"] for p in problems} == {"ExclusiveGateway_07926wc"}
+    assert all("getOrder" in p["message"] for p in problems)
