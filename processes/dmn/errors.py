@@ -1,0 +1,58 @@
+"""DMN errors: deploy-time problems (every one at once) and evaluation failures (naming the decision)."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from ..errors import InvalidInput, Problem
+
+
+class DmnProblem(NamedTuple):
+    """One thing wrong with a DMN file: the element an analyst must fix, what is wrong, the line in the file."""
+
+    element_id: str | None
+    message: str
+    line: int | None
+
+
+class DmnParseError(InvalidInput):
+    """The DMN file cannot be used. ``problems`` lists every problem found (FEEL syntax errors in all cells,
+    unknown references, invalid hit policies, ...), each as ``(element_id, message, line)``."""
+
+    title = "Invalid DMN"
+
+    def __init__(self, name: str, problems: list[DmnProblem]) -> None:
+        self.name = name
+        self.problems = list(problems)
+        first = self.problems[0].message if self.problems else "invalid DMN"
+        more = f" (and {len(self.problems) - 1} more problems)" if len(self.problems) > 1 else ""
+        super().__init__(f"{name}: {first}{more}")
+
+    def as_problems(self, element_type: str = "dmn") -> list[Problem]:
+        """The problems in the form the deployment API reports them."""
+        return [
+            Problem(message=p.message, element_id=p.element_id, element_type=element_type, file=self.name, line=p.line)
+            for p in self.problems
+        ]
+
+
+class DecisionError(InvalidInput):
+    """Evaluating a decision failed: hit policy violated, a value of the wrong type, a required input missing,
+    a FEEL evaluation error. ``decision_id`` names the decision (the one being evaluated when it failed, which may
+    be a required decision of the one asked for); ``element_id`` the rule, input or output when there is one."""
+
+    title = "Decision failed"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        decision_id: str | None = None,
+        element_id: str | None = None,
+        rule_ids: list[str] | None = None,
+    ) -> None:
+        self.message = message
+        self.decision_id = decision_id
+        self.element_id = element_id
+        self.rule_ids = list(rule_ids or [])
+        super().__init__(message)
