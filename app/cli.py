@@ -216,6 +216,26 @@ def start(
 
 
 @main.command()
+@click.argument("key")
+@click.option("--var", "variables", multiple=True, help="name=value; the value is JSON if it parses, else text")
+@click.option("--version", type=int, default=None)
+@url_option
+@token_option
+def decide(key: str, variables: tuple[str, ...], version: int | None, url: str, token: str) -> None:
+    """Evaluate decision KEY (a DMN decision id) and print its result and matched rules."""
+    response = requests.post(
+        f"{url}/api/v1/decisions/{key}/evaluate",
+        params={"version": version} if version else None,
+        json={"variables": dict(_parse_var(v) for v in variables)},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=(5, 60),
+    )
+    if not response.ok:
+        _fail(response)
+    click.echo(json.dumps(response.json(), indent=2))
+
+
+@main.command()
 @click.option("--orders", default=100, show_default=True)
 @click.option("--concurrency", default=4, show_default=True)
 @click.option("--process", "process_key", default="order_fulfillment", show_default=True)

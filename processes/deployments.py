@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,8 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from . import expressions
+from . import dmn, expressions
 from .db import serialize_on
+from .decisions import DecisionTask
 from .engine import Engine
 from .errors import Conflict, DeploymentRejected, InvalidInput, Problem
 from .messages import correlation_keys, prepare_message_events
@@ -74,7 +76,7 @@ def _check_expression(source: str, mode: str, task_spec, file: str, problems: li
         )
 
 
-def _lint_spec(spec, file: str, problems: list[Problem], warnings: list[Problem]) -> None:
+def _lint_spec(spec, file: str, problems: list[Problem], warnings: list[Problem], decisions: set[str]) -> None:
     for task_spec in spec.task_specs.values():
         if getattr(task_spec, "bpmn_id", None) is None:
             continue
@@ -84,6 +86,16 @@ def _lint_spec(spec, file: str, problems: list[Problem], warnings: list[Problem]
             for condition, _target in task_spec.cond_task_specs:
                 if condition is not None:  # SpiffWorkflow wraps the text in a condition operator
                     _check_expression(condition.args[0], "eval", task_spec, file, problems)
+        elif isinstance(task_spec, DecisionTask) and task_spec.decision_ref not in decisions:
+            problems.append(
+                Problem(
+                    message=f"decision '{task_spec.decision_ref}' is not deployed: deploy its DMN file with the "
+                    "diagram or before it",
+                    element_id=task_spec.bpmn_id,
+                    element_type="BusinessRuleTask",
+                    file=file,
+                )
+            )
         elif isinstance(task_spec, ServiceTask) and topic_of(task_spec) is None:
             warnings.append(
                 Problem(
@@ -110,6 +122,11 @@ def deploy(engine: Engine, files: list[tuple[str, bytes]], actor: str | None = N
     warnings: list[Problem] = []
     for f in bpmn_files:
         problems.extend(lint_bpmn(f))
+    for f in dmn_files:  # every FEEL cell of every table, named by rule and column
+        try:
+            dmn.parse(f.text.encode("utf-8"), f.name)
+        except dmn.DmnParseError as exc:
+            problems.extend(exc.as_problems())
     if problems:
         raise DeploymentRejected(problems=problems)
 
@@ -118,8 +135,6 @@ def deploy(engine: Engine, files: list[tuple[str, bytes]], actor: str | None = N
         serialize_on(session, "orderflow.deploy")
         parser = OrderflowParser()
         try:
-            for f in dmn_files:
-                parser.add_dmn_xml(f.root, filename=f.name)
             for f in bpmn_files:
                 parsed_root = etree.fromstring(etree.tostring(f.root))  # keep the drawn XML untouched
                 quote_timer_literals(parsed_root)
@@ -131,6 +146,7 @@ def deploy(engine: Engine, files: list[tuple[str, bytes]], actor: str | None = N
 
         _add_called_definitions(session, parser, bpmn_files)
 
+        decisions = _decision_keys(session, dmn_files)
         specs: list[tuple[LoadedFile, str, Any, dict, list[str]]] = []
         message_keys = {k: v for f in bpmn_files for k, v in correlation_keys(f.root).items()}
         for f in bpmn_files:
@@ -140,15 +156,15 @@ def deploy(engine: Engine, files: list[tuple[str, bytes]], actor: str | None = N
                     spec = parser.get_spec(key)
                     subprocess_specs = parser.get_subprocess_specs(key)
                 except ValidationException as exc:
-                    problems.append(problem_from_validation(exc, f.name))
+                    problems.append(_missing_call(f, exc) or problem_from_validation(exc, f.name))
                     continue
                 except SpiffWorkflowException as exc:
                     problems.append(Problem(message=str(exc), element_id=key, element_type="bpmn:process", file=f.name))
                     continue
                 message_starts = prepare_message_events([spec, *subprocess_specs.values()], message_keys)
-                _lint_spec(spec, f.name, problems, warnings)
+                _lint_spec(spec, f.name, problems, warnings, decisions)
                 for sub in subprocess_specs.values():
-                    _lint_spec(sub, f.name, problems, warnings)
+                    _lint_spec(sub, f.name, problems, warnings, decisions)
                 specs.append((f, key, spec, subprocess_specs, message_starts))
         if not specs and not dmn_files and not problems:
             problems.append(Problem(message="no executable process found (isExecutable is false everywhere)"))
@@ -189,6 +205,30 @@ def _add_called_definitions(session: Session, parser: OrderflowParser, bpmn_file
         quote_timer_literals(root)
         parser.add_bpmn_xml(root, filename=definition.resource_name)
         wanted |= {c.get("calledElement") for c in root.iter(f"{{{BPMN_NS}}}callActivity") if c.get("calledElement")}
+
+
+def _missing_call(f: LoadedFile, exc: ValidationException) -> Problem | None:
+    """SpiffWorkflow names a missing called process but not the call activity: point at the element."""
+    match = re.match(r"The process '([^']+)' was not found", str(exc.args[0]) if exc.args else "")
+    if match is None:
+        return None
+    called = match.group(1)
+    for element in f.root.iter(f"{{{BPMN_NS}}}callActivity"):
+        if element.get("calledElement") == called:
+            return Problem(
+                message=f"call activity calls process '{called}', which is neither in this deployment nor deployed",
+                element_id=element.get("id"),
+                element_type="bpmn:callActivity",
+                file=f.name,
+                line=element.sourceline,
+            )
+    return None
+
+
+def _decision_keys(session: Session, dmn_files: list[LoadedFile]) -> set[str]:
+    """Decisions a business rule task may name: those in this deployment and those deployed before."""
+    keys = {d.get("id") for f in dmn_files for d in f.root.iter(f"{{{etree.QName(f.root).namespace}}}decision")}
+    return keys | set(session.scalars(select(DecisionDefinition.key).distinct()))
 
 
 def latest_definition(session: Session, key: str) -> ProcessDefinition | None:

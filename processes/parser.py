@@ -11,9 +11,8 @@ from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.defaults import ServiceTask
 from SpiffWorkflow.camunda.parser import CamundaParser
 from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS, CamundaTaskParser
-from SpiffWorkflow.camunda.parser.task_spec import BusinessRuleTaskParser as CamundaBusinessRuleTaskParser
-from SpiffWorkflow.camunda.specs.business_rule_task import BusinessRuleTask
 
+from .decisions import DecisionTask, DecisionTaskParser
 from .errors import InvalidInput, Problem, TooLarge
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -143,25 +142,14 @@ class ServiceTaskParser(CamundaTaskParser):
         return extensions
 
 
-class BusinessRuleTaskParser(CamundaBusinessRuleTaskParser):
-    @staticmethod
-    def get_decision_ref(node):
-        ref = node.get(f"{{{CAMUNDA_MODEL_NS}}}decisionRef")
-        if not ref:
-            raise ValidationException(
-                "business rule task names no decision: set camunda:decisionRef to the id of a deployed DMN decision",
-                node=node,
-            )
-        return ref
-
-
 class OrderflowParser(CamundaParser):
     """orderflow's parser: the Camunda parser plus what orderflow binds and runs. Later issues extend it."""
 
     OVERRIDE_PARSER_CLASSES = {
         **CamundaParser.OVERRIDE_PARSER_CLASSES,
         full_tag("serviceTask"): (ServiceTaskParser, ServiceTask),
-        full_tag("businessRuleTask"): (BusinessRuleTaskParser, BusinessRuleTask),
+        # orderflow's DMN engine, not SpiffWorkflow's (one decision per file, most hit policies wrong).
+        full_tag("businessRuleTask"): (DecisionTaskParser, DecisionTask),
     }
 
 

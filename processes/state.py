@@ -49,6 +49,9 @@ def _build_config() -> dict:
     from .messages import MergingMessageEventDefinition
 
     config[MergingMessageEventDefinition] = CamundaMessageEventDefinitionConverter
+    from .decisions import DecisionTask, DecisionTaskConverter
+
+    config[DecisionTask] = DecisionTaskConverter
     return config
 
 

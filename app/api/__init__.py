@@ -4,10 +4,11 @@ from apiflask import APIFlask
 
 
 def register_blueprints(app: APIFlask) -> None:
-    from . import deployments, health, instances, jobs, messages
+    from . import decisions, deployments, health, instances, jobs, messages
 
     app.register_blueprint(deployments.bp)
     app.register_blueprint(instances.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(jobs.bp)
     app.register_blueprint(messages.bp)
+    app.register_blueprint(decisions.bp)

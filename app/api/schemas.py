@@ -201,3 +201,15 @@ class MessageIn(Strict):
 class MessageOut(BaseModel):
     result: Literal["correlated", "started"]
     instanceId: str
+
+
+class EvaluateDecisionIn(Strict):
+    variables: dict[str, Any] = Field(default_factory=dict)
+
+
+class DecisionOut(BaseModel):
+    decision: str
+    version: int
+    result: Any = Field(description="One output: its value; several: an object; list hit policies: a list; none: null")
+    matchedRules: list[str]
+    trace: list[dict[str, Any]] = Field(default_factory=list, description="Required decisions evaluated first")
