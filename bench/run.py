@@ -39,6 +39,7 @@ RESULTS = ROOT / "bench" / "results"
 sys.path.insert(0, str(ROOT))
 
 from app.simulate import make_order, percentile, simulate  # noqa: E402
+from bench.decisions import decision_speed  # noqa: E402
 
 TOKEN = "bench-token"
 POSTGRES_URL = os.environ.get("ORDERFLOW_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -420,6 +421,14 @@ def main() -> None:
             f"p50 {late['p50']} ms, p99 {late['p99']} ms, max {late['max']} ms"
         )
 
+    print("(d) decisions: one 20-rule table, orderflow's DMN engine vs SpiffWorkflow's ...", flush=True)
+    decisions = decision_speed()
+    for name, case in decisions["cases"].items():
+        print(
+            f"    {name}: orderflow {case['orderflowMicroseconds']} µs, "
+            f"SpiffWorkflow {case['spiffWorkflowMicroseconds']} µs, {case['ratio']}x faster"
+        )
+
     RESULTS.mkdir(parents=True, exist_ok=True)
     figures = {
         "measuredAt": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -433,6 +442,7 @@ def main() -> None:
         },
         "ratio": round(ratio, 4),
         "orderflowDistributed": distributed,
+        "decisions": decisions,
     }
     (RESULTS / "latest.json").write_text(json.dumps(figures, indent=2) + "\n")
     print(f"figures written to {(RESULTS / 'latest.json').relative_to(ROOT)}")
