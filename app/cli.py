@@ -179,6 +179,19 @@ def deploy(files: tuple[Path, ...], url: str, token: str) -> None:
         click.echo(f"warning: {w['elementId']}: {w['message']}")
 
 
+def _post_and_print(url: str, token: str, path: str, body: dict, version: int | None = None) -> None:
+    response = requests.post(
+        f"{url}/api/v1{path}",
+        params={"version": version} if version else None,
+        json=body,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=(5, 60),
+    )
+    if not response.ok:
+        _fail(response)
+    click.echo(json.dumps(response.json(), indent=2))
+
+
 def _parse_var(text: str) -> tuple[str, object]:
     name, sep, raw = text.partition("=")
     if not sep or not name:
@@ -203,16 +216,7 @@ def start(
     body = {"variables": dict(_parse_var(v) for v in variables)}
     if business_key:
         body["businessKey"] = business_key
-    response = requests.post(
-        f"{url}/api/v1/process-definitions/{key}/instances",
-        params={"version": version} if version else None,
-        json=body,
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=(5, 60),
-    )
-    if not response.ok:
-        _fail(response)
-    click.echo(json.dumps(response.json(), indent=2))
+    _post_and_print(url, token, f"/process-definitions/{key}/instances", body, version)
 
 
 @main.command()
@@ -223,16 +227,9 @@ def start(
 @token_option
 def decide(key: str, variables: tuple[str, ...], version: int | None, url: str, token: str) -> None:
     """Evaluate decision KEY (a DMN decision id) and print its result and matched rules."""
-    response = requests.post(
-        f"{url}/api/v1/decisions/{key}/evaluate",
-        params={"version": version} if version else None,
-        json={"variables": dict(_parse_var(v) for v in variables)},
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=(5, 60),
+    _post_and_print(
+        url, token, f"/decisions/{key}/evaluate", {"variables": dict(_parse_var(v) for v in variables)}, version
     )
-    if not response.ok:
-        _fail(response)
-    click.echo(json.dumps(response.json(), indent=2))
 
 
 @main.command()

@@ -11,6 +11,7 @@ closures of ``processes.feel`` against ``Scope`` frames:
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
@@ -97,13 +98,14 @@ def conform(spec: TypeSpec | None, value: Any, owner: Owner, what: str, element_
 # ---------------------------------------------------------------- boxed expressions
 
 
-class Expression:
+class Expression(ABC):
     """A boxed expression: ``evaluate(scope, owner)`` gives a FEEL value."""
 
     __slots__ = ()
 
+    @abstractmethod
     def evaluate(self, scope: Scope, owner: Owner) -> Any:
-        raise NotImplementedError
+        """The expression's value in `scope`."""
 
 
 class Literal(Expression):
