@@ -11,6 +11,8 @@ from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.defaults import ServiceTask
 from SpiffWorkflow.camunda.parser import CamundaParser
 from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS, CamundaTaskParser
+from SpiffWorkflow.camunda.parser.task_spec import UserTaskParser as CamundaUserTaskParser
+from SpiffWorkflow.camunda.specs.user_task import UserTask as CamundaUserTask
 
 from .decisions import DecisionTask, DecisionTaskParser
 from .errors import InvalidInput, Problem, TooLarge
@@ -142,12 +144,43 @@ class ServiceTaskParser(CamundaTaskParser):
         return extensions
 
 
+class UserTaskParser(CamundaUserTaskParser):
+    """Keeps who may work a user task and when it is due (SpiffWorkflow drops these): Camunda 7 attributes and
+    Camunda 8 `zeebe:assignmentDefinition` / `zeebe:taskSchedule` / `zeebe:formDefinition`. Values may be
+    expressions; they are evaluated when the task becomes ready."""
+
+    def parse_extensions(self, node=None) -> dict:
+        extensions = super().parse_extensions(node)
+        node = self.node if node is None else node
+        camunda = f"{{{CAMUNDA_MODEL_NS}}}"
+        for attribute in ("assignee", "candidateGroups", "candidateUsers", "dueDate", "followUpDate", "priority"):
+            value = node.get(camunda + attribute)
+            if value:
+                extensions[attribute] = value
+        zeebe = f"{{{ZEEBE_NS}}}"
+        assignment = node.find(f".//{zeebe}assignmentDefinition")
+        if assignment is not None:
+            for attribute in ("assignee", "candidateGroups", "candidateUsers"):
+                if assignment.get(attribute):
+                    extensions[attribute] = assignment.get(attribute)
+        schedule = node.find(f".//{zeebe}taskSchedule")
+        if schedule is not None:
+            for attribute in ("dueDate", "followUpDate"):
+                if schedule.get(attribute):
+                    extensions[attribute] = schedule.get(attribute)
+        form = node.find(f".//{zeebe}formDefinition")
+        if form is not None and (form.get("formKey") or form.get("formId")):
+            extensions["formKey"] = form.get("formKey") or form.get("formId")
+        return extensions
+
+
 class OrderflowParser(CamundaParser):
     """orderflow's parser: the Camunda parser plus what orderflow binds and runs. Later issues extend it."""
 
     OVERRIDE_PARSER_CLASSES = {
         **CamundaParser.OVERRIDE_PARSER_CLASSES,
         full_tag("serviceTask"): (ServiceTaskParser, ServiceTask),
+        full_tag("userTask"): (UserTaskParser, CamundaUserTask),
         # orderflow's DMN engine, not SpiffWorkflow's (one decision per file, most hit policies wrong).
         full_tag("businessRuleTask"): (DecisionTaskParser, DecisionTask),
     }
