@@ -27,6 +27,8 @@ def register(app: APIFlask) -> None:
         extra = {}
         if isinstance(error, DeploymentRejected):
             extra["problems"] = [p.as_dict() for p in error.problems]
+        if getattr(error, "field_errors", None):
+            extra["errors"] = error.field_errors
         return problem(status, error.title, error.detail, **extra)
 
     @app.error_processor

@@ -18,7 +18,7 @@ from SpiffWorkflow.task import TaskState
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import decisions, messages
+from . import decisions, messages, tasks
 from .db import writer_lock
 from .errors import NotFound
 from .models import (
@@ -401,6 +401,7 @@ class Engine:
             for e in (instance.active_elements or []) if e.get("message")
         ]  # fmt: skip
         step.subscriptions = (waits, before)  # written in _save, after the instance row exists
+        human_tasks = tasks.project(step, active_tasks, instance.active_elements or [])
         waiting_for = {w["task_id"]: w for w in waits}
         elements = []
         for t in active_tasks:
@@ -411,6 +412,8 @@ class Engine:
                 "state": TaskState.get_name(t.state).lower(),
                 "taskId": str(t.id),
             }
+            if str(t.id) in human_tasks:
+                element["humanTaskId"] = human_tasks[str(t.id)]
             wait = waiting_for.get(str(t.id))
             if wait is not None:
                 element["message"] = wait["message_name"]

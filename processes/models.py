@@ -189,3 +189,42 @@ class MessageSubscription(Base):
     task_id: Mapped[str] = mapped_column(String(36))
     element_id: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# Human task statuses
+TASK_OPEN = "open"
+TASK_COMPLETED = "completed"
+TASK_CANCELLED = "cancelled"
+
+
+class HumanTask(Base):
+    """A ready user task as people see it in their inbox: projected by the engine step from the workflow."""
+
+    __tablename__ = "human_tasks"
+    __table_args__ = (
+        Index("ix_human_tasks_status_assignee", "status", "assignee"),
+        Index("ix_human_tasks_status_due", "status", "due_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    instance_id: Mapped[str] = mapped_column(ForeignKey("process_instances.id"), index=True)
+    task_id: Mapped[str] = mapped_column(String(36))  # the SpiffWorkflow task
+    element_id: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str | None] = mapped_column(String(255))
+    documentation: Mapped[str | None] = mapped_column(Text)
+    process_key: Mapped[str] = mapped_column(String(255))
+    business_key: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(20), default=TASK_OPEN)
+    assignee: Mapped[str | None] = mapped_column(String(255))
+    candidate_users: Mapped[list[str]] = mapped_column(JSON, default=list)
+    candidate_groups: Mapped[list[str]] = mapped_column(JSON, default=list)
+    priority: Mapped[int] = mapped_column(Integer, default=50)
+    due_at: Mapped[datetime | None] = mapped_column()
+    follow_up_at: Mapped[datetime | None] = mapped_column()
+    form_key: Mapped[str | None] = mapped_column(String(255))
+    form_fields: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_at: Mapped[datetime | None] = mapped_column()
+    completed_at: Mapped[datetime | None] = mapped_column()
+    completed_by: Mapped[str | None] = mapped_column(String(255))
+    instance: Mapped[ProcessInstance] = relationship(lazy="raise")

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import Connection, Table, bindparam, insert, select, update
 
-from .models import Incident, Job, ProcessInstance
+from .models import HumanTask, Incident, Job, ProcessInstance
 
 
 class Record:
@@ -126,4 +126,9 @@ ACTIVE_JOBS = select(_jobs).where(
 
 class IncidentRecord(Record):
     table = Incident.__table__
+    __slots__ = ()
+
+
+class HumanTaskRecord(Record):
+    table = HumanTask.__table__
     __slots__ = ()

@@ -213,3 +213,69 @@ class DecisionOut(BaseModel):
     result: Any = Field(description="One output: its value; several: an object; list hit policies: a list; none: null")
     matchedRules: list[str]
     trace: list[dict[str, Any]] = Field(default_factory=list, description="Required decisions evaluated first")
+
+
+class TaskQuery(Strict):
+    status: Literal["open", "completed", "cancelled"] | None = "open"
+    assignee: str | None = None
+    candidateUser: str | None = None
+    candidateGroup: str | None = None
+    processKey: str | None = None
+    businessKey: str | None = None
+    overdue: bool = False
+    page: int = Field(default=1, ge=1)
+    perPage: int = Field(default=50, ge=1, le=500)
+
+
+class FormField(BaseModel):
+    id: str
+    type: str
+    label: str | None
+    defaultValue: Any = None
+    required: bool
+    validation: dict[str, Any]
+    options: list[dict[str, Any]]
+
+
+class Task(BaseModel):
+    id: str
+    instanceId: str
+    elementId: str
+    name: str | None
+    documentation: str | None
+    processKey: str
+    businessKey: str | None
+    status: str
+    assignee: str | None
+    candidateUsers: list[str]
+    candidateGroups: list[str]
+    priority: int
+    dueAt: str | None
+    followUpAt: str | None
+    overdue: bool
+    formKey: str | None
+    formFields: list[FormField]
+    createdAt: str
+    claimedAt: str | None
+    completedAt: str | None
+    completedBy: str | None
+
+
+class TaskPage(BaseModel):
+    items: list[Task]
+    total: int
+    page: int
+    perPage: int
+
+
+class TaskUserIn(Strict):
+    userId: str | None = Field(default=None, max_length=255, description="Who acts (default: the token's user)")
+
+
+class DelegateIn(Strict):
+    userId: str = Field(min_length=1, max_length=255, description="Who the task goes to")
+
+
+class CompleteTaskIn(Strict):
+    userId: str | None = Field(default=None, max_length=255, description="Who completes (default: the token's user)")
+    variables: dict[str, Any] = Field(default_factory=dict, description="Form data")

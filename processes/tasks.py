@@ -1,0 +1,394 @@
+"""Human tasks: ready user tasks projected into a table people's inboxes read, and the actions on them.
+
+The engine step keeps the projection: a user task that becomes ready gets a row (with its assignee, candidates,
+due date, priority and form, expressions evaluated then); one that is left (a boundary timer fired, the instance was
+cancelled) is cancelled. Completing a task is an engine step, so two people completing one task concurrently cannot
+both win: the second gets 409."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
+from SpiffWorkflow.task import TaskState
+from sqlalchemy import bindparam, func, or_, select, update
+
+from . import expressions
+from .errors import Conflict, InvalidInput, NotFound
+from .models import TASK_CANCELLED, TASK_COMPLETED, TASK_OPEN, AuditEvent, HumanTask, utcnow
+from .records import HumanTaskRecord
+
+if TYPE_CHECKING:
+    from .engine import Engine, Step
+
+HUMAN_TASK_KEY = "orderflow.human_task"
+
+
+class FormInvalid(InvalidInput):
+    """Form data that does not satisfy the task's form; `field_errors` maps each field to what is wrong."""
+
+    def __init__(self, field_errors: dict[str, list[str]]):
+        self.field_errors = field_errors
+        super().__init__("; ".join(f"{name}: {', '.join(errors)}" for name, errors in field_errors.items()))
+
+
+def is_user_task(task) -> bool:
+    return isinstance(task.task_spec, UserTask)
+
+
+# -- projection (called by the engine step) ----------------------------------------------------------------
+
+
+def project(step: Step, active_tasks: list, before: list[dict[str, Any]]) -> dict[str, str]:
+    """Rows for user tasks that just became ready; cancel rows of user tasks that were left. Returns
+    spiff task id -> human task id for the tasks open now."""
+    open_now: dict[str, str] = {}
+    for task in active_tasks:
+        if task.state != TaskState.READY or not is_user_task(task):
+            continue
+        human_id = task.internal_data.get(HUMAN_TASK_KEY)
+        if human_id is None:
+            row = _new_row(step, task)
+            step.records.append(row)
+            task.internal_data[HUMAN_TASK_KEY] = human_id = row.id
+            step.record("task_created", task, {"taskId": row.id, "assignee": row.assignee,
+                                               "candidateGroups": row.candidate_groups})  # fmt: skip
+        open_now[str(task.id)] = human_id
+    left = [e["humanTaskId"] for e in before if e.get("humanTaskId") and e["taskId"] not in open_now]
+    if left:
+        step.connection.execute(CANCEL_LEFT, [{"_id": human_id} for human_id in left])
+    return open_now
+
+
+_tasks = HumanTask.__table__
+CANCEL_LEFT = (
+    update(_tasks)
+    .where(_tasks.c.id == bindparam("_id"), _tasks.c.status == TASK_OPEN)
+    .values(status=TASK_CANCELLED, completed_at=func.now())
+)
+
+
+def _new_row(step: Step, task) -> HumanTaskRecord:
+    spec, data = task.task_spec, task.data
+    extensions = getattr(spec, "extensions", None) or {}
+    form = getattr(spec, "form", None)
+    return HumanTaskRecord.new(
+        instance_id=step.instance.id,
+        task_id=str(task.id),
+        element_id=spec.bpmn_id,
+        name=spec.bpmn_name,
+        documentation=getattr(spec, "documentation", None),
+        process_key=step.instance.process_key,
+        business_key=step.instance.business_key,
+        status=TASK_OPEN,
+        assignee=_text(extensions.get("assignee"), data),
+        candidate_users=_names(extensions.get("candidateUsers"), data),
+        candidate_groups=_names(extensions.get("candidateGroups"), data),
+        priority=_priority(extensions.get("priority"), data),
+        due_at=_moment(extensions.get("dueDate"), data),
+        follow_up_at=_moment(extensions.get("followUpDate"), data),
+        form_key=extensions.get("formKey") or getattr(form, "key", None),
+        form_fields=form_fields(form),
+    )
+
+
+def _value(text: str | None, data: dict) -> Any:
+    """Attributes are literal text unless written as an expression (`${…}` or `=…`), as in Camunda."""
+    if text is None or text == "":
+        return None
+    if expressions.dialect_of(text) == expressions.PYTHON:
+        return text
+    return expressions.evaluate(text, data)
+
+
+def _text(text: str | None, data: dict) -> str | None:
+    value = _value(text, data)
+    return None if value is None else str(value)
+
+
+def _names(text: str | None, data: dict) -> list[str]:
+    value = _value(text, data)
+    if value is None:
+        return []
+    items = value if isinstance(value, list) else str(value).split(",")
+    return [str(item).strip() for item in items if str(item).strip()]
+
+
+def _priority(text: str | None, data: dict) -> int:
+    value = _value(text, data)
+    try:
+        return int(value) if value is not None else 50
+    except (TypeError, ValueError) as exc:
+        raise expressions.ExpressionError(f"priority '{value}' is not a whole number", expressions.PYTHON) from exc
+
+
+def _moment(text: str | None, data: dict) -> datetime | None:
+    """A due or follow-up date: an ISO date-time, or an ISO duration from now (PT4H), literal or computed."""
+    value = _value(text, data)
+    if value is None:
+        return None
+    value = str(value).strip()
+    now = datetime.now(UTC)
+    if value.upper().startswith("P"):
+        parsed = TimerEventDefinition.parse_iso_duration(value)
+        return (now + TimerEventDefinition.get_timedelta_from_start(parsed, now)).replace(tzinfo=None)
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
+
+
+def form_fields(form) -> list[dict[str, Any]]:
+    """Camunda 7 formData fields, as the inbox shows and validates them."""
+    fields = []
+    for field in getattr(form, "fields", None) or []:
+        validation = {v.name: v.config for v in getattr(field, "validation", [])}
+        fields.append(
+            {
+                "id": field.id,
+                "type": field.type or "string",
+                "label": field.label or field.id,
+                "defaultValue": field.default_value or None,
+                "required": "required" in validation,
+                "validation": validation,
+                "options": [{"id": o.id, "name": o.name} for o in getattr(field, "options", [])],
+            }
+        )
+    return fields
+
+
+def validate_form(fields: list[dict[str, Any]], variables: dict[str, Any]) -> None:
+    errors: dict[str, list[str]] = {}
+    for field in fields:
+        name, value, problems = field["id"], variables.get(field["id"]), []
+        rules = field.get("validation") or {}
+        if value is None or value == "":
+            if field.get("required"):
+                problems.append("is required")
+        else:
+            problems += _type_problems(field, value)
+            if not problems:
+                problems += _rule_problems(rules, value)
+        if "readonly" in rules and name in variables:
+            problems.append("is read-only")
+        if problems:
+            errors[name] = problems
+    if errors:
+        raise FormInvalid(errors)
+
+
+def _type_problems(field: dict[str, Any], value: Any) -> list[str]:
+    kind = field.get("type")
+    if kind == "long" and (isinstance(value, bool) or not isinstance(value, int)):
+        return ["must be a whole number"]
+    if kind == "boolean" and not isinstance(value, bool):
+        return ["must be true or false"]
+    if kind in ("string", "date") and not isinstance(value, str):
+        return ["must be text"]
+    if kind == "date":
+        try:
+            datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return ["must be a date (YYYY-MM-DD or an ISO date-time)"]
+    if kind == "enum" and value not in {o["id"] for o in field.get("options", [])}:
+        return [f"must be one of {', '.join(o['id'] for o in field.get('options', []))}"]
+    return []
+
+
+def _rule_problems(rules: dict[str, Any], value: Any) -> list[str]:
+    problems = []
+    for name, config in rules.items():
+        try:
+            if name == "min" and value < float(config):
+                problems.append(f"must be at least {config}")
+            elif name == "max" and value > float(config):
+                problems.append(f"must be at most {config}")
+            elif name == "minlength" and len(str(value)) < int(config):
+                problems.append(f"must be at least {config} characters")
+            elif name == "maxlength" and len(str(value)) > int(config):
+                problems.append(f"must be at most {config} characters")
+        except (TypeError, ValueError):
+            problems.append(f"cannot be checked against {name} {config}")
+    return problems
+
+
+# -- reading -----------------------------------------------------------------------------------------------
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat(timespec="milliseconds") + "Z" if value is not None else None
+
+
+def task_view(row: HumanTask) -> dict[str, Any]:
+    now = utcnow()
+    return {
+        "id": row.id,
+        "instanceId": row.instance_id,
+        "elementId": row.element_id,
+        "name": row.name,
+        "documentation": row.documentation,
+        "processKey": row.process_key,
+        "businessKey": row.business_key,
+        "status": row.status,
+        "assignee": row.assignee,
+        "candidateUsers": row.candidate_users or [],
+        "candidateGroups": row.candidate_groups or [],
+        "priority": row.priority,
+        "dueAt": _iso(row.due_at),
+        "followUpAt": _iso(row.follow_up_at),
+        "overdue": row.status == TASK_OPEN and row.due_at is not None and row.due_at < now,
+        "formKey": row.form_key,
+        "formFields": row.form_fields or [],
+        "createdAt": _iso(row.created_at),
+        "claimedAt": _iso(row.claimed_at),
+        "completedAt": _iso(row.completed_at),
+        "completedBy": row.completed_by,
+    }
+
+
+def list_tasks(
+    engine: Engine,
+    *,
+    status: str | None = TASK_OPEN,
+    assignee: str | None = None,
+    candidate_user: str | None = None,
+    candidate_group: str | None = None,
+    process_key: str | None = None,
+    business_key: str | None = None,
+    overdue: bool = False,
+    page: int = 1,
+    per_page: int = 50,
+) -> dict[str, Any]:
+    """The inbox: most urgent first (priority, then due date, then age)."""
+    query = select(HumanTask)
+    if status:
+        query = query.where(HumanTask.status == status)
+    if assignee:
+        query = query.where(HumanTask.assignee == assignee)
+    if candidate_user:  # what this person may pick: theirs, offered to them, or unassigned in their groups
+        query = query.where(
+            or_(HumanTask.assignee == candidate_user, _json_has(HumanTask.candidate_users, candidate_user))
+        )
+    if candidate_group:
+        query = query.where(_json_has(HumanTask.candidate_groups, candidate_group))
+    if process_key:
+        query = query.where(HumanTask.process_key == process_key)
+    if business_key:
+        query = query.where(HumanTask.business_key == business_key)
+    if overdue:
+        query = query.where(HumanTask.due_at < utcnow())
+    with engine.read_session() as session:
+        total = session.scalar(select(func.count()).select_from(query.subquery()))
+        rows = session.scalars(
+            query.order_by(
+                HumanTask.priority.desc(), HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at
+            )
+            .offset((page - 1) * per_page)
+            .limit(per_page)
+        ).all()
+        return {"items": [task_view(r) for r in rows], "total": total, "page": page, "perPage": per_page}
+
+
+def _json_has(column, name: str):
+    # Portable across SQLite and PostgreSQL: the JSON text of a list of names contains "name".
+    from sqlalchemy import String, cast
+
+    return cast(column, String).like(f'%"{name}"%')
+
+
+def get_task(engine: Engine, task_id: str) -> dict[str, Any]:
+    with engine.read_session() as session:
+        row = session.get(HumanTask, task_id)
+        if row is None:
+            raise NotFound(f"task {task_id} does not exist")
+        return task_view(row)
+
+
+# -- actions -----------------------------------------------------------------------------------------------
+
+
+def claim_task(engine: Engine, task_id: str, user: str) -> dict[str, Any]:
+    return _assign(engine, task_id, user, user, "task_claimed", require_unassigned=True)
+
+
+def unclaim_task(engine: Engine, task_id: str, user: str) -> dict[str, Any]:
+    return _assign(engine, task_id, None, user, "task_unclaimed", require_assignee=user)
+
+
+def delegate_task(engine: Engine, task_id: str, to_user: str, user: str) -> dict[str, Any]:
+    return _assign(engine, task_id, to_user, user, "task_delegated")
+
+
+def _assign(
+    engine: Engine,
+    task_id: str,
+    assignee: str | None,
+    actor: str,
+    event: str,
+    require_unassigned: bool = False,
+    require_assignee: str | None = None,
+) -> dict[str, Any]:
+    """Assignment does not change the workflow, so it is not an engine step: one guarded update and an audit event
+    in the same transaction."""
+    with engine.write_session() as session:
+        row = session.get(HumanTask, task_id, with_for_update=True)
+        if row is None:
+            raise NotFound(f"task {task_id} does not exist")
+        if row.status != TASK_OPEN:
+            raise Conflict(f"task {task_id} is {row.status}")
+        if require_unassigned and row.assignee not in (None, actor):
+            raise Conflict(f"task {task_id} is already claimed by {row.assignee}")
+        if require_assignee is not None and row.assignee != require_assignee:
+            raise Conflict(f"task {task_id} is not claimed by {require_assignee}")
+        row.assignee = assignee
+        row.claimed_at = utcnow() if assignee else None
+        session.add(
+            AuditEvent(
+                instance_id=row.instance_id,
+                type=event,
+                element_id=row.element_id,
+                element_name=row.name,
+                element_type="UserTask",
+                actor=actor,
+                data={"taskId": row.id, "assignee": assignee},
+            )
+        )
+        session.commit()
+        return task_view(row)
+
+
+def complete_task(engine: Engine, task_id: str, variables: dict[str, Any], user: str) -> dict[str, Any]:
+    """Complete a task with form data. Someone else's claimed task, a completed or cancelled one, or a concurrent
+    completion: 409. Form data that does not fit the form: 422 with each field's problem."""
+    from .instances import check_variables
+
+    variables = check_variables(variables)
+    with engine.read_session() as session:
+        row = session.get(HumanTask, task_id)
+        if row is None:
+            raise NotFound(f"task {task_id} does not exist")
+        instance_id, spiff_id = row.instance_id, row.task_id
+
+    def apply(step: Step) -> None:
+        current = HumanTaskRecord.load(step.connection, HumanTask.id == task_id)[0]
+        if current.status != TASK_OPEN:
+            raise Conflict(f"task {task_id} is already {current.status}")
+        if current.assignee not in (None, user):
+            raise Conflict(f"task {task_id} is claimed by {current.assignee}")
+        validate_form(current.form_fields or [], variables)
+        task = step.workflow.get_task_from_id(UUID(spiff_id))
+        if task is None or task.state != TaskState.READY:
+            raise Conflict(f"task {task_id} is no longer waiting")
+        task.data.update(variables)
+        task.run()
+        current.status, current.completed_at, current.completed_by = TASK_COMPLETED, utcnow(), user
+        if current.assignee is None:
+            current.assignee = user
+        step.records.append(current)
+        step.record("task_completed", task, {"taskId": task_id, "variables": variables})
+
+    engine.step(instance_id, apply, actor=user)
+    return get_task(engine, task_id)
