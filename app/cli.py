@@ -1,4 +1,4 @@
-"""The `orderflow` command: serve, deploy, start, simulate, sandbox."""
+"""The `orderflow` command: serve, deploy, lint, start, simulate, sandbox."""
 
 from __future__ import annotations
 
@@ -177,6 +177,61 @@ def deploy(files: tuple[Path, ...], url: str, token: str) -> None:
         click.echo(f"{d['key']} version {d['version']}" + ("" if d["isNew"] else " (unchanged)"))
     for w in body["warnings"]:
         click.echo(f"warning: {w['elementId']}: {w['message']}")
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def lint(files: tuple[Path, ...]) -> None:
+    """Lint .bpmn / .dmn files offline, as a deployment would: no server, no database.
+
+    The files are read together, so call activities and business rule tasks may refer to each other; a reference
+    to a process or decision not in the files is a warning (it may be deployed already). Prints each problem as
+    FILE:LINE: error|warning: ELEMENT_ID (ELEMENT_TYPE): message. Exits 1 when there is an error."""
+    from processes.deployments import lint_files
+    from processes.errors import Problem
+
+    errors: list[Problem] = []
+    readable: list[tuple[str, bytes]] = []
+    for path in files:
+        data = path.read_bytes()
+        problem = _unreadable(str(path), data)
+        if problem is None:
+            readable.append((str(path), data))
+        else:
+            errors.append(problem)
+    warnings: list[Problem] = []
+    if readable:
+        found, warnings, _parsed = lint_files(readable)
+        errors += found
+    order = {str(path): i for i, path in enumerate(files)}
+    for problem in sorted(errors + warnings, key=lambda p: (order.get(p.file or "", len(order)), p.line or 0)):
+        click.echo(_format_problem(problem))
+    click.echo(f"{len(files)} file(s): {len(errors)} error(s), {len(warnings)} warning(s)", err=True)
+    if errors:
+        sys.exit(1)
+
+
+def _unreadable(name: str, data: bytes):
+    """A file that is not safe, well-formed BPMN or DMN XML, as a problem; None when it is readable."""
+    from processes.errors import InvalidInput, Problem, TooLarge
+    from processes.parser import load_xml
+
+    try:
+        load_xml(name, data)
+    except (InvalidInput, TooLarge) as exc:
+        message = exc.detail.removeprefix(f"{name}: ")
+        return Problem(message=message, file=name, line=getattr(exc.__cause__, "lineno", None))
+    return None
+
+
+def _format_problem(problem) -> str:
+    """FILE:LINE: error|warning: ELEMENT_ID (ELEMENT_TYPE): message, leaving out what is not known."""
+    location = ":".join(str(part) for part in (problem.file, problem.line) if part) or "orderflow"
+    element = ""
+    if problem.element_id:
+        kind = f" ({problem.element_type})" if problem.element_type else ""
+        element = f"{problem.element_id}{kind}: "
+    return f"{location}: {problem.severity}: {element}{problem.message}"
 
 
 def _post_and_print(url: str, token: str, path: str, body: dict, version: int | None = None) -> None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import re
+from collections.abc import Callable, Iterable
+from copy import deepcopy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,16 +26,22 @@ from .messages import correlation_keys, prepare_message_events
 from .models import DecisionDefinition, Deployment, ProcessDefinition, Versioned
 from .parser import (
     BPMN_NS,
+    IMPLEMENTATIONS,
     LoadedFile,
     OrderflowParser,
+    element_type_of,
     lint_bpmn,
     load_xml,
     problem_from_validation,
     quote_timer_literals,
+    strip_data_stores,
     topic_of,
 )
 
 MAX_FILES = 50
+
+# A process deployed earlier, by key: (resource name, BPMN XML), or None when there is none.
+ProcessLookup = Callable[[str], "tuple[str, str] | None"]
 
 
 @dataclass
@@ -53,60 +60,254 @@ class DeploymentResult:
         }
 
 
+@dataclass
+class ParsedProcess:
+    file: LoadedFile
+    key: str
+    spec: Any
+    subprocess_specs: dict
+    message_starts: list[str]
+
+
+@dataclass
+class Parsed:
+    """What lint_files read: the files, and each executable process's spec (empty when a file has errors)."""
+
+    bpmn_files: list[LoadedFile] = field(default_factory=list)
+    dmn_files: list[LoadedFile] = field(default_factory=list)
+    processes: list[ParsedProcess] = field(default_factory=list)
+    # Warnings about drawn elements orderflow ignores (data stores, listeners); a rejection lists them too.
+    ignored: list[Problem] = field(default_factory=list)
+
+
+def lint_files(
+    files: Iterable[tuple[str, bytes]],
+    known_processes: ProcessLookup | None = None,
+    known_decisions: Iterable[str] | None = None,
+) -> tuple[list[Problem], list[Problem], Parsed]:
+    """The deploy-time lint, on its own: parse BPMN and DMN files together and return (errors, warnings, parsed).
+    Call activities and business rule tasks may refer to processes and decisions in any of the files.
+
+    `known_processes` finds processes deployed earlier and `known_decisions` names decisions deployed earlier; a
+    reference to neither is an error. Offline (None), nothing else is known: a reference to something not in the
+    files is a warning, since it may be deployed already. Raises InvalidInput/TooLarge for a file that is not
+    readable BPMN or DMN XML."""
+    offline = known_processes is None
+    parsed = Parsed()
+    for name, data in files:
+        loaded = load_xml(name, data)
+        (parsed.bpmn_files if loaded.kind == "bpmn" else parsed.dmn_files).append(loaded)
+    problems: list[Problem] = []
+    warnings: list[Problem] = []
+    for f in parsed.bpmn_files:
+        for problem in lint_bpmn(f):
+            (problems if problem.severity == "error" else parsed.ignored).append(problem)
+    warnings.extend(parsed.ignored)
+    for f in parsed.dmn_files:  # every FEEL cell of every table, named by rule and column
+        try:
+            dmn.parse(f.text.encode("utf-8"), f.name)
+        except dmn.DmnParseError as exc:
+            problems.extend(exc.as_problems())
+    if problems:  # elements SpiffWorkflow cannot parse: stop before it tries
+        return _located(problems, parsed), _located(warnings, parsed), parsed
+
+    parser = OrderflowParser()
+    for f in parsed.bpmn_files:
+        try:
+            parser.add_bpmn_xml(_parser_copy(f.root), filename=f.name)
+        except ValidationException as exc:
+            problems.append(problem_from_validation(exc, f.name))
+        except SpiffWorkflowException as exc:
+            problems.append(Problem(message=str(exc), file=f.name))
+    if problems:
+        return _located(problems, parsed), _located(warnings, parsed), parsed
+
+    for called in _add_called_processes(parser, parsed.bpmn_files, known_processes):
+        (warnings if offline else problems).extend(_missing_call(parsed.bpmn_files, called, offline))
+    decisions = {
+        d.get("id") for f in parsed.dmn_files for d in f.root.iter(f"{{{etree.QName(f.root).namespace}}}decision")
+    }
+    decisions |= set(known_decisions or ())
+    message_keys = {k: v for f in parsed.bpmn_files for k, v in correlation_keys(f.root).items()}
+    names = {f.name: f for f in parsed.bpmn_files}
+    linted: set[str] = set()
+    for f in parsed.bpmn_files:
+        for process in _executable_processes(f):
+            key = process.get("id")
+            try:
+                spec = parser.get_spec(key)
+                subprocess_specs = parser.get_subprocess_specs(key)
+            except ValidationException as exc:
+                problems.append(problem_from_validation(exc, f.name))
+                continue
+            except SpiffWorkflowException as exc:
+                problems.append(Problem(message=str(exc), element_id=key, element_type="bpmn:process", file=f.name))
+                continue
+            message_starts = prepare_message_events([spec, *subprocess_specs.values()], message_keys)
+            # Each process of these files once, in its own file; processes deployed earlier were linted then.
+            for s in (spec, *subprocess_specs.values()):
+                if s.file in names and s.name not in linted:
+                    linted.add(s.name)
+                    _lint_spec(s, names[s.file], problems, warnings, decisions, offline)
+            parsed.processes.append(ParsedProcess(f, key, spec, subprocess_specs, message_starts))
+    if not parsed.processes and not parsed.dmn_files and not problems:
+        problems.append(
+            Problem(
+                message="no executable process found (isExecutable is false everywhere); mark the process to run "
+                'as executable (isExecutable="true", "Executable" in Camunda Modeler)',
+                file=parsed.bpmn_files[0].name if len(parsed.bpmn_files) == 1 else None,
+            )
+        )
+    return _located(problems, parsed), _located(warnings, parsed), parsed
+
+
+def _parser_copy(root: etree._Element) -> etree._Element:
+    """The copy of a diagram SpiffWorkflow parses: timer literals quoted, data stores left out. The stored XML
+    stays as drawn; deepcopy keeps the line numbers."""
+    copy = deepcopy(root)
+    quote_timer_literals(copy)
+    strip_data_stores(copy)
+    return copy
+
+
+def _located(problems: list[Problem], parsed: Parsed) -> list[Problem]:
+    """Point every problem at its element's line, and name the element's type as the XML does (bpmn:…). Each
+    problem once."""
+    files = parsed.bpmn_files + parsed.dmn_files
+    seen = set()
+    problems = [p for p in problems if _key(p) not in seen and not seen.add(_key(p))]
+    order = {f.name: i for i, f in enumerate(files)}
+    for problem in problems:
+        if not problem.element_id:
+            continue
+        candidates = [f for f in files if f.name == problem.file] if problem.file else files
+        for f in candidates:
+            found = f.root.xpath("//*[@id=$id]", id=problem.element_id)
+            if found:
+                problem.file = f.name
+                problem.line = problem.line or found[0].sourceline
+                problem.element_type = element_type_of(found[0])
+                break
+    return sorted(problems, key=lambda p: (order.get(p.file, len(order)), p.line or 0))
+
+
+def _key(problem: Problem) -> tuple:
+    return tuple(problem.as_dict().values())
+
+
 def _executable_processes(loaded: LoadedFile) -> list[etree._Element]:
     return [p for p in loaded.root.iter(f"{{{BPMN_NS}}}process") if p.get("isExecutable", "true") != "false"]
 
 
-def _called_elements(loaded: LoadedFile) -> set[str]:
-    return {c.get("calledElement") for c in loaded.root.iter(f"{{{BPMN_NS}}}callActivity") if c.get("calledElement")}
+def _call_activities(root: etree._Element) -> list[etree._Element]:
+    """The call activities of the executable processes (what a non-executable process calls never runs)."""
+    return [
+        c
+        for p in root.iter(f"{{{BPMN_NS}}}process")
+        if p.get("isExecutable", "true") != "false"
+        for c in p.iter(f"{{{BPMN_NS}}}callActivity")
+        if c.get("calledElement")
+    ]
+
+
+def _called_elements(root: etree._Element) -> set[str]:
+    return {c.get("calledElement") for c in _call_activities(root)}
 
 
 def _content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _check_expression(source: str, mode: str, task_spec, file: str, problems: list[Problem]) -> None:
+def _check_expression(source: str, mode: str, task_spec, file: str, problems: list[Problem], flow=None) -> None:
     try:
+        dialect = expressions.dialect_of(source)
         expressions.check(source, mode)
     except expressions.ExpressionError as exc:
+        message = str(exc)
+        if flow is not None:  # a gateway's condition: name the flow, point at its condition
+            message = f"condition of flow '{flow.get('id')}': {message}"
+            if dialect == expressions.PYTHON and "syntax" in message:
+                message += "; write conditions in JUEL (${…}), FEEL (=…) or Python over the process variables"
+        condition = flow.find(f"{{{BPMN_NS}}}conditionExpression") if flow is not None else None
         problems.append(
             Problem(
-                message=str(exc), element_id=task_spec.bpmn_id, element_type=task_spec.__class__.__name__, file=file
+                message=message,
+                element_id=task_spec.bpmn_id,
+                file=file,
+                line=(condition if condition is not None else flow).sourceline if flow is not None else None,
             )
         )
 
 
-def _lint_spec(spec, file: str, problems: list[Problem], warnings: list[Problem], decisions: set[str]) -> None:
+def _lint_spec(
+    spec,
+    file: LoadedFile,
+    problems: list[Problem],
+    warnings: list[Problem],
+    decisions: set[str],
+    offline: bool,
+) -> None:
     for task_spec in spec.task_specs.values():
         if getattr(task_spec, "bpmn_id", None) is None:
             continue
         if isinstance(task_spec, ScriptTask):
-            _check_expression(task_spec.script or "", "exec", task_spec, file, problems)
+            _check_expression(task_spec.script or "", "exec", task_spec, file.name, problems)
         elif isinstance(task_spec, (ExclusiveGateway, InclusiveGateway)):
-            for condition, _target in task_spec.cond_task_specs:
+            for condition, target in task_spec.cond_task_specs:
                 if condition is not None:  # SpiffWorkflow wraps the text in a condition operator
-                    _check_expression(condition.args[0], "eval", task_spec, file, problems)
+                    flow = _flow(file, task_spec.bpmn_id, getattr(target, "bpmn_id", None) or target)
+                    _check_expression(condition.args[0], "eval", task_spec, file.name, problems, flow)
         elif isinstance(task_spec, DecisionTask) and task_spec.decision_ref not in decisions:
-            problems.append(
+            if offline:
+                message = (
+                    f"decision '{task_spec.decision_ref}' is not in these files; it must be deployed before this "
+                    "diagram, or deploy its DMN file with it"
+                )
+            else:
+                message = (
+                    f"decision '{task_spec.decision_ref}' is not deployed: deploy its DMN file with the diagram or "
+                    "before it"
+                )
+            (warnings if offline else problems).append(
                 Problem(
-                    message=f"decision '{task_spec.decision_ref}' is not deployed: deploy its DMN file with the "
-                    "diagram or before it",
+                    message=message,
                     element_id=task_spec.bpmn_id,
-                    element_type="BusinessRuleTask",
-                    file=file,
+                    file=file.name,
+                    severity="warning" if offline else "error",
                 )
             )
-        elif isinstance(task_spec, ServiceTask) and topic_of(task_spec) is None:
-            warnings.append(
-                Problem(
-                    message="service task has no camunda:topic (or zeebe:taskDefinition type); "
-                    "an instance reaching it will stop with an incident",
-                    element_id=task_spec.bpmn_id,
-                    element_type="ServiceTask",
-                    file=file,
-                    severity="warning",
-                )
-            )
+        elif isinstance(task_spec, ServiceTask):
+            _lint_service_task(task_spec, file.name, warnings)
+
+
+def _flow(file: LoadedFile, source: str, target: str) -> etree._Element | None:
+    """The sequence flow from one element to another (a gateway's conditions are kept by target)."""
+    found = file.root.xpath(
+        "//bpmn:sequenceFlow[@sourceRef=$source and @targetRef=$target]",
+        namespaces={"bpmn": BPMN_NS},
+        source=source,
+        target=target,
+    )
+    return found[0] if found else None
+
+
+def _lint_service_task(task_spec, file: str, warnings: list[Problem]) -> None:
+    extensions = task_spec.extensions or {}
+    topic = topic_of(task_spec)
+    if topic is None:
+        message = (
+            "service task has no camunda:topic (or zeebe:taskDefinition type); an instance reaching it will stop "
+            'with an incident; set camunda:type="external" and camunda:topic to the topic a worker takes'
+        )
+    elif not extensions.get("topic"):
+        implementation = next(a for a in IMPLEMENTATIONS if (extensions.get(a) or "").strip())
+        message = (
+            f"service task is implemented in Java (camunda:{implementation}), which orderflow does not run; it "
+            f"becomes an external-worker job on topic '{topic}': have a worker or connector take that topic"
+        )
+    else:
+        return
+    warnings.append(Problem(message=message, element_id=task_spec.bpmn_id, file=file, severity="warning"))
 
 
 def deploy(engine: Engine, files: list[tuple[str, bytes]], actor: str | None = None) -> DeploymentResult:
@@ -115,71 +316,31 @@ def deploy(engine: Engine, files: list[tuple[str, bytes]], actor: str | None = N
         raise InvalidInput("no files: upload at least one .bpmn or .dmn file")
     if len(files) > MAX_FILES:
         raise InvalidInput(f"{len(files)} files is more than the {MAX_FILES} allowed in one deployment")
-    loaded = [load_xml(name, data) for name, data in files]
-    bpmn_files = [f for f in loaded if f.kind == "bpmn"]
-    dmn_files = [f for f in loaded if f.kind == "dmn"]
-    problems: list[Problem] = []
-    warnings: list[Problem] = []
-    for f in bpmn_files:
-        problems.extend(lint_bpmn(f))
-    for f in dmn_files:  # every FEEL cell of every table, named by rule and column
-        try:
-            dmn.parse(f.text.encode("utf-8"), f.name)
-        except dmn.DmnParseError as exc:
-            problems.extend(exc.as_problems())
-    if problems:
-        raise DeploymentRejected(problems=problems)
+    for name, data in files:  # refuse unreadable files before taking the deploy lock
+        load_xml(name, data)
 
     with engine.write_session() as session:
         # Concurrent deploys take turns, so the second sees the first's versions (identical content is reused).
         serialize_on(session, "orderflow.deploy")
-        parser = OrderflowParser()
-        try:
-            for f in bpmn_files:
-                parsed_root = etree.fromstring(etree.tostring(f.root))  # keep the drawn XML untouched
-                quote_timer_literals(parsed_root)
-                parser.add_bpmn_xml(parsed_root, filename=f.name)
-        except ValidationException as exc:
-            raise DeploymentRejected(problems=[problem_from_validation(exc)]) from exc
-        except SpiffWorkflowException as exc:
-            raise DeploymentRejected(problems=[Problem(message=str(exc))]) from exc
-
-        _add_called_definitions(session, parser, bpmn_files)
-
-        decisions = _decision_keys(session, dmn_files)
-        specs: list[tuple[LoadedFile, str, Any, dict, list[str]]] = []
-        message_keys = {k: v for f in bpmn_files for k, v in correlation_keys(f.root).items()}
-        for f in bpmn_files:
-            for process in _executable_processes(f):
-                key = process.get("id")
-                try:
-                    spec = parser.get_spec(key)
-                    subprocess_specs = parser.get_subprocess_specs(key)
-                except ValidationException as exc:
-                    problems.append(_missing_call(f, exc) or problem_from_validation(exc, f.name))
-                    continue
-                except SpiffWorkflowException as exc:
-                    problems.append(Problem(message=str(exc), element_id=key, element_type="bpmn:process", file=f.name))
-                    continue
-                message_starts = prepare_message_events([spec, *subprocess_specs.values()], message_keys)
-                _lint_spec(spec, f.name, problems, warnings, decisions)
-                for sub in subprocess_specs.values():
-                    _lint_spec(sub, f.name, problems, warnings, decisions)
-                specs.append((f, key, spec, subprocess_specs, message_starts))
-        if not specs and not dmn_files and not problems:
-            problems.append(Problem(message="no executable process found (isExecutable is false everywhere)"))
+        problems, warnings, parsed = lint_files(
+            files,
+            known_processes=lambda key: _deployed_process(session, key),
+            known_decisions=session.scalars(select(DecisionDefinition.key).distinct()),
+        )
         if problems:
-            raise DeploymentRejected(problems=problems)
+            raise DeploymentRejected(problems=problems + parsed.ignored)
 
         deployment = Deployment(created_by=actor)
         session.add(deployment)
         session.flush()
         result = DeploymentResult(deployment_id=deployment.id, warnings=warnings)
-        for f, key, spec, subprocess_specs, message_starts in specs:
+        for p in parsed.processes:
             result.definitions.append(
-                _version_process(engine, session, deployment, f, key, spec, subprocess_specs, message_starts)
+                _version_process(
+                    engine, session, deployment, p.file, p.key, p.spec, p.subprocess_specs, p.message_starts
+                )
             )
-        for f in dmn_files:
+        for f in parsed.dmn_files:
             for decision in f.root.iter(f"{{{etree.QName(f.root).namespace}}}decision"):
                 result.decisions.append(_version_decision(session, deployment, f, decision))
         try:
@@ -189,46 +350,64 @@ def deploy(engine: Engine, files: list[tuple[str, bytes]], actor: str | None = N
     return result
 
 
-def _add_called_definitions(session: Session, parser: OrderflowParser, bpmn_files: list[LoadedFile]) -> None:
-    """Call activities may call processes deployed earlier: add the latest version of each to the parser."""
+def _deployed_process(session: Session, key: str) -> tuple[str, str] | None:
+    definition = latest_definition(session, key)
+    return None if definition is None else (definition.resource_name, definition.xml)
+
+
+def _add_called_processes(
+    parser: OrderflowParser, bpmn_files: list[LoadedFile], known_processes: ProcessLookup | None
+) -> set[str]:
+    """Call activities may call processes deployed earlier: add the latest version of each to the parser. A process
+    found nowhere gets an empty stand-in, so the caller still parses and is linted; returns their keys."""
     known = {p.get("id") for f in bpmn_files for p in f.root.iter(f"{{{BPMN_NS}}}process")}
-    wanted = set().union(*(_called_elements(f) for f in bpmn_files)) if bpmn_files else set()
+    wanted = set().union(*(_called_elements(f.root) for f in bpmn_files))
+    missing = set()
     while wanted - known:
         key = (wanted - known).pop()
         known.add(key)
-        definition = latest_definition(session, key)
-        if definition is None:
-            continue  # the parser names the missing process with its call activity
-        root = etree.fromstring(
-            definition.xml.encode("utf-8"), etree.XMLParser(resolve_entities=False, no_network=True)
-        )
-        quote_timer_literals(root)
-        parser.add_bpmn_xml(root, filename=definition.resource_name)
-        wanted |= {c.get("calledElement") for c in root.iter(f"{{{BPMN_NS}}}callActivity") if c.get("calledElement")}
+        found = known_processes(key) if known_processes is not None else None
+        if found is None:
+            missing.add(key)
+            parser.add_bpmn_xml(_stand_in(key), filename=f"(missing process {key})")
+            continue
+        resource_name, xml = found
+        root = etree.fromstring(xml.encode("utf-8"), etree.XMLParser(resolve_entities=False, no_network=True))
+        parser.add_bpmn_xml(_parser_copy(root), filename=resource_name)
+        wanted |= _called_elements(root)
+    return missing
 
 
-def _missing_call(f: LoadedFile, exc: ValidationException) -> Problem | None:
-    """SpiffWorkflow names a missing called process but not the call activity: point at the element."""
-    match = re.match(r"The process '([^']+)' was not found", str(exc.args[0]) if exc.args else "")
-    if match is None:
-        return None
-    called = match.group(1)
-    for element in f.root.iter(f"{{{BPMN_NS}}}callActivity"):
-        if element.get("calledElement") == called:
-            return Problem(
-                message=f"call activity calls process '{called}', which is neither in this deployment nor deployed",
-                element_id=element.get("id"),
-                element_type="bpmn:callActivity",
-                file=f.name,
-                line=element.sourceline,
-            )
-    return None
+def _stand_in(key: str) -> etree._Element:
+    """An empty process with the given key (start, end), standing in for a called process that is not known."""
+    bpmn = f"{{{BPMN_NS}}}"
+    root = etree.Element(bpmn + "definitions", nsmap={"bpmn": BPMN_NS}, id="orderflow_stand_in", targetNamespace="x")
+    process = etree.SubElement(root, bpmn + "process", id=key, isExecutable="true")
+    etree.SubElement(process, bpmn + "startEvent", id="stand_in_start")
+    etree.SubElement(
+        process, bpmn + "sequenceFlow", id="stand_in_flow", sourceRef="stand_in_start", targetRef="stand_in_end"
+    )
+    etree.SubElement(process, bpmn + "endEvent", id="stand_in_end")
+    return root
 
 
-def _decision_keys(session: Session, dmn_files: list[LoadedFile]) -> set[str]:
-    """Decisions a business rule task may name: those in this deployment and those deployed before."""
-    keys = {d.get("id") for f in dmn_files for d in f.root.iter(f"{{{etree.QName(f.root).namespace}}}decision")}
-    return keys | set(session.scalars(select(DecisionDefinition.key).distinct()))
+def _missing_call(bpmn_files: list[LoadedFile], called: str, offline: bool) -> list[Problem]:
+    """A call to a process that is nowhere, pointing at each call activity that makes it."""
+    if offline:
+        message = f"call activity calls process '{called}', which is not in these files; it must be deployed first"
+    else:
+        message = f"call activity calls process '{called}', which is neither in this deployment nor deployed"
+    if any(f.root.xpath("//*[local-name()='globalTask' and @id=$id]", id=called) for f in bpmn_files):
+        message = f"call activity calls global task '{called}'; only processes can be called: call a process instead"
+    severity = "warning" if offline else "error"
+    found = [
+        Problem(message=message, element_id=element.get("id"), file=f.name, line=element.sourceline, severity=severity)
+        for f in bpmn_files
+        for element in _call_activities(f.root)
+        if element.get("calledElement") == called
+    ]
+    # Called only by a process deployed earlier: name the process that is missing.
+    return found or [Problem(message=f"process '{called}' is called but not deployed", severity=severity)]
 
 
 def latest_definition(session: Session, key: str) -> ProcessDefinition | None:

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
-from SpiffWorkflow.bpmn.specs.defaults import ServiceTask
+from SpiffWorkflow.bpmn.specs.defaults import BoundaryEvent, NoneTask, ServiceTask
 from SpiffWorkflow.camunda.parser import CamundaParser
+from SpiffWorkflow.camunda.parser.event_parsers import CamundaBoundaryEventParser
 from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS, CamundaTaskParser
 from SpiffWorkflow.camunda.parser.task_spec import UserTaskParser as CamundaUserTaskParser
 from SpiffWorkflow.camunda.specs.user_task import UserTask as CamundaUserTask
@@ -31,13 +32,15 @@ MAX_FILE_BYTES = 2 * 1024 * 1024
 
 # Flow elements SpiffWorkflow cannot execute; named at deploy time instead of failing at run time.
 UNSUPPORTED_ELEMENTS = {
-    "complexGateway": "complex gateways are not supported; use an inclusive or exclusive gateway",
-    "dataStoreReference": "data stores are not supported; keep the data in process variables",
-    "compensateEventDefinition": "compensation events are not supported yet",
-    "choreographyTask": "choreographies cannot be executed",
-    "subChoreography": "choreographies cannot be executed",
-    "implicitThrowEvent": "implicit throw events are not supported",
+    "complexGateway": "complex gateways are not supported; use an inclusive or exclusive gateway instead",
+    "compensateEventDefinition": "compensation events are not supported yet; model the undo work explicitly, "
+    "e.g. an error boundary event leading to the tasks that undo it",
+    "choreographyTask": "choreographies cannot be executed; model each participant's own process instead",
+    "subChoreography": "choreographies cannot be executed; model each participant's own process instead",
+    "implicitThrowEvent": "implicit throw events are not supported; use an intermediate throw event instead",
 }
+DATA_STORE_IGNORED = "data store is ignored; the process keeps its data in variables"
+LISTENERS_NOT_RUN = "listeners are not run; model the work as a service or script task"
 
 # Timer values as modelers write them (PT5M, R3/PT10S, 2026-12-01T10:00:00Z). SpiffWorkflow evaluates timer
 # text as an expression, so a bare literal is quoted before parsing; the stored XML stays as drawn.
@@ -84,8 +87,10 @@ def load_xml(name: str, data: bytes) -> LoadedFile:
 
 
 def lint_bpmn(loaded: LoadedFile) -> list[Problem]:
-    """Problems an analyst must fix before the diagram can run, each pointing at its element."""
+    """What the XML alone shows, each pointing at its element: errors (elements orderflow cannot run) and warnings
+    (elements Camunda tolerates and orderflow ignores: data stores, listeners)."""
     problems: list[Problem] = []
+    referenced_stores = set()
     for element in loaded.root.iter():
         if not isinstance(element.tag, str):
             continue
@@ -93,15 +98,93 @@ def lint_bpmn(loaded: LoadedFile) -> list[Problem]:
         if qname.namespace == BPMN_NS and qname.localname in UNSUPPORTED_ELEMENTS:
             owner = element if element.get("id") else element.getparent()
             problems.append(
-                Problem(
-                    message=f"{qname.localname}: {UNSUPPORTED_ELEMENTS[qname.localname]}",
-                    element_id=owner.get("id") if owner is not None else None,
-                    element_type=f"bpmn:{etree.QName(owner).localname}" if owner is not None else None,
-                    file=loaded.name,
-                    line=element.sourceline,
-                )
+                _problem(loaded, owner, f"{qname.localname}: {UNSUPPORTED_ELEMENTS[qname.localname]}", element)
             )
+        elif qname.namespace == BPMN_NS and qname.localname == "dataStoreReference":
+            referenced_stores.add(element.get("dataStoreRef"))
+            problems.append(_problem(loaded, element, DATA_STORE_IGNORED, severity="warning"))
+        elif (qname.namespace, qname.localname) in _LISTENERS:
+            owner = _extension_owner(element)
+            kind = _LISTENERS[(qname.namespace, qname.localname)]
+            message = f"{kind} {_listener_description(element)} is skipped: {LISTENERS_NOT_RUN}"
+            problems.append(_problem(loaded, owner, message, element, severity="warning"))
+    for store in loaded.root.iter(f"{{{BPMN_NS}}}dataStore"):
+        if store.get("id") not in referenced_stores:
+            problems.append(_problem(loaded, store, DATA_STORE_IGNORED, severity="warning"))
     return problems
+
+
+# Listener elements, with how a warning names them. Camunda 8 groups its listeners in a container element.
+_LISTENERS = {
+    (CAMUNDA_MODEL_NS, "executionListener"): "execution listener",
+    (CAMUNDA_MODEL_NS, "taskListener"): "task listener",
+    (ZEEBE_NS, "executionListener"): "execution listener",
+    (ZEEBE_NS, "taskListener"): "task listener",
+}
+
+
+def _extension_owner(element: etree._Element) -> etree._Element:
+    """The BPMN element whose extensionElements hold `element` (a listener may sit in a container)."""
+    owner = element.getparent()
+    while owner is not None and not (etree.QName(owner).namespace == BPMN_NS and owner.get("id")):
+        owner = owner.getparent()
+    return owner if owner is not None else element
+
+
+def _listener_description(listener: etree._Element) -> str:
+    """How the analyst wrote the listener: its event and its class, expression, script or (Camunda 8) job type."""
+    parts = []
+    event = listener.get("event") or listener.get("eventType")
+    if event:
+        parts.append(f"on '{event}'")
+    for attribute in ("class", "expression", "delegateExpression", "type"):
+        if listener.get(attribute):
+            parts.append(f"{attribute} '{listener.get(attribute)}'")
+    script = listener.find(f"{{{CAMUNDA_MODEL_NS}}}script")
+    if script is not None:
+        language = script.get("scriptFormat") or "script"
+        source = script.get("resource") or " ".join((script.text or "").split())
+        parts.append(f"{language} script '{source[:60]}{'…' if len(source) > 60 else ''}'")
+    return "(" + ", ".join(parts) + ")" if parts else "(no implementation)"
+
+
+def _problem(
+    loaded: LoadedFile,
+    owner: etree._Element | None,
+    message: str,
+    at: etree._Element | None = None,
+    severity: str = "error",
+) -> Problem:
+    at = owner if at is None else at
+    return Problem(
+        message=message,
+        element_id=owner.get("id") if owner is not None else None,
+        element_type=element_type_of(owner) if owner is not None else None,
+        file=loaded.name,
+        line=at.sourceline if at is not None else None,
+        severity=severity,
+    )
+
+
+def element_type_of(element: etree._Element) -> str:
+    qname = etree.QName(element)
+    prefix = {BPMN_NS: "bpmn", CAMUNDA_MODEL_NS: "camunda", ZEEBE_NS: "zeebe"}.get(qname.namespace)
+    prefix = "dmn" if qname.namespace in DMN_NAMESPACES else prefix
+    return f"{prefix}:{qname.localname}" if prefix else qname.localname
+
+
+def strip_data_stores(root: etree._Element) -> None:
+    """Remove data stores and the associations that read or write them, so SpiffWorkflow parses the diagram (it
+    refuses a data store without a registered implementation). Only for the copy given to the parser: the stored
+    XML stays as drawn."""
+    stores = {e.get("id") for e in root.iter(f"{{{BPMN_NS}}}dataStore", f"{{{BPMN_NS}}}dataStoreReference")}
+    stores.discard(None)
+    for association, end in (("dataInputAssociation", "sourceRef"), ("dataOutputAssociation", "targetRef")):
+        for element in list(root.iter(f"{{{BPMN_NS}}}{association}")):
+            if any((ref.text or "").strip() in stores for ref in element.findall(f"{{{BPMN_NS}}}{end}")):
+                element.getparent().remove(element)
+    for element in list(root.iter(f"{{{BPMN_NS}}}dataStore", f"{{{BPMN_NS}}}dataStoreReference")):
+        element.getparent().remove(element)
 
 
 def quote_timer_literals(root: etree._Element) -> None:
@@ -112,9 +195,42 @@ def quote_timer_literals(root: etree._Element) -> None:
                 element.text = repr(value)
 
 
+# SpiffWorkflow's validation messages, with the fix an analyst needs (pattern, replacement).
+_VALIDATION_HINTS = [
+    (
+        re.compile(r"^Cannot resolve (data(?:In|Out)putAssociation) <Element \S+ at 0x[0-9a-f]+>$"),
+        r"cannot resolve a \1: it names neither a data object reference nor a data store; connect it to a data "
+        "object reference of this process or remove it",
+    ),
+    (
+        re.compile(r"^(Exactly one start event is required in a SubWorkflow Task; found \d+\.?)$"),
+        r"\1 Give the subprocess exactly one none start event",
+    ),
+    (
+        re.compile(r"^(A multiinstance task must specify a cardinality or a collection)$"),
+        r"\1: set camunda:collection (or a loop cardinality, or zeebe:loopCharacteristics inputCollection)",
+    ),
+    (
+        re.compile(r"^(Non-default exclusive outgoing sequence flow without condition)$"),
+        r"\1: give the flow a condition, or make it the gateway's default flow",
+    ),
+    (
+        re.compile(r"^(A loopMaximum or loopCondition must be specified for Loop Tasks)$"),
+        r"\1: set a loop condition or a loop maximum on the loop marker, or remove the marker",
+    ),
+    (
+        re.compile(r"^(Unsupported Catch Event: boundary compensate)$"),
+        r"\1: compensation is not supported yet; model the undo work explicitly",
+    ),
+]
+
+
 def problem_from_validation(exc: ValidationException, file: str | None = None) -> Problem:
+    message = str(exc.args[0]) if exc.args else str(exc)
+    for pattern, replacement in _VALIDATION_HINTS:
+        message = pattern.sub(replacement, message)
     return Problem(
-        message=str(exc.args[0]) if exc.args else str(exc),
+        message=message,
         element_id=getattr(exc, "id", None) or None,
         element_type=getattr(exc, "tag", None) or None,
         file=getattr(exc, "file_name", None) or file,
@@ -174,6 +290,30 @@ class UserTaskParser(CamundaUserTaskParser):
         return extensions
 
 
+class NoOpTask(NoneTask):
+    """A plain `bpmn:task`: Camunda passes straight through it; SpiffWorkflow's NoneTask is manual and blocks."""
+
+    def __init__(self, wf_spec, bpmn_id, **kwargs):
+        super().__init__(wf_spec, bpmn_id, **kwargs)
+        self.manual = False
+
+
+class BoundaryEventParser(CamundaBoundaryEventParser):
+    """Keeps where an error boundary event stores the caught error (Camunda 7 `camunda:errorCodeVariable` and
+    `camunda:errorMessageVariable`), in the spec's extensions."""
+
+    def parse_extensions(self, node=None) -> dict:
+        extensions = super().parse_extensions(node)
+        node = self.node if node is None else node
+        definition = node.find(f"{{{BPMN_NS}}}errorEventDefinition")
+        if definition is not None:
+            for attribute in ("errorCodeVariable", "errorMessageVariable"):
+                value = definition.get(f"{{{CAMUNDA_MODEL_NS}}}{attribute}")
+                if value:
+                    extensions[attribute] = value
+        return extensions
+
+
 class OrderflowParser(CamundaParser):
     """orderflow's parser: the Camunda parser plus what orderflow binds and runs. Later issues extend it."""
 
@@ -183,10 +323,21 @@ class OrderflowParser(CamundaParser):
         full_tag("userTask"): (UserTaskParser, CamundaUserTask),
         # orderflow's DMN engine, not SpiffWorkflow's (one decision per file, most hit policies wrong).
         full_tag("businessRuleTask"): (DecisionTaskParser, DecisionTask),
+        # Camunda passes straight through a plain task.
+        full_tag("task"): (CamundaTaskParser, NoOpTask),
+        full_tag("boundaryEvent"): (BoundaryEventParser, BoundaryEvent),
     }
 
 
+# Camunda 7 Java implementations of a service task, in the order a topic is named after them.
+IMPLEMENTATIONS = ("delegateExpression", "class", "expression")
+
+
 def topic_of(task_spec) -> str | None:
-    """The job topic a service task is bound to, or None when it has no binding."""
+    """The job topic a service task is bound to, or None when it has no binding. A Camunda 7 Java implementation
+    (`camunda:delegateExpression`, `camunda:class`, `camunda:expression`) names the topic when no topic is set, so an
+    external worker or connector can take over what the Java code did."""
     extensions = getattr(task_spec, "extensions", None) or {}
-    return extensions.get("topic") or extensions.get("delegateExpression") or extensions.get("class")
+    return extensions.get("topic") or next(
+        (extensions[a].strip() for a in IMPLEMENTATIONS if (extensions.get(a) or "").strip()), None
+    )

@@ -52,6 +52,9 @@ def _build_config() -> dict:
     from .decisions import DecisionTask, DecisionTaskConverter
 
     config[DecisionTask] = DecisionTaskConverter
+    from .parser import NoOpTask
+
+    config[NoOpTask] = BpmnTaskSpecConverter
     return config
 
 
