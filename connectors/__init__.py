@@ -1,18 +1,38 @@
-"""Connectors: calls from BPMN service tasks to external systems (payment, warehouse, ...).
+"""Connectors: calls from BPMN service tasks to external systems (payment, warehouse, customs, tax, carrier).
 
 No Flask here; only ``connectors.sandbox`` (the simulated systems) uses it.
 """
 
-from connectors.errors import BusinessError, ConfigurationError, ConnectorError, TransientError
-from connectors.registry import Connector, ConnectorRegistry, JobContext, build_registry
+from connectors import health
+from connectors.errors import (
+    BusinessError,
+    CircuitOpenError,
+    ConfigurationError,
+    ConnectorError,
+    Discrepancy,
+    TransientError,
+)
+from connectors.registry import (
+    Connector,
+    ConnectorRegistry,
+    JobContext,
+    RetryPolicy,
+    build_registry,
+    retry_policy,
+)
 
 __all__ = [
     "BusinessError",
+    "CircuitOpenError",
     "ConfigurationError",
     "Connector",
     "ConnectorError",
     "ConnectorRegistry",
+    "Discrepancy",
     "JobContext",
+    "RetryPolicy",
     "TransientError",
     "build_registry",
+    "health",
+    "retry_policy",
 ]

@@ -1,9 +1,10 @@
 """One exception hierarchy for every connector.
 
 The job runner only needs the class to decide what happens next:
-``TransientError`` is retried with backoff, ``BusinessError`` becomes a BPMN error
-(caught by a boundary error event), anything else is a bug or a misconfiguration
-that retrying will not fix.
+``TransientError`` is retried with backoff (``CircuitOpenError`` is one, raised without a
+network call), ``BusinessError`` becomes a BPMN error (caught by a boundary error event),
+``Discrepancy`` goes to human review, anything else is a bug or a misconfiguration that
+retrying will not fix.
 """
 
 from __future__ import annotations
@@ -52,3 +53,59 @@ class BusinessError(ConnectorError):
 
 class ConfigurationError(ConnectorError):
     """Wrong setup: unknown topic, missing or malformed base URL, bad timeout setting."""
+
+
+class CircuitOpenError(TransientError):
+    """The system failed too often lately; the call was refused without touching the network.
+
+    Transient on purpose: the job layer retries it like any outage, and ``retry_after`` says
+    when the circuit will let a trial call through.
+    """
+
+    def __init__(self, system: str, *, retry_after: float) -> None:
+        super().__init__(f"circuit open for {system}", retry_after=retry_after)
+        self.system = system
+
+
+class Discrepancy(ConnectorError):
+    """The remote system answered, but not what was asked (amount, currency, quantities, carrier, ...).
+
+    Neither transient (a retry replays the same answer) nor a business refusal (the work was done,
+    just differently), so it gets its own class: the job layer sends it to human review. ``variables``
+    are what the task would have set had the answer matched, so a reviewer can accept them as they are;
+    ``asked`` and ``got`` hold every verified field, ``mismatches`` names the ones that differ.
+    """
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        asked: Mapping[str, Any],
+        got: Mapping[str, Any],
+        variables: Mapping[str, Any],
+        mismatches: tuple[str, ...] = (),
+        topic: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.asked: dict[str, Any] = dict(asked)
+        self.got: dict[str, Any] = dict(got)
+        self.variables: dict[str, Any] = dict(variables)
+        self.mismatches = mismatches
+        self.topic = topic
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready, for a review task's variables or an incident's details."""
+        return {
+            "code": self.code,
+            "topic": self.topic,
+            "message": self.message,
+            "asked": self.asked,
+            "got": self.got,
+            "mismatches": list(self.mismatches),
+            "variables": self.variables,
+        }

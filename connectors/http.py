@@ -2,7 +2,9 @@
 
 One ``JsonClient`` per external system, built once and shared by all worker threads.
 It never retries by itself: retries belong to the job layer, which knows the
-task's retry cycle and keeps the same idempotency key across attempts.
+task's retry cycle and keeps the same idempotency key across attempts. It asks the
+system's circuit breaker before each call and tells it (and the health monitor) how
+the call went, so every connector gets both without doing anything.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 
-from connectors.errors import BusinessError, ConfigurationError, ConnectorError, TransientError
+from connectors.circuit import CircuitBreaker, Permit
+from connectors.errors import BusinessError, CircuitOpenError, ConfigurationError, ConnectorError, TransientError
+from connectors.monitor import CallMonitor
 
 Timeout = tuple[float, float]  # (connect, read) seconds, as requests takes it
 DEFAULT_TIMEOUT: Timeout = (2.0, 10.0)
@@ -36,12 +40,16 @@ class JsonClient:
         system: str,
         timeout: Timeout = DEFAULT_TIMEOUT,
         pool_size: int = 32,
+        circuit: CircuitBreaker | None = None,
+        monitor: CallMonitor | None = None,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ConfigurationError(f"{system}: base URL must start with http:// or https://, got {base_url!r}")
         self.base_url = base_url.rstrip("/")
         self.system = system
         self.timeout = timeout
+        self.circuit = circuit
+        self.monitor = monitor or CallMonitor()
         self.session = requests.Session()
         self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
         self.session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
@@ -77,15 +85,61 @@ class JsonClient:
     ) -> dict[str, Any]:
         url = f"{self.base_url}/{path.lstrip('/')}"
         what = f"{self.system} {method} {url}"
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        permit = self._permit()
+        outcome: BaseException | None = None
         try:
-            response = self.session.request(
+            headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+            response = self._send(
+                method, url, what, json=json, params=params, headers=headers, timeout=timeout or self.timeout
+            )
+            return _parse(response, what)
+        except BaseException as exc:
+            outcome = exc
+            raise
+        finally:
+            self._settle(permit, outcome)
+
+    def _permit(self) -> Permit | None:
+        if self.circuit is None:
+            return None
+        try:
+            return self.circuit.acquire()
+        except CircuitOpenError:
+            self.monitor.refused()
+            raise
+
+    def _settle(self, permit: Permit | None, outcome: BaseException | None) -> None:
+        if outcome is not None and not isinstance(outcome, ConnectorError):
+            # Interrupted or a bug of ours: nothing learnt about the system. An unsettled trial is
+            # handed to the next caller after one cool-down.
+            return
+        if permit is not None and self.circuit is not None:
+            # Any answer, a business refusal included, proves the system is up; only transient failures count.
+            if isinstance(outcome, TransientError):
+                self.circuit.failed(permit)
+            else:
+                self.circuit.succeeded(permit)
+        self.monitor.record(error=outcome is not None and not isinstance(outcome, BusinessError))
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        what: str,
+        *,
+        json: Mapping[str, Any] | None,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str],
+        timeout: Timeout,
+    ) -> requests.Response:
+        try:
+            return self.session.request(
                 method,
                 url,
                 json=json,
                 params=params,
                 headers=headers,
-                timeout=timeout or self.timeout,
+                timeout=timeout,
                 # A redirect would turn a POST into a GET; an API that redirects is misconfigured.
                 allow_redirects=False,
             )
@@ -97,7 +151,6 @@ class JsonClient:
             raise ConfigurationError(f"{what}: {exc}") from exc
         except requests.RequestException as exc:
             raise ConnectorError(f"{what}: {exc}") from exc
-        return _parse(response, what)
 
 
 def _parse(response: requests.Response, what: str) -> dict[str, Any]:

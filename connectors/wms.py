@@ -1,32 +1,42 @@
-"""Warehouse management system: reserve stock and ship."""
+"""Warehouse management system: reserve stock, ship, release a reservation, update an order's status.
+
+Verification: the warehouse must reserve (and release) exactly the quantities asked for, ship the
+reservation it was given to the address it was given, and take the status it was told.
+"""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
-from connectors._values import order_id, required, response_field
-from connectors.errors import BusinessError, ConnectorError
+from connectors._values import items, order_id, quantities, required, response_field
+from connectors.errors import ConnectorError
+from connectors.verify import Expect, verify
 
 if TYPE_CHECKING:
     from connectors.http import JsonClient
     from connectors.registry import JobContext
 
+# Statuses a process may set; "reserved", "shipped" and "released" follow from the other calls.
+SETTABLE_STATUSES = ("on_hold", "ready_to_pick", "picking", "packed", "cancelled")
+
 
 def reserve(client: JsonClient, variables: Mapping[str, Any], ctx: JobContext) -> dict[str, Any]:
-    items = _items(variables.get("items"), ctx.topic)
-    body = {"orderId": order_id(variables, ctx), "items": items}
+    lines = items(variables.get("items"), ctx.topic)
+    # Only what the WMS needs; unitPrice stays in the process.
+    body = {"orderId": order_id(variables, ctx), "items": [{"sku": i.sku, "quantity": i.quantity} for i in lines]}
     response = client.post("/reservations", body, idempotency_key=ctx.idempotency_key)
     reservation_id = response_field(response, "reservationId", client.system)
-    asked, got = _totals(items), _totals(response.get("items"))
-    if asked != got:
-        raise BusinessError(
-            "RESERVATION_DISCREPANCY",
-            f"asked to reserve {dict(asked)}, warehouse reserved {dict(got)} (reservation {reservation_id})",
-            details={"reservationId": reservation_id, "asked": dict(asked), "reserved": dict(got)},
-        )
-    return {"reservationId": reservation_id, "inventoryStatus": "reserved"}
+    result = {"reservationId": reservation_id, "inventoryStatus": "reserved"}
+    verify(
+        "RESERVATION_DISCREPANCY",
+        [Expect("items", quantities(lines), quantities(response.get("items")))],
+        topic=ctx.topic,
+        variables=result,
+        reference=f"reservation {reservation_id}",
+    )
+    return result
 
 
 def ship(client: JsonClient, variables: Mapping[str, Any], ctx: JobContext) -> dict[str, Any]:
@@ -37,46 +47,70 @@ def ship(client: JsonClient, variables: Mapping[str, Any], ctx: JobContext) -> d
     body = {"reservationId": reservation_id, "orderId": order_id(variables, ctx), "address": address}
     response = client.post("/shipments", body, idempotency_key=ctx.idempotency_key)
     shipment_id = response_field(response, "shipmentId", client.system)
-    if response.get("reservationId") != reservation_id or response.get("address") != address:
-        raise BusinessError(
-            "SHIPMENT_DISCREPANCY",
-            f"asked to ship reservation {reservation_id} to {address!r}, warehouse shipped "
-            f"{response.get('reservationId')} to {response.get('address')!r} (shipment {shipment_id})",
-            details={"shipmentId": shipment_id},
-        )
-    return {
+    result = {
         "shipmentId": shipment_id,
         "trackingNumber": response_field(response, "trackingNumber", client.system),
         "shipmentStatus": "shipped",
     }
+    verify(
+        "SHIPMENT_DISCREPANCY",
+        [
+            Expect("reservationId", reservation_id, response.get("reservationId")),
+            Expect("address", address, response.get("address")),
+        ],
+        topic=ctx.topic,
+        variables=result,
+        reference=f"shipment {shipment_id}",
+    )
+    return result
 
 
-def _items(value: Any, topic: str) -> list[dict[str, Any]]:
-    """Keep only what the WMS needs (sku, quantity); unitPrice stays in the process."""
-    if not isinstance(value, list) or not value:
-        raise ConnectorError(f"{topic}: variable 'items' must be a non-empty list, got {value!r}")
-    items = []
-    for item in value:
-        sku = item.get("sku") if isinstance(item, dict) else None
-        quantity = item.get("quantity") if isinstance(item, dict) else None
-        # Expressions may produce 2.0 for 2; a fractional or non-positive quantity is a data bug.
-        if isinstance(quantity, float) and quantity.is_integer():
-            quantity = int(quantity)
-        if not isinstance(sku, str) or not sku or not _positive_int(quantity):
-            raise ConnectorError(f"{topic}: each item needs a 'sku' and a positive whole 'quantity': {item!r}")
-        items.append({"sku": sku, "quantity": quantity})
-    return items
+def release(client: JsonClient, variables: Mapping[str, Any], ctx: JobContext) -> dict[str, Any]:
+    """Give reserved stock back (order cancelled or rerouted); releasing twice is harmless remotely."""
+    reservation_id = str(required(variables, "reservationId", ctx.topic))
+    body: dict[str, Any] = {"orderId": order_id(variables, ctx)}
+    if variables.get("releaseReason"):
+        body["reason"] = str(variables["releaseReason"])
+    path = f"/reservations/{quote(reservation_id, safe='')}/release"
+    response = client.post(path, body, idempotency_key=ctx.idempotency_key)
+    result = {"inventoryStatus": "released"}
+    expectations = [
+        Expect("reservationId", reservation_id, response.get("reservationId")),
+        Expect("status", "released", response.get("status")),
+    ]
+    if variables.get("items") is not None:
+        # Stock the order reserved and the warehouse does not give back is stock nobody can sell.
+        asked = quantities(items(variables["items"], ctx.topic))
+        expectations.append(Expect("items", asked, quantities(response.get("items"))))
+    verify(
+        "RELEASE_DISCREPANCY",
+        expectations,
+        topic=ctx.topic,
+        variables=result,
+        reference=f"reservation {reservation_id}",
+    )
+    return result
 
 
-def _totals(items: Any) -> Counter[str]:
-    totals: Counter[str] = Counter()
-    for item in items if isinstance(items, list) else []:
-        quantity = item.get("quantity") if isinstance(item, dict) else None
-        # Anything malformed counts as nothing, which then shows up as a discrepancy.
-        if _positive_int(quantity):
-            totals[str(item.get("sku"))] += quantity
-    return totals
-
-
-def _positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+def update_status(client: JsonClient, variables: Mapping[str, Any], ctx: JobContext) -> dict[str, Any]:
+    """Tell the warehouse what to do with an order: hold it, release it for picking, cancel it, ..."""
+    status = required(variables, "wmsStatus", ctx.topic)
+    if status not in SETTABLE_STATUSES:
+        raise ConnectorError(f"{ctx.topic}: 'wmsStatus' must be one of {list(SETTABLE_STATUSES)}, got {status!r}")
+    order = order_id(variables, ctx)
+    body: dict[str, Any] = {"status": status}
+    if variables.get("wmsStatusReason"):
+        body["reason"] = str(variables["wmsStatusReason"])
+    response = client.post(f"/orders/{quote(order, safe='')}/status", body, idempotency_key=ctx.idempotency_key)
+    result = {
+        "wmsStatus": response.get("status"),
+        "wmsStatusUpdatedAt": response_field(response, "updatedAt", client.system),
+    }
+    verify(
+        "WMS_STATUS_DISCREPANCY",
+        [Expect("orderId", order, response.get("orderId")), Expect("status", status, response.get("status"))],
+        topic=ctx.topic,
+        variables=result,
+        reference=f"order {order}",
+    )
+    return result

@@ -19,6 +19,7 @@ from connectors import (
     ConfigurationError,
     ConnectorError,
     ConnectorRegistry,
+    Discrepancy,
     JobContext,
     TransientError,
     build_registry,
@@ -66,11 +67,25 @@ def call(registry: ConnectorRegistry, topic: str, variables: dict[str, Any], ctx
 ORDER = {"orderId": "ORD-1", "total": 129.9, "currency": "EUR", "customer": {"id": "C-7", "tier": "gold"}}
 
 
-def test_registry_has_the_four_topics_and_nothing_else(registry: ConnectorRegistry) -> None:
-    assert registry.topics() == ["payment.authorize", "payment.capture", "wms.reserve", "wms.ship"]
+def test_registry_has_the_built_in_topics_and_nothing_else(registry: ConnectorRegistry) -> None:
+    assert registry.topics() == [
+        "carrier.book",
+        "carrier.quote",
+        "carrier.track",
+        "customs.documents",
+        "payment.authorize",
+        "payment.capture",
+        "payment.refund",
+        "payment.void",
+        "tax.calculate",
+        "wms.release",
+        "wms.reserve",
+        "wms.ship",
+        "wms.update_status",
+    ]
     assert "payment.authorize" in registry
-    assert "payment.refund" not in registry
-    assert registry.get("payment.refund") is None
+    assert "payment.chargeback" not in registry
+    assert registry.get("payment.chargeback") is None
 
 
 def test_authorize_then_capture(sandbox_url: str, registry: ConnectorRegistry) -> None:
@@ -190,7 +205,9 @@ def test_server_errors_are_transient(sandbox_url: str, registry: ConnectorRegist
         call(registry, "payment.authorize", ORDER)
     assert caught.value.status == 503
     assert caught.value.retry_after == 1
-    assert stats(sandbox_url) == before
+    # The request reached the sandbox and nothing else happened there.
+    after = stats(sandbox_url)
+    assert {k: after[k] - before[k] for k in after if after[k] != before[k]} == {"requests": 1, "paymentRequests": 1}
 
 
 def test_outage_is_transient_for_every_system(sandbox_url: str, registry: ConnectorRegistry) -> None:
@@ -232,13 +249,16 @@ def test_connection_refused_is_transient() -> None:
             call(registry, "payment.authorize", ORDER)
 
 
-def test_amount_skew_is_a_discrepancy(sandbox_url: str, registry: ConnectorRegistry) -> None:
+def test_amount_skew_is_a_discrepancy_not_a_business_error(sandbox_url: str, registry: ConnectorRegistry) -> None:
     control(sandbox_url, amountSkew=5)
-    with pytest.raises(BusinessError) as caught:
+    with pytest.raises(Discrepancy) as caught:
         call(registry, "payment.authorize", {**ORDER, "total": 100})
+    assert not isinstance(caught.value, BusinessError | TransientError)
     assert caught.value.code == "PAYMENT_DISCREPANCY"
-    assert "100.00 EUR" in caught.value.message and "105.0 EUR" in caught.value.message
-    assert caught.value.details["paymentAuthorizationId"].startswith("AUTH-")
+    assert caught.value.asked == {"amount": 100.0, "currency": "EUR"}
+    assert caught.value.got == {"amount": 105.0, "currency": "EUR"}
+    assert "asked 100.0, got 105.0" in caught.value.message
+    assert caught.value.variables["paymentAuthorizationId"].startswith("AUTH-")
 
 
 def test_bad_variables_fail_before_any_call(sandbox_url: str, registry: ConnectorRegistry) -> None:

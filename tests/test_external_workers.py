@@ -37,15 +37,15 @@ def activate(server: Server, topic: str, worker: str = "w1", **extra) -> list[di
 
 
 def test_an_external_worker_completes_a_job(server: Server) -> None:
-    deploy_external(server, "ext_complete", "customs.documents")
+    deploy_external(server, "ext_complete", "erp.documents")
     instance_id = start(server, "ext_complete", country="US")
     time.sleep(0.2)  # the embedded workers have no connector for this topic and must leave it alone
-    jobs = activate(server, "customs.documents", maxJobs=5)
+    jobs = activate(server, "erp.documents", maxJobs=5)
     assert len(jobs) == 1
     job = jobs[0]
     assert job["instanceId"] == instance_id and job["elementId"] == "charge"
     assert job["variables"] == {"country": "US"} and job["retries"] == 3
-    assert activate(server, "customs.documents", worker="w2") == []  # locked to w1
+    assert activate(server, "erp.documents", worker="w2") == []  # locked to w1
     done = server.post(f"/jobs/{job['id']}/complete", json={"workerId": "w1", "variables": {"documents": ["CN23"]}})
     assert done.status_code == 200, done.text
     view = wait_until_ended(server, instance_id)
@@ -54,12 +54,12 @@ def test_an_external_worker_completes_a_job(server: Server) -> None:
 
 
 def test_another_worker_or_an_expired_lock_gets_409(server: Server) -> None:
-    deploy_external(server, "ext_expire", "tax.calculate")
+    deploy_external(server, "ext_expire", "erp.tax")
     instance_id = start(server, "ext_expire")
-    job = activate(server, "tax.calculate", worker="slow", lockDuration=1000)[0]
+    job = activate(server, "erp.tax", worker="slow", lockDuration=1000)[0]
     assert_problem(server.post(f"/jobs/{job['id']}/complete", json={"workerId": "intruder"}), 409, "not locked")
     time.sleep(1.1)
-    again = activate(server, "tax.calculate", worker="fast")
+    again = activate(server, "erp.tax", worker="fast")
     assert [j["id"] for j in again] == [job["id"]]  # the expired lock made it available again
     assert_problem(server.post(f"/jobs/{job['id']}/complete", json={"workerId": "slow"}), 409)
     server.post(f"/jobs/{job['id']}/complete", json={"workerId": "fast", "variables": {"tax": 19}})
@@ -68,17 +68,17 @@ def test_another_worker_or_an_expired_lock_gets_409(server: Server) -> None:
 
 
 def test_failures_retry_after_the_backoff_then_open_an_incident(server: Server) -> None:
-    deploy_external(server, "ext_fail", "carrier.book")
+    deploy_external(server, "ext_fail", "erp.booking")
     instance_id = start(server, "ext_fail")
-    job = activate(server, "carrier.book")[0]
+    job = activate(server, "erp.booking")[0]
     failed = server.post(
         f"/jobs/{job['id']}/fail",
         json={"workerId": "w1", "errorMessage": "carrier API 503", "retries": 1, "retryBackoff": 300},
     )
     assert failed.status_code == 200, failed.text
-    assert activate(server, "carrier.book") == []  # not before the backoff
+    assert activate(server, "erp.booking") == []  # not before the backoff
     time.sleep(0.35)
-    retry = activate(server, "carrier.book")
+    retry = activate(server, "erp.booking")
     assert [j["id"] for j in retry] == [job["id"]] and retry[0]["retries"] == 1
     server.post(f"/jobs/{job['id']}/fail", json={"workerId": "w1", "errorMessage": "still 503", "retries": 0})
     view = server.get(f"/process-instances/{instance_id}").json()

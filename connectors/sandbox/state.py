@@ -1,4 +1,5 @@
-"""In-memory state of the simulated payment gateway and warehouse (no Flask here).
+"""In-memory state of the simulated systems (no Flask here): payment and warehouse in this module,
+customs, tax and carrier in their own modules working on the same state.
 
 Every operation runs under one lock together with its idempotency bookkeeping, so two
 concurrent requests with the same key can never both charge or both reserve.
@@ -16,6 +17,8 @@ from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from connectors.sandbox.reference import CARRIER_RATES
 
 Reply = tuple[int, dict[str, Any]]
 
@@ -50,6 +53,35 @@ CATALOG = {
 }
 
 
+SYSTEMS = ("payment", "wms", "customs", "tax", "carrier")
+CARRIERS = tuple(CARRIER_RATES)
+# Order statuses the warehouse accepts from a process; reserved/shipped/released follow from its own work.
+SETTABLE_ORDER_STATUSES = ("on_hold", "ready_to_pick", "picking", "packed", "cancelled")
+FINAL_ORDER_STATUSES = ("shipped", "cancelled")
+STAT_NAMES = (
+    "authorizations",
+    "declines",
+    "captures",
+    "voids",
+    "refunds",
+    "reservations",
+    "shipments",
+    "releases",
+    "statusUpdates",
+    "customsDocumentSets",
+    "deniedParties",
+    "taxCalculations",
+    "quotes",
+    "bookings",
+    "trackingQueries",
+    "idempotentReplays",
+    # Every business request that reached the sandbox, misbehaving replies included: proves fail-fast calls
+    # never left the client.
+    "requests",
+    *(f"{system}Requests" for system in SYSTEMS),
+)
+
+
 @dataclass(frozen=True)
 class Controls:
     """Misbehaviour switches; field names are the JSON keys of /_control.
@@ -60,8 +92,15 @@ class Controls:
     latencyMs: int = 0
     errorRate: float = 0.0
     declineRate: float = 0.0
-    amountSkew: float = 0.0
+    amountSkew: float = 0.0  # added to every amount reported back: authorized, captured, refunded, tax, customs value
     outage: bool = False
+    outageSystems: tuple[str, ...] = ()  # like outage, for these systems only
+    quantitySkew: int = 0  # added to the first line's quantity when reserving or declaring to customs
+    unavailableCarriers: tuple[str, ...] = ()  # refuse bookings (CARRIER_UNAVAILABLE), left out of quotes
+    carrierSwap: bool = False  # bookings go to another carrier than the one asked for
+
+    def out(self, system: str) -> bool:
+        return self.outage or system in self.outageSystems
 
 
 def error(status: int, code: str, message: str, **extra: Any) -> Reply:
@@ -76,8 +115,17 @@ class SandboxState:
         self.stock = {sku: 0 if sku == OUT_OF_STOCK_SKU else STOCK_PER_SKU for sku in CATALOG}
         self.authorizations: dict[str, dict[str, Any]] = {}
         self.captures: dict[str, dict[str, Any]] = {}
+        self.voids: dict[str, dict[str, Any]] = {}
+        self.refunds: dict[str, dict[str, Any]] = {}
         self.reservations: dict[str, dict[str, Any]] = {}
         self.shipments: dict[str, dict[str, Any]] = {}
+        self.order_statuses: dict[str, str] = {}
+        self.document_sets: dict[str, dict[str, Any]] = {}
+        self.tax_calculations: dict[str, dict[str, Any]] = {}
+        self.quotes: dict[str, dict[str, Any]] = {}
+        self.bookings: dict[str, dict[str, Any]] = {}
+        self.tracking: dict[str, dict[str, Any]] = {}  # tracking number -> shipment as the carrier sees it
+        self.pdfs: dict[str, list[str]] = {}  # document or label id -> the lines printed on it
         self.stats: Counter[str] = Counter()
         self.replies: dict[tuple[str, str], tuple[str, Reply]] = {}  # (system, key) -> (fingerprint, reply)
 
@@ -107,15 +155,15 @@ class SandboxState:
 
     def snapshot_stats(self) -> dict[str, int]:
         with self.lock:
-            names = (
-                "authorizations",
-                "declines",
-                "captures",
-                "reservations",
-                "shipments",
-                "idempotentReplays",
-            )
-            return {name: self.stats[name] for name in names}
+            return {name: self.stats[name] for name in STAT_NAMES}
+
+    def count_request(self, system: str) -> None:
+        with self.lock:
+            self.stats["requests"] += 1
+            self.stats[f"{system}Requests"] += 1
+
+    def skewed(self, amount: Decimal) -> Decimal:
+        return (amount + Decimal(str(self.controls.amountSkew))).quantize(CENT)
 
     # --- idempotency ----------------------------------------------------------------------------
 
@@ -144,7 +192,7 @@ class SandboxState:
 
     def authorize(self, body: Mapping[str, Any]) -> Reply:
         amount, currency, order_id = _amount(body.get("amount")), body.get("currency"), body.get("orderId")
-        if amount is None or not isinstance(order_id, str) or not order_id or not _is_currency(currency):
+        if amount is None or not isinstance(order_id, str) or not order_id or not is_currency(currency):
             return error(422, "INVALID_REQUEST", "need orderId, a positive amount and a 3-letter currency")
         if amount == DECLINE_AMOUNT or self.rng.random() < self.controls.declineRate:
             self.stats["declines"] += 1
@@ -154,7 +202,7 @@ class SandboxState:
                 "the card issuer declined the payment",
                 declineReason="insufficient_funds",
             )
-        authorized = (amount + Decimal(str(self.controls.amountSkew))).quantize(CENT)
+        authorized = self.skewed(amount)
         auth_id = f"AUTH-{len(self.authorizations) + 1:08d}"
         self.authorizations[auth_id] = record = {
             "authorizationId": auth_id,
@@ -179,6 +227,10 @@ class SandboxState:
                 f"authorization {auth_id} is already captured",
                 captureId=authorization["captureId"],
             )
+        if authorization["status"] == "voided":
+            return error(
+                409, "AUTHORIZATION_VOIDED", f"authorization {auth_id} was voided", voidId=authorization["voidId"]
+            )
         amount = _amount(body.get("amount"))
         if amount is None:
             return error(422, "INVALID_REQUEST", "need a positive amount")
@@ -193,19 +245,84 @@ class SandboxState:
         self.captures[capture_id] = record = {
             "captureId": capture_id,
             "authorizationId": auth_id,
-            "amount": float(amount),
+            "amount": float(self.skewed(amount)),
             "currency": authorization["currency"],
+            "refunded": 0.0,
             "status": "captured",
             "createdAt": _now(),
         }
         self.stats["captures"] += 1
+        return 201, _public(record)
+
+    def void(self, auth_id: str, body: Mapping[str, Any]) -> Reply:
+        authorization = self.authorizations.get(auth_id)
+        if authorization is None:
+            return error(404, "AUTHORIZATION_NOT_FOUND", f"no authorization {auth_id}")
+        if body.get("orderId") not in (None, authorization["orderId"]):
+            return error(422, "ORDER_MISMATCH", "authorization belongs to another order")
+        if authorization["status"] == "captured":
+            # Money that was taken can only be refunded; the process has to take that path.
+            return error(
+                409,
+                "ALREADY_CAPTURED",
+                f"authorization {auth_id} is captured, refund it instead",
+                captureId=authorization["captureId"],
+            )
+        if authorization["status"] == "voided":  # releasing a released hold is harmless: same answer
+            return 200, dict(self.voids[authorization["voidId"]])
+        void_id = f"VOID-{len(self.voids) + 1:08d}"
+        authorization.update(status="voided", voidId=void_id)
+        self.voids[void_id] = record = {
+            "voidId": void_id,
+            "authorizationId": auth_id,
+            "orderId": authorization["orderId"],
+            "amount": authorization["amount"],
+            "currency": authorization["currency"],
+            "reason": body.get("reason"),
+            "status": "voided",
+            "createdAt": _now(),
+        }
+        self.stats["voids"] += 1
+        return 200, dict(record)
+
+    def refund(self, capture_id: str, body: Mapping[str, Any]) -> Reply:
+        captured = self.captures.get(capture_id)
+        if captured is None:
+            return error(404, "CAPTURE_NOT_FOUND", f"no capture {capture_id}")
+        amount, currency = _amount(body.get("amount")), body.get("currency", captured["currency"])
+        if amount is None or not is_currency(currency):
+            return error(422, "INVALID_REQUEST", "need a positive amount and a 3-letter currency")
+        if currency != captured["currency"]:
+            return error(422, "CURRENCY_MISMATCH", f"capture {capture_id} is in {captured['currency']}")
+        refundable = Decimal(str(captured["amount"])) - Decimal(str(captured["refunded"]))
+        if amount > refundable:
+            return error(
+                422,
+                "REFUND_EXCEEDS_CAPTURE",
+                f"cannot refund {amount}, {refundable} of capture {capture_id} is left",
+                refundable=float(refundable),
+            )
+        refunded = self.skewed(amount)
+        captured["refunded"] = float(Decimal(str(captured["refunded"])) + refunded)
+        refund_id = f"REF-{len(self.refunds) + 1:08d}"
+        fully = Decimal(str(captured["refunded"])) >= Decimal(str(captured["amount"]))
+        self.refunds[refund_id] = record = {
+            "refundId": refund_id,
+            "captureId": capture_id,
+            "amount": float(refunded),
+            "currency": captured["currency"],
+            "reason": body.get("reason"),
+            "status": "refunded" if fully else "partially_refunded",
+            "createdAt": _now(),
+        }
+        self.stats["refunds"] += 1
         return 201, dict(record)
 
     # --- warehouse ------------------------------------------------------------------------------
 
     def reserve(self, body: Mapping[str, Any]) -> Reply:
         order_id, items = body.get("orderId"), body.get("items")
-        if not isinstance(order_id, str) or not order_id or not _valid_items(items):
+        if not isinstance(order_id, str) or not order_id or not valid_items(items):
             return error(422, "INVALID_REQUEST", "need orderId and items [{sku, quantity > 0}]")
         wanted: Counter[str] = Counter()
         for item in items:
@@ -222,18 +339,67 @@ class SandboxState:
                     requested=quantity,
                     available=self.stock[sku],
                 )
-        for sku, quantity in wanted.items():  # all checked first: a reservation is all or nothing
-            self.stock[sku] -= quantity
+        reserved = skew_first_quantity(
+            [{"sku": i["sku"], "quantity": i["quantity"]} for i in items], self.controls.quantitySkew
+        )
+        for line in reserved:  # all checked first: a reservation is all or nothing
+            self.stock[line["sku"]] -= line["quantity"]
         reservation_id = f"RES-{len(self.reservations) + 1:08d}"
         self.reservations[reservation_id] = record = {
             "reservationId": reservation_id,
             "orderId": order_id,
-            "items": [{"sku": i["sku"], "quantity": i["quantity"]} for i in items],
+            "items": reserved,
             "status": "reserved",
             "createdAt": _now(),
         }
+        self.order_statuses[order_id] = "reserved"
         self.stats["reservations"] += 1
-        return 201, dict(record)
+        return 201, _public(record)
+
+    def release(self, reservation_id: str, body: Mapping[str, Any]) -> Reply:
+        reservation = self.reservations.get(reservation_id)
+        if reservation is None:
+            return error(404, "RESERVATION_NOT_FOUND", f"no reservation {reservation_id}")
+        if body.get("orderId") not in (None, reservation["orderId"]):
+            return error(422, "ORDER_MISMATCH", "reservation belongs to another order")
+        if reservation["status"] == "shipped":
+            return error(
+                409,
+                "ALREADY_SHIPPED",
+                f"reservation {reservation_id} already shipped",
+                shipmentId=reservation["shipmentId"],
+            )
+        if reservation["status"] != "released":  # a second release changes nothing and says so
+            for line in reservation["items"]:
+                self.stock[line["sku"]] += line["quantity"]
+            reservation.update(status="released", releasedAt=_now(), reason=body.get("reason"))
+            self.order_statuses[reservation["orderId"]] = "released"
+            self.stats["releases"] += 1
+        return 200, _public(reservation)
+
+    def update_order_status(self, order_id: str, body: Mapping[str, Any]) -> Reply:
+        status = body.get("status")
+        if status not in SETTABLE_ORDER_STATUSES:
+            return error(422, "INVALID_REQUEST", f"status must be one of {list(SETTABLE_ORDER_STATUSES)}")
+        previous = self.order_statuses.get(order_id)
+        if previous is None:
+            return error(404, "ORDER_NOT_FOUND", f"the warehouse knows no order {order_id}")
+        if previous in FINAL_ORDER_STATUSES and previous != status:
+            return error(
+                409,
+                "INVALID_STATUS_TRANSITION",
+                f"order {order_id} is {previous}, it cannot become {status}",
+                currentStatus=previous,
+            )
+        self.order_statuses[order_id] = status
+        self.stats["statusUpdates"] += 1
+        return 200, {
+            "orderId": order_id,
+            "status": status,
+            "previousStatus": previous,
+            "reason": body.get("reason"),
+            "updatedAt": _now(),
+        }
 
     def ship(self, body: Mapping[str, Any]) -> Reply:
         reservation = self.reservations.get(str(body.get("reservationId")))
@@ -251,8 +417,11 @@ class SandboxState:
         address = body.get("address")
         if not address or not isinstance(address, dict | str):
             return error(422, "ADDRESS_INVALID", "a shipping address is required")
+        if reservation["status"] == "released":
+            return error(409, "RESERVATION_RELEASED", f"reservation {reservation['reservationId']} was released")
         shipment_id = f"SHP-{len(self.shipments) + 1:08d}"
         reservation.update(status="shipped", shipmentId=shipment_id)
+        self.order_statuses[reservation["orderId"]] = "shipped"
         self.shipments[shipment_id] = record = {
             "shipmentId": shipment_id,
             "reservationId": reservation["reservationId"],
@@ -266,15 +435,32 @@ class SandboxState:
         return 201, dict(record)
 
 
+def skew_first_quantity(lines: list[dict[str, Any]], skew: int) -> list[dict[str, Any]]:
+    """The quantitySkew misbehaviour: the first line comes out wrong (never below zero)."""
+    if skew and lines:
+        lines[0] = {**lines[0], "quantity": max(0, lines[0]["quantity"] + skew)}
+    return lines
+
+
+def _public(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy without bookkeeping fields (a capture's running refund total is not part of its reply)."""
+    return {k: v for k, v in record.items() if k != "refunded"}
+
+
 def fingerprint(method: str, path: str, body: Any) -> str:
     return f"{method} {path} {json.dumps(body, sort_keys=True)}"
 
 
 def _control_value(name: str, value: Any) -> Any:
-    if name == "outage":
+    if name in ("outage", "carrierSwap"):
         if not isinstance(value, bool):
-            raise ValueError("outage must be true or false")
+            raise ValueError(f"{name} must be true or false")
         return value
+    if name in ("outageSystems", "unavailableCarriers"):
+        known = SYSTEMS if name == "outageSystems" else CARRIERS
+        if not isinstance(value, list) or any(v not in known for v in value):
+            raise ValueError(f"{name} must be a list of {list(known)}")
+        return tuple(value)
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number")
     if name in ("errorRate", "declineRate") and not 0 <= value <= 1:
@@ -282,6 +468,10 @@ def _control_value(name: str, value: Any) -> Any:
     if name == "latencyMs":
         if value < 0:
             raise ValueError("latencyMs must be >= 0")
+        return int(value)
+    if name == "quantitySkew":
+        if value != int(value):
+            raise ValueError("quantitySkew must be a whole number")
         return int(value)
     return float(value)
 
@@ -296,18 +486,31 @@ def _amount(value: Any) -> Decimal | None:
     return amount if amount.is_finite() and amount > 0 else None
 
 
-def _is_currency(value: Any) -> bool:
+def is_currency(value: Any) -> bool:
     return isinstance(value, str) and len(value) == 3 and value.isalpha() and value.isupper()
 
 
-def _valid_items(items: Any) -> bool:
+def is_country(value: Any) -> bool:
+    return isinstance(value, str) and len(value) == 2 and value.isascii() and value.isalpha() and value.isupper()
+
+
+def valid_items(items: Any, *, priced: bool = False) -> bool:
+    """[{sku, quantity > 0}], each with a unitPrice >= 0 when ``priced``."""
     return (
         isinstance(items, list)
         and bool(items)
         and all(
-            isinstance(i, dict) and isinstance(i.get("sku"), str) and _positive_int(i.get("quantity")) for i in items
+            isinstance(i, dict)
+            and isinstance(i.get("sku"), str)
+            and _positive_int(i.get("quantity"))
+            and (not priced or _non_negative(i.get("unitPrice")))
+            for i in items
         )
     )
+
+
+def _non_negative(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
 
 
 def _now() -> str:
