@@ -149,7 +149,7 @@ def cancel_instance(engine: Engine, instance_id: str, actor: str | None = None) 
         step.connection.execute(
             update(Incident)
             .where(Incident.instance_id == instance_id, Incident.resolved_at.is_(None))
-            .values(resolved_at=now)
+            .values(resolved_at=now, resolution="cancelled", resolved_by=step.actor)
         )
         step.record("instance_cancelled")
 

@@ -111,6 +111,7 @@ JOB_LOCKED = "locked"
 JOB_DONE = "done"
 JOB_FAILED = "failed"  # retries exhausted: an incident holds the instance
 JOB_CANCELLED = "cancelled"
+JOB_REVIEW = "review"  # the answer did not match what was asked: a person decides (a review task)
 ACTIVE_JOB_STATUSES = (JOB_READY, JOB_LOCKED)
 
 
@@ -146,6 +147,7 @@ class Job(Base):
 
 class Incident(Base):
     __tablename__ = "incidents"
+    __table_args__ = (Index("ix_incidents_resolved_created", "resolved_at", "created_at"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     instance_id: Mapped[str] = mapped_column(ForeignKey("process_instances.id"), index=True)
@@ -156,7 +158,59 @@ class Incident(Base):
     message: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column()
+    # How it was closed: "retried" (an operator brought the instance back), "resolved" (fixed elsewhere, with a
+    # comment); none when the instance was cancelled. Time to resolution is resolved_at - created_at.
+    resolution: Mapped[str | None] = mapped_column(String(20))
+    resolved_by: Mapped[str | None] = mapped_column(String(255))
+    comment: Mapped[str | None] = mapped_column(Text)
     instance: Mapped[ProcessInstance] = relationship(lazy="raise")
+
+
+class IncidentBatch(Base):
+    """A bulk retry: what was asked and an honest result per incident."""
+
+    __tablename__ = "incident_batches"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(255))
+    finished_at: Mapped[datetime | None] = mapped_column()  # None while it runs (or if the server died meanwhile)
+    request: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    succeeded: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    items: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
+# Dead letter statuses
+DEAD_LETTER_OPEN = "open"
+DEAD_LETTER_REPLAYED = "replayed"
+DEAD_LETTER_DISCARDED = "discarded"
+
+
+class DeadLetter(Base):
+    """A start request that could not be processed, kept as it came so that it can be replayed or discarded."""
+
+    __tablename__ = "dead_letters"
+    __table_args__ = (Index("ix_dead_letters_status_created", "status", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    process_key: Mapped[str] = mapped_column(String(255))
+    version: Mapped[int | None] = mapped_column(Integer)
+    business_key: Mapped[str | None] = mapped_column(String(255))
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), index=True)
+    variables: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    error_type: Mapped[str] = mapped_column(String(100))
+    error: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default=DEAD_LETTER_OPEN)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)  # the request and every failed replay
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(255))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column()  # replayed or discarded
+    closed_by: Mapped[str | None] = mapped_column(String(255))
+    comment: Mapped[str | None] = mapped_column(Text)
+    instance_id: Mapped[str | None] = mapped_column(String(32))  # the instance a replay started (or found)
 
 
 class AuditEvent(Base):
@@ -195,6 +249,8 @@ class MessageSubscription(Base):
 TASK_OPEN = "open"
 TASK_COMPLETED = "completed"
 TASK_CANCELLED = "cancelled"
+KIND_USER = "user"  # a user task drawn in the diagram
+KIND_REVIEW = "review"  # a person reviews a connector's answer that did not match what was asked
 
 
 class HumanTask(Base):
@@ -227,4 +283,7 @@ class HumanTask(Base):
     claimed_at: Mapped[datetime | None] = mapped_column()
     completed_at: Mapped[datetime | None] = mapped_column()
     completed_by: Mapped[str | None] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(20), default=KIND_USER)
+    job_id: Mapped[str | None] = mapped_column(String(32))  # the job a review task decides
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # what a reviewer compares: asked / got
     instance: Mapped[ProcessInstance] = relationship(lazy="raise")

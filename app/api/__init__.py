@@ -4,7 +4,7 @@ from apiflask import APIFlask
 
 
 def register_blueprints(app: APIFlask) -> None:
-    from . import decisions, deployments, health, instances, jobs, messages, tasks
+    from . import decisions, deployments, health, incidents, instances, jobs, messages, tasks
 
     app.register_blueprint(deployments.bp)
     app.register_blueprint(instances.bp)
@@ -13,3 +13,5 @@ def register_blueprints(app: APIFlask) -> None:
     app.register_blueprint(messages.bp)
     app.register_blueprint(decisions.bp)
     app.register_blueprint(tasks.bp)
+    app.register_blueprint(incidents.bp)
+    app.register_blueprint(incidents.dead_letters_bp)

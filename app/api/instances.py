@@ -11,6 +11,7 @@ from processes.instances import cancel_instance, get_instance, instance_events, 
 from ..auth import actor
 from ..extensions import auth
 from ..services import services
+from .incidents import start_failed
 from .schemas import EventList, Instance, InstancePage, InstanceQuery, StartInstanceIn, VersionQuery
 
 bp = APIBlueprint("instances", __name__, url_prefix="/api/v1", tag="Process instances")
@@ -24,21 +25,32 @@ bp = APIBlueprint("instances", __name__, url_prefix="/api/v1", tag="Process inst
 @bp.doc(
     summary="Start an order process",
     description="Send an `Idempotency-Key` header to retry safely: a repeated key returns the instance it "
-    "started (200), as does a start with the business key of an instance that is still active.",
+    "started (200), as does a start with the business key of an instance that is still active. A start that "
+    "fails (unknown process, invalid variables) is kept as a dead letter: the problem body has `deadLetterId`.",
 )
 def start(key: str, query_data: VersionQuery, body: StartInstanceIn):
     idempotency_key = request.headers.get("Idempotency-Key")
     if idempotency_key is not None and not (0 < len(idempotency_key) <= 255):
         raise InvalidInput("Idempotency-Key must be 1 to 255 characters")
-    result = start_instance(
-        services().engine,
-        key,
-        variables=body.variables,
-        business_key=body.businessKey,
-        version=query_data.version,
-        idempotency_key=idempotency_key,
-        actor=actor(),
-    )
+    try:
+        result = start_instance(
+            services().engine,
+            key,
+            variables=body.variables,
+            business_key=body.businessKey,
+            version=query_data.version,
+            idempotency_key=idempotency_key,
+            actor=actor(),
+        )
+    except Exception as error:  # kept as a dead letter; the caller gets the same problem plus its id
+        return start_failed(
+            error,
+            key=key,
+            variables=body.variables,
+            business_key=body.businessKey,
+            version=query_data.version,
+            idempotency_key=idempotency_key,
+        )
     headers = {"Location": f"/api/v1/process-instances/{result.instance['id']}"}
     return result.instance, (201 if result.created else 200), headers
 
