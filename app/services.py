@@ -16,9 +16,11 @@ from connectors import (
     TransientError,
     build_registry,
 )
+from connectors.errors import Discrepancy
+from connectors.registry import retry_policy
 from processes.db import make_session_factory
 from processes.engine import Engine, EngineSettings, JobDispatcher
-from processes.jobs import BpmnErrorThrown, ClaimedJob, JobExecutor, JobFailed, JobService
+from processes.jobs import BpmnErrorThrown, ClaimedJob, JobExecutor, JobFailed, JobNeedsReview, JobService
 from processes.runner import EmbeddedRunner
 
 
@@ -40,6 +42,8 @@ def connector_executor(registry: ConnectorRegistry) -> JobExecutor:
         )
         try:
             return connector(job.variables, context)
+        except Discrepancy as exc:  # never accepted silently: a person reviews asked vs got
+            raise JobNeedsReview(exc.code, exc.message, dict(exc.asked), dict(exc.got), dict(exc.variables)) from exc
         except BusinessError as exc:
             raise BpmnErrorThrown(exc.code, exc.message) from exc
         except TransientError as exc:
@@ -76,7 +80,10 @@ def build_services(sql_engine, config: Mapping[str, Any]) -> Services:
     registry = build_registry(
         {**config["ORDERFLOW_CONNECTOR_SETTINGS"], "ORDERFLOW_SANDBOX_URL": config["ORDERFLOW_SANDBOX_URL"]}
     )
-    settings = EngineSettings(lease_seconds=config["ORDERFLOW_LEASE_SECONDS"])
+    settings = EngineSettings(
+        lease_seconds=config["ORDERFLOW_LEASE_SECONDS"],
+        retry_policy=lambda topic: tuple(retry_policy(topic)) if topic in registry else None,
+    )
     runner = None
     dispatcher = JobDispatcher()
     engine = Engine(make_session_factory(sql_engine), dispatcher=dispatcher, settings=settings)

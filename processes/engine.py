@@ -27,6 +27,7 @@ from .models import (
     INCIDENT,
     JOB_CANCELLED,
     JOB_LOCKED,
+    JOB_REVIEW,
     RUNNING,
     SERVICE,
     TIMER,
@@ -97,6 +98,16 @@ class EngineSettings:
     default_max_attempts: int = 3
     backoff_base_seconds: float = 1.0
     backoff_cap_seconds: float = 300.0
+    # A topic's own retry policy (max attempts, backoff base, cap), used when the diagram sets none.
+    retry_policy: Callable[[str], tuple[int, float, float] | None] | None = None
+
+    def policy_for(self, topic: str | None) -> tuple[int, float, float]:
+        policy = self.retry_policy(topic) if self.retry_policy is not None and topic else None
+        return (
+            tuple(policy)
+            if policy
+            else (self.default_max_attempts, self.backoff_base_seconds, self.backoff_cap_seconds)
+        )
 
 
 @dataclass
@@ -358,6 +369,11 @@ class Engine:
         # Jobs whose task was left (a boundary event fired, the instance was cancelled) are cancelled.
         timer_job = None
         for job in jobs:
+            if job.status == JOB_REVIEW:  # waiting for a person; left when its task was left
+                if job.task_id not in started_ids:
+                    job.status, job.updated_at = JOB_CANCELLED, now
+                    tasks.cancel_reviews(step, job.id)
+                continue
             if job.status not in ACTIVE_JOB_STATUSES:  # settled by this step's command
                 continue
             if job.kind == TIMER:
@@ -424,7 +440,7 @@ class Engine:
     def _service_job(self, step: Step, task, topic: str, now: datetime) -> JobRecord:
         extensions = task.task_spec.extensions or {}
         retry_cycle = extensions.get("retryCycle")
-        max_attempts = self.settings.default_max_attempts
+        max_attempts = self.settings.policy_for(topic)[0]
         if retry_cycle:
             from .jobs import retry_delays  # local: jobs imports this module
 

@@ -14,7 +14,7 @@ from uuid import UUID
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import ErrorEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
-from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.exceptions import SpiffWorkflowException, TaskNotFoundException
 from SpiffWorkflow.task import TaskState
 from sqlalchemy import or_, select, update
 
@@ -26,6 +26,7 @@ from .models import (
     JOB_FAILED,
     JOB_LOCKED,
     JOB_READY,
+    JOB_REVIEW,
     SERVICE,
     TIMER,
     Job,
@@ -42,6 +43,14 @@ class JobFailed(Exception):
     def __init__(self, message: str, retryable: bool = True):
         super().__init__(message)
         self.retryable = retryable
+
+
+class JobNeedsReview(Exception):
+    """The job's answer does not match what was asked (a discrepancy): a person must look before it counts."""
+
+    def __init__(self, code: str, message: str, asked: dict, got: dict, variables: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.code, self.asked, self.got, self.variables = code, asked, got, variables or {}
 
 
 class BpmnErrorThrown(Exception):
@@ -197,6 +206,8 @@ class JobService:
             raise RuntimeError("no job executor configured")
         try:
             variables = self.executor(job)
+        except JobNeedsReview as exc:
+            self.hold_for_review(job, exc)
         except BpmnErrorThrown as exc:
             self.throw_bpmn_error(
                 job.id, job.lease_token, exc.code, str(exc), exc.variables, instance_id=job.instance_id
@@ -231,7 +242,10 @@ class JobService:
         return job
 
     def _task_of(self, step: Step, job: JobRecord):
-        task = step.workflow.get_task_from_id(UUID(job.task_id)) if job.task_id else None
+        try:
+            task = step.workflow.get_task_from_id(UUID(job.task_id)) if job.task_id else None
+        except TaskNotFoundException:  # the library raises rather than answering None
+            task = None
         if task is None or task.state != TaskState.STARTED or task.internal_data.get(JOB_KEY) != job.id:
             return None
         return task
@@ -322,8 +336,8 @@ class JobService:
             delays = retry_delays(job.retry_cycle)
             if delays:
                 return delays[min(job.attempt - 1, len(delays) - 1)]
-        settings = self.engine.settings
-        delay = min(settings.backoff_base_seconds * 2 ** (job.attempt - 1), settings.backoff_cap_seconds)
+        _, base, cap = self.engine.settings.policy_for(job.topic)
+        delay = min(base * 2 ** (job.attempt - 1), cap)
         return delay * random.uniform(0.8, 1.2)  # jitter: failed jobs of one outage do not retry in lockstep
 
     def throw_bpmn_error(
@@ -353,28 +367,46 @@ class JobService:
                 job.status = JOB_CANCELLED
                 return
             task.data.update(variables or {})
-            event = BpmnEvent(ErrorEventDefinition(code, code=code), {"code": code, "message": message})
-            catchers = [
-                t
-                for t in tasks_in(step.workflow, TaskState.WAITING)
-                if t.parent is task.parent and t is not task and t.task_spec.catches(t, event)
-            ]
-            step.record("bpmn_error", task, {"code": code, "message": message, "caught": bool(catchers)})
-            if not catchers:
-                job.status = JOB_FAILED
-                self.engine.open_incident(
-                    step,
-                    "bpmn_error",
-                    f"{code}: {message} (no boundary event catches it)",
-                    task=task,
-                    job=job,
-                )
-                return
-            catcher = catchers[0]
-            catcher.task_spec.catch(catcher, event)
-            catcher.task_spec._update(catcher)
+            self.error_at(step, task, job, code, message)
 
         self.engine.step(instance_id or self._instance_of(job_id), apply, actor=actor or "worker")
+
+    def error_at(self, step: Step, task, job: JobRecord, code: str, message: str) -> None:
+        """Within a step: throw BPMN error `code` at a job's task; a boundary error event catching it takes over,
+        else an incident."""
+        event = BpmnEvent(ErrorEventDefinition(code, code=code), {"code": code, "message": message})
+        catchers = [
+            t
+            for t in tasks_in(step.workflow, TaskState.WAITING)
+            if t.parent is task.parent and t is not task and t.task_spec.catches(t, event)
+        ]
+        step.record("bpmn_error", task, {"code": code, "message": message, "caught": bool(catchers)})
+        if not catchers:
+            job.status = JOB_FAILED
+            self.engine.open_incident(
+                step, "bpmn_error", f"{code}: {message} (no boundary event catches it)", task=task, job=job
+            )
+            return
+        catcher = catchers[0]
+        catcher.task_spec.catch(catcher, event)
+        catcher.task_spec._update(catcher)
+
+    def hold_for_review(self, job: ClaimedJob, review: JobNeedsReview) -> None:
+        """A response that does not match what was asked is never accepted silently: the job waits while a person
+        reviews both values in the inbox, then accepts them (the job completes) or rejects them (BPMN error)."""
+        from .tasks import open_review
+
+        def apply(step: Step) -> None:
+            row = self._leased_job(step, job.id, job.lease_token)
+            row.status, row.lock_expires_at, row.locked_by = JOB_REVIEW, None, None
+            row.last_error, row.updated_at = f"{review.code}: {review}", utcnow()
+            task = self._task_of(step, row)
+            if task is None:
+                row.status = JOB_CANCELLED
+                return
+            open_review(step, task, row, review)
+
+        self.engine.step(job.instance_id, apply, actor="worker")
 
     def fire_timers(self, job: ClaimedJob) -> None:
         def apply(step: Step) -> None:

@@ -18,7 +18,17 @@ from sqlalchemy import bindparam, func, or_, select, update
 
 from . import expressions
 from .errors import Conflict, InvalidInput, NotFound
-from .models import TASK_CANCELLED, TASK_COMPLETED, TASK_OPEN, AuditEvent, HumanTask, utcnow
+from .models import (
+    JOB_DONE,
+    JOB_REVIEW,
+    KIND_REVIEW,
+    TASK_CANCELLED,
+    TASK_COMPLETED,
+    TASK_OPEN,
+    AuditEvent,
+    HumanTask,
+    utcnow,
+)
 from .records import HumanTaskRecord
 
 if TYPE_CHECKING:
@@ -215,6 +225,75 @@ def _rule_problems(rules: dict[str, Any], value: Any) -> list[str]:
     return problems
 
 
+# -- discrepancy reviews ------------------------------------------------------------------------------------
+
+REVIEW_FORM = [
+    {"id": "accept", "type": "boolean", "label": "Accept the system's answer?", "defaultValue": None,
+     "required": True, "validation": {"required": None}, "options": []},
+    {"id": "comment", "type": "string", "label": "Comment", "defaultValue": None, "required": False,
+     "validation": {}, "options": []},
+]  # fmt: skip
+REVIEW_GROUP = "reviewers"
+
+
+def open_review(step: Step, task, job, review) -> None:
+    """Within a step: a review task for a job whose answer does not match what was asked."""
+    # Connectors speak Decimal; the task table and the workflow state take JSON.
+    details = expressions.plain({"code": review.code, "message": str(review), "asked": review.asked,
+                                 "got": review.got, "variables": review.variables, "jobId": job.id,
+                                 "topic": job.topic})  # fmt: skip
+    row = HumanTaskRecord.new(
+        instance_id=step.instance.id,
+        task_id=str(task.id),
+        element_id=task.task_spec.bpmn_id,
+        name=f"Review: {task.task_spec.bpmn_name or task.task_spec.bpmn_id}",
+        documentation=f"{review.code}: {review}",
+        process_key=step.instance.process_key,
+        business_key=step.instance.business_key,
+        status=TASK_OPEN,
+        kind=KIND_REVIEW,
+        job_id=job.id,
+        details=details,
+        candidate_groups=[REVIEW_GROUP],
+        priority=90,
+        form_fields=REVIEW_FORM,
+    )
+    step.records.append(row)
+    step.record("review_requested", task, {"taskId": row.id, **details})
+
+
+CANCEL_REVIEWS = (
+    update(_tasks)
+    .where(_tasks.c.job_id == bindparam("review_job"), _tasks.c.status == TASK_OPEN)
+    .values(status=TASK_CANCELLED)
+)
+
+
+def cancel_reviews(step: Step, job_id: str) -> None:
+    step.connection.execute(CANCEL_REVIEWS, {"review_job": job_id})
+
+
+def _finish_review(engine: Engine, step: Step, current, task, variables: dict[str, Any], user: str) -> None:
+    """Accepted: the job completes with the answer's variables. Rejected: its code is thrown as a BPMN error."""
+    from .jobs import JobService
+
+    # The step's own record of the job (one record per row, or the last write would win).
+    job = next((j for j in engine.active_jobs(step) if j.id == current.job_id), None)
+    details = current.details or {}
+    if job is None or job.status != JOB_REVIEW or task is None or task.state != TaskState.STARTED:
+        raise Conflict(f"task {current.id}: the job it reviews is no longer waiting")
+    job.status, job.updated_at = JOB_DONE, utcnow()
+    step.record("review_decided", task, {"taskId": current.id, "accepted": variables["accept"],
+                                         "comment": variables.get("comment")})  # fmt: skip
+    if variables["accept"]:
+        task.data.update(details.get("variables") or {})
+        task.complete()
+        step.record("element_completed", task, None)
+    else:
+        reason = f"rejected by {user}" + (f": {variables['comment']}" if variables.get("comment") else "")
+        JobService(engine).error_at(step, task, job, details.get("code", "DISCREPANCY"), reason)
+
+
 # -- reading -----------------------------------------------------------------------------------------------
 
 
@@ -240,6 +319,8 @@ def task_view(row: HumanTask) -> dict[str, Any]:
         "dueAt": _iso(row.due_at),
         "followUpAt": _iso(row.follow_up_at),
         "overdue": row.status == TASK_OPEN and row.due_at is not None and row.due_at < now,
+        "kind": row.kind,
+        "details": row.details,
         "formKey": row.form_key,
         "formFields": row.form_fields or [],
         "createdAt": _iso(row.created_at),
@@ -380,15 +461,18 @@ def complete_task(engine: Engine, task_id: str, variables: dict[str, Any], user:
             raise Conflict(f"task {task_id} is claimed by {current.assignee}")
         validate_form(current.form_fields or [], variables)
         task = step.workflow.get_task_from_id(UUID(spiff_id))
-        if task is None or task.state != TaskState.READY:
-            raise Conflict(f"task {task_id} is no longer waiting")
-        task.data.update(variables)
-        task.run()
+        if current.kind == KIND_REVIEW:
+            _finish_review(engine, step, current, task, variables, user)
+        else:
+            if task is None or task.state != TaskState.READY:
+                raise Conflict(f"task {task_id} is no longer waiting")
+            task.data.update(variables)
+            task.run()
+            step.record("task_completed", task, {"taskId": task_id, "variables": variables})
         current.status, current.completed_at, current.completed_by = TASK_COMPLETED, utcnow(), user
         if current.assignee is None:
             current.assignee = user
         step.records.append(current)
-        step.record("task_completed", task, {"taskId": task_id, "variables": variables})
 
     engine.step(instance_id, apply, actor=user)
     return get_task(engine, task_id)

@@ -253,6 +253,8 @@ class Task(BaseModel):
     dueAt: str | None
     followUpAt: str | None
     overdue: bool
+    kind: str = Field(description="user: a user task of the diagram; review: a person checks a system's answer")
+    details: dict[str, Any] | None = Field(default=None, description="For reviews: the code, asked and got")
     formKey: str | None
     formFields: list[FormField]
     createdAt: str
