@@ -51,7 +51,7 @@ def _start_sandbox(sandbox_url: str, port: int) -> subprocess.Popen | None:
     if "listening" not in line:
         process.kill()
         raise click.ClickException(f"the sandbox systems did not start on port {port}: {line.strip()}")
-    click.echo(f"sandbox systems (payment, warehouse) at {sandbox_url}")
+    click.echo(f"sandbox systems (payment, warehouse, customs, tax, carrier) at {sandbox_url}")
     return process
 
 
@@ -142,7 +142,7 @@ def migrate() -> None:
 
 @main.command()
 def sandbox() -> None:
-    """Run only the sandbox payment and warehouse systems (port $ORDERFLOW_SANDBOX_PORT)."""
+    """Run only the sandbox systems: payment, warehouse, customs, tax, carrier (port $ORDERFLOW_SANDBOX_PORT)."""
     from connectors.sandbox.__main__ import main as sandbox_main
 
     sandbox_main(["--host", "127.0.0.1", "--port", os.environ.get("ORDERFLOW_SANDBOX_PORT", "8081")])
