@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from .engine import Engine
 from .errors import Conflict, InvalidInput, NotFound, OrderflowError
@@ -29,6 +29,7 @@ from .models import (
     new_id,
     utcnow,
 )
+from .pages import page_of
 
 STATUSES = (DEAD_LETTER_OPEN, DEAD_LETTER_REPLAYED, DEAD_LETTER_DISCARDED)
 _UNSET: Any = object()
@@ -140,11 +141,7 @@ def list_dead_letters(
     if business_key:
         query = query.where(DeadLetter.business_key == business_key)
     with engine.read_session() as session:
-        total = session.scalar(select(func.count()).select_from(query.subquery()))
-        rows = session.scalars(
-            query.order_by(DeadLetter.created_at, DeadLetter.id).offset((page - 1) * per_page).limit(per_page)
-        ).all()
-        return {"items": [dead_letter_view(r) for r in rows], "total": total, "page": page, "perPage": per_page}
+        return page_of(session, query, (DeadLetter.created_at, DeadLetter.id), page, per_page, dead_letter_view)
 
 
 def get_dead_letter(engine: Engine, dead_letter_id: str) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from SpiffWorkflow.task import TaskState
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -24,6 +24,7 @@ from .models import (
     new_id,
     utcnow,
 )
+from .pages import page_of
 from .records import InstanceRecord
 
 MAX_VARIABLES_BYTES = 256 * 1024
@@ -186,18 +187,8 @@ def list_instances(
     if business_key_prefix:
         query = query.where(ProcessInstance.business_key.startswith(business_key_prefix, autoescape=True))
     with engine.read_session() as session:
-        total = session.scalar(select(func.count()).select_from(query.subquery()))
-        rows = session.scalars(
-            query.order_by(ProcessInstance.created_at.desc(), ProcessInstance.id)
-            .offset((page - 1) * per_page)
-            .limit(per_page)
-        ).all()
-        return {
-            "items": [instance_view(session, row) for row in rows],
-            "total": total,
-            "page": page,
-            "perPage": per_page,
-        }
+        order = (ProcessInstance.created_at.desc(), ProcessInstance.id)
+        return page_of(session, query, order, page, per_page, lambda row: instance_view(session, row))
 
 
 def instance_events(engine: Engine, instance_id: str) -> list[dict[str, Any]]:

@@ -29,6 +29,7 @@ from .models import (
     HumanTask,
     utcnow,
 )
+from .pages import page_of
 from .records import HumanTaskRecord
 
 if TYPE_CHECKING:
@@ -362,15 +363,8 @@ def list_tasks(
     if overdue:
         query = query.where(HumanTask.due_at < utcnow())
     with engine.read_session() as session:
-        total = session.scalar(select(func.count()).select_from(query.subquery()))
-        rows = session.scalars(
-            query.order_by(
-                HumanTask.priority.desc(), HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at
-            )
-            .offset((page - 1) * per_page)
-            .limit(per_page)
-        ).all()
-        return {"items": [task_view(r) for r in rows], "total": total, "page": page, "perPage": per_page}
+        urgent_first = (HumanTask.priority.desc(), HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at)
+        return page_of(session, query, urgent_first, page, per_page, task_view)
 
 
 def _json_has(column, name: str):
