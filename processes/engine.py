@@ -18,7 +18,7 @@ from SpiffWorkflow.task import TaskState
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import decisions, messages, tasks
+from . import decisions, expressions, mappings, messages, tasks
 from .db import writer_lock
 from .errors import NotFound
 from .models import (
@@ -363,8 +363,9 @@ class Engine:
                 )
                 continue
             job = self._service_job(step, task, topic, now)
-            task.internal_data[JOB_KEY] = job.id
-            step.record("job_created", task, {"jobId": job.id, "topic": topic})
+            task.internal_data[JOB_KEY] = job.id if job is not None else None
+            if job is not None:
+                step.record("job_created", task, {"jobId": job.id, "topic": topic})
 
         # Jobs whose task was left (a boundary event fired, the instance was cancelled) are cancelled.
         timer_job = None
@@ -437,8 +438,13 @@ class Engine:
             elements.append(element)
         instance.active_elements = elements
 
-    def _service_job(self, step: Step, task, topic: str, now: datetime) -> JobRecord:
+    def _service_job(self, step: Step, task, topic: str, now: datetime) -> JobRecord | None:
         extensions = task.task_spec.extensions or {}
+        try:
+            mapped_inputs = mappings.inputs(extensions, task.data)
+        except expressions.ExpressionError as exc:
+            self.open_incident(step, "mapping_error", f"input mapping of {task.task_spec.bpmn_id}: {exc}", task=task)
+            return None
         retry_cycle = extensions.get("retryCycle")
         max_attempts = self.settings.policy_for(topic)[0]
         if retry_cycle:
@@ -457,7 +463,7 @@ class Engine:
             due_at=now,
             max_attempts=max_attempts,
             retry_cycle=retry_cycle,
-            variables=dict(task.data),
+            variables={**task.data, **mapped_inputs},
         )
         holder = self.dispatcher.lease_holder(topic)
         if holder is not None:

@@ -18,6 +18,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException, TaskNotFoundExcepti
 from SpiffWorkflow.task import TaskState
 from sqlalchemy import or_, select, update
 
+from . import expressions, mappings
 from .engine import JOB_KEY, ClaimedJob, Engine, Step, data_changed, tasks_in
 from .errors import Conflict, NotFound
 from .models import (
@@ -283,7 +284,13 @@ class JobService:
             if task is None:  # the task was left meanwhile (boundary event, cancel): nothing to deliver
                 job.status = JOB_CANCELLED
                 return
-            task.data.update(variables or {})
+            try:
+                produced = mappings.outputs(task.task_spec.extensions, {**job.variables, **(variables or {})})
+            except expressions.ExpressionError as exc:
+                job.status = JOB_FAILED
+                self.engine.open_incident(step, "mapping_error", f"output mapping: {exc}", task=task, job=job)
+                return
+            task.data.update(variables or {} if produced is None else produced)
             task.complete()
             step.record("element_completed", task, data_changed(task) or None)
 

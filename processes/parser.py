@@ -238,6 +238,45 @@ def problem_from_validation(exc: ValidationException, file: str | None = None) -
     )
 
 
+def io_mappings(node) -> dict[str, list[dict[str, object]]]:
+    """Input and output mappings of a task, Camunda 7 (`camunda:inputOutput`) or 8 (`zeebe:ioMapping`), as
+    {"inputs": [{"target", "source"}], "outputs": [...]}. A source is an expression (`${…}`, `=…`), literal text, or
+    a list or map of those (Camunda 7); it is evaluated when the task starts (inputs) or completes (outputs)."""
+    mappings: dict[str, list[dict[str, object]]] = {}
+    zeebe = node.find(f"./{{{BPMN_NS}}}extensionElements/{{{ZEEBE_NS}}}ioMapping")
+    if zeebe is not None:
+        for kind in ("input", "output"):
+            for mapping in zeebe.findall(f"{{{ZEEBE_NS}}}{kind}"):
+                if mapping.get("target"):
+                    mappings.setdefault(f"{kind}s", []).append(
+                        {"target": mapping.get("target"), "source": mapping.get("source") or ""}
+                    )
+    camunda = node.find(f"./{{{BPMN_NS}}}extensionElements/{{{CAMUNDA_MODEL_NS}}}inputOutput")
+    if camunda is not None:
+        for kind in ("input", "output"):
+            for parameter in camunda.findall(f"{{{CAMUNDA_MODEL_NS}}}{kind}Parameter"):
+                if parameter.get("name"):
+                    mappings.setdefault(f"{kind}s", []).append(
+                        {"target": parameter.get("name"), "source": _parameter_value(parameter)}
+                    )
+    return mappings
+
+
+def _parameter_value(parameter) -> object:
+    camunda = f"{{{CAMUNDA_MODEL_NS}}}"
+    children = [c for c in parameter if isinstance(c.tag, str)]
+    if not children:
+        return (parameter.text or "").strip()
+    child = children[0]
+    if child.tag == camunda + "list":
+        return [_parameter_value(item) for item in child if isinstance(item.tag, str)]
+    if child.tag == camunda + "map":
+        return {entry.get("key"): _parameter_value(entry) for entry in child if isinstance(entry.tag, str)}
+    if child.tag == camunda + "script":
+        return {"unsupported": "script"}
+    return (child.text or "").strip()
+
+
 class ServiceTaskParser(CamundaTaskParser):
     """Keeps what binds a service task to a connector or an external worker (SpiffWorkflow drops it)."""
 
@@ -257,6 +296,7 @@ class ServiceTaskParser(CamundaTaskParser):
             extensions.setdefault("topic", definition.get("type"))
             if definition.get("retries"):
                 extensions["retries"] = definition.get("retries")
+        extensions.update(io_mappings(node))
         return extensions
 
 
@@ -287,6 +327,7 @@ class UserTaskParser(CamundaUserTaskParser):
         form = node.find(f".//{zeebe}formDefinition")
         if form is not None and (form.get("formKey") or form.get("formId")):
             extensions["formKey"] = form.get("formKey") or form.get("formId")
+        extensions.update(io_mappings(node))
         return extensions
 
 

@@ -16,7 +16,7 @@ from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
 from SpiffWorkflow.task import TaskState
 from sqlalchemy import bindparam, func, or_, select, update
 
-from . import expressions
+from . import expressions, mappings
 from .errors import Conflict, InvalidInput, NotFound
 from .models import (
     JOB_DONE,
@@ -460,7 +460,13 @@ def complete_task(engine: Engine, task_id: str, variables: dict[str, Any], user:
         else:
             if task is None or task.state != TaskState.READY:
                 raise Conflict(f"task {task_id} is no longer waiting")
-            task.data.update(variables)
+            extensions = task.task_spec.extensions
+            try:
+                scope = {**task.data, **mappings.inputs(extensions, task.data), **variables}
+                produced = mappings.outputs(extensions, scope)
+            except expressions.ExpressionError as exc:
+                raise InvalidInput(f"task {task_id}: its output mapping failed: {exc}") from exc
+            task.data.update(variables if produced is None else produced)
             task.run()
             step.record("task_completed", task, {"taskId": task_id, "variables": variables})
         current.status, current.completed_at, current.completed_by = TASK_COMPLETED, utcnow(), user
