@@ -29,6 +29,8 @@ from .parser import (
     IMPLEMENTATIONS,
     LoadedFile,
     OrderflowParser,
+    apply_called_elements,
+    called_element,
     element_type_of,
     lint_bpmn,
     load_xml,
@@ -166,6 +168,7 @@ def _parser_copy(root: etree._Element) -> etree._Element:
     stays as drawn; deepcopy keeps the line numbers."""
     copy = deepcopy(root)
     quote_timer_literals(copy)
+    apply_called_elements(copy)
     strip_data_stores(copy)
     return copy
 
@@ -206,12 +209,12 @@ def _call_activities(root: etree._Element) -> list[etree._Element]:
         for p in root.iter(f"{{{BPMN_NS}}}process")
         if p.get("isExecutable", "true") != "false"
         for c in p.iter(f"{{{BPMN_NS}}}callActivity")
-        if c.get("calledElement")
+        if called_element(c)
     ]
 
 
 def _called_elements(root: etree._Element) -> set[str]:
-    return {c.get("calledElement") for c in _call_activities(root)}
+    return {called_element(c) for c in _call_activities(root)}
 
 
 def _content_hash(text: str) -> str:
@@ -404,7 +407,7 @@ def _missing_call(bpmn_files: list[LoadedFile], called: str, offline: bool) -> l
         Problem(message=message, element_id=element.get("id"), file=f.name, line=element.sourceline, severity=severity)
         for f in bpmn_files
         for element in _call_activities(f.root)
-        if element.get("calledElement") == called
+        if called_element(element) == called
     ]
     # Called only by a process deployed earlier: name the process that is missing.
     return found or [Problem(message=f"process '{called}' is called but not deployed", severity=severity)]

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
-from SpiffWorkflow.bpmn.specs.defaults import BoundaryEvent, NoneTask, ServiceTask
+from SpiffWorkflow.bpmn.specs.defaults import BoundaryEvent, NoneTask, ScriptTask, ServiceTask
 from SpiffWorkflow.camunda.parser import CamundaParser
 from SpiffWorkflow.camunda.parser.event_parsers import CamundaBoundaryEventParser
 from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS, CamundaTaskParser
+from SpiffWorkflow.camunda.parser.task_spec import ScriptTaskParser as CamundaScriptTaskParser
 from SpiffWorkflow.camunda.parser.task_spec import UserTaskParser as CamundaUserTaskParser
 from SpiffWorkflow.camunda.specs.user_task import UserTask as CamundaUserTask
 
@@ -187,6 +188,23 @@ def strip_data_stores(root: etree._Element) -> None:
         element.getparent().remove(element)
 
 
+def called_element(call_activity) -> str | None:
+    """The process a call activity calls: Camunda 7's calledElement attribute or Camunda 8's zeebe:calledElement."""
+    called = call_activity.get("calledElement")
+    if not called:
+        zeebe = call_activity.find(f"./{{{BPMN_NS}}}extensionElements/{{{ZEEBE_NS}}}calledElement")
+        called = zeebe.get("processId") if zeebe is not None else None
+    return called or None
+
+
+def apply_called_elements(root: etree._Element) -> None:
+    """SpiffWorkflow reads only the calledElement attribute: give Camunda 8 call activities one (parse copy only)."""
+    for call in root.iter(f"{{{BPMN_NS}}}callActivity"):
+        called = called_element(call)
+        if called and not call.get("calledElement"):
+            call.set("calledElement", called)
+
+
 def quote_timer_literals(root: etree._Element) -> None:
     for tag in ("timeDuration", "timeDate", "timeCycle"):
         for element in root.iter(f"{{{BPMN_NS}}}{tag}"):
@@ -355,12 +373,33 @@ class BoundaryEventParser(CamundaBoundaryEventParser):
         return extensions
 
 
+class ScriptTaskParser(CamundaScriptTaskParser):
+    """Camunda 8 script tasks carry a FEEL expression and a result variable (`zeebe:script`), not a script."""
+
+    def _zeebe_script(self):
+        return self.node.find(f"./{{{BPMN_NS}}}extensionElements/{{{ZEEBE_NS}}}script")
+
+    def get_script(self):
+        zeebe = self._zeebe_script()
+        if zeebe is not None and not self.xpath(".//bpmn:script"):
+            return zeebe.get("expression") or ""
+        return super().get_script()
+
+    def parse_extensions(self, node=None) -> dict:
+        extensions = super().parse_extensions(node)
+        zeebe = self._zeebe_script()
+        if zeebe is not None and zeebe.get("resultVariable"):
+            extensions["resultVariable"] = zeebe.get("resultVariable")
+        return extensions
+
+
 class OrderflowParser(CamundaParser):
     """orderflow's parser: the Camunda parser plus what orderflow binds and runs. Later issues extend it."""
 
     OVERRIDE_PARSER_CLASSES = {
         **CamundaParser.OVERRIDE_PARSER_CLASSES,
         full_tag("serviceTask"): (ServiceTaskParser, ServiceTask),
+        full_tag("scriptTask"): (ScriptTaskParser, ScriptTask),
         full_tag("userTask"): (UserTaskParser, CamundaUserTask),
         # orderflow's DMN engine, not SpiffWorkflow's (one decision per file, most hit policies wrong).
         full_tag("businessRuleTask"): (DecisionTaskParser, DecisionTask),

@@ -54,6 +54,15 @@ class SandboxedScriptEngine(PythonScriptEngine):
             raise WorkflowTaskException(str(err), task=task, exception=err) from err
 
     def execute(self, task, script, external_context=None):
+        if expressions.dialect_of(script or "") != expressions.PYTHON:  # a Camunda 8 zeebe:script (FEEL)
+            try:
+                value = expressions.evaluate(script, task.data)
+            except expressions.ExpressionError as err:
+                raise WorkflowTaskException(f"script failed: {err}", task=task, exception=err) from err
+            result = (task.task_spec.extensions or {}).get("resultVariable")
+            if result:
+                task.data[result] = value
+            return True
         try:
             return self.environment.execute(script, task.data, external_context or {})
         except sandbox.ExpressionError as err:

@@ -1,0 +1,60 @@
+"""Camunda 8 constructs run as drawn: FEEL script tasks (zeebe:script), call activities (zeebe:calledElement)."""
+
+from __future__ import annotations
+
+import pytest
+
+from processes.deployments import deploy
+from processes.engine import Engine
+from processes.errors import DeploymentRejected
+from processes.instances import get_instance, start_instance
+
+from .test_engine import HEADER
+
+ZEEBE_HEADER = HEADER.replace(
+    "<bpmn:definitions ", '<bpmn:definitions xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" '
+)
+
+
+def c8(key: str, body: str) -> tuple[str, bytes]:
+    xml = ZEEBE_HEADER + f'<bpmn:process id="{key}" isExecutable="true">{body}</bpmn:process></bpmn:definitions>'
+    return f"{key}.bpmn", xml.encode()
+
+
+SCRIPT = """<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="a" sourceRef="s" targetRef="total"/>
+  <bpmn:scriptTask id="total"><bpmn:extensionElements>
+    <zeebe:script expression="=sum(for i in items return i.quantity * i.unitPrice)" resultVariable="total"/>
+  </bpmn:extensionElements></bpmn:scriptTask>
+  <bpmn:sequenceFlow id="b" sourceRef="total" targetRef="e"/><bpmn:endEvent id="e"/>"""
+
+CALLER = """<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="a" sourceRef="s" targetRef="call"/>
+  <bpmn:callActivity id="call"><bpmn:extensionElements><zeebe:calledElement processId="c8_child"/>
+  </bpmn:extensionElements></bpmn:callActivity>
+  <bpmn:sequenceFlow id="b" sourceRef="call" targetRef="e"/><bpmn:endEvent id="e"/>"""
+
+
+def test_a_feel_script_task_sets_its_result_variable(engine: Engine) -> None:
+    deploy(engine, [c8("c8_script", SCRIPT)])
+    items = [{"quantity": 2, "unitPrice": 2.5}, {"quantity": 1, "unitPrice": 10}]
+    view = get_instance(engine, start_instance(engine, "c8_script", variables={"items": items}).instance["id"])
+    assert view["status"] == "completed" and view["variables"]["total"] == 15
+
+
+def test_a_feel_script_with_a_syntax_error_is_refused_at_deploy(engine: Engine) -> None:
+    with pytest.raises(DeploymentRejected) as rejected:
+        deploy(engine, [c8("c8_bad_script", SCRIPT.replace("=sum(", "=sum(("))])
+    assert any(p.element_id == "total" and "FEEL" in p.message for p in rejected.value.problems)
+
+
+def test_a_zeebe_call_activity_calls_its_process(engine: Engine) -> None:
+    deploy(engine, [c8("c8_child", SCRIPT.replace('resultVariable="total"', 'resultVariable="childTotal"'))])
+    deploy(engine, [c8("c8_parent", CALLER)])
+    items = [{"quantity": 3, "unitPrice": 1}]
+    view = get_instance(engine, start_instance(engine, "c8_parent", variables={"items": items}).instance["id"])
+    assert view["status"] == "completed" and view["variables"]["childTotal"] == 3
+
+
+def test_a_zeebe_call_to_an_unknown_process_names_the_call_activity(engine: Engine) -> None:
+    with pytest.raises(DeploymentRejected) as rejected:
+        deploy(engine, [c8("c8_orphan", CALLER.replace("c8_child", "nowhere"))])
+    assert any(p.element_id == "call" for p in rejected.value.problems), rejected.value.problems
