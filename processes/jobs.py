@@ -154,6 +154,21 @@ class JobService:
                 for j in claimed
             ]
 
+    def task_headers(self, instance_id: str, element_id: str | None) -> dict[str, str]:
+        """Camunda 8 `zeebe:taskHeaders` of a job's task: static settings handed to workers with each job."""
+        with self.engine.read_session() as session:
+            definition_id = session.scalar(
+                select(ProcessInstance.definition_id).where(ProcessInstance.id == instance_id)
+            )
+            if definition_id is None or element_id is None:
+                return {}
+            spec, subprocess_specs = self.engine.spec_for(session, definition_id)
+        for candidate in (spec, *subprocess_specs.values()):
+            task_spec = candidate.task_specs.get(element_id)
+            if task_spec is not None:
+                return dict((getattr(task_spec, "extensions", None) or {}).get("headers", {}))
+        return {}
+
     def sweep(
         self, *, limit: int = 500, resend_after_seconds: float = 10.0, topics: Iterable[str] | None = None
     ) -> list[str]:
@@ -395,6 +410,11 @@ class JobService:
             )
             return
         catcher = catchers[0]
+        extensions = getattr(catcher.task_spec, "extensions", None) or {}
+        if extensions.get("errorCodeVariable"):  # Camunda 7: where the boundary event puts what it caught
+            catcher.data[extensions["errorCodeVariable"]] = code
+        if extensions.get("errorMessageVariable"):
+            catcher.data[extensions["errorMessageVariable"]] = message
         catcher.task_spec.catch(catcher, event)
         catcher.task_spec._update(catcher)
 

@@ -309,6 +309,9 @@ class ServiceTaskParser(CamundaTaskParser):
         cycle = node.find(f".//{{{BPMN_NS}}}extensionElements/{camunda}failedJobRetryTimeCycle")
         if cycle is not None and cycle.text:
             extensions["retryCycle"] = cycle.text.strip()
+        headers = node.findall(f".//{{{BPMN_NS}}}extensionElements/{{{ZEEBE_NS}}}taskHeaders/{{{ZEEBE_NS}}}header")
+        if headers:
+            extensions["headers"] = {h.get("key"): h.get("value") for h in headers if h.get("key")}
         definition = node.find(f".//{{{BPMN_NS}}}extensionElements/{{{ZEEBE_NS}}}taskDefinition")
         if definition is not None:
             extensions.setdefault("topic", definition.get("type"))

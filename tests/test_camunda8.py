@@ -58,3 +58,38 @@ def test_a_zeebe_call_to_an_unknown_process_names_the_call_activity(engine: Engi
     with pytest.raises(DeploymentRejected) as rejected:
         deploy(engine, [c8("c8_orphan", CALLER.replace("c8_child", "nowhere"))])
     assert any(p.element_id == "call" for p in rejected.value.problems), rejected.value.problems
+
+
+def test_task_headers_reach_external_workers(server, conformance) -> None:
+    """zeebe-io's get-started order process (unchanged) gives its payment job a header: method=VISA."""
+    from .test_api import deploy as deploy_over_http
+    from .test_external_workers import activate
+
+    xml = (conformance / "camunda8" / "order-process-4.bpmn").read_bytes()
+    key = deploy_over_http(server, ("order-process-4.bpmn", xml)).json()["definitions"][0]["key"]
+    server.post(f"/process-definitions/{key}/instances", json={"variables": {"orderId": "H-1"}})
+    job = activate(server, "payment-service")[0]
+    assert job["customHeaders"] == {"method": "VISA"}
+
+
+ERROR_VARIABLES = """<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="a" sourceRef="s" targetRef="pay"/>
+  <bpmn:serviceTask id="pay" camunda:type="external" camunda:topic="erp.pay"/>
+  <bpmn:boundaryEvent id="failed" attachedToRef="pay">
+    <bpmn:errorEventDefinition camunda:errorCodeVariable="why" camunda:errorMessageVariable="details"/>
+  </bpmn:boundaryEvent>
+  <bpmn:sequenceFlow id="b" sourceRef="pay" targetRef="ok"/><bpmn:endEvent id="ok"/>
+  <bpmn:sequenceFlow id="c" sourceRef="failed" targetRef="handled"/><bpmn:endEvent id="handled"/>"""
+
+
+def test_an_error_boundary_stores_the_code_and_message(engine: Engine) -> None:
+    from processes.jobs import BpmnErrorThrown, JobService
+
+    from .test_engine import process
+
+    deploy(engine, [process("error_variables", ERROR_VARIABLES)])
+    jobs = JobService(engine, lambda job: (_ for _ in ()).throw(BpmnErrorThrown("CARD_EXPIRED", "card expired 01/25")))
+    instance_id = start_instance(engine, "error_variables").instance["id"]
+    jobs.run(jobs.claim("w")[0])
+    view = get_instance(engine, instance_id)
+    assert view["status"] == "completed"
+    assert view["variables"]["why"] == "CARD_EXPIRED" and view["variables"]["details"] == "card expired 01/25"

@@ -40,6 +40,7 @@ def activate(body: ActivateJobsIn):
                 "variables": job.variables,
                 "retries": job.max_attempts - job.attempt + 1,
                 "lockExpiresAt": expires,
+                "customHeaders": services().jobs.task_headers(job.instance_id, job.element_id),
             }
             for job in claimed
         ]

@@ -160,6 +160,7 @@ class ActivatedJob(BaseModel):
     variables: dict[str, Any]
     retries: int
     lockExpiresAt: str
+    customHeaders: dict[str, str] = Field(default_factory=dict, description="zeebe:taskHeaders of the task")
 
 
 class ActivatedJobs(BaseModel):
