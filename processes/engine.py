@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.defaults import ServiceTask
@@ -152,6 +153,21 @@ def tasks_in(workflow: BpmnWorkflow, states: int) -> list:
     for subprocess in workflow.subprocesses.values():
         found.extend(t for t in subprocess.tasks.values() if t.state & states)
     return found
+
+
+def find_task(workflow: BpmnWorkflow, task_id: str | None):
+    """The task with this id, in the workflow or its subprocesses; None when it is gone. (SpiffWorkflow's
+    get_task_from_id raises for a missing top-level task.)"""
+    if not task_id:
+        return None
+    try:
+        uuid = UUID(str(task_id))
+    except ValueError:
+        return None
+    for by_id in (workflow.tasks, *(sp.tasks for sp in workflow.subprocesses.values())):
+        if uuid in by_id:
+            return by_id[uuid]
+    return None
 
 
 def is_element(task) -> bool:

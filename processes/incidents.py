@@ -23,12 +23,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from uuid import UUID
 
 from SpiffWorkflow.task import TaskState
 from sqlalchemy import func, insert, select, update
 
-from .engine import JOB_KEY, Engine, Step, tasks_in
+from .engine import JOB_KEY, Engine, Step, find_task, tasks_in
 from .errors import Conflict, InvalidInput, NotFound, OrderflowError
 from .instances import iso
 from .models import (
@@ -324,20 +323,6 @@ class RetryOutcome:
         }
 
 
-def _find_task(workflow, task_id: str | None):
-    """The task with this id, in the workflow or its subprocesses; None when it is gone (no exception)."""
-    if not task_id:
-        return None
-    try:
-        uuid = UUID(task_id)
-    except ValueError:
-        return None
-    for tasks in [workflow.tasks, *(sp.tasks for sp in workflow.subprocesses.values())]:
-        if uuid in tasks:
-            return tasks[uuid]
-    return None
-
-
 def _renew_job(engine: Engine, step: Step, incident: IncidentRecord) -> str:
     """job_failed: the failed job is ready again, attempts renewed, due now."""
     jobs = engine.active_jobs(step)
@@ -345,7 +330,7 @@ def _renew_job(engine: Engine, step: Step, incident: IncidentRecord) -> str:
     if job is None and incident.job_id:
         found = JobRecord.load(step.connection, Job.id == incident.job_id)
         job = found[0] if found else None
-    task = _find_task(step.workflow, incident.task_id or (job.task_id if job is not None else None))
+    task = find_task(step.workflow, incident.task_id or (job.task_id if job is not None else None))
     if job is None or task is None or task.state != TaskState.STARTED or task.internal_data.get(JOB_KEY) != job.id:
         return "nothing to run again: the task of the job was left meanwhile"
     if job.status in ACTIVE_JOB_STATUSES:
@@ -365,7 +350,7 @@ def _renew_job(engine: Engine, step: Step, incident: IncidentRecord) -> str:
 
 def _recreate_job(engine: Engine, step: Step, incident: IncidentRecord) -> str:
     """bpmn_error, unbound_service_task: the waiting service task gets a new job (made by the step's derive)."""
-    task = _find_task(step.workflow, incident.task_id)
+    task = find_task(step.workflow, incident.task_id)
     if task is None or task.state != TaskState.STARTED:
         return "nothing to run again: the task was left meanwhile"
     task.internal_data.pop(JOB_KEY, None)
@@ -375,7 +360,7 @@ def _recreate_job(engine: Engine, step: Step, incident: IncidentRecord) -> str:
 def _rerun_task(engine: Engine, step: Step, incident: IncidentRecord) -> str:
     """engine_error, timer_error: the task in ERROR is reset to READY (its data again from its parent), and the
     step's do_engine_steps runs it again; without one, the step only runs the engine (timers are refreshed)."""
-    task = _find_task(step.workflow, incident.task_id)
+    task = find_task(step.workflow, incident.task_id)
     failed = [task] if task is not None and task.state == TaskState.ERROR else tasks_in(step.workflow, TaskState.ERROR)
     for each in failed:
         step.workflow.reset_from_task_id(each.id)

@@ -21,6 +21,7 @@ from .models import (
     Job,
     ProcessDefinition,
     ProcessInstance,
+    iso,
     new_id,
     utcnow,
 )
@@ -211,10 +212,6 @@ def instance_events(engine: Engine, instance_id: str) -> list[dict[str, Any]]:
             }
             for row in rows
         ]
-
-
-def iso(value) -> str | None:
-    return value.isoformat(timespec="milliseconds") + "Z" if value is not None else None
 
 
 def instance_view(

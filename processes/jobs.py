@@ -9,17 +9,16 @@ import random
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import UUID
 
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import ErrorEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
-from SpiffWorkflow.exceptions import SpiffWorkflowException, TaskNotFoundException
+from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import TaskState
 from sqlalchemy import or_, select, update
 
 from . import expressions, mappings
-from .engine import JOB_KEY, ClaimedJob, Engine, Step, data_changed, tasks_in
+from .engine import JOB_KEY, ClaimedJob, Engine, Step, data_changed, find_task, tasks_in
 from .errors import Conflict, NotFound
 from .models import (
     JOB_CANCELLED,
@@ -258,10 +257,7 @@ class JobService:
         return job
 
     def _task_of(self, step: Step, job: JobRecord):
-        try:
-            task = step.workflow.get_task_from_id(UUID(job.task_id)) if job.task_id else None
-        except TaskNotFoundException:  # the library raises rather than answering None
-            task = None
+        task = find_task(step.workflow, job.task_id)
         if task is None or task.state != TaskState.STARTED or task.internal_data.get(JOB_KEY) != job.id:
             return None
         return task
@@ -389,34 +385,9 @@ class JobService:
                 job.status = JOB_CANCELLED
                 return
             task.data.update(variables or {})
-            self.error_at(step, task, job, code, message)
+            throw_error_at(self.engine, step, task, job, code, message)
 
         self.engine.step(instance_id or self._instance_of(job_id), apply, actor=actor or "worker")
-
-    def error_at(self, step: Step, task, job: JobRecord, code: str, message: str) -> None:
-        """Within a step: throw BPMN error `code` at a job's task; a boundary error event catching it takes over,
-        else an incident."""
-        event = BpmnEvent(ErrorEventDefinition(code, code=code), {"code": code, "message": message})
-        catchers = [
-            t
-            for t in tasks_in(step.workflow, TaskState.WAITING)
-            if t.parent is task.parent and t is not task and t.task_spec.catches(t, event)
-        ]
-        step.record("bpmn_error", task, {"code": code, "message": message, "caught": bool(catchers)})
-        if not catchers:
-            job.status = JOB_FAILED
-            self.engine.open_incident(
-                step, "bpmn_error", f"{code}: {message} (no boundary event catches it)", task=task, job=job
-            )
-            return
-        catcher = catchers[0]
-        extensions = getattr(catcher.task_spec, "extensions", None) or {}
-        if extensions.get("errorCodeVariable"):  # Camunda 7: where the boundary event puts what it caught
-            catcher.data[extensions["errorCodeVariable"]] = code
-        if extensions.get("errorMessageVariable"):
-            catcher.data[extensions["errorMessageVariable"]] = message
-        catcher.task_spec.catch(catcher, event)
-        catcher.task_spec._update(catcher)
 
     def hold_for_review(self, job: ClaimedJob, review: JobNeedsReview) -> None:
         """A response that does not match what was asked is never accepted silently: the job waits while a person
@@ -447,6 +418,32 @@ class JobService:
             step.record("timers_checked", data={"jobId": row.id})
 
         self.engine.step(job.instance_id, apply, actor="timer")
+
+
+def throw_error_at(engine: Engine, step: Step, task, job: JobRecord, code: str, message: str) -> None:
+    """Within a step: throw BPMN error `code` at a job's task; a boundary error event catching it takes over,
+    else an incident."""
+    event = BpmnEvent(ErrorEventDefinition(code, code=code), {"code": code, "message": message})
+    catchers = [
+        t
+        for t in tasks_in(step.workflow, TaskState.WAITING)
+        if t.parent is task.parent and t is not task and t.task_spec.catches(t, event)
+    ]
+    step.record("bpmn_error", task, {"code": code, "message": message, "caught": bool(catchers)})
+    if not catchers:
+        job.status = JOB_FAILED
+        engine.open_incident(
+            step, "bpmn_error", f"{code}: {message} (no boundary event catches it)", task=task, job=job
+        )
+        return
+    catcher = catchers[0]
+    extensions = getattr(catcher.task_spec, "extensions", None) or {}
+    if extensions.get("errorCodeVariable"):  # Camunda 7: where the boundary event puts what it caught
+        catcher.data[extensions["errorCodeVariable"]] = code
+    if extensions.get("errorMessageVariable"):
+        catcher.data[extensions["errorMessageVariable"]] = message
+    catcher.task_spec.catch(catcher, event)
+    catcher.task_spec._update(catcher)
 
 
 __all__ = [

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
-from uuid import UUID
 
 from lxml import etree
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
@@ -202,8 +201,10 @@ def _waiting(engine: Engine, name: str, business_key: str | None, correlation_ke
 
 
 def _deliver(name: str, task_id: str, variables: dict[str, Any]):
+    from .engine import find_task
+
     def apply(step: Step) -> None:
-        task = step.workflow.get_task_from_id(UUID(task_id))
+        task = find_task(step.workflow, task_id)
         definition = getattr(task.task_spec, "event_definition", None) if task is not None else None
         if task is None or task.state != TaskState.WAITING or getattr(definition, "name", None) != name:
             raise _NotWaiting()

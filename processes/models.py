@@ -15,6 +15,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def iso(value: datetime | None) -> str | None:
+    """How the API writes a stored timestamp: ISO 8601 in UTC with milliseconds and a Z."""
+    return value.isoformat(timespec="milliseconds") + "Z" if value is not None else None
+
+
 def new_id() -> str:
     return uuid4().hex
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-from uuid import UUID
 
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
@@ -27,6 +26,7 @@ from .models import (
     TASK_OPEN,
     AuditEvent,
     HumanTask,
+    iso,
     utcnow,
 )
 from .pages import page_of
@@ -276,7 +276,7 @@ def cancel_reviews(step: Step, job_id: str) -> None:
 
 def _finish_review(engine: Engine, step: Step, current, task, variables: dict[str, Any], user: str) -> None:
     """Accepted: the job completes with the answer's variables. Rejected: its code is thrown as a BPMN error."""
-    from .jobs import JobService
+    from .jobs import throw_error_at
 
     # The step's own record of the job (one record per row, or the last write would win).
     job = next((j for j in engine.active_jobs(step) if j.id == current.job_id), None)
@@ -292,14 +292,10 @@ def _finish_review(engine: Engine, step: Step, current, task, variables: dict[st
         step.record("element_completed", task, None)
     else:
         reason = f"rejected by {user}" + (f": {variables['comment']}" if variables.get("comment") else "")
-        JobService(engine).error_at(step, task, job, details.get("code", "DISCREPANCY"), reason)
+        throw_error_at(engine, step, task, job, details.get("code", "DISCREPANCY"), reason)
 
 
 # -- reading -----------------------------------------------------------------------------------------------
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat(timespec="milliseconds") + "Z" if value is not None else None
 
 
 def task_view(row: HumanTask) -> dict[str, Any]:
@@ -317,16 +313,16 @@ def task_view(row: HumanTask) -> dict[str, Any]:
         "candidateUsers": row.candidate_users or [],
         "candidateGroups": row.candidate_groups or [],
         "priority": row.priority,
-        "dueAt": _iso(row.due_at),
-        "followUpAt": _iso(row.follow_up_at),
+        "dueAt": iso(row.due_at),
+        "followUpAt": iso(row.follow_up_at),
         "overdue": row.status == TASK_OPEN and row.due_at is not None and row.due_at < now,
         "kind": row.kind,
         "details": row.details,
         "formKey": row.form_key,
         "formFields": row.form_fields or [],
-        "createdAt": _iso(row.created_at),
-        "claimedAt": _iso(row.claimed_at),
-        "completedAt": _iso(row.completed_at),
+        "createdAt": iso(row.created_at),
+        "claimedAt": iso(row.claimed_at),
+        "completedAt": iso(row.completed_at),
         "completedBy": row.completed_by,
     }
 
@@ -447,6 +443,8 @@ def complete_task(engine: Engine, task_id: str, variables: dict[str, Any], user:
             raise NotFound(f"task {task_id} does not exist")
         instance_id, spiff_id = row.instance_id, row.task_id
 
+    from .engine import find_task
+
     def apply(step: Step) -> None:
         current = HumanTaskRecord.load(step.connection, HumanTask.id == task_id)[0]
         if current.status != TASK_OPEN:
@@ -454,7 +452,7 @@ def complete_task(engine: Engine, task_id: str, variables: dict[str, Any], user:
         if current.assignee not in (None, user):
             raise Conflict(f"task {task_id} is claimed by {current.assignee}")
         validate_form(current.form_fields or [], variables)
-        task = step.workflow.get_task_from_id(UUID(spiff_id))
+        task = find_task(step.workflow, spiff_id)
         if current.kind == KIND_REVIEW:
             _finish_review(engine, step, current, task, variables, user)
         else:
