@@ -10,6 +10,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 import pytest
 import requests
@@ -17,10 +18,14 @@ import requests
 from processes.db import make_engine, make_session_factory
 from processes.engine import Engine, EngineSettings
 
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "bpmn" / "order_fulfillment.bpmn"
 CONFORMANCE = Path(os.environ.get("ORDERFLOW_CONFORMANCE_DIR", ROOT.parent / "shared" / "conformance"))
 TOKEN = "test-token"
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's chromium: browser tests never run `playwright install`
 
 logging.getLogger("spiff").setLevel(logging.WARNING)
 
@@ -60,14 +65,18 @@ def sandbox_url() -> Iterator[str]:
         _stop(proc)
 
 
+def missing(reason: str) -> NoReturn:
+    """Something a test needs is not on this machine: skip with the reason; in CI (CI=true) fail: it must be there."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}; CI=true, so this is a failure, not a skip")
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def conformance() -> Path:
     """The public conformance diagrams (../shared/conformance beside the checkout, as in CI)."""
     if not CONFORMANCE.is_dir():
-        message = f"conformance files not found at {CONFORMANCE} (set ORDERFLOW_CONFORMANCE_DIR)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        missing(f"conformance files not found at {CONFORMANCE} (set ORDERFLOW_CONFORMANCE_DIR)")
     return CONFORMANCE
 
 
@@ -134,3 +143,30 @@ def server(sandbox_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         yield server
     finally:
         _stop(server.proc)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Headless Debian chromium driven by Playwright, shared by the whole run (starting it takes about a second)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing("playwright is not installed (pip install -e '.[dev]')")
+    if not CHROMIUM.exists():
+        missing(f"{CHROMIUM} not found (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A page in a fresh browser context (no cookies or storage from other tests), closed after the test."""
+    context = browser.new_context()
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
