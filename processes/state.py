@@ -55,6 +55,9 @@ def _build_config() -> dict:
     from .parser import NoOpTask
 
     config[NoOpTask] = BpmnTaskSpecConverter
+    from .multi_instance import CONVERTERS
+
+    config.update(CONVERTERS)
     return config
 
 
@@ -96,9 +99,10 @@ class StateSerializer:
 
 
 def _mutates_spec(spec, subprocess_specs: dict) -> bool:
-    """SpiffWorkflow's multi-instance tasks change their spec while running, so such specs are not shared."""
+    """SpiffWorkflow's multi-instance tasks change their spec while running, so such specs are not shared
+    (orderflow's own, in multi_instance.py, do not)."""
     for s in (spec, *subprocess_specs.values()):
-        if any(isinstance(ts, MultiInstanceTask) for ts in s.task_specs.values()):
+        if any(isinstance(ts, MultiInstanceTask) and getattr(ts, "mutates_spec", True) for ts in s.task_specs.values()):
             return True
     return False
 
