@@ -14,7 +14,7 @@ $(INSTALLED): pyproject.toml
 install: $(INSTALLED)
 
 run: $(INSTALLED)
-	$(VENV)/bin/orderflow serve
+	ORDERFLOW_DEMO_USERS=$${ORDERFLOW_DEMO_USERS:-true} $(VENV)/bin/orderflow serve
 
 test: $(INSTALLED)
 	$(VENV)/bin/python -m pytest

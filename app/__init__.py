@@ -22,9 +22,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> APIFlask:
     from .extensions import db
     from .migrations import upgrade
     from .services import build_services
+    from .web import register_pages
 
     app = APIFlask(
         "orderflow",
+        root_path=str(Path(__file__).resolve().parent),  # templates/ and static/ live beside this file
         title="orderflow API",
         version=__version__,
         spec_path="/api/v1/openapi.json",
@@ -35,6 +37,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> APIFlask:
         app.config.update(config)
     app.config["SECURITY_SCHEMES"] = {"BearerAuth": {"type": "http", "scheme": "bearer"}}
     Path(app.config["ORDERFLOW_DATA_DIR"]).mkdir(parents=True, exist_ok=True)
+    app.secret_key = app.config["SECRET_KEY"] or _data_dir_secret(Path(app.config["ORDERFLOW_DATA_DIR"]))
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         from processes.db import postgres_options
 
@@ -54,9 +57,31 @@ def create_app(config: Mapping[str, Any] | None = None) -> APIFlask:
     app.extensions["orderflow"] = services
     problems.register(app)
     register_blueprints(app)
+    register_pages(app)
     if app.config["ORDERFLOW_DEPLOY_SHIPPED"]:
         deploy_shipped(services)
+    if app.config["ORDERFLOW_DEMO_USERS"]:
+        from processes.identity import add_demo_users
+
+        if created := add_demo_users(services.engine):
+            log.info("created demo users %s (README: Demo users)", ", ".join(created))
     return app
+
+
+def _data_dir_secret(data_dir: Path) -> str:
+    """The key that signs login sessions when ORDERFLOW_SECRET_KEY is not set: made once and kept in the data
+    directory, so restarts and several processes on one machine agree on it."""
+    import os
+    import secrets
+
+    path = data_dir / "secret_key"
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(descriptor, "w") as file:
+        file.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
 
 
 def deploy_shipped(services) -> None:

@@ -1,4 +1,5 @@
-"""API authentication: one bootstrap token for now (roles and per-user tokens come with the inbox issue)."""
+"""Who is calling: API tokens for REST (per user or service account, plus the bootstrap token from the environment),
+and the roles each endpoint needs (`@bp.auth_required(auth, roles=...)`). Admins pass every role check."""
 
 from __future__ import annotations
 
@@ -6,16 +7,37 @@ import hmac
 
 from flask import current_app
 
+from processes.identity import Caller, caller_for_token
+from processes.models import ROLES
+
 from .extensions import auth
+from .services import services
+
+EVERYONE = list(ROLES)
+# The bootstrap token (ORDERFLOW_API_TOKEN) acts as this admin: it exists so a fresh install can be driven and
+# real users and tokens created; production setups create per-user tokens and keep this one secret.
+BOOTSTRAP = Caller("admin", frozenset({"admin"}))
 
 
 @auth.verify_token
-def verify_token(token: str) -> str | None:
+def verify_token(token: str) -> Caller | None:
+    if not token:
+        return None
     expected = current_app.config["ORDERFLOW_API_TOKEN"]
-    if token and hmac.compare_digest(token.encode(), expected.encode()):
-        return "admin"
-    return None
+    if hmac.compare_digest(token.encode(), expected.encode()):
+        return BOOTSTRAP
+    return caller_for_token(services().engine, token)
+
+
+@auth.get_user_roles
+def user_roles(caller: Caller) -> list[str]:
+    return list(ROLES) if caller.is_admin else sorted(caller.roles)
+
+
+def caller() -> Caller:
+    return auth.current_user
 
 
 def actor() -> str:
-    return auth.current_user or "anonymous"
+    current = auth.current_user
+    return current.name if current is not None else "anonymous"

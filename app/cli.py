@@ -140,6 +140,135 @@ def migrate() -> None:
     click.echo("database is up to date")
 
 
+def _local_engine():
+    """The engine on the configured database, for commands run on the server machine (people, migrations)."""
+    from processes.db import make_engine, make_session_factory
+    from processes.engine import Engine
+
+    from .config import from_environment
+    from .migrations import upgrade
+
+    sql_engine = make_engine(from_environment()["SQLALCHEMY_DATABASE_URI"])
+    upgrade(sql_engine)
+    return Engine(make_session_factory(sql_engine))
+
+
+def _domain_call(function, *args, **kwargs):
+    from processes.errors import OrderflowError
+
+    try:
+        return function(*args, **kwargs)
+    except OrderflowError as exc:
+        raise click.ClickException(exc.detail) from exc
+
+
+@main.group()
+def user() -> None:
+    """People: add users and service accounts, list them, change roles, groups and passwords."""
+
+
+@user.command("add")
+@click.argument("username")
+@click.option("--role", "roles", multiple=True, help="admin, analyst, approver, operator or integrator (repeatable)")
+@click.option("--group", "groups", multiple=True, help="a group the user belongs to (repeatable)")
+@click.option("--password", default=None, help="prompted for when not given (not for --service)")
+@click.option("--service", is_flag=True, help="a service account: API tokens only, no password, no login")
+@click.option("--name", "display_name", default=None, help="the name shown in the pages")
+@click.option("--email", default=None)
+def user_add(
+    username: str,
+    roles: tuple[str, ...],
+    groups: tuple[str, ...],
+    password: str | None,
+    service: bool,
+    display_name: str | None,
+    email: str | None,
+) -> None:
+    """Add a user (or a service account with --service)."""
+    from processes import identity
+
+    if not service and password is None:
+        password = click.prompt("password", hide_input=True, confirmation_prompt=True)
+    added = _domain_call(
+        identity.add_user, _local_engine(), username, password=password, roles=roles, groups=groups,
+        display_name=display_name, email=email, service=service,
+    )  # fmt: skip
+    kind = "service account" if service else "user"
+    click.echo(f"added {kind} {added['username']}: roles {', '.join(added['roles']) or '-'}, "
+               f"groups {', '.join(added['groups']) or '-'}")  # fmt: skip
+
+
+@user.command("set")
+@click.argument("username")
+@click.option("--role", "roles", multiple=True, help="replaces the user's roles (repeatable)")
+@click.option("--group", "groups", multiple=True, help="replaces the user's groups (repeatable)")
+@click.option("--password", is_flag=True, help="prompt for a new password")
+@click.option("--active/--inactive", default=None, help="an inactive user cannot log in and their tokens stop working")
+def user_set(username: str, roles: tuple[str, ...], groups: tuple[str, ...], password: bool, active) -> None:
+    """Change a user's roles, groups, password or whether they are active."""
+    from processes import identity
+
+    new_password = click.prompt("password", hide_input=True, confirmation_prompt=True) if password else None
+    changed = _domain_call(
+        identity.update_user, _local_engine(), username, password=new_password, roles=roles or None,
+        groups=groups or None, active=active,
+    )  # fmt: skip
+    state = "active" if changed["active"] else "inactive"
+    click.echo(f"{changed['username']}: roles {', '.join(changed['roles']) or '-'}, "
+               f"groups {', '.join(changed['groups']) or '-'}, {state}")  # fmt: skip
+
+
+@user.command("list")
+def user_list() -> None:
+    """Everyone, with their roles and groups."""
+    from processes import identity
+
+    for person in identity.list_users(_local_engine()):
+        kind = " (service)" if person["service"] else ""
+        state = "" if person["active"] else " [inactive]"
+        click.echo(f"{person['username']}{kind}{state}\troles: {', '.join(person['roles']) or '-'}"
+                   f"\tgroups: {', '.join(person['groups']) or '-'}")  # fmt: skip
+
+
+@main.group()
+def token() -> None:
+    """API tokens for users and service accounts."""
+
+
+@token.command("create")
+@click.argument("username")
+@click.option("--name", default="cli", show_default=True, help="what the token is for")
+@click.option("--days", type=int, default=None, help="expires after this many days (default: never)")
+def token_create(username: str, name: str, days: int | None) -> None:
+    """Create an API token and print it (it is shown once; only a hash is kept)."""
+    from processes import identity
+
+    created = _domain_call(identity.create_token, _local_engine(), username, name, days=days)
+    click.echo(created["token"])
+    click.echo(f"token {created['id']} for {username} ({name}); use it as 'Authorization: Bearer <token>'", err=True)
+
+
+@token.command("list")
+@click.argument("username")
+def token_list(username: str) -> None:
+    """A user's tokens (their ids and first characters, never the tokens)."""
+    from processes import identity
+
+    for item in _domain_call(identity.list_tokens, _local_engine(), username):
+        state = f"revoked {item['revokedAt']}" if item["revokedAt"] else "active"
+        click.echo(f"{item['id']}\t{item['prefix']}…\t{item['name']}\t{state}")
+
+
+@token.command("revoke")
+@click.argument("token_id")
+def token_revoke(token_id: str) -> None:
+    """Revoke a token: it stops working at once."""
+    from processes import identity
+
+    revoked = _domain_call(identity.revoke_token, _local_engine(), token_id)
+    click.echo(f"revoked token {revoked['id']} of {revoked['username']}")
+
+
 @main.command()
 def sandbox() -> None:
     """Run only the sandbox systems: payment, warehouse, customs, tax, carrier (port $ORDERFLOW_SANDBOX_PORT)."""

@@ -39,6 +39,9 @@ def from_environment(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "ORDERFLOW_SANDBOX_PORT": sandbox_port,
         "ORDERFLOW_SANDBOX_URL": env.get("ORDERFLOW_SANDBOX_URL") or f"http://127.0.0.1:{sandbox_port}",
         "ORDERFLOW_DEPLOY_SHIPPED": _bool(env.get("ORDERFLOW_DEPLOY_SHIPPED"), True),
+        # Demo people (README) on an empty database: `make run` turns this on; never on by default.
+        "ORDERFLOW_DEMO_USERS": _bool(env.get("ORDERFLOW_DEMO_USERS"), False),
+        "SECRET_KEY": env.get("ORDERFLOW_SECRET_KEY") or "",
         "ORDERFLOW_CONNECTOR_SETTINGS": {k: v for k, v in env.items() if k.startswith("ORDERFLOW_")},
         "MAX_CONTENT_LENGTH": int(env.get("ORDERFLOW_MAX_UPLOAD_BYTES", str(10 * 1024 * 1024))),
         "SQLALCHEMY_ENGINE_OPTIONS": {},

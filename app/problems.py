@@ -7,9 +7,17 @@ from apiflask.exceptions import HTTPError
 from flask import jsonify
 from werkzeug.exceptions import HTTPException
 
-from processes.errors import Conflict, DeploymentRejected, InvalidInput, NotFound, OrderflowError, TooLarge
+from processes.errors import (
+    Conflict,
+    DeploymentRejected,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    OrderflowError,
+    TooLarge,
+)
 
-STATUS = {NotFound: 404, InvalidInput: 422, Conflict: 409, TooLarge: 413, DeploymentRejected: 422}
+STATUS = {Forbidden: 403, NotFound: 404, InvalidInput: 422, Conflict: 409, TooLarge: 413, DeploymentRejected: 422}
 
 
 def problem(status: int, title: str, detail: str | None = None, **extra):

@@ -31,6 +31,12 @@ class Conflict(OrderflowError):
     title = "Conflict"
 
 
+class Forbidden(OrderflowError):
+    """The caller is known but may not do this: not a candidate for the task, or missing the role."""
+
+    title = "Forbidden"
+
+
 class TooLarge(OrderflowError):
     title = "Payload too large"
 

@@ -291,4 +291,58 @@ class HumanTask(Base):
     kind: Mapped[str] = mapped_column(String(20), default=KIND_USER)
     job_id: Mapped[str | None] = mapped_column(String(32))  # the job a review task decides
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # what a reviewer compares: asked / got
+    form_schema: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # a Camunda Form (form-js), as drawn
     instance: Mapped[ProcessInstance] = relationship(lazy="raise")
+
+
+# -- people -------------------------------------------------------------------------------------------------
+# Roles, in the user's words: who may do what is decided by these and by the candidate groups on a task.
+ROLES = ("admin", "analyst", "approver", "operator", "integrator")
+
+
+class User(Base):
+    """A person who logs in to the pages, or a service account (no password) that calls the API with tokens."""
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    username: Mapped[str] = mapped_column(String(150), unique=True)
+    display_name: Mapped[str | None] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(255))
+    password_hash: Mapped[str | None] = mapped_column(String(255))  # None: a service account, tokens only
+    roles: Mapped[list[str]] = mapped_column(JSON, default=list)
+    service: Mapped[bool] = mapped_column(default=False)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Group(Base):
+    """A group of people tasks are offered to (`camunda:candidateGroups`); the id is the name the diagram uses."""
+
+    __tablename__ = "groups"
+
+    id: Mapped[str] = mapped_column(String(150), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Membership(Base):
+    __tablename__ = "memberships"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    group_id: Mapped[str] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True, index=True)
+
+
+class ApiToken(Base):
+    """A bearer token for the REST API. Only a hash is kept: the token itself is shown once, when created."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(150))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 of a 256-bit random token
+    prefix: Mapped[str] = mapped_column(String(16))  # the first characters, so people can tell tokens apart
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()

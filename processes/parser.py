@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 
@@ -18,7 +19,6 @@ from SpiffWorkflow.camunda.specs.user_task import UserTask as CamundaUserTask
 
 from .decisions import DecisionTask, DecisionTaskParser
 from .errors import InvalidInput, Problem, TooLarge
-from .multi_instance import with_multi_instance
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 DMN_NAMESPACES = {
@@ -226,6 +226,10 @@ _VALIDATION_HINTS = [
         r"\1 Give the subprocess exactly one none start event",
     ),
     (
+        re.compile(r"^(A multiinstance task must specify a cardinality or a collection)$"),
+        r"\1: set camunda:collection (or a loop cardinality, or zeebe:loopCharacteristics inputCollection)",
+    ),
+    (
         re.compile(r"^(Non-default exclusive outgoing sequence flow without condition)$"),
         r"\1: give the flow a condition, or make it the gateway's default flow",
     ),
@@ -345,8 +349,26 @@ class UserTaskParser(CamundaUserTaskParser):
         form = node.find(f".//{zeebe}formDefinition")
         if form is not None and (form.get("formKey") or form.get("formId")):
             extensions["formKey"] = form.get("formKey") or form.get("formId")
+        if str(extensions.get("formKey", "")).startswith(EMBEDDED_FORM):
+            extensions["formSchema"] = self._embedded_form(extensions["formKey"][len(EMBEDDED_FORM) :])
         extensions.update(io_mappings(node))
         return extensions
+
+    def _embedded_form(self, form_id: str) -> dict:
+        """A Camunda 8 form drawn into the diagram: `zeebe:userTaskForm` (form-js JSON) on the process."""
+        for candidate in self.process_parser.node.iter(f"{{{ZEEBE_NS}}}userTaskForm"):
+            if candidate.get("id") == form_id:
+                try:
+                    schema = json.loads(candidate.text or "")
+                except ValueError as exc:
+                    self.raise_validation_exception(f"form {form_id} is not valid JSON: {exc}")
+                if not isinstance(schema, dict):
+                    self.raise_validation_exception(f"form {form_id} is not a form-js schema (a JSON object)")
+                return schema
+        self.raise_validation_exception(f"form {form_id} is not in the diagram (zeebe:userTaskForm)")
+
+
+EMBEDDED_FORM = "camunda-forms:bpmn:"
 
 
 class NoOpTask(NoneTask):
@@ -407,8 +429,6 @@ class OrderflowParser(CamundaParser):
         full_tag("task"): (CamundaTaskParser, NoOpTask),
         full_tag("boundaryEvent"): (BoundaryEventParser, BoundaryEvent),
     }
-    # Multi-instance markers as Camunda 7 and 8 draw them, on every activity (processes/multi_instance.py).
-    OVERRIDE_PARSER_CLASSES = with_multi_instance(OVERRIDE_PARSER_CLASSES, CamundaParser.PARSER_CLASSES)
 
 
 # Camunda 7 Java implementations of a service task, in the order a topic is named after them.

@@ -7,6 +7,7 @@ both win: the second gets 409."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -15,8 +16,9 @@ from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
 from SpiffWorkflow.task import TaskState
 from sqlalchemy import bindparam, func, or_, select, update
 
-from . import expressions, mappings, multi_instance
-from .errors import Conflict, InvalidInput, NotFound
+from . import expressions, mappings
+from .errors import Conflict, Forbidden, InvalidInput, NotFound
+from .forms import formjs_fields
 from .models import (
     JOB_DONE,
     JOB_REVIEW,
@@ -34,6 +36,7 @@ from .records import HumanTaskRecord
 
 if TYPE_CHECKING:
     from .engine import Engine, Step
+    from .identity import Caller
 
 HUMAN_TASK_KEY = "orderflow.human_task"
 
@@ -66,8 +69,7 @@ def project(step: Step, active_tasks: list, before: list[dict[str, Any]]) -> dic
             step.records.append(row)
             task.internal_data[HUMAN_TASK_KEY] = human_id = row.id
             step.record("task_created", task, {"taskId": row.id, "assignee": row.assignee,
-                                               "candidateGroups": row.candidate_groups,
-                                               **multi_instance.instance_info(task)})  # fmt: skip
+                                               "candidateGroups": row.candidate_groups})  # fmt: skip
         open_now[str(task.id)] = human_id
     left = [e["humanTaskId"] for e in before if e.get("humanTaskId") and e["taskId"] not in open_now]
     if left:
@@ -91,7 +93,7 @@ def _new_row(step: Step, task) -> HumanTaskRecord:
         instance_id=step.instance.id,
         task_id=str(task.id),
         element_id=spec.bpmn_id,
-        name=_name(spec.bpmn_name, data),
+        name=spec.bpmn_name,
         documentation=getattr(spec, "documentation", None),
         process_key=step.instance.process_key,
         business_key=step.instance.business_key,
@@ -103,7 +105,8 @@ def _new_row(step: Step, task) -> HumanTaskRecord:
         due_at=_moment(extensions.get("dueDate"), data),
         follow_up_at=_moment(extensions.get("followUpDate"), data),
         form_key=extensions.get("formKey") or getattr(form, "key", None),
-        form_fields=form_fields(form),
+        form_fields=form_fields(form) or formjs_fields(extensions.get("formSchema")),
+        form_schema=extensions.get("formSchema"),
     )
 
 
@@ -114,17 +117,6 @@ def _value(text: str | None, data: dict) -> Any:
     if expressions.dialect_of(text) == expressions.PYTHON:
         return text
     return expressions.evaluate(text, data)
-
-
-def _name(text: str | None, data: dict) -> str | None:
-    """Camunda 7 task names may hold JUEL (`Approve level ${level.name}`): one name per instance of a multi-instance
-    task. A name is only a label, so one that cannot be evaluated is shown as drawn rather than stopping the task."""
-    if text is None or expressions.dialect_of(text) != expressions.JUEL:
-        return text
-    try:
-        return _text(text, data)
-    except expressions.ExpressionError:
-        return text
 
 
 def _text(text: str | None, data: dict) -> str | None:
@@ -216,8 +208,14 @@ def _type_problems(field: dict[str, Any], value: Any) -> list[str]:
             datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             return ["must be a date (YYYY-MM-DD or an ISO date-time)"]
+    if kind == "double" and (isinstance(value, bool) or not isinstance(value, int | float)):
+        return ["must be a number"]
     if kind == "enum" and value not in {o["id"] for o in field.get("options", [])}:
         return [f"must be one of {', '.join(o['id'] for o in field.get('options', []))}"]
+    if kind == "list":
+        allowed = {o["id"] for o in field.get("options", [])}
+        if not isinstance(value, list) or (allowed and not set(map(str, value)) <= allowed):
+            return [f"must be a list of {', '.join(sorted(allowed))}" if allowed else "must be a list"]
     return []
 
 
@@ -233,6 +231,8 @@ def _rule_problems(rules: dict[str, Any], value: Any) -> list[str]:
                 problems.append(f"must be at least {config} characters")
             elif name == "maxlength" and len(str(value)) > int(config):
                 problems.append(f"must be at most {config} characters")
+            elif name == "pattern" and not re.fullmatch(str(config), str(value)):
+                problems.append(f"must match {config}")
         except (TypeError, ValueError):
             problems.append(f"cannot be checked against {name} {config}")
     return problems
@@ -331,6 +331,7 @@ def task_view(row: HumanTask) -> dict[str, Any]:
         "kind": row.kind,
         "details": row.details,
         "formKey": row.form_key,
+        "formSchema": row.form_schema,
         "formFields": row.form_fields or [],
         "createdAt": iso(row.created_at),
         "claimedAt": iso(row.claimed_at),
@@ -351,9 +352,15 @@ def list_tasks(
     overdue: bool = False,
     page: int = 1,
     per_page: int = 50,
+    visible_to: Caller | None = None,
+    unassigned: bool = False,
+    sort: str = "urgency",
 ) -> dict[str, Any]:
-    """The inbox: most urgent first (priority, then due date, then age)."""
+    """The inbox: most urgent first (priority, then due date, then age). With `visible_to`, only the tasks that
+    person may work on."""
     query = select(HumanTask)
+    if visible_to is not None and not visible_to.is_admin:
+        query = query.where(_visible(visible_to))
     if status:
         query = query.where(HumanTask.status == status)
     if assignee:
@@ -370,9 +377,51 @@ def list_tasks(
         query = query.where(HumanTask.business_key == business_key)
     if overdue:
         query = query.where(HumanTask.due_at < utcnow())
+    if unassigned:
+        query = query.where(HumanTask.assignee.is_(None))
+    due_first = (HumanTask.due_at.is_(None), HumanTask.due_at)
+    orders = {
+        "urgency": (HumanTask.priority.desc(), *due_first, HumanTask.created_at),
+        "due": (*due_first, HumanTask.priority.desc(), HumanTask.created_at),
+        "priority": (HumanTask.priority.desc(), HumanTask.created_at),
+        "created": (HumanTask.created_at,),
+    }
+    if sort not in orders:
+        raise InvalidInput(f"sort by {sort}? Tasks sort by {', '.join(orders)}")
     with engine.read_session() as session:
-        urgent_first = (HumanTask.priority.desc(), HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at)
-        return page_of(session, query, urgent_first, page, per_page, task_view)
+        return page_of(session, query, (*orders[sort], HumanTask.id), page, per_page, task_view)
+
+
+def _visible(caller: Caller):
+    """Theirs, offered to them or to one of their groups, or offered to nobody in particular."""
+    from sqlalchemy import String, and_, cast
+
+    offered_to_nobody = and_(
+        HumanTask.assignee.is_(None),
+        cast(HumanTask.candidate_users, String) == "[]",
+        cast(HumanTask.candidate_groups, String) == "[]",
+    )
+    return or_(
+        HumanTask.assignee == caller.name,
+        _json_has(HumanTask.candidate_users, caller.name),
+        *(_json_has(HumanTask.candidate_groups, group) for group in sorted(caller.groups)),
+        offered_to_nobody,
+    )
+
+
+def may_work_on(caller: Caller | None, row: Any) -> bool:
+    """The same rule as `_visible`, for one row (a HumanTask or its record). None: a trusted in-process call."""
+    if caller is None or caller.is_admin:
+        return True
+    users, groups = row.candidate_users or [], row.candidate_groups or []
+    if row.assignee == caller.name or caller.name in users or caller.groups.intersection(groups):
+        return True
+    return row.assignee is None and not users and not groups
+
+
+def _check_may_work_on(caller: Caller | None, row: Any) -> None:
+    if not may_work_on(caller, row):
+        raise Forbidden(f"task {row.id} is not offered to {caller.name} or their groups")
 
 
 def _json_has(column, name: str):
@@ -382,27 +431,31 @@ def _json_has(column, name: str):
     return cast(column, String).like(f'%"{name}"%')
 
 
-def get_task(engine: Engine, task_id: str) -> dict[str, Any]:
+def get_task(engine: Engine, task_id: str, caller: Caller | None = None) -> dict[str, Any]:
     with engine.read_session() as session:
         row = session.get(HumanTask, task_id)
         if row is None:
             raise NotFound(f"task {task_id} does not exist")
+        _check_may_work_on(caller, row)
         return task_view(row)
 
 
 # -- actions -----------------------------------------------------------------------------------------------
 
 
-def claim_task(engine: Engine, task_id: str, user: str) -> dict[str, Any]:
-    return _assign(engine, task_id, user, user, "task_claimed", require_unassigned=True)
+def claim_task(engine: Engine, task_id: str, user: str, caller: Caller | None = None) -> dict[str, Any]:
+    return _assign(engine, task_id, user, user, "task_claimed", caller, require_unassigned=True)
 
 
-def unclaim_task(engine: Engine, task_id: str, user: str) -> dict[str, Any]:
-    return _assign(engine, task_id, None, user, "task_unclaimed", require_assignee=user)
+def unclaim_task(engine: Engine, task_id: str, user: str, caller: Caller | None = None) -> dict[str, Any]:
+    return _assign(engine, task_id, None, user, "task_unclaimed", caller, require_assignee=user)
 
 
-def delegate_task(engine: Engine, task_id: str, to_user: str, user: str) -> dict[str, Any]:
-    return _assign(engine, task_id, to_user, user, "task_delegated")
+def delegate_task(
+    engine: Engine, task_id: str, to_user: str, user: str, caller: Caller | None = None
+) -> dict[str, Any]:
+    """Hand a task on: its assignee may, or (an unclaimed task) any candidate; admins always."""
+    return _assign(engine, task_id, to_user, user, "task_delegated", caller, require_assignee_or_none=True)
 
 
 def _assign(
@@ -411,8 +464,10 @@ def _assign(
     assignee: str | None,
     actor: str,
     event: str,
+    caller: Caller | None = None,
     require_unassigned: bool = False,
     require_assignee: str | None = None,
+    require_assignee_or_none: bool = False,
 ) -> dict[str, Any]:
     """Assignment does not change the workflow, so it is not an engine step: one guarded update and an audit event
     in the same transaction."""
@@ -420,8 +475,12 @@ def _assign(
         row = session.get(HumanTask, task_id, with_for_update=True)
         if row is None:
             raise NotFound(f"task {task_id} does not exist")
+        _check_may_work_on(caller, row)
         if row.status != TASK_OPEN:
             raise Conflict(f"task {task_id} is {row.status}")
+        someone_elses = row.assignee not in (None, actor)
+        if require_assignee_or_none and someone_elses and caller is not None and not caller.is_admin:
+            raise Conflict(f"task {task_id} is claimed by {row.assignee}: only they can hand it on")
         if require_unassigned and row.assignee not in (None, actor):
             raise Conflict(f"task {task_id} is already claimed by {row.assignee}")
         if require_assignee is not None and row.assignee != require_assignee:
@@ -443,7 +502,9 @@ def _assign(
         return task_view(row)
 
 
-def complete_task(engine: Engine, task_id: str, variables: dict[str, Any], user: str) -> dict[str, Any]:
+def complete_task(
+    engine: Engine, task_id: str, variables: dict[str, Any], user: str, caller: Caller | None = None
+) -> dict[str, Any]:
     """Complete a task with form data. Someone else's claimed task, a completed or cancelled one, or a concurrent
     completion: 409. Form data that does not fit the form: 422 with each field's problem."""
     from .instances import check_variables
@@ -459,6 +520,7 @@ def complete_task(engine: Engine, task_id: str, variables: dict[str, Any], user:
 
     def apply(step: Step) -> None:
         current = HumanTaskRecord.load(step.connection, HumanTask.id == task_id)[0]
+        _check_may_work_on(caller, current)
         if current.status != TASK_OPEN:
             raise Conflict(f"task {task_id} is already {current.status}")
         if current.assignee not in (None, user):
@@ -477,9 +539,8 @@ def complete_task(engine: Engine, task_id: str, variables: dict[str, Any], user:
             except expressions.ExpressionError as exc:
                 raise InvalidInput(f"task {task_id}: its output mapping failed: {exc}") from exc
             task.data.update(variables if produced is None else produced)
-            instance = multi_instance.instance_info(task)
             task.run()
-            step.record("task_completed", task, {"taskId": task_id, "variables": variables, **instance})
+            step.record("task_completed", task, {"taskId": task_id, "variables": variables})
         current.status, current.completed_at, current.completed_by = TASK_COMPLETED, utcnow(), user
         if current.assignee is None:
             current.assignee = user

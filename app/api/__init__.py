@@ -4,7 +4,7 @@ from apiflask import APIFlask
 
 
 def register_blueprints(app: APIFlask) -> None:
-    from . import decisions, deployments, health, incidents, instances, jobs, messages, tasks
+    from . import decisions, deployments, health, incidents, instances, jobs, messages, people, tasks
 
     app.register_blueprint(deployments.bp)
     app.register_blueprint(instances.bp)
@@ -15,3 +15,4 @@ def register_blueprints(app: APIFlask) -> None:
     app.register_blueprint(tasks.bp)
     app.register_blueprint(incidents.bp)
     app.register_blueprint(incidents.dead_letters_bp)
+    app.register_blueprint(people.bp)

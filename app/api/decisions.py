@@ -15,7 +15,7 @@ bp = APIBlueprint("decisions", __name__, url_prefix="/api/v1", tag="Decisions")
 
 
 @bp.post("/decisions/<key>/evaluate")
-@bp.auth_required(auth)
+@bp.auth_required(auth, roles=["analyst", "integrator"])
 @bp.input(VersionQuery, location="query", arg_name="query_data")
 @bp.input(EvaluateDecisionIn, arg_name="body")
 @bp.output(DecisionOut)

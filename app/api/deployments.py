@@ -11,7 +11,7 @@ from processes.errors import InvalidInput, NotFound
 from processes.instances import iso
 from processes.models import ProcessDefinition
 
-from ..auth import actor
+from ..auth import EVERYONE, actor
 from ..extensions import auth
 from ..services import services
 from .schemas import Definition as DefinitionOut
@@ -21,7 +21,7 @@ bp = APIBlueprint("deployments", __name__, url_prefix="/api/v1", tag="Deployment
 
 
 @bp.post("/deployments")
-@bp.auth_required(auth)
+@bp.auth_required(auth, roles=["analyst"])
 @bp.output(DeploymentOut, status_code=201)
 @bp.doc(
     summary="Deploy BPMN and DMN files",
@@ -59,7 +59,7 @@ def _find(key: str, version: int | None) -> ProcessDefinition:
 
 
 @bp.get("/process-definitions")
-@bp.auth_required(auth)
+@bp.auth_required(auth, roles=EVERYONE)
 @bp.output(DefinitionList)
 @bp.doc(summary="List process definitions (every version)")
 def list_definitions():
@@ -69,7 +69,7 @@ def list_definitions():
 
 
 @bp.get("/process-definitions/<key>")
-@bp.auth_required(auth)
+@bp.auth_required(auth, roles=EVERYONE)
 @bp.input(VersionQuery, location="query")
 @bp.output(DefinitionOut)
 @bp.doc(summary="The latest version of a process definition, or ?version=n")
@@ -78,7 +78,7 @@ def get_definition(key: str, query_data: VersionQuery):
 
 
 @bp.get("/process-definitions/<key>/xml")
-@bp.auth_required(auth)
+@bp.auth_required(auth, roles=EVERYONE)
 @bp.input(VersionQuery, location="query")
 @bp.doc(summary="The BPMN XML of a definition, as deployed", responses={200: {"description": "BPMN XML"}})
 def get_definition_xml(key: str, query_data: VersionQuery):

@@ -105,7 +105,7 @@ def start_failed(
 
 
 @bp.get("/incidents")
-@bp.auth_required(auth)
+@bp.auth_required(auth, roles=["operator", "analyst"])
 @bp.input(IncidentQuery, location="query", arg_name="q")
 @bp.output(IncidentPage)
 @bp.doc(
@@ -121,7 +121,7 @@ def list_(q: IncidentQuery):
 
 
 @bp.get("/incidents/<incident_id>")
-@bp.auth_required(auth)
+@bp.auth_required(auth, roles=["operator", "analyst"])
 @bp.output(IncidentOut)
 @bp.doc(summary="One incident with its impact")
 def get(incident_id: str):
@@ -129,7 +129,7 @@ def get(incident_id: str):
 
 
 @bp.post("/incidents/<incident_id>/retry")
-@bp.auth_required(auth)
+@bp.auth_required(auth, roles=["operator"])
 @bp.output(RetryOut)
 @bp.doc(
     summary="Retry an incident: one engine step brings the instance back",
@@ -145,7 +145,7 @@ def retry(incident_id: str):
 
 
 @bp.post("/incidents/<incident_id>/resolve")
-@bp.auth_required(auth)
+@bp.auth_required(auth, roles=["operator"])
 @bp.input(ResolveIn, arg_name="body")
 @bp.output(IncidentOut)
 @bp.doc(
@@ -161,7 +161,7 @@ def resolve(incident_id: str, body: ResolveIn):
 
 
 @bp.post("/incidents/retry")
-@bp.auth_required(auth)
+@bp.auth_required(auth, roles=["operator"])
 @bp.input(BulkRetryIn, arg_name="body")
 @bp.output(BatchOut, status_code=201)
 @bp.doc(
@@ -176,7 +176,7 @@ def retry_bulk(body: BulkRetryIn):
 
 
 @bp.get("/incident-batches/<batch_id>")
-@bp.auth_required(auth)
+@bp.auth_required(auth, roles=["operator", "analyst"])
 @bp.output(BatchOut)
 @bp.doc(summary="A bulk retry and its result per incident")
 def batch(batch_id: str):
@@ -187,7 +187,7 @@ def batch(batch_id: str):
 
 
 @dead_letters_bp.get("/dead-letters")
-@dead_letters_bp.auth_required(auth)
+@dead_letters_bp.auth_required(auth, roles=["operator", "analyst"])
 @dead_letters_bp.input(DeadLetterQuery, location="query", arg_name="q")
 @dead_letters_bp.output(DeadLetterPage)
 @dead_letters_bp.doc(summary="Start requests that could not be processed (open ones by default), oldest first")
@@ -203,7 +203,7 @@ def list_dead_letters(q: DeadLetterQuery):
 
 
 @dead_letters_bp.get("/dead-letters/<dead_letter_id>")
-@dead_letters_bp.auth_required(auth)
+@dead_letters_bp.auth_required(auth, roles=["operator", "analyst"])
 @dead_letters_bp.output(DeadLetterOut)
 @dead_letters_bp.doc(summary="One dead letter: the request as received and why it failed")
 def get_dead_letter(dead_letter_id: str):
@@ -211,7 +211,7 @@ def get_dead_letter(dead_letter_id: str):
 
 
 @dead_letters_bp.post("/dead-letters/<dead_letter_id>/replay")
-@dead_letters_bp.auth_required(auth)
+@dead_letters_bp.auth_required(auth, roles=["operator"])
 @dead_letters_bp.input(ReplayIn, arg_name="body")
 @dead_letters_bp.output(ReplayOut, status_code=201)
 @dead_letters_bp.doc(
@@ -242,7 +242,7 @@ def replay_dead_letter(dead_letter_id: str, body: ReplayIn):
 
 
 @dead_letters_bp.post("/dead-letters/<dead_letter_id>/discard")
-@dead_letters_bp.auth_required(auth)
+@dead_letters_bp.auth_required(auth, roles=["operator"])
 @dead_letters_bp.input(DiscardIn, arg_name="body")
 @dead_letters_bp.output(DeadLetterOut)
 @dead_letters_bp.doc(summary="Close a dead letter without starting anything (409 when already closed)")

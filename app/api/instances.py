@@ -8,7 +8,7 @@ from flask import request
 from processes.errors import InvalidInput
 from processes.instances import cancel_instance, get_instance, instance_events, list_instances, start_instance
 
-from ..auth import actor
+from ..auth import EVERYONE, actor
 from ..extensions import auth
 from ..services import services
 from .incidents import start_failed
@@ -18,7 +18,7 @@ bp = APIBlueprint("instances", __name__, url_prefix="/api/v1", tag="Process inst
 
 
 @bp.post("/process-definitions/<key>/instances")
-@bp.auth_required(auth)
+@bp.auth_required(auth, roles=["integrator", "operator", "analyst"])
 @bp.input(VersionQuery, location="query", arg_name="query_data")
 @bp.input(StartInstanceIn, arg_name="body")
 @bp.output(Instance, status_code=201)
@@ -56,7 +56,7 @@ def start(key: str, query_data: VersionQuery, body: StartInstanceIn):
 
 
 @bp.get("/process-instances")
-@bp.auth_required(auth)
+@bp.auth_required(auth, roles=EVERYONE)
 @bp.input(InstanceQuery, location="query", arg_name="q")
 @bp.output(InstancePage)
 @bp.doc(summary="List process instances, newest first, with filters and pagination")
@@ -73,7 +73,7 @@ def list_(q: InstanceQuery):
 
 
 @bp.get("/process-instances/<instance_id>")
-@bp.auth_required(auth)
+@bp.auth_required(auth, roles=EVERYONE)
 @bp.output(Instance)
 @bp.doc(summary="An instance: status, variables, active elements, incidents, jobs")
 def get(instance_id: str):
@@ -81,7 +81,7 @@ def get(instance_id: str):
 
 
 @bp.get("/process-instances/<instance_id>/events")
-@bp.auth_required(auth)
+@bp.auth_required(auth, roles=EVERYONE)
 @bp.output(EventList)
 @bp.doc(summary="The instance's audit trail, oldest first")
 def events(instance_id: str):
@@ -89,7 +89,7 @@ def events(instance_id: str):
 
 
 @bp.post("/process-instances/<instance_id>/cancel")
-@bp.auth_required(auth)
+@bp.auth_required(auth, roles=["integrator", "operator"])
 @bp.output(Instance)
 @bp.doc(summary="Cancel a running or waiting instance (409 when it has already ended)")
 def cancel(instance_id: str):

@@ -19,7 +19,7 @@ bp = APIBlueprint("jobs", __name__, url_prefix="/api/v1", tag="External workers"
 
 
 @bp.post("/jobs/activate")
-@bp.auth_required(auth)
+@bp.auth_required(auth, roles=["integrator"])
 @bp.input(ActivateJobsIn, arg_name="body")
 @bp.output(ActivatedJobs)
 @bp.doc(summary="Fetch and lock jobs of a topic", description="Returns at most maxJobs jobs, locked to workerId.")
@@ -48,7 +48,7 @@ def activate(body: ActivateJobsIn):
 
 
 @bp.post("/jobs/<job_id>/complete")
-@bp.auth_required(auth)
+@bp.auth_required(auth, roles=["integrator"])
 @bp.input(CompleteJobIn, arg_name="body")
 @bp.output(JobOutcome)
 @bp.doc(summary="Complete a locked job with variables (409 when the worker's lock expired)")
@@ -60,7 +60,7 @@ def complete(job_id: str, body: CompleteJobIn):
 
 
 @bp.post("/jobs/<job_id>/fail")
-@bp.auth_required(auth)
+@bp.auth_required(auth, roles=["integrator"])
 @bp.input(FailJobIn, arg_name="body")
 @bp.output(JobOutcome)
 @bp.doc(summary="Report a failed attempt: retried after retryBackoff while retries are left, else an incident")
@@ -81,7 +81,7 @@ def fail(job_id: str, body: FailJobIn):
 
 
 @bp.post("/jobs/<job_id>/bpmn-error")
-@bp.auth_required(auth)
+@bp.auth_required(auth, roles=["integrator"])
 @bp.input(BpmnErrorIn, arg_name="body")
 @bp.output(JobOutcome)
 @bp.doc(summary="Throw a BPMN error at the job's task (a boundary error event catches it, else an incident)")

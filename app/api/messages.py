@@ -15,7 +15,7 @@ bp = APIBlueprint("messages", __name__, url_prefix="/api/v1", tag="Messages")
 
 
 @bp.post("/messages")
-@bp.auth_required(auth)
+@bp.auth_required(auth, roles=["integrator", "operator"])
 @bp.input(MessageIn, arg_name="body")
 @bp.output(MessageOut)
 @bp.doc(

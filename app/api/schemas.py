@@ -257,6 +257,7 @@ class Task(BaseModel):
     kind: str = Field(description="user: a user task of the diagram; review: a person checks a system's answer")
     details: dict[str, Any] | None = Field(default=None, description="For reviews: the code, asked and got")
     formKey: str | None
+    formSchema: dict[str, Any] | None = Field(default=None, description="A Camunda Form (form-js JSON), when drawn")
     formFields: list[FormField]
     createdAt: str
     claimedAt: str | None

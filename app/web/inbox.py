@@ -1,0 +1,185 @@
+"""The inbox pages: my tasks, my groups' tasks, overdue; a task page with its form, the order's data, its diagram
+with the current step highlighted, and who did what."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from processes.errors import Forbidden, InvalidInput, NotFound, OrderflowError
+from processes.instances import get_instance, instance_events
+from processes.models import ProcessDefinition
+from processes.tasks import FormInvalid, claim_task, complete_task, delegate_task, get_task, list_tasks, unclaim_task
+
+from ..services import services
+from .people import page_caller, page_requires
+
+bp = Blueprint("web_inbox", __name__, url_prefix="/inbox")
+
+VIEWS = {
+    "mine": "My tasks",
+    "group": "My groups' tasks",
+    "overdue": "Overdue",
+    "all": "Everything I may work on",
+}
+SORTS = {"urgency": "Most urgent", "due": "Due date", "priority": "Priority", "created": "Oldest first"}
+
+
+def _tasks(view: str, process_key: str | None, sort: str, page: int) -> dict[str, Any]:
+    me = page_caller()
+    filters: dict[str, Any] = {"visible_to": me, "process_key": process_key or None, "sort": sort, "page": page}
+    if view == "mine":
+        filters["assignee"] = me.name
+    elif view == "group":
+        filters["unassigned"] = True
+    elif view == "overdue":
+        filters["overdue"] = True
+    return list_tasks(services().engine, per_page=25, **filters)
+
+
+@bp.get("")
+@page_requires("inbox")
+def inbox():
+    view = request.args.get("view", "mine")
+    view = view if view in VIEWS else "mine"
+    sort = request.args.get("sort", "urgency")
+    sort = sort if sort in SORTS else "urgency"
+    process_key = request.args.get("process", "").strip()
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    tasks = _tasks(view, process_key, sort, page)
+    context = {"tasks": tasks, "view": view, "views": VIEWS, "sort": sort, "sorts": SORTS, "process": process_key}
+    if request.headers.get("HX-Request"):  # the list refreshing itself
+        return render_template("inbox/_rows.html", **context)
+    counts = {name: _tasks(name, process_key, sort, 1)["total"] for name in VIEWS}
+    return render_template("inbox/list.html", counts=counts, **context)
+
+
+def _task_or_403(task_id: str) -> dict[str, Any]:
+    return get_task(services().engine, task_id, page_caller())
+
+
+@bp.get("/tasks/<task_id>")
+@page_requires("inbox")
+def task(task_id: str):
+    return _render_task(_task_or_403(task_id))
+
+
+def _render_task(task: dict[str, Any], errors: dict[str, list[str]] | None = None, values: dict | None = None,
+                 status: int = 200):  # fmt: skip
+    instance = get_instance(services().engine, task["instanceId"])
+    history = instance_events(services().engine, task["instanceId"])
+    active = [e.get("elementId") for e in instance.get("activeElements") or [] if e.get("elementId")]
+    page = render_template(
+        "inbox/task.html", task=task, instance=instance, history=history, active=active, errors=errors or {},
+        values=values or {}, me=page_caller(),
+    )  # fmt: skip
+    return page, status
+
+
+@bp.get("/instances/<instance_id>/diagram.xml")
+@page_requires("inbox")
+def diagram(instance_id: str):
+    instance = get_instance(services().engine, instance_id)
+    with services().engine.read_session() as session:
+        xml = session.scalar(select(ProcessDefinition.xml).where(ProcessDefinition.id == instance["definitionId"]))
+    if xml is None:
+        raise NotFound(f"the diagram of {instance_id} is gone")
+    return Response(xml, mimetype="application/xml")
+
+
+def _action(task_id: str, done: str, action) -> Any:
+    try:
+        action()
+    except (Forbidden, NotFound, InvalidInput) as exc:
+        flash(exc.detail, "error")
+        return redirect(url_for(".inbox"))
+    except OrderflowError as exc:  # someone else was faster (409): say so and show the task as it is now
+        flash(exc.detail, "error")
+        return redirect(url_for(".task", task_id=task_id))
+    flash(done, "info")
+    return redirect(url_for(".task", task_id=task_id))
+
+
+@bp.post("/tasks/<task_id>/claim")
+@page_requires("inbox")
+def claim(task_id: str):
+    me = page_caller()
+    return _action(task_id, "You have the task.", lambda: claim_task(services().engine, task_id, me.name, me))
+
+
+@bp.post("/tasks/<task_id>/unclaim")
+@page_requires("inbox")
+def unclaim(task_id: str):
+    me = page_caller()
+    return _action(task_id, "The task is back with its candidates.",
+                   lambda: unclaim_task(services().engine, task_id, me.name, me))  # fmt: skip
+
+
+@bp.post("/tasks/<task_id>/delegate")
+@page_requires("inbox")
+def delegate(task_id: str):
+    me, to_user = page_caller(), request.form.get("user", "").strip()
+    if not to_user:
+        flash("Say who the task goes to.", "error")
+        return redirect(url_for(".task", task_id=task_id))
+    return _action(task_id, f"The task went to {to_user}.",
+                   lambda: delegate_task(services().engine, task_id, to_user, me.name, me))  # fmt: skip
+
+
+def form_values(task: dict[str, Any], form: dict[str, str]) -> dict[str, Any]:
+    """What the browser sent, typed as the task's form says. A Camunda Form posts its data as one JSON field."""
+    if "variables" in form:
+        try:
+            values = json.loads(form["variables"] or "{}")
+        except ValueError as exc:
+            raise InvalidInput(f"the form data is not JSON: {exc}") from exc
+        if not isinstance(values, dict):
+            raise InvalidInput("the form data must be a JSON object")
+        return values
+    values: dict[str, Any] = {}
+    for field in task["formFields"]:
+        raw = form.get(field["id"], "").strip()
+        if raw == "":
+            continue
+        kind = field["type"]
+        try:
+            if kind == "boolean":
+                values[field["id"]] = {"true": True, "false": False}.get(raw, raw)
+            elif kind == "long":
+                values[field["id"]] = int(raw)
+            elif kind == "double":
+                values[field["id"]] = float(raw)
+            else:
+                values[field["id"]] = raw
+        except ValueError:
+            values[field["id"]] = raw  # the validator names the problem
+    return values
+
+
+@bp.post("/tasks/<task_id>/complete")
+@page_requires("inbox")
+def complete(task_id: str):
+    me, task = page_caller(), _task_or_403(task_id)
+    try:
+        values = form_values(task, request.form)
+        complete_task(services().engine, task_id, values, me.name, me)
+    except FormInvalid as exc:
+        return _render_task(task, exc.field_errors, dict(request.form), status=422)
+    except InvalidInput as exc:
+        return _render_task(task, {"": [exc.detail]}, dict(request.form), status=422)
+    except OrderflowError as exc:
+        flash(exc.detail, "error")
+        return redirect(url_for(".task", task_id=task_id))
+    flash(f"Done: {task['name'] or task['elementId']} for order {task['businessKey'] or task['instanceId']}.", "info")
+    return redirect(url_for(".inbox"))
+
+
+@bp.errorhandler(OrderflowError)
+def error_page(error: OrderflowError):
+    from ..problems import STATUS
+
+    status = next((code for cls, code in STATUS.items() if isinstance(error, cls)), 400)
+    return render_template("error.html", title=error.title, detail=error.detail), status
