@@ -282,6 +282,36 @@ def test_a_subprocess_runs_a_counted_number_of_times(engine: Engine) -> None:
     assert view["variables"]["labels"] == ["parcel 1 of 3", "parcel 2 of 3", "parcel 3 of 3"]
 
 
+CALLED_PER_DOCUMENT = """<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="review_each"/>
+  <bpmn:callActivity id="review_each">
+    <bpmn:extensionElements><zeebe:calledElement processId="review_document"/></bpmn:extensionElements>
+    <bpmn:multiInstanceLoopCharacteristics>
+      <bpmn:extensionElements>
+        <zeebe:loopCharacteristics inputCollection="=documents" inputElement="document" outputCollection="reviews"
+            outputElement="=review"/>
+      </bpmn:extensionElements>
+    </bpmn:multiInstanceLoopCharacteristics>
+  </bpmn:callActivity>
+  <bpmn:sequenceFlow id="f2" sourceRef="review_each" targetRef="e"/><bpmn:endEvent id="e"/>"""
+
+REVIEW_DOCUMENT = """<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="review"/>
+  <bpmn:scriptTask id="review"><bpmn:extensionElements>
+    <zeebe:script expression="=document.name + &quot; checked (&quot; + string(loopCounter) + &quot;)&quot;"
+        resultVariable="review"/>
+  </bpmn:extensionElements></bpmn:scriptTask>
+  <bpmn:sequenceFlow id="f2" sourceRef="review" targetRef="e"/><bpmn:endEvent id="e"/>"""
+
+
+def test_a_camunda8_call_activity_calls_a_process_per_item_and_collects_the_results(engine: Engine) -> None:
+    deploy(engine, [c8("review_document", REVIEW_DOCUMENT), c8("review_documents", CALLED_PER_DOCUMENT)])
+    documents = [{"name": "invoice"}, {"name": "delivery note"}]
+    started = start_instance(engine, "review_documents", variables={"documents": documents})
+    view = get_instance(engine, started.instance["id"])
+    assert view["status"] == "completed"
+    assert view["variables"]["reviews"] == ["invoice checked (1)", "delivery note checked (2)"]
+    assert "document" not in view["variables"]
+
+
 def test_a_collection_that_is_not_a_list_is_an_incident_on_the_activity(chain: Engine) -> None:
     engine = chain
     bad = {'"purchase_chain"': '"bad_chain"', 'camunda:collection="${levels}"': 'camunda:collection="${amount}"'}
