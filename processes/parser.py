@@ -19,6 +19,7 @@ from SpiffWorkflow.camunda.specs.user_task import UserTask as CamundaUserTask
 
 from .decisions import DecisionTask, DecisionTaskParser
 from .errors import InvalidInput, Problem, TooLarge
+from .multi_instance import with_multi_instance
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 DMN_NAMESPACES = {
@@ -226,10 +227,6 @@ _VALIDATION_HINTS = [
         r"\1 Give the subprocess exactly one none start event",
     ),
     (
-        re.compile(r"^(A multiinstance task must specify a cardinality or a collection)$"),
-        r"\1: set camunda:collection (or a loop cardinality, or zeebe:loopCharacteristics inputCollection)",
-    ),
-    (
         re.compile(r"^(Non-default exclusive outgoing sequence flow without condition)$"),
         r"\1: give the flow a condition, or make it the gateway's default flow",
     ),
@@ -429,6 +426,8 @@ class OrderflowParser(CamundaParser):
         full_tag("task"): (CamundaTaskParser, NoOpTask),
         full_tag("boundaryEvent"): (BoundaryEventParser, BoundaryEvent),
     }
+    # Multi-instance markers as Camunda 7 and 8 draw them, on every activity (processes/multi_instance.py).
+    OVERRIDE_PARSER_CLASSES = with_multi_instance(OVERRIDE_PARSER_CLASSES, CamundaParser.PARSER_CLASSES)
 
 
 # Camunda 7 Java implementations of a service task, in the order a topic is named after them.

@@ -16,7 +16,7 @@ from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
 from SpiffWorkflow.task import TaskState
 from sqlalchemy import bindparam, func, or_, select, update
 
-from . import expressions, mappings
+from . import expressions, mappings, multi_instance
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
 from .forms import formjs_fields
 from .models import (
@@ -69,7 +69,8 @@ def project(step: Step, active_tasks: list, before: list[dict[str, Any]]) -> dic
             step.records.append(row)
             task.internal_data[HUMAN_TASK_KEY] = human_id = row.id
             step.record("task_created", task, {"taskId": row.id, "assignee": row.assignee,
-                                               "candidateGroups": row.candidate_groups})  # fmt: skip
+                                               "candidateGroups": row.candidate_groups,
+                                               **multi_instance.instance_info(task)})  # fmt: skip
         open_now[str(task.id)] = human_id
     left = [e["humanTaskId"] for e in before if e.get("humanTaskId") and e["taskId"] not in open_now]
     if left:
@@ -93,7 +94,7 @@ def _new_row(step: Step, task) -> HumanTaskRecord:
         instance_id=step.instance.id,
         task_id=str(task.id),
         element_id=spec.bpmn_id,
-        name=spec.bpmn_name,
+        name=_name(spec.bpmn_name, data),
         documentation=getattr(spec, "documentation", None),
         process_key=step.instance.process_key,
         business_key=step.instance.business_key,
@@ -117,6 +118,17 @@ def _value(text: str | None, data: dict) -> Any:
     if expressions.dialect_of(text) == expressions.PYTHON:
         return text
     return expressions.evaluate(text, data)
+
+
+def _name(text: str | None, data: dict) -> str | None:
+    """Camunda 7 task names may hold JUEL (`Approve level ${level.name}`): one name per instance of a multi-instance
+    task. A name is only a label, so one that cannot be evaluated is shown as drawn rather than stopping the task."""
+    if text is None or expressions.dialect_of(text) != expressions.JUEL:
+        return text
+    try:
+        return _text(text, data)
+    except expressions.ExpressionError:
+        return text
 
 
 def _text(text: str | None, data: dict) -> str | None:
@@ -539,8 +551,9 @@ def complete_task(
             except expressions.ExpressionError as exc:
                 raise InvalidInput(f"task {task_id}: its output mapping failed: {exc}") from exc
             task.data.update(variables if produced is None else produced)
+            instance = multi_instance.instance_info(task)
             task.run()
-            step.record("task_completed", task, {"taskId": task_id, "variables": variables})
+            step.record("task_completed", task, {"taskId": task_id, "variables": variables, **instance})
         current.status, current.completed_at, current.completed_by = TASK_COMPLETED, utcnow(), user
         if current.assignee is None:
             current.assignee = user
