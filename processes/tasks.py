@@ -367,6 +367,7 @@ def list_tasks(
     visible_to: Caller | None = None,
     unassigned: bool = False,
     sort: str = "urgency",
+    due_before: datetime | None = None,
 ) -> dict[str, Any]:
     """The inbox: most urgent first (priority, then due date, then age). With `visible_to`, only the tasks that
     person may work on."""
@@ -391,6 +392,10 @@ def list_tasks(
         query = query.where(HumanTask.due_at < utcnow())
     if unassigned:
         query = query.where(HumanTask.assignee.is_(None))
+    if due_before is not None:
+        if due_before.tzinfo is not None:  # stored as naive UTC
+            due_before = due_before.astimezone(UTC).replace(tzinfo=None)
+        query = query.where(HumanTask.due_at < due_before)
     due_first = (HumanTask.due_at.is_(None), HumanTask.due_at)
     orders = {
         "urgency": (HumanTask.priority.desc(), *due_first, HumanTask.created_at),

@@ -167,3 +167,30 @@ def test_camunda8_send_email_runs_through_its_user_task_and_worker(server: Serve
     assert task["formKey"] == "camunda-forms:bpmn:userTaskForm_15j79nd"
     assert complete(server, task["id"], "clerk", message_content="Hello").status_code == 200
     assert drive_external_jobs(server, instance_id)["status"] == "completed"
+
+
+DUE_AT = """<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="a" sourceRef="s" targetRef="t"/>
+  <bpmn:userTask id="t" name="Check" camunda:candidateGroups="filters" camunda:dueDate="${due}"
+      camunda:priority="${prio}"/>
+  <bpmn:sequenceFlow id="b" sourceRef="t" targetRef="e"/><bpmn:endEvent id="e"/>"""
+
+
+def test_the_inbox_filters_by_due_date_and_claim_and_sorts(server: Server):
+    assert deploy(server, process("due_filters", DUE_AT)).status_code == 201
+    ids = {}
+    for name, due, prio in (("soon", "2030-01-01T08:00:00Z", 10), ("later", "2030-06-01T08:00:00Z", 90),
+                            ("latest", "2031-01-01T08:00:00Z", 50)):  # fmt: skip
+        ids[name] = start(server, "due_filters", due=due, prio=prio)
+
+    def names(**params) -> list[str]:
+        items = server.get("/tasks", params={"processKey": "due_filters", **params}).json()["items"]
+        by_instance = {v: k for k, v in ids.items()}
+        return [by_instance[t["instanceId"]] for t in items]
+
+    assert names(sort="due") == ["soon", "later", "latest"]
+    assert names(sort="priority") == ["later", "latest", "soon"]
+    assert names(dueBefore="2030-12-31T00:00:00+00:00", sort="due") == ["soon", "later"]
+    soon = task_of(server, ids["soon"])
+    server.post(f"/tasks/{soon['id']}/claim", json={"userId": "zoe"})
+    assert names(unassigned="true", sort="due") == ["later", "latest"]
+    assert server.get("/tasks", params={"sort": "random"}).status_code == 422

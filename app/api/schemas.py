@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -224,6 +225,9 @@ class TaskQuery(Strict):
     processKey: str | None = None
     businessKey: str | None = None
     overdue: bool = False
+    dueBefore: datetime | None = Field(default=None, description="Tasks due before this moment (ISO 8601)")
+    unassigned: bool = Field(default=False, description="Only tasks nobody has claimed")
+    sort: Literal["urgency", "due", "priority", "created"] = "urgency"
     page: int = Field(default=1, ge=1)
     perPage: int = Field(default=50, ge=1, le=500)
 

@@ -34,7 +34,8 @@ def list_(q: TaskQuery):
     return list_tasks(
         services().engine, status=q.status, assignee=q.assignee, candidate_user=q.candidateUser,
         candidate_group=q.candidateGroup, process_key=q.processKey, business_key=q.businessKey, overdue=q.overdue,
-        page=q.page, per_page=q.perPage, visible_to=caller(),
+        page=q.page, per_page=q.perPage, visible_to=caller(), unassigned=q.unassigned, sort=q.sort,
+        due_before=q.dueBefore,
     )  # fmt: skip
 
 
