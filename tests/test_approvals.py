@@ -22,6 +22,7 @@ from .test_api import assert_problem, wait_until_ended
 from .test_api import deploy as deploy_over_http
 from .test_camunda8 import c8
 from .test_engine import process
+from .test_identity import add_user
 
 DIAGRAMS = Path(__file__).parent / "diagrams"
 
@@ -412,7 +413,7 @@ def test_unsupported_multi_instance_markers_are_refused_naming_the_element(
 # -- over REST -------------------------------------------------------------------------------------------------------
 
 
-def test_a_chain_over_rest_claimed_and_decided_by_different_people(server) -> None:
+def test_a_chain_over_rest_each_level_works_it_with_their_own_token(server) -> None:
     response = deploy_over_http(server, diagram(RULES), diagram(CHAIN))
     assert response.status_code == 201, response.text
     started = server.post(
@@ -421,34 +422,38 @@ def test_a_chain_over_rest_claimed_and_decided_by_different_people(server) -> No
     )
     assert started.status_code == 201, started.text
     instance_id = started.json()["id"]
+    alice = add_user(server, "alice", ["approver"], ["team-leads"])
+    bob = add_user(server, "bob", ["approver"], ["finance"])
+    dora = add_user(server, "dora", ["approver"], ["directors"])
 
-    def inbox(group: str) -> list[dict]:
-        items = server.get("/tasks", params={"candidateGroup": group, "businessKey": "PO-4711"}).json()["items"]
-        return [t for t in items if t["instanceId"] == instance_id]
+    def inbox(person) -> list[dict]:
+        """What this person's inbox shows of the purchase."""
+        response = person.get(f"{server.api}/tasks", params={"businessKey": "PO-4711"}, timeout=10)
+        assert response.status_code == 200, response.text
+        return [t for t in response.json()["items"] if t["instanceId"] == instance_id]
 
-    [lead_task] = inbox("team-leads")
-    assert inbox("finance") == [] and inbox("directors") == []
-    assert server.post(f"/tasks/{lead_task['id']}/claim", json={"userId": "alice"}).json()["assignee"] == "alice"
-    assert_problem(
-        server.post(f"/tasks/{lead_task['id']}/complete", json={"userId": "bob", "variables": {"approved": True}}),
-        409,
-        "alice",
-    )
-    done = server.post(f"/tasks/{lead_task['id']}/complete", json={"userId": "alice", "variables": {"approved": True}})
+    def act(person, task: dict, action: str, **body):
+        return person.post(f"{server.api}/tasks/{task['id']}/{action}", json=body, timeout=10)
+
+    [lead_task] = inbox(alice)
+    assert lead_task["name"] == "Approve purchase (level 1 of 3)" and lead_task["candidateGroups"] == ["team-leads"]
+    assert inbox(bob) == [] and inbox(dora) == []
+    assert_problem(act(bob, lead_task, "claim"), 403)  # level 1 is not finance's to decide
+    assert act(alice, lead_task, "claim").json()["assignee"] == "alice"
+    done = act(alice, lead_task, "complete", variables={"approved": True})
     assert done.status_code == 200, done.text
+    assert done.json()["completedBy"] == "alice"
 
-    [finance_task] = inbox("finance")
-    assert finance_task["name"] == "Approve purchase (level 2 of 3)" and inbox("directors") == []
-    server.post(f"/tasks/{finance_task['id']}/claim", json={"userId": "bob"})
-    rejected = server.post(
-        f"/tasks/{finance_task['id']}/complete",
-        json={"userId": "bob", "variables": {"approved": False, "comment": "no budget left"}},
-    )
+    [finance_task] = inbox(bob)
+    assert finance_task["name"] == "Approve purchase (level 2 of 3)"
+    assert inbox(alice) == [] and inbox(dora) == []
+    assert act(bob, finance_task, "claim").status_code == 200
+    rejected = act(bob, finance_task, "complete", variables={"approved": False, "comment": "no budget left"})
     assert rejected.status_code == 200, rejected.text
 
     view = wait_until_ended(server, instance_id)
     assert view["status"] == "completed"
-    assert inbox("directors") == []
+    assert inbox(dora) == []  # level 3 never reached anyone
     events = server.get(f"/process-instances/{instance_id}/events").json()["items"]
     trail = [(e["type"], e["actor"]) for e in events if e["type"] in ("task_claimed", "task_completed")]
     assert trail == [
@@ -457,4 +462,7 @@ def test_a_chain_over_rest_claimed_and_decided_by_different_people(server) -> No
         ("task_claimed", "bob"),
         ("task_completed", "bob"),
     ]
+    decided = [(e["data"]["instance"]["level"]["group"], e["data"]["variables"]["approved"])
+               for e in events if e["type"] == "task_completed"]  # fmt: skip
+    assert decided == [("team-leads", True), ("finance", False)]
     assert [e["elementId"] for e in events if e["elementId"] in ("approved_end", "rejected_end")] == ["rejected_end"]
