@@ -4,6 +4,7 @@ markers, in process and over REST."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -311,6 +312,31 @@ def test_a_camunda8_call_activity_calls_a_process_per_item_and_collects_the_resu
     assert view["status"] == "completed"
     assert view["variables"]["reviews"] == ["invoice checked (1)", "delivery note checked (2)"]
     assert "document" not in view["variables"]
+
+
+LATE_SIGN_OFF = """<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="sign"/>
+  <bpmn:userTask id="sign" camunda:candidateGroups="${department}">
+    <bpmn:multiInstanceLoopCharacteristics camunda:collection="${departments}" camunda:elementVariable="department"/>
+  </bpmn:userTask>
+  <bpmn:boundaryEvent id="too_late" attachedToRef="sign">
+    <bpmn:timerEventDefinition><bpmn:timeDuration>PT0.3S</bpmn:timeDuration></bpmn:timerEventDefinition>
+  </bpmn:boundaryEvent>
+  <bpmn:sequenceFlow id="f2" sourceRef="sign" targetRef="signed_end"/><bpmn:endEvent id="signed_end"/>
+  <bpmn:sequenceFlow id="f3" sourceRef="too_late" targetRef="escalated_end"/><bpmn:endEvent id="escalated_end"/>"""
+
+
+def test_a_timer_on_the_whole_sign_off_cancels_every_open_task(engine: Engine) -> None:
+    deploy(engine, [process("late_sign_off", LATE_SIGN_OFF)])
+    instance_id = start_instance(engine, "late_sign_off", variables={"departments": ["finance", "legal"]}).instance[
+        "id"
+    ]
+    assert len(open_rows(engine, instance_id)) == 2
+    time.sleep(0.4)
+    jobs = JobService(engine)
+    [timer] = jobs.claim("worker-1", limit=5)
+    jobs.fire_timers(timer)
+    assert [r.status for r in rows(engine, instance_id)] == ["cancelled", "cancelled"]
+    assert ended_at(engine, instance_id) == ["escalated_end"]
 
 
 def test_a_collection_that_is_not_a_list_is_an_incident_on_the_activity(chain: Engine) -> None:
