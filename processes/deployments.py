@@ -18,6 +18,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from . import dmn, expressions
+from .beans import Beans, missing
+from .conditional_events import ConditionalEventDefinition
 from .db import serialize_on
 from .decisions import DecisionTask
 from .engine import Engine
@@ -86,14 +88,16 @@ def lint_files(
     files: Iterable[tuple[str, bytes]],
     known_processes: ProcessLookup | None = None,
     known_decisions: Iterable[str] | None = None,
+    beans: Beans | None = None,
 ) -> tuple[list[Problem], list[Problem], Parsed]:
     """The deploy-time lint, on its own: parse BPMN and DMN files together and return (errors, warnings, parsed).
     Call activities and business rule tasks may refer to processes and decisions in any of the files.
 
     `known_processes` finds processes deployed earlier and `known_decisions` names decisions deployed earlier; a
     reference to neither is an error. Offline (None), nothing else is known: a reference to something not in the
-    files is a warning, since it may be deployed already. Raises InvalidInput/TooLarge for a file that is not
-    readable BPMN or DMN XML."""
+    files is a warning, since it may be deployed already. `beans` are the registered beans (processes/beans.py): a
+    JUEL call of any other bean method is a warning (offline, every bean call is). Raises InvalidInput/TooLarge for a
+    file that is not readable BPMN or DMN XML."""
     offline = known_processes is None
     parsed = Parsed()
     for name, data in files:
@@ -150,7 +154,7 @@ def lint_files(
             for s in (spec, *subprocess_specs.values()):
                 if s.file in names and s.name not in linted:
                     linted.add(s.name)
-                    _lint_spec(s, names[s.file], problems, warnings, decisions, offline)
+                    _lint_spec(s, names[s.file], problems, warnings, decisions, offline, beans)
             parsed.processes.append(ParsedProcess(f, key, spec, subprocess_specs, message_starts))
     if not parsed.processes and not parsed.dmn_files and not problems:
         problems.append(
@@ -249,10 +253,15 @@ def _lint_spec(
     warnings: list[Problem],
     decisions: set[str],
     offline: bool,
+    beans: Beans | None = None,
 ) -> None:
     for task_spec in spec.task_specs.values():
         if getattr(task_spec, "bpmn_id", None) is None:
             continue
+        event = getattr(task_spec, "event_definition", None)
+        if isinstance(event, ConditionalEventDefinition):
+            _check_expression(event.expression or "", "eval", task_spec, file.name, problems)
+            _lint_bean_calls(event.expression or "", task_spec, file.name, warnings, beans, offline, "condition")
         if isinstance(task_spec, ScriptTask):
             _check_expression(task_spec.script or "", "exec", task_spec, file.name, problems)
         elif isinstance(task_spec, (ExclusiveGateway, InclusiveGateway)):
@@ -260,6 +269,8 @@ def _lint_spec(
                 if condition is not None:  # SpiffWorkflow wraps the text in a condition operator
                     flow = _flow(file, task_spec.bpmn_id, getattr(target, "bpmn_id", None) or target)
                     _check_expression(condition.args[0], "eval", task_spec, file.name, problems, flow)
+                    what = f"condition of flow '{flow.get('id') if flow is not None else target}'"
+                    _lint_bean_calls(condition.args[0], task_spec, file.name, warnings, beans, offline, what, flow)
         elif isinstance(task_spec, DecisionTask) and task_spec.decision_ref not in decisions:
             if offline:
                 message = (
@@ -280,7 +291,42 @@ def _lint_spec(
                 )
             )
         elif isinstance(task_spec, ServiceTask):
-            _lint_service_task(task_spec, file.name, warnings)
+            _lint_service_task(task_spec, file.name, warnings, beans, offline)
+
+
+def _lint_bean_calls(
+    source: str,
+    task_spec,
+    file: str,
+    warnings: list[Problem],
+    beans: Beans | None,
+    offline: bool,
+    what: str,
+    flow: etree._Element | None = None,
+) -> None:
+    """A warning per bean method an expression calls that is not registered (offline: per bean method it calls):
+    an instance that evaluates it stops with an incident there."""
+    try:
+        calls = expressions.bean_calls(source)
+    except expressions.ExpressionError:
+        return  # a syntax error is reported as such
+    for bean, method in calls if offline else missing(calls, beans):
+        if offline:
+            message = (
+                f"{what} calls bean method {bean}.{method}(): the server must have a bean '{bean}' with a method "
+                f"'{method}' registered (ORDERFLOW_BEANS), or an instance stops with an incident here"
+            )
+        else:
+            message = (
+                f"{what} calls {bean}.{method}(), which is not a registered bean method: register a bean '{bean}' "
+                f"with a method '{method}' (ORDERFLOW_BEANS), or an instance stops with an incident here"
+            )
+        line = flow.sourceline if flow is not None else None
+        condition = flow.find(f"{{{BPMN_NS}}}conditionExpression") if flow is not None else None
+        line = condition.sourceline if condition is not None else line
+        warnings.append(
+            Problem(message=message, element_id=task_spec.bpmn_id, file=file, line=line, severity="warning")
+        )
 
 
 def _flow(file: LoadedFile, source: str, target: str) -> etree._Element | None:
@@ -294,10 +340,26 @@ def _flow(file: LoadedFile, source: str, target: str) -> etree._Element | None:
     return found[0] if found else None
 
 
-def _lint_service_task(task_spec, file: str, warnings: list[Problem]) -> None:
+def _lint_service_task(
+    task_spec, file: str, warnings: list[Problem], beans: Beans | None = None, offline: bool = True
+) -> None:
     extensions = task_spec.extensions or {}
     topic = topic_of(task_spec)
-    if topic is None:
+    try:
+        calls = [] if extensions.get("topic") else expressions.bean_calls(extensions.get("expression") or "")
+    except expressions.ExpressionError:
+        calls = []
+    absent = calls if offline else missing(calls, beans)
+    if calls and not absent:
+        return  # its beans are registered: it runs in the engine
+    if absent:
+        named = ", ".join(f"{bean}.{method}()" for bean, method in absent)
+        where = "the server has them" if offline else "they are"
+        message = (
+            f"service task calls bean method(s) {named}: when {where} registered (ORDERFLOW_BEANS) it runs in the "
+            f"engine; until then it becomes an external-worker job on topic '{topic}': have a worker take that topic"
+        )
+    elif topic is None:
         message = (
             "service task has no camunda:topic (or zeebe:taskDefinition type); an instance reaching it will stop "
             'with an incident; set camunda:type="external" and camunda:topic to the topic a worker takes'
@@ -329,6 +391,7 @@ def deploy(engine: Engine, files: list[tuple[str, bytes]], actor: str | None = N
             files,
             known_processes=lambda key: _deployed_process(session, key),
             known_decisions=session.scalars(select(DecisionDefinition.key).distinct()),
+            beans=engine.beans,
         )
         if problems:
             raise DeploymentRejected(problems=problems + parsed.ignored)

@@ -19,7 +19,8 @@ from SpiffWorkflow.task import TaskState
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import decisions, expressions, mappings, messages, tasks
+from . import conditional_events, decisions, expressions, mappings, messages, tasks
+from .beans import Beans, check_beans, run_service_tasks
 from .db import writer_lock
 from .errors import NotFound
 from .models import (
@@ -101,6 +102,8 @@ class EngineSettings:
     backoff_cap_seconds: float = 300.0
     # A topic's own retry policy (max attempts, backoff base, cap), used when the diagram sets none.
     retry_policy: Callable[[str], tuple[int, float, float] | None] | None = None
+    # Functions JUEL may call as Camunda 7 beans: bean name -> method name -> function (processes/beans.py).
+    beans: Beans | None = None
 
     def policy_for(self, topic: str | None) -> tuple[int, float, float]:
         policy = self.retry_policy(topic) if self.retry_policy is not None and topic else None
@@ -196,7 +199,8 @@ class Engine:
         self.specs = SpecCache(self.serializer)
         self.workflows = WorkflowCache()
         self.decision_models = decisions.ModelCache()
-        self.script_engine = SandboxedScriptEngine()
+        self.beans = check_beans(self.settings.beans)
+        self.script_engine = SandboxedScriptEngine(self.beans)
         self.sql = session_factory.kw["bind"]
         self._writer_lock = writer_lock(self.sql)
 
@@ -268,7 +272,7 @@ class Engine:
             workflow.orderflow_decide = lambda task, key: self._decide(step, task, key)
             try:
                 command(step)
-                self._run_engine(step)
+                self._run_until_settled(step)
                 self._derive(step)
                 self._save(step)
             except BaseException:
@@ -296,6 +300,27 @@ class Engine:
         # Never trust the engine a workflow came with: the library restores an unsandboxed one.
         workflow.script_engine = self.script_engine
         return workflow
+
+    def _run_until_settled(self, step: Step) -> None:
+        """Run the engine, then what it cannot do alone: conditional events whose variables changed, and service
+        tasks that call registered beans. Each may let the engine go on, so repeat until nothing more happens.
+        Conditions are looked at before the first run too: the command's variables may meet one before the flow
+        moves on (Camunda triggers conditional events when variables are set)."""
+        conditional_events.fire(self, step)
+        self._run_engine(step)
+        for _ in range(conditional_events.MAX_ROUNDS):
+            if step.incident is not None:
+                return
+            ran = run_service_tasks(self, step)
+            if not (conditional_events.fire(self, step) or ran):
+                return
+            self._run_engine(step)
+        self.open_incident(
+            step,
+            "engine_error",
+            f"the process did not settle after {conditional_events.MAX_ROUNDS} rounds of conditional events and "
+            "bean calls; check the conditions for a loop",
+        )
 
     def _run_engine(self, step: Step) -> None:
         if step.incident is not None:

@@ -14,6 +14,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
+from . import beans as beans_
 from . import sandbox
 
 PYTHON, JUEL, FEEL = "python", "juel", "feel"
@@ -36,6 +37,18 @@ def dialect_of(source: str) -> str:
     return PYTHON
 
 
+def bean_calls(source: str) -> list[tuple[str, str]]:
+    """(bean, method) of the bean calls in a JUEL text (none in other dialects); ExpressionError as `check`."""
+    if dialect_of(source) != JUEL:
+        return []
+    from . import juel
+
+    try:
+        return juel.bean_calls(source)
+    except Exception as exc:
+        raise _wrap(exc, JUEL) from exc
+
+
 def check(source: str, mode: str = "eval") -> str:
     """Raise ExpressionError for a syntax error or a forbidden construct; return the dialect. `mode` "exec" is
     a Python script (script tasks)."""
@@ -56,9 +69,15 @@ def check(source: str, mode: str = "eval") -> str:
     return dialect
 
 
-def evaluate(source: str, variables: Mapping[str, Any], *, execution: Mapping[str, Any] | None = None) -> Any:
+def evaluate(
+    source: str,
+    variables: Mapping[str, Any],
+    *,
+    execution: Mapping[str, Any] | None = None,
+    beans: beans_.Beans | None = None,
+) -> Any:
     """The value of an expression, as JSON-friendly Python: dates, times and durations become ISO 8601 strings,
-    which is also what SpiffWorkflow's timers expect."""
+    which is also what SpiffWorkflow's timers expect. JUEL may call the registered `beans` (processes/beans.py)."""
     dialect = dialect_of(source)
     try:
         if dialect == FEEL:
@@ -68,7 +87,9 @@ def evaluate(source: str, variables: Mapping[str, Any], *, execution: Mapping[st
         elif dialect == JUEL:
             from . import juel
 
-            value = juel.evaluate(source, variables, context={"execution": dict(execution or {})})
+            # A bean gets the execution object itself (it may read variables); otherwise a copy of the facts.
+            facts = execution if isinstance(execution, beans_.Execution) else dict(execution or {})
+            value = juel.evaluate(source, variables, context={"execution": facts}, beans=beans)
         else:
             value = sandbox.evaluate(source, variables)
     except Exception as exc:

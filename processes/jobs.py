@@ -17,7 +17,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import TaskState
 from sqlalchemy import or_, select, update
 
-from . import expressions, mappings
+from . import conditional_events, expressions, mappings
 from .engine import JOB_KEY, ClaimedJob, Engine, Step, data_changed, find_task, tasks_in
 from .errors import Conflict, NotFound
 from .models import (
@@ -302,6 +302,8 @@ class JobService:
                 self.engine.open_incident(step, "mapping_error", f"output mapping: {exc}", task=task, job=job)
                 return
             task.data.update(variables or {} if produced is None else produced)
+            if conditional_events.interrupted(self.engine, step, task):
+                return  # the result met a conditional boundary event on the task: it is left that way instead
             task.complete()
             step.record("element_completed", task, data_changed(task) or None)
 

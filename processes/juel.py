@@ -13,9 +13,13 @@ inspected through fixed tables:
 * methods come from a whitelist per value type (``size``, ``isEmpty``, ``contains``, ``equals``, ``length``,
   ``toUpperCase``, ``toLowerCase``, ``trim``, ``startsWith``, ``endsWith``, ``equalsIgnoreCase``, ``get``,
   ``containsKey``, the ``execution`` getters and the date helpers); a name outside the whitelist is refused when the
-  expression is compiled, before anything is evaluated;
+  expression is compiled, before anything is evaluated, except directly on a name (``orderBusinessLogic.getOrder(
+  id)``): that is a call of a bean, which reaches only a function the integrator registered under that bean and
+  method name (``beans=``, see ``processes/beans.py``); :func:`bean_calls` lists such calls for deploy-time checks;
+* reflective and engine-reaching names (``getClass``, ``class``, ``forName``, ``invoke``, ``getRuntime``,
+  ``getProcessEngineServices`` …) are refused everywhere when the expression is compiled;
 * the only functions are ``now()`` and ``dateTime()``;
-* names starting with ``__`` are refused.
+* names starting with ``__`` are refused, and bean methods starting with ``_``.
 
 Work is bounded: a text is at most :data:`MAX_LENGTH` characters, nesting is at most :data:`MAX_DEPTH` levels,
 integers are at most about :data:`MAX_INT_DIGITS` digits and a template's result at most
@@ -68,6 +72,7 @@ __all__ = [
     "MAX_LENGTH",
     "DateTime",
     "JuelError",
+    "bean_calls",
     "check",
     "clock",
     "evaluate",
@@ -149,6 +154,16 @@ class _Execution:
         self.variables = variables
 
 
+class _Bean:
+    """A registered bean inside an expression: it can only have its registered methods called."""
+
+    __slots__ = ("methods", "name")
+
+    def __init__(self, name: str, methods: Mapping[str, Callable[..., Any]]):
+        self.name = name
+        self.methods = methods
+
+
 _MISSING = object()
 _NUMBER = (int, float, Decimal)
 _LIST = (list, tuple)
@@ -177,6 +192,8 @@ def _kind(value: Any) -> str:
         return "date"
     if isinstance(value, _Execution):
         return "execution"
+    if isinstance(value, _Bean):
+        return "bean"
     return "object"
 
 
@@ -677,6 +694,22 @@ _ALL_METHODS = frozenset().union(
     _STRING_METHODS, _LIST_METHODS, _MAP_METHODS, _VALUE_METHODS, _DATETIME_METHODS, _EXECUTION_METHODS
 )
 
+# Names that reach Java's reflection, the runtime or the process engine from an expression (the classic EL escapes).
+# Refused in every position, also as bean methods, so a diagram written for an escape never even compiles.
+_REFLECTIVE = frozenset(
+    {
+        "getClass", "class", "forName", "getClassLoader", "loadClass", "getSuperclass", "getInterfaces",
+        "getMethod", "getMethods", "getDeclaredMethod", "getDeclaredMethods", "getField", "getFields",
+        "getDeclaredField", "getDeclaredFields", "getConstructor", "getConstructors", "getDeclaredConstructor",
+        "getDeclaredConstructors", "newInstance", "invoke", "setAccessible", "getModule", "getRuntime", "exec",
+        "getenv", "exit", "halt", "load", "loadLibrary", "getProcessEngine", "getProcessEngineServices",
+        "getRuntimeService", "getRepositoryService", "getTaskService", "getManagementService",
+        "getIdentityService", "getHistoryService", "getFormService", "getAuthorizationService",
+        "getDecisionService", "getExternalTaskService", "getFilterService", "getCaseService", "getBpmnModelInstance",
+        "getBpmnModelElementInstance", "wait", "notify", "notifyAll", "finalize",
+    }
+)  # fmt: skip
+
 _FUNCTIONS = {"now": 0, "dateTime": 0}
 
 
@@ -701,6 +734,8 @@ def _methods_of(value: Any) -> dict[str, _Method]:
 def _call_method(value: Any, name: str, args: list[Any]) -> Any:
     if value is None:
         raise JuelError(f"cannot call method '{name}' on null")
+    if isinstance(value, _Bean):
+        return _call_bean(value, name, args)
     method = _methods_of(value).get(name)
     if method is None:
         hint = ""
@@ -712,6 +747,49 @@ def _call_method(value: Any, name: str, args: list[Any]) -> Any:
         plural = "" if arity == 1 else "s"
         raise JuelError(f"method '{name}' takes {arity} argument{plural}, not {len(args)}")
     return function(value, *args)
+
+
+def _bean_argument(value: Any, bean: str) -> Any:
+    if isinstance(value, _Bean):
+        raise JuelError(f"bean '{value.name}' cannot be passed to bean '{bean}'")
+    return value.data if isinstance(value, _Execution) else value
+
+
+def _bean_result(value: Any, where: str, depth: int = 0) -> Any:
+    """What a bean returned, as plain data an expression may read; anything else is refused, so an expression never
+    reaches into an object's attributes."""
+    if depth > MAX_DEPTH:
+        raise JuelError(f"{where} returned data nested too deeply")
+    if value is None or isinstance(value, (bool, int, float, Decimal, str, datetime, date, DateTime)):
+        return value
+    if isinstance(value, _LIST):
+        return [_bean_result(item, where, depth + 1) for item in value]
+    if isinstance(value, Mapping):
+        plain = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise JuelError(f"{where} returned a map with a key that is not text ({type(key).__name__})")
+            plain[key] = _bean_result(item, where, depth + 1)
+        return plain
+    raise JuelError(
+        f"{where} returned a {type(value).__name__}; a bean must return plain data (null, booleans, numbers, text, "
+        "dates, lists or maps of those)"
+    )
+
+
+def _call_bean(bean: _Bean, name: str, args: list[Any]) -> Any:
+    function = bean.methods.get(name)
+    where = f"bean method {bean.name}.{name}()"
+    if function is None:
+        known = ", ".join(sorted(bean.methods)) or "none"
+        raise JuelError(f"bean '{bean.name}' has no method '{name}' registered (registered: {known})")
+    try:
+        result = function(*[_bean_argument(arg, bean.name) for arg in args])
+    except JuelError:
+        raise
+    except Exception as error:  # the integrator's code: its failure is this expression's failure, never a crash
+        raise JuelError(f"{where} failed: {error.__class__.__name__}: {error}") from error
+    return _bean_result(result, where)
 
 
 def _check_key(key: Any) -> None:
@@ -809,6 +887,7 @@ class _Ternary:
 class _Compiled:
     kind: str  # "text", "single" or "template"
     parts: tuple[Any, ...]  # text: (str,); single: (node,); template: str and nodes
+    bean_calls: tuple[tuple[str, str], ...] = ()  # (bean, method) of calls no whitelist knows
 
 
 # --------------------------------------------------------------------------- tokens
@@ -1007,6 +1086,7 @@ class _Parser:
         self.tokens = tokens
         self.index = 0
         self.depth = 0
+        self.bean_calls: list[tuple[str, str]] = []
 
     def peek(self) -> _Token:
         return self.tokens[self.index]
@@ -1126,9 +1206,13 @@ class _Parser:
                 self.advance()
                 self.check_name(token)
                 if self.is_op("("):
-                    self.check_method(token)
+                    # Only `name.method(` can be a bean call: beans are names, never values inside values.
+                    bean = base.name if isinstance(base, _Name) and not suffixes else None
+                    self.check_method(token, bean)
                     suffixes.append(_MethodCall(token.value, self.arguments()))
                 else:
+                    if token.value in _REFLECTIVE:  # `x.class`, as Java's EL would read getClass()
+                        raise _refused(self.text, token.pos, f"property '{token.value}' is not allowed in expressions")
                     suffixes.append(_Property(token.value))
             elif self.is_op("["):
                 self.advance()
@@ -1202,8 +1286,15 @@ class _Parser:
         if token.value.startswith("__"):
             raise _refused(self.text, token.pos, f"name {token.value!r}: names starting with '__' are not allowed")
 
-    def check_method(self, token: _Token) -> None:
+    def check_method(self, token: _Token, bean: str | None = None) -> None:
         name = token.value
+        if name in _REFLECTIVE:
+            raise _refused(
+                self.text,
+                token.pos,
+                f"method '{name}' is not allowed in expressions",
+                "expressions cannot reach classes, the runtime or the engine",
+            )
         if name in _MUTATORS:
             raise _refused(
                 self.text,
@@ -1211,8 +1302,12 @@ class _Parser:
                 f"'{name}' is not supported: expressions must not change variables here",
                 "set variables with an output mapping or a script task",
             )
-        if name not in _ALL_METHODS:
-            raise _refused(self.text, token.pos, f"method '{name}' is not allowed in expressions")
+        if name in _ALL_METHODS:
+            return
+        if bean is not None and bean != "execution" and not name.startswith("_"):
+            self.bean_calls.append((bean, name))
+            return
+        raise _refused(self.text, token.pos, f"method '{name}' is not allowed in expressions")
 
 
 # --------------------------------------------------------------------------- compiling texts
@@ -1235,6 +1330,7 @@ def _compile(text: str) -> _Compiled:
         )
     parts: list[Any] = []
     literal: list[str] = []
+    calls: list[tuple[str, str]] = []
     position = 0
     while (match := _START.search(text, position)) is not None:
         literal.append(text[position : match.start()])
@@ -1246,7 +1342,9 @@ def _compile(text: str) -> _Compiled:
             parts.append("".join(literal))
             literal = []
         tokens, position = _scan(text, match.end(), match.start())
-        parts.append(_Parser(text, tokens).parse())
+        parser = _Parser(text, tokens)
+        parts.append(parser.parse())
+        calls.extend(parser.bean_calls)
     literal.append(text[position:])
     if any(literal):
         parts.append("".join(literal))
@@ -1254,8 +1352,8 @@ def _compile(text: str) -> _Compiled:
     if not nodes:
         return _Compiled("text", ("".join(parts),))
     if len(nodes) == 1 and all(part.strip() == "" for part in parts if isinstance(part, str)):
-        return _Compiled("single", (nodes[0],))
-    return _Compiled("template", tuple(parts))
+        return _Compiled("single", (nodes[0],), tuple(calls))
+    return _Compiled("template", tuple(parts), tuple(calls))
 
 
 def check(text: str) -> None:
@@ -1268,16 +1366,30 @@ def check(text: str) -> None:
         raise JuelError(f"expression is nested too deeply (more than {MAX_DEPTH} levels)", expression=text) from None
 
 
+def bean_calls(text: str) -> list[tuple[str, str]]:
+    """The bean calls in `text` as (bean, method), in order, each once: calls such as
+    ``orderBusinessLogic.getOrder(id)`` whose method no built-in type has. Raises JuelError like :func:`check`."""
+    check(text)
+    return list(dict.fromkeys(_compile(text).bean_calls))
+
+
 # --------------------------------------------------------------------------- evaluation
 
 
 class _Evaluator:
-    __slots__ = ("clock", "names", "now", "variables")
+    __slots__ = ("beans", "clock", "names", "now", "variables")
 
-    def __init__(self, variables: Mapping[str, Any], names: dict[str, Any], clock: Callable[[], datetime]):
+    def __init__(
+        self,
+        variables: Mapping[str, Any],
+        names: dict[str, Any],
+        clock: Callable[[], datetime],
+        beans: Mapping[str, Mapping[str, Callable[..., Any]]] | None = None,
+    ):
         self.variables = variables
         self.names = names
         self.clock = clock
+        self.beans = beans or {}
         self.now: datetime | None = None
 
     def current_time(self) -> datetime:
@@ -1288,10 +1400,19 @@ class _Evaluator:
             self.now = moment.replace(tzinfo=UTC) if moment.utcoffset() is None else moment.astimezone(UTC)
         return self.now
 
-    def lookup(self, name: str) -> Any:
+    def lookup(self, name: str, method: str | None = None) -> Any:
+        """A name's value: context names, then variables, then beans (as Camunda resolves them). `method` is the
+        method called on it, if any, for a clear message when a bean is not registered."""
         value = self.names.get(name, _MISSING)
         if value is _MISSING and name in self.variables:
             value = self.variables[name]
+        if value is _MISSING and name in self.beans:
+            value = _Bean(name, self.beans[name])
+        if value is _MISSING and method is not None and method not in _ALL_METHODS:
+            raise JuelError(
+                f"bean '{name}' is not registered, so {name}.{method}() cannot be called: register a bean "
+                f"'{name}' with a method '{method}' (ORDERFLOW_BEANS or the orderflow.beans entry points)"
+            )
         if value is _MISSING:
             hint = ""
             if name in ("True", "False", "None", "TRUE", "FALSE", "NULL", "Null", "nil"):
@@ -1306,7 +1427,10 @@ class _Evaluator:
             case _Name(name):
                 return self.lookup(name)
             case _Chain(base, suffixes):
-                current = self.value(base)
+                if isinstance(base, _Name) and isinstance(suffixes[0], _MethodCall):
+                    current = self.lookup(base.name, suffixes[0].name)
+                else:
+                    current = self.value(base)
                 for suffix in suffixes:
                     match suffix:
                         case _Property(name):
@@ -1380,6 +1504,8 @@ class _Evaluator:
 
 def _public(value: Any) -> Any:
     """Internal wrappers never leave the interpreter: `${execution}` is the caller's own dict."""
+    if isinstance(value, _Bean):
+        raise JuelError(f"bean '{value.name}' can only have its methods called, e.g. {value.name}.method()")
     return value.data if isinstance(value, _Execution) else value
 
 
@@ -1405,6 +1531,7 @@ def evaluate(
     *,
     context: Mapping[str, Any] | None = None,
     clock: Callable[[], datetime] | None = None,
+    beans: Mapping[str, Mapping[str, Callable[..., Any]]] | None = None,
 ) -> Any:
     """The value of a JUEL text.
 
@@ -1413,7 +1540,8 @@ def evaluate(
     template such as ``Order ${id} for ${customer.name}`` gives a ``str``; text without expressions is returned as
     it is.  ``context`` adds names resolved before the variables, e.g. ``{"execution": {"processInstanceId": ...,
     "businessKey": ..., "activityId": ...}}``; its values must be plain data.  ``clock`` overrides the module's
-    :data:`clock` for ``now()`` and ``dateTime()``.  Raises JuelError for syntax and evaluation errors.
+    :data:`clock` for ``now()`` and ``dateTime()``.  ``beans`` maps bean names to their methods (name -> function):
+    the only code an expression can call.  Raises JuelError for syntax and evaluation errors.
     """
     check(text)
     compiled = _compile(text)
@@ -1421,7 +1549,7 @@ def evaluate(
         return compiled.parts[0]
     if variables is None:
         variables = {}
-    evaluator = _Evaluator(variables, _names(context, variables), clock or globals()["clock"])
+    evaluator = _Evaluator(variables, _names(context, variables), clock or globals()["clock"], beans)
     try:
         return evaluator.run(compiled)
     except JuelError as error:

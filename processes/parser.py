@@ -17,6 +17,8 @@ from SpiffWorkflow.camunda.parser.task_spec import ScriptTaskParser as CamundaSc
 from SpiffWorkflow.camunda.parser.task_spec import UserTaskParser as CamundaUserTaskParser
 from SpiffWorkflow.camunda.specs.user_task import UserTask as CamundaUserTask
 
+from .call_activities import CallActivity, CallActivityParser
+from .conditional_events import with_conditional_events
 from .decisions import DecisionTask, DecisionTaskParser
 from .errors import InvalidInput, Problem, TooLarge
 from .multi_instance import with_multi_instance
@@ -300,7 +302,7 @@ class ServiceTaskParser(CamundaTaskParser):
         extensions = super().parse_extensions(node)
         node = self.node if node is None else node
         camunda = f"{{{CAMUNDA_MODEL_NS}}}"
-        for attribute in ("type", "topic", "class", "expression", "delegateExpression"):
+        for attribute in ("type", "topic", "class", "expression", "delegateExpression", "resultVariable"):
             value = node.get(camunda + attribute)
             if value is not None:
                 extensions[attribute] = value
@@ -425,9 +427,13 @@ class OrderflowParser(CamundaParser):
         # Camunda passes straight through a plain task.
         full_tag("task"): (CamundaTaskParser, NoOpTask),
         full_tag("boundaryEvent"): (BoundaryEventParser, BoundaryEvent),
+        # Camunda 7 camunda:in/out and Camunda 8 variable propagation (processes/call_activities.py).
+        full_tag("callActivity"): (CallActivityParser, CallActivity),
     }
     # Multi-instance markers as Camunda 7 and 8 draw them, on every activity (processes/multi_instance.py).
     OVERRIDE_PARSER_CLASSES = with_multi_instance(OVERRIDE_PARSER_CLASSES, CamundaParser.PARSER_CLASSES)
+    # Conditional events with camunda:variableName / variableEvents (processes/conditional_events.py).
+    OVERRIDE_PARSER_CLASSES = with_conditional_events(OVERRIDE_PARSER_CLASSES)
 
 
 # Camunda 7 Java implementations of a service task, in the order a topic is named after them.

@@ -5,12 +5,15 @@ so the engine step sets this one again on every workflow it loads or creates."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 
 from . import expressions, sandbox
+from .beans import Beans, Execution
+from .call_activities import business_key_of
 
 
 class SandboxEnvironment(TaskDataEnvironment):
@@ -34,11 +37,24 @@ class SandboxEnvironment(TaskDataEnvironment):
         raise RuntimeError("service tasks run as orderflow jobs, never through the script engine")
 
 
+def execution_of(task, variables: Mapping[str, Any] | None = None, *, writable: bool = False) -> Execution:
+    """What JUEL's `execution` is for a task: the instance, with the business key of the process the task runs in
+    (a called process has its own, passed by `camunda:in businessKey`), and the task's element."""
+    instance = getattr(task.workflow.top_workflow, "orderflow_instance", None) or {}
+    facts = {
+        **instance,
+        "businessKey": business_key_of(task, instance.get("businessKey")),
+        "activityId": getattr(task.task_spec, "bpmn_id", None),
+    }
+    return Execution(facts, task.data if variables is None else variables, writable=writable)
+
+
 class SandboxedScriptEngine(PythonScriptEngine):
     """Errors carry the element and a plain message; they never leak a Python stack to the analyst."""
 
-    def __init__(self) -> None:
+    def __init__(self, beans: Beans | None = None) -> None:
         super().__init__(environment=SandboxEnvironment())
+        self.beans = beans  # what JUEL method calls on bean names reach (processes/beans.py)
 
     def validate(self, expression: str) -> None:
         expressions.check(expression)
@@ -46,10 +62,9 @@ class SandboxedScriptEngine(PythonScriptEngine):
     def evaluate(self, task, expression, external_context=None):
         """Conditions, timer values and mappings, in whichever dialect the analyst wrote them."""
         variables = {**task.data, **external_context} if external_context else task.data
-        instance = getattr(task.workflow.top_workflow, "orderflow_instance", None) or {}
-        execution = {**instance, "activityId": getattr(task.task_spec, "bpmn_id", None)}
         try:
-            return expressions.evaluate(expression, variables, execution=execution)
+            execution = execution_of(task, variables)
+            return expressions.evaluate(expression, variables, execution=execution, beans=self.beans)
         except expressions.ExpressionError as err:
             raise WorkflowTaskException(str(err), task=task, exception=err) from err
 

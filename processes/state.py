@@ -58,6 +58,10 @@ def _build_config() -> dict:
     from .multi_instance import CONVERTERS
 
     config.update(CONVERTERS)
+    from . import call_activities, conditional_events
+
+    config.update(call_activities.CONVERTERS)
+    config.update(conditional_events.CONVERTERS)
     return config
 
 

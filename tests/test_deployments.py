@@ -19,7 +19,8 @@ CHILD = """<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="a" sourceRef="s" targ
   <bpmn:sequenceFlow id="b" sourceRef="t" targetRef="e"/><bpmn:endEvent id="e"/>"""
 
 PARENT = """<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="a" sourceRef="s" targetRef="call"/>
-  <bpmn:callActivity id="call" calledElement="child"/>
+  <bpmn:callActivity id="call" calledElement="child"><bpmn:extensionElements>
+    <camunda:in variables="all"/><camunda:out variables="all"/></bpmn:extensionElements></bpmn:callActivity>
   <bpmn:sequenceFlow id="b" sourceRef="call" targetRef="e"/><bpmn:endEvent id="e"/>"""
 
 

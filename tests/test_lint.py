@@ -76,19 +76,34 @@ def test_a_clean_diagram_passes_with_exit_code_0(conformance: Path) -> None:
 
 
 def test_errors_are_printed_per_element_with_their_line_and_exit_1(conformance: Path) -> None:
-    path = conformance / "camunda7" / "pizza-order.bpmn"
+    path = conformance / "bpmn-miwg" / "C.1.1.bpmn"  # its gateway conditions are XPath
     code, lines, _ = lint(path)
     assert code == 1
     problems = parsed_lines(lines)
     assert all(p["file"] == str(path) for p in problems)
     errors = [p for p in problems if p["severity"] == "error"]
-    assert {(p["element"], p["type"]) for p in errors} == {("ExclusiveGateway_07926wc", "bpmn:exclusiveGateway")}
+    assert {(p["element"], p["type"]) for p in errors} == {
+        ("invoice_approved", "bpmn:exclusiveGateway"),
+        ("reviewSuccessful_gw", "bpmn:exclusiveGateway"),
+    }
     # Each condition is pointed at where it is written, naming its flow.
-    assert [(p["line"], "getOrder" in p["message"]) for p in errors] == [("24", True), ("31", True)]
-    assert "condition of flow 'SequenceFlow_10r7cva'" in errors[0]["message"]
-    # The Java expressions of its service tasks become topics, with a warning naming them.
-    warnings = {p["element"]: p for p in problems if p["severity"] == "warning"}
-    persist = warnings["ServiceTask_0lrmoed"]
+    assert [p["line"] for p in errors] == ["298", "308", "318", "328"]
+    assert "condition of flow 'invoiceApproved'" in errors[0]["message"]
+
+
+def test_java_bean_calls_are_warnings_per_element_and_exit_0(conformance: Path) -> None:
+    path = conformance / "camunda7" / "pizza-order.bpmn"
+    code, lines, _ = lint(path)
+    assert code == 0
+    warnings = [p for p in parsed_lines(lines) if p["severity"] == "warning"]
+    gateway = [p for p in warnings if p["element"] == "ExclusiveGateway_07926wc"]
+    assert [(p["line"], "orderBusinessLogic.getOrder()" in p["message"]) for p in gateway] == [
+        ("24", True),
+        ("31", True),
+    ]
+    assert "condition of flow 'SequenceFlow_10r7cva'" in gateway[0]["message"]
+    # The bean calls of its service tasks run in the engine once registered; until then they are topics.
+    persist = next(p for p in warnings if p["element"] == "ServiceTask_0lrmoed")
     assert persist["line"] == "8" and persist["type"] == "bpmn:serviceTask"
     assert "topic '${orderBusinessLogic.persistOrder(execution)}'" in persist["message"]
 
