@@ -19,7 +19,7 @@ from SpiffWorkflow.task import TaskState
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import conditional_events, decisions, expressions, mappings, messages, tasks
+from . import conditional_events, decisions, escalations, expressions, mappings, messages, tasks
 from .beans import Beans, check_beans, run_service_tasks
 from .db import writer_lock
 from .errors import NotFound
@@ -330,6 +330,8 @@ class Engine:
             # Called after every run, also for service tasks that only reached STARTED (their job runs now).
             if is_element(task) and task.state == TaskState.COMPLETED:
                 step.record("element_completed", task, data_changed(task) or None)
+                if escalations.is_timer_boundary(task):
+                    escalations.on_timer_boundary(step, task)
 
         try:
             step.workflow.do_engine_steps(did_complete_task=completed)

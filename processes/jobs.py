@@ -17,7 +17,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import TaskState
 from sqlalchemy import or_, select, update
 
-from . import conditional_events, expressions, mappings
+from . import conditional_events, escalations, expressions, mappings
 from .engine import JOB_KEY, ClaimedJob, Engine, Step, data_changed, find_task, tasks_in
 from .errors import Conflict, NotFound
 from .models import (
@@ -413,11 +413,13 @@ class JobService:
             row = self._leased_job(step, job.id, job.lease_token)
             row.status, row.updated_at = JOB_DONE, utcnow()
             step.active_jobs = [j for j in self.engine.active_jobs(step) if j.id != row.id]
+            cycles = escalations.cycles_left(step.workflow)
             try:
                 step.workflow.refresh_timers()
             except SpiffWorkflowException as exc:
                 self.engine.open_incident(step, "timer_error", str(exc))
             step.record("timers_checked", data={"jobId": row.id})
+            escalations.after_timer_check(step, cycles)
 
         self.engine.step(job.instance_id, apply, actor="timer")
 

@@ -380,11 +380,16 @@ class NoOpTask(NoneTask):
 
 class BoundaryEventParser(CamundaBoundaryEventParser):
     """Keeps where an error boundary event stores the caught error (Camunda 7 `camunda:errorCodeVariable` and
-    `camunda:errorMessageVariable`), in the spec's extensions."""
+    `camunda:errorMessageVariable`) and the event's properties, in the spec's extensions."""
 
     def parse_extensions(self, node=None) -> dict:
         extensions = super().parse_extensions(node)
         node = self.node if node is None else node
+        # Properties (`camunda:properties`, Camunda 8 `zeebe:properties`): what an escalation timer changes.
+        for namespace in (CAMUNDA_MODEL_NS, ZEEBE_NS):
+            path = f"./{{{BPMN_NS}}}extensionElements/{{{namespace}}}properties/{{{namespace}}}property"
+            for prop in node.iterfind(path):
+                extensions.setdefault(prop.get("name"), prop.get("value"))
         definition = node.find(f"{{{BPMN_NS}}}errorEventDefinition")
         if definition is not None:
             for attribute in ("errorCodeVariable", "errorMessageVariable"):
