@@ -95,6 +95,9 @@ def build_services(sql_engine, config: Mapping[str, Any]) -> Services:
     if config["ORDERFLOW_EMBEDDED_WORKERS"] and not config["ORDERFLOW_BROKER_URL"]:
         runner = EmbeddedRunner(jobs, threads=config["ORDERFLOW_WORKER_THREADS"], topics=registry.topics())
         engine.dispatcher = runner
+        from .monitoring import schedule_alerts
+
+        schedule_alerts(runner, engine, config)  # the `orderflow scheduler` loop checks them with a broker
     return Services(engine=engine, jobs=jobs, connectors=registry, runner=runner)
 
 

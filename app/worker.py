@@ -143,8 +143,12 @@ def run_scheduler(
     interval: float = 0.5, resend_after_seconds: float = 10.0, stop: threading.Event | None = None
 ) -> None:
     """The outbox sweep loop: send every due job that no worker took in time. Safe to run several."""
+    from .monitoring import alert_monitor
+
     services = worker_services()
     stop = stop or threading.Event()
+    alerts = alert_monitor(services.engine, from_environment())
+    next_alert_check = time.monotonic() + (alerts.settings.interval_seconds if alerts else 0.0)
     while not stop.is_set():
         started = time.monotonic()
         try:
@@ -153,6 +157,9 @@ def run_scheduler(
                 send(celery, job_id)
         except Exception:
             log.exception("sweep failed; trying again")
+        if alerts is not None and started >= next_alert_check:  # any number of schedulers: each breach posts once
+            next_alert_check = started + alerts.settings.interval_seconds
+            alerts.check_logged()
         stop.wait(max(interval - (time.monotonic() - started), 0.0))
 
 

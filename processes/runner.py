@@ -10,7 +10,8 @@ import logging
 import os
 import queue
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 
 from .engine import JobDispatcher
 from .errors import Conflict
@@ -39,6 +40,7 @@ class EmbeddedRunner(JobDispatcher):
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._workers: list[threading.Thread] = []
+        self._periodic: list[tuple[float, Callable[[], None]]] = []
 
     # -- JobDispatcher ------------------------------------------------------------------------------------
 
@@ -61,6 +63,11 @@ class EmbeddedRunner(JobDispatcher):
 
     # -- lifecycle ----------------------------------------------------------------------------------------
 
+    def every(self, seconds: float, action: Callable[[], None]) -> None:
+        """Run `action` every `seconds` while the runner runs (alert checks), on a thread of its own so that a slow
+        action never holds up jobs. Register before start()."""
+        self._periodic.append((seconds, action))
+
     def start(self) -> None:
         self._stop.clear()
         for n in range(self.threads):
@@ -70,6 +77,10 @@ class EmbeddedRunner(JobDispatcher):
         poller = threading.Thread(target=self._poll, name="orderflow-poller", daemon=True)
         poller.start()
         self._workers.append(poller)
+        if self._periodic:
+            ticker = threading.Thread(target=self._tick, name="orderflow-periodic", daemon=True)
+            ticker.start()
+            self._workers.append(ticker)
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
@@ -119,3 +130,12 @@ class EmbeddedRunner(JobDispatcher):
                 wait = self.poll_seconds
             self._wake.wait(wait)
             self._wake.clear()
+
+    def _tick(self) -> None:
+        due = [time.monotonic() + seconds for seconds, _ in self._periodic]
+        while not self._stop.is_set():
+            for n, (seconds, action) in enumerate(self._periodic):
+                if time.monotonic() >= due[n]:
+                    due[n] = time.monotonic() + seconds
+                    action()  # actions handle their own errors (AlertMonitor.check_logged)
+            self._stop.wait(max(min(due) - time.monotonic(), 0.0))

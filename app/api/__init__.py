@@ -16,3 +16,6 @@ def register_blueprints(app: APIFlask) -> None:
     app.register_blueprint(incidents.bp)
     app.register_blueprint(incidents.dead_letters_bp)
     app.register_blueprint(people.bp)
+    from .monitoring import bp as monitoring  # metrics, audit trail, /metrics for Prometheus
+
+    app.register_blueprint(monitoring)
