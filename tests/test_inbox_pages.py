@@ -36,9 +36,9 @@ def start_order(server: Server, key: str, business_key: str, **variables) -> str
     return response.json()["id"]
 
 
-def log_in(page, server: Server, username: str, password: str = DEMO_PASSWORD) -> None:
-    page.goto(f"{server.url}/inbox")
-    assert "/login" in page.url  # not logged in: the inbox sends people to the login page
+def log_in(page, server: Server, username: str, password: str = DEMO_PASSWORD, start: str = "/inbox") -> None:
+    page.goto(f"{server.url}{start}")
+    assert "/login" in page.url  # not logged in: pages send people to the login page
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")

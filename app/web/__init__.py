@@ -14,14 +14,15 @@ login_manager.login_message = "Log in to see this page."
 
 
 def register_pages(app: APIFlask) -> None:
-    from . import inbox, login, people
+    from . import inbox, login, monitoring, people
 
     csrf.init_app(app)
     for name, blueprint in app.blueprints.items():
-        if name not in ("web_login", "web_inbox") and blueprint.url_prefix and blueprint.url_prefix.startswith("/api"):
+        if not name.startswith("web_") and blueprint.url_prefix and blueprint.url_prefix.startswith("/api"):
             csrf.exempt(blueprint)  # bearer tokens, no cookies: nothing for a forged form to ride on
     login_manager.init_app(app)
     login_manager.user_loader(people.load_user)
     app.register_blueprint(login.bp)
     app.register_blueprint(inbox.bp)
+    app.register_blueprint(monitoring.bp)
     app.jinja_env.globals["roles_for"] = people.roles_for

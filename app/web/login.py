@@ -15,9 +15,15 @@ from .people import AREAS, PageUser
 bp = Blueprint("web_login", __name__)
 
 
+# Where a person lands after logging in: the first area their roles open.
+LANDING = (("inbox", "web_inbox.inbox"), ("monitoring", "web_monitoring.dashboard"))
+
+
 def _home() -> str:
-    if current_user.is_authenticated and current_user.caller.has_role(*AREAS["inbox"]):
-        return url_for("web_inbox.inbox")
+    if current_user.is_authenticated:
+        for area, endpoint in LANDING:
+            if current_user.caller.has_role(*AREAS[area]):
+                return url_for(endpoint)
     return url_for("web_login.welcome")
 
 
