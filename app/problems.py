@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from apiflask import APIFlask
 from apiflask.exceptions import HTTPError
-from flask import jsonify
+from flask import jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from processes.errors import (
@@ -32,6 +32,8 @@ def register(app: APIFlask) -> None:
     @app.errorhandler(OrderflowError)
     def _domain_error(error: OrderflowError):
         status = next((code for cls, code in STATUS.items() if isinstance(error, cls)), 400)
+        if _on_a_page():
+            return _page(status, error.title, error.detail)
         extra = {}
         if isinstance(error, DeploymentRejected):
             extra["problems"] = [p.as_dict() for p in error.problems]
@@ -56,4 +58,15 @@ def register(app: APIFlask) -> None:
 
     @app.errorhandler(HTTPException)
     def _werkzeug_error(error: HTTPException):
+        if _on_a_page():
+            return _page(error.code or 500, error.name, error.description)
         return problem(error.code or 500, error.name, error.description)
+
+
+def _on_a_page() -> bool:
+    """Errors of the pages (blueprints named web_*) are pages too; the API's are problem+json."""
+    return bool(request.blueprint and request.blueprint.startswith("web_"))
+
+
+def _page(status: int, title: str, detail: str | None):
+    return render_template("error.html", title=title, detail=detail or title), status

@@ -176,10 +176,3 @@ def complete(task_id: str):
     flash(f"Done: {task['name'] or task['elementId']} for order {task['businessKey'] or task['instanceId']}.", "info")
     return redirect(url_for(".inbox"))
 
-
-@bp.errorhandler(OrderflowError)
-def error_page(error: OrderflowError):
-    from ..problems import STATUS
-
-    status = next((code for cls, code in STATUS.items() if isinstance(error, cls)), 400)
-    return render_template("error.html", title=error.title, detail=error.detail), status

@@ -12,7 +12,7 @@ from flask import Blueprint, Response, current_app, render_template, request, st
 from sqlalchemy import select
 
 from processes import audit, metrics
-from processes.errors import InvalidInput, NotFound, OrderflowError
+from processes.errors import InvalidInput, NotFound
 from processes.incidents import ImpactWeights, list_incidents
 from processes.instances import get_instance, instance_events, list_instances
 from processes.models import ProcessDefinition, utcnow
@@ -170,10 +170,3 @@ def audit_export(fmt: str):
     headers = {"Content-Disposition": f"attachment; filename=audit-events.{fmt}"}
     return Response(stream_with_context(body), mimetype=mimetype, headers=headers)
 
-
-@bp.errorhandler(OrderflowError)
-def error_page(error: OrderflowError):
-    from ..problems import STATUS
-
-    status = next((code for cls, code in STATUS.items() if isinstance(error, cls)), 400)
-    return render_template("error.html", title=error.title, detail=error.detail), status
