@@ -208,7 +208,9 @@ class AlertMonitor:
         }
 
     def _claim(self, state: AlertState, now: datetime) -> bool:
-        """Take the right to post this state's message: one process at a time, and only while it is unchanged."""
+        """Take the right to post this state's message: one process at a time, only while the state is unchanged and
+        nobody has delivered it meanwhile."""
+        status = FIRING if state.firing else RESOLVED
         with self.engine.write_session() as session:
             claimed = session.execute(
                 update(AlertState)
@@ -216,6 +218,7 @@ class AlertMonitor:
                     AlertState.key == state.key,
                     AlertState.firing == state.firing,
                     AlertState.changed_at == state.changed_at,
+                    or_(AlertState.notified.is_(None), AlertState.notified != status),
                     or_(AlertState.sending_until.is_(None), AlertState.sending_until < now),
                 )
                 .values(sending_until=now + SEND_LEASE)
