@@ -18,6 +18,7 @@ from connectors import (
 )
 from connectors.errors import Discrepancy
 from connectors.registry import retry_policy
+from processes.beans import load as load_beans
 from processes.db import make_session_factory
 from processes.engine import Engine, EngineSettings, JobDispatcher
 from processes.jobs import BpmnErrorThrown, ClaimedJob, JobExecutor, JobFailed, JobNeedsReview, JobService
@@ -83,6 +84,7 @@ def build_services(sql_engine, config: Mapping[str, Any]) -> Services:
     settings = EngineSettings(
         lease_seconds=config["ORDERFLOW_LEASE_SECONDS"],
         retry_policy=lambda topic: tuple(retry_policy(topic)) if topic in registry else None,
+        beans=load_beans(config.get("ORDERFLOW_BEANS")),
     )
     runner = None
     dispatcher = JobDispatcher()

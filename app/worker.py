@@ -68,12 +68,12 @@ class CeleryDispatcher(JobDispatcher):
         self.unsent = unsent  # told which jobs could not be sent, so the next sweep sends them at once
 
     def dispatch(self, jobs: list[JobRecord]) -> None:
-        from processes.models import TIMER, utcnow
+        from processes.models import SCHEDULE, TIMER, utcnow
 
         now = utcnow()
         failed = []
         for job in jobs:
-            if job.kind != TIMER and job.topic not in self.topics:
+            if job.kind not in (TIMER, SCHEDULE) and job.topic not in self.topics:
                 continue
             wait = (job.due_at - now).total_seconds()
             if wait > SOON_SECONDS:

@@ -66,8 +66,9 @@ class CallActivityParser(CamundaCallActivityParser):
         return extensions
 
 
-class CallActivity(SpiffCallActivity):
-    """A call activity that passes variables as the diagram's dialect says (see the module's docstring)."""
+class MappedCallActivity(SpiffCallActivity):
+    """A call activity that passes variables as the diagram's dialect says (see the module's docstring). Its own
+    class name: SpiffWorkflow's serializer knows classes by name, and embedded subprocesses are its CallActivity."""
 
     def _mapping(self) -> dict[str, Any]:
         return (self.extensions or {}).get(VARIABLES) or {"dialect": PLAIN}
@@ -180,4 +181,4 @@ def _find(top, task_id):
 
 
 # Serialized like SpiffWorkflow's own call activity (the mappings travel in the extensions).
-CONVERTERS = {CallActivity: SubWorkflowConverter}
+CONVERTERS = {MappedCallActivity: SubWorkflowConverter}

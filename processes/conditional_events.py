@@ -28,7 +28,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.conditional import (
 from SpiffWorkflow.camunda.parser.CamundaParser import CamundaParser
 from SpiffWorkflow.task import TaskState
 
-from .call_activities import CallActivity
+from .call_activities import MappedCallActivity
 
 if TYPE_CHECKING:
     from .engine import Engine, Step
@@ -44,9 +44,9 @@ MAX_ROUNDS = 50  # condition fires the engine, the engine changes variables, ...
 _UNDEFINED = re.compile(r"(variable|name) '[^']+' is not defined")
 
 
-class ConditionalEventDefinition(SpiffConditionalEventDefinition):
+class ScopedConditionalEventDefinition(SpiffConditionalEventDefinition):
     """SpiffWorkflow's conditional event, evaluated over the process's current variables; an undefined variable
-    makes it false instead of failing."""
+    makes it false instead of failing. (Its own class name: SpiffWorkflow's serializer knows classes by name.)"""
 
     def __init__(self, expression: str, variable_name: str | None = None, variable_events=None, **kwargs):
         super().__init__(expression, **kwargs)
@@ -102,7 +102,7 @@ class ConditionalEventDefinitionConverter(TimerConditionalEventDefinitionConvert
         return dct
 
 
-CONVERTERS = {ConditionalEventDefinition: ConditionalEventDefinitionConverter}
+CONVERTERS = {ScopedConditionalEventDefinition: ConditionalEventDefinitionConverter}
 
 
 class ConditionalEventParsing:
@@ -117,7 +117,7 @@ class ConditionalEventParsing:
             self.raise_validation_exception(
                 f"camunda:variableEvents '{', '.join(unknown)}' is not one of create, update, delete"
             )
-        return ConditionalEventDefinition(
+        return ScopedConditionalEventDefinition(
             (parsed.expression or "").strip(),
             variable_name=(event.get(f"{{{CAMUNDA_NS}}}variableName") or "").strip() or None,
             variable_events=events or None,
@@ -141,7 +141,7 @@ def with_conditional_events(overrides: dict) -> dict:
 # -- evaluation -----------------------------------------------------------------------------------------------
 
 
-def condition_met(task, definition: ConditionalEventDefinition, variables: dict[str, Any]) -> bool:
+def condition_met(task, definition: ScopedConditionalEventDefinition, variables: dict[str, Any]) -> bool:
     """The condition's value over `variables`; an undefined variable is false. Raises WorkflowTaskException."""
     try:
         value = task.workflow.script_engine.evaluate(task, definition.expression, external_context=variables)
@@ -164,7 +164,7 @@ def scope_variables(task) -> dict[str, Any]:
         inner = subprocess
         while inner is not None and inner is not workflow:
             caller = _caller(top, inner)
-            if caller is None or isinstance(caller.task_spec, CallActivity):  # a called process: its own scope
+            if caller is None or isinstance(caller.task_spec, MappedCallActivity):  # a called process: its own scope
                 inner = None
                 break
             inner = caller.workflow
@@ -184,7 +184,7 @@ def has_conditional_events(workflow) -> bool:
     cached = getattr(spec, "_orderflow_conditional", None)
     if cached is None:
         cached = any(
-            isinstance(getattr(task_spec, "event_definition", None), ConditionalEventDefinition)
+            isinstance(getattr(task_spec, "event_definition", None), ScopedConditionalEventDefinition)
             for s in (spec, *workflow.subprocess_specs.values())
             for task_spec in s.task_specs.values()
         )
@@ -202,7 +202,7 @@ def fire(engine: Engine, step: Step) -> bool:
     waiting = [t for w in (workflow, *workflow.subprocesses.values()) for t in w.tasks.values()]
     for task in waiting:
         definition = getattr(task.task_spec, "event_definition", None)
-        if task.state != TaskState.WAITING or not isinstance(definition, ConditionalEventDefinition):
+        if task.state != TaskState.WAITING or not isinstance(definition, ScopedConditionalEventDefinition):
             continue
         failure = task.internal_data.pop(FAILED, None)
         if failure is not None:  # on arrival; evaluated again when an operator retries the incident

@@ -17,9 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from . import dmn, expressions
+from . import dmn, expressions, schedules
 from .beans import Beans, missing
-from .conditional_events import ConditionalEventDefinition
+from .conditional_events import ScopedConditionalEventDefinition
 from .db import serialize_on
 from .decisions import DecisionTask
 from .engine import Engine
@@ -108,6 +108,7 @@ def lint_files(
     for f in parsed.bpmn_files:
         for problem in lint_bpmn(f):
             (problems if problem.severity == "error" else parsed.ignored).append(problem)
+        problems.extend(schedules.lint(f.name, f.root))
     warnings.extend(parsed.ignored)
     for f in parsed.dmn_files:  # every FEEL cell of every table, named by rule and column
         try:
@@ -171,6 +172,7 @@ def _parser_copy(root: etree._Element) -> etree._Element:
     """The copy of a diagram SpiffWorkflow parses: timer literals quoted, data stores left out. The stored XML
     stays as drawn; deepcopy keeps the line numbers."""
     copy = deepcopy(root)
+    schedules.strip_timer_starts(copy)  # orderflow fires timer start events itself (processes/schedules.py)
     quote_timer_literals(copy)
     apply_called_elements(copy)
     strip_data_stores(copy)
@@ -259,7 +261,7 @@ def _lint_spec(
         if getattr(task_spec, "bpmn_id", None) is None:
             continue
         event = getattr(task_spec, "event_definition", None)
-        if isinstance(event, ConditionalEventDefinition):
+        if isinstance(event, ScopedConditionalEventDefinition):
             _check_expression(event.expression or "", "eval", task_spec, file.name, problems)
             _lint_bean_calls(event.expression or "", task_spec, file.name, warnings, beans, offline, "condition")
         if isinstance(task_spec, ScriptTask):
@@ -400,12 +402,14 @@ def deploy(engine: Engine, files: list[tuple[str, bytes]], actor: str | None = N
         session.add(deployment)
         session.flush()
         result = DeploymentResult(deployment_id=deployment.id, warnings=warnings)
+        scheduled = []
         for p in parsed.processes:
-            result.definitions.append(
-                _version_process(
-                    engine, session, deployment, p.file, p.key, p.spec, p.subprocess_specs, p.message_starts
-                )
+            definition = _version_process(
+                engine, session, deployment, p.file, p.key, p.spec, p.subprocess_specs, p.message_starts
             )
+            result.definitions.append(definition)
+            if definition["isNew"]:  # a new version takes over the timer start events' schedules
+                scheduled.extend(schedules.replace(session, definition["id"], p.key, p.file.root))
         for f in parsed.dmn_files:
             for decision in f.root.iter(f"{{{etree.QName(f.root).namespace}}}decision"):
                 result.decisions.append(_version_decision(session, deployment, f, decision))
@@ -413,6 +417,8 @@ def deploy(engine: Engine, files: list[tuple[str, bytes]], actor: str | None = N
             session.commit()
         except IntegrityError as exc:
             raise Conflict("the same process was deployed concurrently; deploy again") from exc
+    if scheduled:
+        engine.dispatcher.dispatch(scheduled)
     return result
 
 

@@ -27,6 +27,7 @@ from .models import (
     JOB_LOCKED,
     JOB_READY,
     JOB_REVIEW,
+    SCHEDULE,
     SERVICE,
     TIMER,
     Job,
@@ -115,7 +116,7 @@ class JobService:
             query = query.where(Job.id.in_(list(job_ids)))
         if topics is not None:
             by_topic = Job.topic.in_(list(topics))
-            query = query.where(by_topic if service_only else or_(Job.kind == TIMER, by_topic))
+            query = query.where(by_topic if service_only else or_(Job.kind.in_((TIMER, SCHEDULE)), by_topic))
         query = query.order_by(Job.due_at).limit(limit).with_for_update(skip_locked=True)
         claimed = []
         with self.engine.write_session() as session:
@@ -191,7 +192,7 @@ class JobService:
             .with_for_update(skip_locked=True)
         )
         if topics is not None:  # jobs of other topics wait for external workers
-            query = query.where(or_(Job.kind == TIMER, Job.topic.in_(list(topics))))
+            query = query.where(or_(Job.kind.in_((TIMER, SCHEDULE)), Job.topic.in_(list(topics))))
         with self.engine.write_session() as session:
             jobs = list(session.scalars(query))
             for job in jobs:
@@ -216,6 +217,11 @@ class JobService:
         """Do a claimed job's work outside any transaction, then report through an engine step."""
         if job.kind == TIMER:
             self.fire_timers(job)
+            return
+        if job.kind == SCHEDULE:  # a timer start event: start the instance, move the schedule on
+            from .schedules import fire  # schedules imports the engine, as this module does
+
+            fire(self.engine, job)
             return
         if self.executor is None:
             raise RuntimeError("no job executor configured")

@@ -111,6 +111,7 @@ class ProcessInstance(Base):
 # Job kinds and statuses
 SERVICE = "service"
 TIMER = "timer"
+SCHEDULE = "schedule"  # a timer start event's next tick: starts an instance (processes/schedules.py)
 JOB_READY = "ready"
 JOB_LOCKED = "locked"
 JOB_DONE = "done"
@@ -127,7 +128,8 @@ class Job(Base):
     __table_args__ = (Index("ix_jobs_claim", "status", "due_at"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    instance_id: Mapped[str] = mapped_column(ForeignKey("process_instances.id"), index=True)
+    # None for a schedule (SCHEDULE), which belongs to a process definition, not to an instance.
+    instance_id: Mapped[str | None] = mapped_column(ForeignKey("process_instances.id"), index=True)
     kind: Mapped[str] = mapped_column(String(20))
     topic: Mapped[str | None] = mapped_column(String(255))
     element_id: Mapped[str | None] = mapped_column(String(255))

@@ -17,7 +17,7 @@ from SpiffWorkflow.camunda.parser.task_spec import ScriptTaskParser as CamundaSc
 from SpiffWorkflow.camunda.parser.task_spec import UserTaskParser as CamundaUserTaskParser
 from SpiffWorkflow.camunda.specs.user_task import UserTask as CamundaUserTask
 
-from .call_activities import CallActivity, CallActivityParser
+from .call_activities import CallActivityParser, MappedCallActivity
 from .conditional_events import with_conditional_events
 from .decisions import DecisionTask, DecisionTaskParser
 from .errors import InvalidInput, Problem, TooLarge
@@ -433,7 +433,7 @@ class OrderflowParser(CamundaParser):
         full_tag("task"): (CamundaTaskParser, NoOpTask),
         full_tag("boundaryEvent"): (BoundaryEventParser, BoundaryEvent),
         # Camunda 7 camunda:in/out and Camunda 8 variable propagation (processes/call_activities.py).
-        full_tag("callActivity"): (CallActivityParser, CallActivity),
+        full_tag("callActivity"): (CallActivityParser, MappedCallActivity),
     }
     # Multi-instance markers as Camunda 7 and 8 draw them, on every activity (processes/multi_instance.py).
     OVERRIDE_PARSER_CLASSES = with_multi_instance(OVERRIDE_PARSER_CLASSES, CamundaParser.PARSER_CLASSES)

@@ -264,3 +264,55 @@ def test_beans_load_from_orderflow_beans_paths(tmp_path, monkeypatch) -> None:
         beans.load("shop_beans:NOPE")
     with pytest.raises(BeanError, match="not callable"):
         beans.check_beans({"b": {"m": 42}})
+
+
+PIZZA_BEANS = '''
+"""What an integrator ships: the pizza shop's bean, registered with ORDERFLOW_BEANS=pizza_beans:BEANS."""
+
+ORDERS = {}
+
+
+def persist_order(execution):
+    order_id = f"P-{len(ORDERS) + 1}"
+    ORDERS[order_id] = {"pizzas": execution.get_variable("pizzas")}
+    execution.set_variable("orderId", order_id)
+
+
+def get_order(order_id):
+    return {"id": order_id, "approved": ORDERS[order_id]["pizzas"] <= 3}  # the shop bakes at most three at once
+
+
+BEANS = {"orderBusinessLogic": {"persistOrder": persist_order, "getOrder": get_order, "rejectOrder": lambda e: None}}
+'''
+
+
+def test_a_server_with_orderflow_beans_runs_pizza_order_over_rest(tmp_path, sandbox_url, pizza) -> None:
+    from .conftest import _stop, start_server
+    from .test_api import deploy as deploy_over_http
+    from .test_api import wait_until_ended
+    from .test_tasks import complete, task_of
+
+    (tmp_path / "pizza_beans.py").write_text(PIZZA_BEANS)
+    server = start_server(tmp_path / "data", sandbox_url, ORDERFLOW_BEANS="pizza_beans:BEANS", PYTHONPATH=str(tmp_path))
+    try:
+        deployed = deploy_over_http(server, pizza)
+        assert deployed.status_code == 201, deployed.text
+        assert not [w for w in deployed.json()["warnings"] if "orderBusinessLogic" in w["message"]]
+        outcomes = {}
+        for pizzas in (2, 5):
+            started = server.post("/process-definitions/orderPizza/instances", json={"variables": {"pizzas": pizzas}})
+            instance_id = started.json()["id"]
+            assert complete(server, task_of(server, instance_id)["id"], "anna").status_code == 200
+            view = server.get(f"/process-instances/{instance_id}").json()
+            if pizzas <= 3:  # approved: the pizza is prepared
+                assert complete(server, task_of(server, instance_id)["id"], "anna").status_code == 200
+            outcomes[pizzas] = wait_until_ended(server, instance_id)
+        assert outcomes[2]["status"] == outcomes[5]["status"] == "completed"
+        assert view["variables"]["orderId"] == "P-2"
+        ends = {
+            p: [e["elementId"] for e in server.get(f"/process-instances/{v['id']}/events").json()["items"]]
+            for p, v in outcomes.items()
+        }
+        assert "EndEvent_1ccb1zj" in ends[2] and "EndEvent_064cd62" in ends[5]
+    finally:
+        _stop(server.proc)

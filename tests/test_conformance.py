@@ -3,6 +3,7 @@ and that everything else is refused with a precise message, never a crash."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,47 @@ def test_camunda7_pizza_order_deploys_with_warnings_naming_the_bean_calls(server
     calls = [w for w in warnings if "orderBusinessLogic.getOrder()" in w["message"]]
     gateway = "ExclusiveGateway_07926wc"
     assert [(w["elementId"], w["line"]) for w in calls] == [(gateway, 24), (gateway, 31)]
+
+
+def instances_of(server: Server, key: str) -> list[dict]:
+    """Oldest first."""
+    found = server.get("/process-instances", params={"processKey": key, "perPage": 200}).json()
+    return list(reversed(found["items"]))
+
+
+def test_camunda7_order_handling_runs_on_its_schedule_over_rest(server: Server, conformance) -> None:
+    """Its timer start event, the Quartz cycle `0/5 0/1 * 1/1 * ?`, has the server start an instance every five
+    seconds. External workers create the invoice; once `invoiceId` is set, the conditional boundary event
+    (`${invoiceId != null}`) interrupts the subprocess and the invoice is archived. A new version without the timer
+    start event stops the schedule."""
+    xml = (conformance / "camunda7" / "order-handling.bpmn").read_bytes()
+    assert deploy_over_http(server, ("order-handling.bpmn", xml)).status_code == 201
+    deadline = time.monotonic() + 12
+    while not instances_of(server, "Order_Process") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    first = instances_of(server, "Order_Process")[0]
+    assert first["businessKey"] is None
+    for job in activate(server, "invoiceCreator", worker="invoicing", maxJobs=10):
+        variables = {"invoiceId": f"INV-{job['instanceId'][:6]}"}
+        server.post(f"/jobs/{job['id']}/complete", json={"workerId": "invoicing", "variables": variables})
+    deadline = time.monotonic() + 20
+    while server.get(f"/process-instances/{first['id']}").json()["endedAt"] is None:
+        assert time.monotonic() < deadline, "the invoice was never archived"
+        for job in activate(server, "invoiceArchiver", worker="archive", maxJobs=10):
+            server.post(f"/jobs/{job['id']}/complete", json={"workerId": "archive", "variables": {}})
+        time.sleep(0.1)
+    view = wait_until_ended(server, first["id"])
+    assert view["status"] == "completed" and view["variables"]["invoiceId"].startswith("INV-")
+    elements = [e["elementId"] for e in server.get(f"/process-instances/{first['id']}/events").json()["items"]]
+    assert "BoundaryEvent_1y1bvad" in elements and "EndEvent_0q2wrcp" in elements
+
+    stop = (
+        '<?xml version="1.0" encoding="UTF-8"?><bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/'
+        'MODEL" id="d" targetNamespace="t"><bpmn:process id="Order_Process" isExecutable="true"><bpmn:startEvent '
+        'id="s"/><bpmn:sequenceFlow id="f" sourceRef="s" targetRef="e"/><bpmn:endEvent id="e"/></bpmn:process>'
+        "</bpmn:definitions>"
+    )
+    assert deploy_over_http(server, ("order-handling-v2.bpmn", stop.encode())).status_code == 201
+    started = len(instances_of(server, "Order_Process"))
+    time.sleep(5.5)  # longer than the cycle
+    assert len(instances_of(server, "Order_Process")) == started

@@ -355,3 +355,30 @@ def test_parallel_branches_reported_at_once_join_exactly_once(engine: Engine, sq
     types = [(e["type"], e["elementId"]) for e in instance_events(engine, instance_id)]
     assert types.count(("job_created", "Task_CapturePayment")) == 1
     assert types.count(("instance_completed", None)) == 1
+
+
+def test_racing_schedulers_start_one_instance_per_timer_tick(engine: Engine) -> None:
+    """A timer start event's schedule is a job without an instance; FOR UPDATE SKIP LOCKED and the lease check in the
+    starting step let each tick start exactly one instance, however many schedulers claim at once."""
+    from .test_schedules import scheduled
+
+    deploy(engine, [scheduled("pg_ticks", "R5/PT0.15S")])
+
+    def scheduler(name: str) -> None:
+        jobs = JobService(engine)
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline and job_rows(engine, kind="schedule")[0].status != "done":
+            for job in jobs.claim(name, limit=5):
+                try:
+                    jobs.run(job)
+                except Conflict:
+                    pass
+            time.sleep(0.005)
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(scheduler, [f"s{n}" for n in range(4)]))
+    assert job_rows(engine, kind="schedule")[0].status == "done"
+    query = select(ProcessInstance.idempotency_key).where(ProcessInstance.process_key == "pg_ticks")
+    with engine.read_session() as session:
+        keys = list(session.scalars(query))
+    assert len(keys) == 5 and len(set(keys)) == 5  # five ticks, one instance each
