@@ -19,7 +19,7 @@ from sqlalchemy import case, func, select
 
 from processes.alerts import AlertMonitor, AlertSettings
 from processes.engine import Engine
-from processes.metrics import job_metrics, newest_event_at
+from processes.metrics import NOT_ENDED, job_metrics, newest_event_at
 from processes.models import ENDED_STATUSES, Incident, ProcessInstance, utcnow
 from processes.runner import EmbeddedRunner
 from processes.sla import SlaTargets
@@ -103,7 +103,7 @@ class OrderflowCollector(Collector):
             for key, version, active_elements in session.execute(
                 select(
                     ProcessInstance.process_key, ProcessInstance.definition_version, ProcessInstance.active_elements
-                ).where(ProcessInstance.ended_at.is_(None))
+                ).where(ProcessInstance.status.in_(NOT_ENDED))
             ):
                 for item in active_elements or []:
                     active[(key, str(version), item["elementId"])] += 1
