@@ -17,13 +17,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from . import dmn, expressions, schedules
+from . import compensation, dmn, expressions, schedules
 from .beans import Beans, missing
 from .conditional_events import ScopedConditionalEventDefinition
 from .db import serialize_on
 from .decisions import DecisionTask
 from .engine import Engine
 from .errors import Conflict, DeploymentRejected, InvalidInput, Problem
+from .event_subprocesses import connect_ends as connect_event_subprocesses
 from .messages import correlation_keys, prepare_message_events
 from .models import DecisionDefinition, Deployment, ProcessDefinition, Versioned
 from .parser import (
@@ -109,6 +110,7 @@ def lint_files(
         for problem in lint_bpmn(f):
             (problems if problem.severity == "error" else parsed.ignored).append(problem)
         problems.extend(schedules.lint(f.name, f.root))
+        problems.extend(compensation.lint(f))
     warnings.extend(parsed.ignored)
     for f in parsed.dmn_files:  # every FEEL cell of every table, named by rule and column
         try:
@@ -151,6 +153,7 @@ def lint_files(
                 problems.append(Problem(message=str(exc), element_id=key, element_type="bpmn:process", file=f.name))
                 continue
             message_starts = prepare_message_events([spec, *subprocess_specs.values()], message_keys)
+            connect_event_subprocesses([spec, *subprocess_specs.values()])
             # Each process of these files once, in its own file; processes deployed earlier were linted then.
             for s in (spec, *subprocess_specs.values()):
                 if s.file in names and s.name not in linted:
@@ -176,6 +179,7 @@ def _parser_copy(root: etree._Element) -> etree._Element:
     quote_timer_literals(copy)
     apply_called_elements(copy)
     strip_data_stores(copy)
+    compensation.prepare_copy(copy)  # handlers onto their activities, throw events run by orderflow
     return copy
 
 

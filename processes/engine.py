@@ -19,7 +19,7 @@ from SpiffWorkflow.task import TaskState
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import conditional_events, decisions, escalations, expressions, mappings, messages, tasks
+from . import compensation, conditional_events, decisions, escalations, expressions, mappings, messages, tasks
 from .beans import Beans, check_beans, run_service_tasks
 from .db import writer_lock
 from .errors import NotFound
@@ -321,9 +321,11 @@ class Engine:
         conditional_events.fire(self, step)
         self._run_engine(step)
         for _ in range(conditional_events.MAX_ROUNDS):
+            # Compensation first, even after an incident: it remembers what completed and owns its throw events.
+            compensated = compensation.settle(self, step)
             if step.incident is not None:
                 return
-            ran = run_service_tasks(self, step)
+            ran = run_service_tasks(self, step) or compensated
             if not (conditional_events.fire(self, step) or ran):
                 return
             self._run_engine(step)
@@ -494,14 +496,31 @@ class Engine:
             elements.append(element)
         instance.active_elements = elements
 
-    def _service_job(self, step: Step, task, topic: str, now: datetime) -> JobRecord | None:
-        extensions = task.task_spec.extensions or {}
+    def _service_job(
+        self,
+        step: Step,
+        task,
+        topic: str,
+        now: datetime,
+        *,
+        extensions: dict[str, Any] | None = None,
+        data: dict[str, Any] | None = None,
+        element_id: str | None = None,
+    ) -> JobRecord | None:
+        """A job for a service task, or for another element's work on its behalf (a compensation handler's:
+        its own `extensions`, the variables it works on and its element id)."""
+        extensions = (task.task_spec.extensions or {}) if extensions is None else extensions
+        data = task.data if data is None else data
+        element_id = element_id or task.task_spec.bpmn_id
         try:
-            mapped_inputs = mappings.inputs(extensions, task.data)
+            mapped_inputs = mappings.inputs(extensions, data)
+            retry_cycle = extensions.get("retryCycle")
+            if retry_cycle and expressions.dialect_of(retry_cycle) != expressions.PYTHON:
+                # Camunda 7 takes an expression here too (`${paymentRetryCycle}`): evaluated when the job is made.
+                retry_cycle = str(expressions.evaluate(retry_cycle, data))
         except expressions.ExpressionError as exc:
-            self.open_incident(step, "mapping_error", f"input mapping of {task.task_spec.bpmn_id}: {exc}", task=task)
+            self.open_incident(step, "mapping_error", f"input mapping of {element_id}: {exc}", task=task)
             return None
-        retry_cycle = extensions.get("retryCycle")
         max_attempts = self.settings.policy_for(topic)[0]
         if retry_cycle:
             from .jobs import retry_delays  # local: jobs imports this module
@@ -514,12 +533,12 @@ class Engine:
             instance_id=step.instance.id,
             kind=SERVICE,
             topic=topic,
-            element_id=task.task_spec.bpmn_id,
+            element_id=element_id,
             task_id=str(task.id),
             due_at=now,
             max_attempts=max_attempts,
             retry_cycle=retry_cycle,
-            variables={**task.data, **mapped_inputs},
+            variables={**data, **mapped_inputs},
         )
         holder = self.dispatcher.lease_holder(topic)
         if holder is not None:

@@ -17,7 +17,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import TaskState
 from sqlalchemy import or_, select, update
 
-from . import conditional_events, escalations, expressions, mappings
+from . import compensation, conditional_events, escalations, expressions, mappings
 from .engine import JOB_KEY, ClaimedJob, Engine, Step, data_changed, find_task, tasks_in
 from .errors import Conflict, NotFound
 from .models import (
@@ -301,6 +301,9 @@ class JobService:
             if task is None:  # the task was left meanwhile (boundary event, cancel): nothing to deliver
                 job.status = JOB_CANCELLED
                 return
+            if compensation.handles(task, job):  # one handler of a compensation throw event, which waits for all
+                compensation.handler_done(step, task, job, variables or {})
+                return
             try:
                 produced = mappings.outputs(task.task_spec.extensions, {**job.variables, **(variables or {})})
             except expressions.ExpressionError as exc:
@@ -350,10 +353,15 @@ class JobService:
                     element_id=job.element_id,
                 )
                 return
+            task = self._task_of(step, job)
+            if retryable and task is not None and catches_exhausted(step, task):
+                # The diagram handles this itself (a boundary event for RETRIES_EXHAUSTED): no incident.
+                job.status, job.last_error = JOB_DONE, f"{RETRIES_EXHAUSTED}: {message}"
+                after = f"{job.topic}: {message} (after {job.attempt} attempts)"
+                throw_error_at(self.engine, step, task, job, RETRIES_EXHAUSTED, after)
+                return
             job.status = JOB_FAILED
-            self.engine.open_incident(
-                step, "job_failed", f"{job.topic}: {message}", task=self._task_of(step, job), job=job
-            )
+            self.engine.open_incident(step, "job_failed", f"{job.topic}: {message}", task=task, job=job)
 
         self.engine.step(instance_id or self._instance_of(job_id), apply, actor=actor or "worker")
 
@@ -428,6 +436,21 @@ class JobService:
             escalations.after_timer_check(step, cycles)
 
         self.engine.step(job.instance_id, apply, actor="timer")
+
+
+# The BPMN error a job throws when its retries run out, if a boundary event on its task catches exactly this code
+# (DESIGN.md, failure paths). Catch-all error boundaries do not: for them exhausted retries stay an incident.
+RETRIES_EXHAUSTED = "RETRIES_EXHAUSTED"
+
+
+def catches_exhausted(step: Step, task) -> bool:
+    """Whether an error boundary event on the task names RETRIES_EXHAUSTED."""
+    for waiting in tasks_in(step.workflow, TaskState.WAITING):
+        definition = getattr(waiting.task_spec, "event_definition", None)
+        code = getattr(definition, "code", None)
+        if waiting.parent is task.parent and waiting is not task and code == RETRIES_EXHAUSTED:
+            return True
+    return False
 
 
 def throw_error_at(engine: Engine, step: Step, task, job: JobRecord, code: str, message: str) -> None:

@@ -18,7 +18,7 @@ from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.task import TaskState
 from sqlalchemy import bindparam, delete, insert, select
 
-from . import expressions
+from . import event_subprocesses, expressions
 from .errors import Conflict, NotFound
 from .models import MessageSubscription, ProcessDefinition, ProcessInstance, utcnow
 
@@ -108,6 +108,7 @@ def waiting_messages(step: Step, tasks: list) -> list[dict[str, Any]]:
                 "element_id": task.task_spec.bpmn_id,
             }
         )
+    waits.extend(event_subprocesses.subscriptions(step.workflow))  # message event subprocesses of active scopes
     return waits
 
 
@@ -204,6 +205,10 @@ def _deliver(name: str, task_id: str, variables: dict[str, Any]):
     from .engine import find_task
 
     def apply(step: Step) -> None:
+        if task_id.startswith(event_subprocesses.PREFIX):
+            if not event_subprocesses.deliver(step, task_id, name, variables):
+                raise _NotWaiting()
+            return
         task = find_task(step.workflow, task_id)
         definition = getattr(task.task_spec, "event_definition", None) if task is not None else None
         if task is None or task.state != TaskState.WAITING or getattr(definition, "name", None) != name:

@@ -21,6 +21,7 @@ from .call_activities import CallActivityParser, MappedCallActivity
 from .conditional_events import with_conditional_events
 from .decisions import DecisionTask, DecisionTaskParser
 from .errors import InvalidInput, Problem, TooLarge
+from .event_subprocesses import with_event_subprocesses
 from .multi_instance import with_multi_instance
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -38,8 +39,6 @@ MAX_FILE_BYTES = 2 * 1024 * 1024
 # Flow elements SpiffWorkflow cannot execute; named at deploy time instead of failing at run time.
 UNSUPPORTED_ELEMENTS = {
     "complexGateway": "complex gateways are not supported; use an inclusive or exclusive gateway instead",
-    "compensateEventDefinition": "compensation events are not supported yet; model the undo work explicitly, "
-    "e.g. an error boundary event leading to the tasks that undo it",
     "choreographyTask": "choreographies cannot be executed; model each participant's own process instead",
     "subChoreography": "choreographies cannot be executed; model each participant's own process instead",
     "implicitThrowEvent": "implicit throw events are not supported; use an intermediate throw event instead",
@@ -439,6 +438,8 @@ class OrderflowParser(CamundaParser):
     OVERRIDE_PARSER_CLASSES = with_multi_instance(OVERRIDE_PARSER_CLASSES, CamundaParser.PARSER_CLASSES)
     # Conditional events with camunda:variableName / variableEvents (processes/conditional_events.py).
     OVERRIDE_PARSER_CLASSES = with_conditional_events(OVERRIDE_PARSER_CLASSES)
+    # Message event subprocesses remember whether they interrupt (processes/event_subprocesses.py).
+    OVERRIDE_PARSER_CLASSES = with_event_subprocesses(OVERRIDE_PARSER_CLASSES, full_tag("startEvent"))
 
 
 # Camunda 7 Java implementations of a service task, in the order a topic is named after them.
