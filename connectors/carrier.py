@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote as quote_path
 
 from connectors._values import address, country, items, money_or_none, order_id, required, response_field
-from connectors.errors import ConnectorError
+from connectors.errors import BusinessError, ConnectorError, TransientError
 from connectors.verify import Expect, verify
 
 if TYPE_CHECKING:
+    from connectors.carrier_performance import CarrierPerformance
     from connectors.http import JsonClient
     from connectors.registry import JobContext
 
@@ -48,8 +49,35 @@ def quote(client: JsonClient, variables: Mapping[str, Any], ctx: JobContext, *, 
     return result
 
 
-def book(client: JsonClient, variables: Mapping[str, Any], ctx: JobContext, *, seller_country: str) -> dict[str, Any]:
+def book(
+    client: JsonClient,
+    variables: Mapping[str, Any],
+    ctx: JobContext,
+    *,
+    seller_country: str,
+    performance: CarrierPerformance | None = None,
+) -> dict[str, Any]:
     carrier, service = chosen_carrier(variables, ctx.topic)
+    try:
+        result = _book(client, variables, ctx, seller_country, carrier, service)
+    except (BusinessError, TransientError) as exc:
+        # A refusal or an outage counts against the carrier; a route it never served or a bad address does not.
+        if performance is not None and (isinstance(exc, TransientError) or exc.code == "CARRIER_UNAVAILABLE"):
+            performance.booking(carrier, ok=False)
+        raise
+    if performance is not None:
+        performance.booking(carrier, ok=True)
+    return result
+
+
+def _book(
+    client: JsonClient,
+    variables: Mapping[str, Any],
+    ctx: JobContext,
+    seller_country: str,
+    carrier: str,
+    service: str | None,
+) -> dict[str, Any]:
     ship_to = address(variables, ctx.topic)
     destination = country(ship_to.get("country"), "shippingAddress.country", ctx.topic)
     body: dict[str, Any] = {
@@ -84,7 +112,13 @@ def book(client: JsonClient, variables: Mapping[str, Any], ctx: JobContext, *, s
     return result
 
 
-def track(client: JsonClient, variables: Mapping[str, Any], ctx: JobContext) -> dict[str, Any]:
+def track(
+    client: JsonClient,
+    variables: Mapping[str, Any],
+    ctx: JobContext,
+    *,
+    performance: CarrierPerformance | None = None,
+) -> dict[str, Any]:
     tracking_number = str(required(variables, "trackingNumber", ctx.topic))
     response = client.get(f"/shipments/{quote_path(tracking_number, safe='')}")
     status = response_field(response, "status", client.system)
@@ -98,6 +132,11 @@ def track(client: JsonClient, variables: Mapping[str, Any], ctx: JobContext) -> 
     if isinstance(variables.get("carrier"), str) and variables["carrier"]:
         expectations.append(Expect("carrier", variables["carrier"], response.get("carrier")))
     verify(DISCREPANCY, expectations, topic=ctx.topic, variables=result, reference=f"tracking {tracking_number}")
+    delivered_at = next((e.get("at") for e in result["trackingEvents"] if e.get("status") == "delivered"), None)
+    promised = result["estimatedDeliveryDate"]
+    if performance is not None and status == "delivered" and isinstance(delivered_at, str) and promised:
+        # On time when delivered on or before the promised day (ISO dates compare as text).
+        performance.delivery(str(response.get("carrier")), tracking_number, on_time=delivered_at[:10] <= promised)
     return result
 
 

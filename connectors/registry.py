@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, NamedTuple
 
-from connectors import carrier, customs, payment, tax, wms
+from connectors import carrier, customs, notify, payment, tax, wms
+from connectors.carrier_performance import DEFAULT_CARRIERS, CarrierPerformance, performance
 from connectors.circuit import (
     DEFAULT_COOLDOWN,
     DEFAULT_REDIS_PREFIX,
@@ -26,7 +27,7 @@ from connectors.monitor import DEFAULT_WINDOW, CallMonitor
 
 DEFAULT_SANDBOX_URL = "http://127.0.0.1:8081"
 DEFAULT_SELLER_COUNTRY = "DE"
-SYSTEMS = ("payment", "wms", "customs", "tax", "carrier")
+SYSTEMS = ("payment", "wms", "customs", "tax", "carrier", "notify")
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ RETRY_POLICIES: dict[str, RetryPolicy] = {
     "wms": RetryPolicy(3, 10.0, 120.0),  # 10 + 20 s
     "customs": RetryPolicy(3, 10.0, 120.0),
     "tax": RetryPolicy(3, 10.0, 120.0),
+    "notify": RetryPolicy(3, 10.0, 120.0),
 }
 # Topics of no known system (external workers) keep the engine's own defaults.
 DEFAULT_RETRY_POLICY = RetryPolicy(3, 1.0, 300.0)
@@ -76,9 +78,13 @@ class ConnectorRegistry:
     call monitor): what ``connectors.health.report`` reads.
     """
 
-    def __init__(self, clients: Mapping[str, JsonClient] | None = None) -> None:
+    def __init__(
+        self, clients: Mapping[str, JsonClient] | None = None, carriers: CarrierPerformance | None = None
+    ) -> None:
         self._connectors: dict[str, Connector] = {}
         self.clients: dict[str, JsonClient] = dict(clients or {})
+        # What the carrier connector saw of each carrier lately (topic carrier.performance).
+        self.carriers = carriers or CarrierPerformance()
 
     def register(self, topic: str, connector: Connector, *, replace: bool = False) -> None:
         # Two modules claiming one topic is a wiring bug; tests that want to swap one say so.
@@ -106,7 +112,8 @@ def build_registry(settings: Mapping[str, str], *, clock: Clock | None = None) -
     clients = {system: _client(settings, system, store, clock) for system in SYSTEMS}
     seller = seller_country(settings)
 
-    registry = ConnectorRegistry(clients)
+    carriers = CarrierPerformance(_names(settings, "ORDERFLOW_CARRIERS", DEFAULT_CARRIERS), clock=clock)
+    registry = ConnectorRegistry(clients, carriers)
     topics: dict[str, Callable[..., dict[str, Any]]] = {
         "payment.authorize": partial(payment.authorize, clients["payment"]),
         "payment.capture": partial(payment.capture, clients["payment"]),
@@ -119,8 +126,12 @@ def build_registry(settings: Mapping[str, str], *, clock: Clock | None = None) -
         "customs.documents": partial(customs.documents, clients["customs"], seller_country=seller),
         "tax.calculate": partial(tax.calculate, clients["tax"]),
         "carrier.quote": partial(carrier.quote, clients["carrier"], seller_country=seller),
-        "carrier.book": partial(carrier.book, clients["carrier"], seller_country=seller),
-        "carrier.track": partial(carrier.track, clients["carrier"]),
+        "carrier.book": partial(carrier.book, clients["carrier"], seller_country=seller, performance=carriers),
+        "carrier.track": partial(carrier.track, clients["carrier"], performance=carriers),
+        "carrier.performance": partial(performance, carriers),
+        "wms.availability": partial(wms.availability, clients["wms"]),
+        "wms.backorder": partial(wms.backorder, clients["wms"]),
+        "notify.customer": partial(notify.send, clients["notify"]),
     }
     for topic, connector in topics.items():
         registry.register(topic, connector)
@@ -172,6 +183,12 @@ def _client(settings: Mapping[str, str], system: str, store: CircuitStore, clock
         circuit=circuit,
         monitor=monitor,
     )
+
+
+def _names(settings: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    raw = settings.get(name) or ""
+    names = tuple(part.strip() for part in raw.split(",") if part.strip())
+    return names or default
 
 
 def _seconds(settings: Mapping[str, str], name: str, default: float) -> float:

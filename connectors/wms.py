@@ -45,6 +45,10 @@ def ship(client: JsonClient, variables: Mapping[str, Any], ctx: JobContext) -> d
     # (it answers ADDRESS_INVALID, a business error the diagram can catch).
     address = variables.get("shippingAddress")
     body = {"reservationId": reservation_id, "orderId": order_id(variables, ctx), "address": address}
+    # A parcel already booked with a carrier leaves with that carrier's label and tracking number.
+    booked = {k: variables[k] for k in ("carrier", "trackingNumber") if isinstance(variables.get(k), str)}
+    if len(booked) == 2:
+        body.update(booked)
     response = client.post("/shipments", body, idempotency_key=ctx.idempotency_key)
     shipment_id = response_field(response, "shipmentId", client.system)
     result = {
@@ -57,6 +61,7 @@ def ship(client: JsonClient, variables: Mapping[str, Any], ctx: JobContext) -> d
         [
             Expect("reservationId", reservation_id, response.get("reservationId")),
             Expect("address", address, response.get("address")),
+            *(Expect(k, v, response.get(k)) for k, v in body.items() if k in ("carrier", "trackingNumber")),
         ],
         topic=ctx.topic,
         variables=result,
@@ -112,5 +117,51 @@ def update_status(client: JsonClient, variables: Mapping[str, Any], ctx: JobCont
         topic=ctx.topic,
         variables=result,
         reference=f"order {order}",
+    )
+    return result
+
+
+def availability(client: JsonClient, variables: Mapping[str, Any], ctx: JobContext) -> dict[str, Any]:
+    """Stock on hand for the order's lines, right now: which lines can ship and which would wait.
+    Sets `stockStatus` ("in_stock", "partial" or "out_of_stock"), `inStockItems`, `backorderItems` (whole lines:
+    a line ships when all of it is on hand) and `stockLevels` (sku, requested, available per line)."""
+    lines = items(variables.get("items"), ctx.topic)
+    body = {"orderId": order_id(variables, ctx), "items": [{"sku": i.sku, "quantity": i.quantity} for i in lines]}
+    response = client.post("/availability", body, idempotency_key=ctx.idempotency_key)
+    levels = response.get("lines")
+    if not isinstance(levels, list) or len(levels) != len(lines):
+        raise ConnectorError(f"{client.system}: availability answer does not list every line: {levels!r}")
+    on_hand: dict[str, int] = {}
+    for level in levels:
+        available = level.get("available") if isinstance(level, Mapping) else None
+        if not isinstance(available, int) or isinstance(available, bool) or available < 0:
+            raise ConnectorError(f"{client.system}: malformed availability line: {level!r}")
+        on_hand[str(level.get("sku"))] = available
+    originals = variables["items"]
+    in_stock, backorder = [], []
+    for line, original in zip(lines, originals, strict=True):
+        if on_hand.get(line.sku, 0) >= line.quantity:  # two lines of one SKU share what is on hand
+            on_hand[line.sku] -= line.quantity
+            in_stock.append(dict(original))
+        else:
+            backorder.append(dict(original))
+    status = "in_stock" if not backorder else "out_of_stock" if not in_stock else "partial"
+    return {"stockStatus": status, "inStockItems": in_stock, "backorderItems": backorder, "stockLevels": levels}
+
+
+def backorder(client: JsonClient, variables: Mapping[str, Any], ctx: JobContext) -> dict[str, Any]:
+    """Hand lines that are not on hand to the warehouse, which ships them on its own when stock arrives (the rest
+    of a split shipment). Reads `backorderItems`; sets `backorderId`."""
+    lines = items(variables.get("backorderItems"), ctx.topic)
+    body = {"orderId": order_id(variables, ctx), "items": [{"sku": i.sku, "quantity": i.quantity} for i in lines]}
+    response = client.post("/backorders", body, idempotency_key=ctx.idempotency_key)
+    backorder_id = response_field(response, "backorderId", client.system)
+    result = {"backorderId": backorder_id}
+    verify(
+        "BACKORDER_DISCREPANCY",
+        [Expect("items", quantities(lines), quantities(response.get("items")))],
+        topic=ctx.topic,
+        variables=result,
+        reference=f"backorder {backorder_id}",
     )
     return result

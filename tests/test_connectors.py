@@ -70,14 +70,18 @@ ORDER = {"orderId": "ORD-1", "total": 129.9, "currency": "EUR", "customer": {"id
 def test_registry_has_the_built_in_topics_and_nothing_else(registry: ConnectorRegistry) -> None:
     assert registry.topics() == [
         "carrier.book",
+        "carrier.performance",
         "carrier.quote",
         "carrier.track",
         "customs.documents",
+        "notify.customer",
         "payment.authorize",
         "payment.capture",
         "payment.refund",
         "payment.void",
         "tax.calculate",
+        "wms.availability",
+        "wms.backorder",
         "wms.release",
         "wms.reserve",
         "wms.ship",

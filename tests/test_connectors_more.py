@@ -730,7 +730,7 @@ def test_circuit_store_choice() -> None:
 
 def test_health_report(sandbox_url: str, registry: ConnectorRegistry, clock: FakeClock) -> None:
     fresh = health.report(registry)
-    assert sorted(fresh) == ["carrier", "customs", "payment", "tax", "wms"]
+    assert sorted(fresh) == ["carrier", "customs", "notify", "payment", "tax", "wms"]
     assert fresh["tax"] == {
         "circuit": "closed",
         "lastSuccessAt": None,

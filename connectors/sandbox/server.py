@@ -1,9 +1,10 @@
 """The sandbox as one Flask app: payment gateway under /payment, warehouse under /wms, customs broker
-under /customs, tax engine under /tax, parcel carriers under /carrier.
+under /customs, tax engine under /tax, parcel carriers under /carrier, customer messaging under /notify.
 
 Control endpoints (for tests and demos; never affected by the misbehaviour they set):
   GET /health, GET /_stats, GET|POST /_control, POST /_control/reset,
-  POST /_control/tracking/{trackingNumber} {status, location?} (a carrier scan event).
+  POST /_control/tracking/{trackingNumber} {status, location?} (a carrier scan event),
+  POST /_control/stock {sku: quantity on hand, ...} (a shortage, or a delivery that arrived).
 ``POST /_control`` takes any field of ``Controls``; see the notes in ``connectors/sandbox/__init__.py``.
 """
 
@@ -17,7 +18,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from connectors.sandbox import carrier, customs, tax
+from connectors.sandbox import carrier, customs, notify, tax
 from connectors.sandbox.pdf import one_page
 from connectors.sandbox.reference import TRACKING_STATUSES
 from connectors.sandbox.state import CATALOG, Reply, SandboxState, error, fingerprint
@@ -119,6 +120,23 @@ def create_sandbox_app(seed: int | None = None) -> Flask:
     def order_status(order_id: str) -> Any:
         return call("wms", lambda body: state.update_order_status(order_id, body))
 
+    @app.post("/wms/availability")
+    def availability() -> Any:
+        return call("wms", state.availability)
+
+    @app.post("/wms/backorders")
+    def backorder() -> Any:
+        return call("wms", state.backorder)
+
+    @app.post("/notify/messages")
+    def notify_send() -> Any:
+        return call("notify", lambda body: notify.send(state, body))
+
+    @app.get("/notify/messages")
+    def notify_sent() -> Any:
+        order_id = request.args.get("orderId")
+        return read("notify", lambda: notify.sent(state, order_id))
+
     @app.post("/customs/documents")
     def customs_documents() -> Any:
         base = base_url()
@@ -177,6 +195,16 @@ def create_sandbox_app(seed: int | None = None) -> Flask:
     @app.post("/_control/reset")
     def reset_control() -> Any:
         return asdict(state.reset_controls())
+
+    @app.post("/_control/stock")
+    def stock_control() -> Any:
+        levels = request.get_json(silent=True)
+        if not isinstance(levels, dict):
+            return {"error": "the body must be a JSON object of SKU to quantity on hand"}, 400
+        try:
+            return state.set_stock(levels)
+        except ValueError as exc:
+            return {"error": str(exc)}, 400
 
     @app.post("/_control/tracking/<tracking_number>")
     def tracking_event(tracking_number: str) -> Any:

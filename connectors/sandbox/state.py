@@ -53,7 +53,7 @@ CATALOG = {
 }
 
 
-SYSTEMS = ("payment", "wms", "customs", "tax", "carrier")
+SYSTEMS = ("payment", "wms", "customs", "tax", "carrier", "notify")
 CARRIERS = tuple(CARRIER_RATES)
 # Order statuses the warehouse accepts from a process; reserved/shipped/released follow from its own work.
 SETTABLE_ORDER_STATUSES = ("on_hold", "ready_to_pick", "picking", "packed", "cancelled")
@@ -74,6 +74,9 @@ STAT_NAMES = (
     "quotes",
     "bookings",
     "trackingQueries",
+    "availabilityChecks",
+    "backorders",
+    "notifications",
     "idempotentReplays",
     # Every business request that reached the sandbox, misbehaving replies included: proves fail-fast calls
     # never left the client.
@@ -125,6 +128,8 @@ class SandboxState:
         self.quotes: dict[str, dict[str, Any]] = {}
         self.bookings: dict[str, dict[str, Any]] = {}
         self.tracking: dict[str, dict[str, Any]] = {}  # tracking number -> shipment as the carrier sees it
+        self.backorders: dict[str, dict[str, Any]] = {}
+        self.notifications: list[dict[str, Any]] = []  # what customers were sent, oldest first
         self.pdfs: dict[str, list[str]] = {}  # document or label id -> the lines printed on it
         self.stats: Counter[str] = Counter()
         self.replies: dict[tuple[str, str], tuple[str, Reply]] = {}  # (system, key) -> (fingerprint, reply)
@@ -142,6 +147,17 @@ class SandboxState:
                 updated[name] = _control_value(name, value)
             self.controls = Controls(**updated)
             return self.controls
+
+    def set_stock(self, levels: Mapping[str, Any]) -> dict[str, int]:
+        """Stock on hand per SKU, for tests and demos (a shortage, a delivery that arrived); all or nothing."""
+        for sku, quantity in levels.items():
+            if sku not in self.stock:
+                raise ValueError(f"unknown SKU {sku!r}")
+            if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 0:
+                raise ValueError(f"stock of {sku} must be a whole number >= 0")
+        with self.lock:
+            self.stock.update(levels)
+            return {sku: self.stock[sku] for sku in levels}
 
     def reset_controls(self) -> Controls:
         with self.lock:
@@ -401,6 +417,37 @@ class SandboxState:
             "updatedAt": _now(),
         }
 
+    def availability(self, body: Mapping[str, Any]) -> Reply:
+        """How much of each line is on hand now; reserves nothing."""
+        items = body.get("items")
+        if not valid_items(items):
+            return error(422, "INVALID_REQUEST", "need items [{sku, quantity > 0}]")
+        unknown = next((i["sku"] for i in items if i["sku"] not in self.stock), None)
+        if unknown is not None:
+            return error(422, "UNKNOWN_SKU", f"unknown SKU {unknown}", sku=unknown)
+        self.stats["availabilityChecks"] += 1
+        lines = [{"sku": i["sku"], "requested": i["quantity"], "available": self.stock[i["sku"]]} for i in items]
+        return 200, {"orderId": body.get("orderId"), "lines": lines, "checkedAt": _now()}
+
+    def backorder(self, body: Mapping[str, Any]) -> Reply:
+        """Lines the warehouse ships on its own once stock arrives (the rest of a split shipment)."""
+        order_id, items = body.get("orderId"), body.get("items")
+        if not isinstance(order_id, str) or not order_id or not valid_items(items):
+            return error(422, "INVALID_REQUEST", "need orderId and items [{sku, quantity > 0}]")
+        unknown = next((i["sku"] for i in items if i["sku"] not in self.stock), None)
+        if unknown is not None:
+            return error(422, "UNKNOWN_SKU", f"unknown SKU {unknown}", sku=unknown)
+        backorder_id = f"BO-{len(self.backorders) + 1:08d}"
+        self.backorders[backorder_id] = record = {
+            "backorderId": backorder_id,
+            "orderId": order_id,
+            "items": [{"sku": i["sku"], "quantity": i["quantity"]} for i in items],
+            "status": "open",
+            "createdAt": _now(),
+        }
+        self.stats["backorders"] += 1
+        return 201, dict(record)
+
     def ship(self, body: Mapping[str, Any]) -> Reply:
         reservation = self.reservations.get(str(body.get("reservationId")))
         if reservation is None:
@@ -427,7 +474,11 @@ class SandboxState:
             "reservationId": reservation["reservationId"],
             "orderId": reservation["orderId"],
             "address": address,
-            "trackingNumber": f"TRK{self.rng.randrange(10**11):011d}",
+            "carrier": body.get("carrier") if isinstance(body.get("carrier"), str) else None,
+            # The carrier's label when the order booked one, else the warehouse's own parcel service.
+            "trackingNumber": body.get("trackingNumber")
+            if isinstance(body.get("trackingNumber"), str)
+            else f"TRK{self.rng.randrange(10**11):011d}",
             "status": "shipped",
             "createdAt": _now(),
         }
