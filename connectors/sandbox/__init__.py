@@ -30,7 +30,8 @@ latencyMs (added after the work is done), errorRate 0..1 (503), declineRate 0..1
 amountSkew (added to every amount reported back), outage (every business call 503), outageSystems
 (the same for the listed systems), quantitySkew (added to the first reserved / declared line),
 unavailableCarriers, carrierSwap (bookings go to another carrier). ``POST /_control/tracking/{number}``
-{status, location?} adds a carrier scan; ``POST /_control/stock`` {sku: quantity} sets what is on hand. ``GET /_stats`` counts what each system did, idempotentReplays,
-and every business request received (``requests``, ``<system>Requests``).
+{status, location?} adds a carrier scan; ``POST /_control/stock`` {sku: quantity} sets what is on hand.
+``GET /_stats`` counts what each system did, idempotentReplays, and every business request received
+(``requests``, ``<system>Requests``).
 State lives in memory and is lost on restart. Only this subpackage imports Flask.
 """
