@@ -16,6 +16,9 @@ def register_blueprints(app: APIFlask) -> None:
     app.register_blueprint(incidents.bp)
     app.register_blueprint(incidents.dead_letters_bp)
     app.register_blueprint(people.bp)
+    from .modeling import bp as modeling  # lint, version history, diffs, decisions, topics for modeling tools
+
+    app.register_blueprint(modeling)
     from .monitoring import bp as monitoring  # metrics, audit trail, /metrics for Prometheus
 
     app.register_blueprint(monitoring)

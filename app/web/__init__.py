@@ -14,7 +14,7 @@ login_manager.login_message = "Log in to see this page."
 
 
 def register_pages(app: APIFlask) -> None:
-    from . import inbox, login, monitoring, people
+    from . import inbox, login, modeler, modeler_api, monitoring, people
 
     csrf.init_app(app)
     for name, blueprint in app.blueprints.items():
@@ -25,4 +25,6 @@ def register_pages(app: APIFlask) -> None:
     app.register_blueprint(login.bp)
     app.register_blueprint(inbox.bp)
     app.register_blueprint(monitoring.bp)
+    app.register_blueprint(modeler.bp)
+    app.register_blueprint(modeler_api.bp)
     app.jinja_env.globals["roles_for"] = people.roles_for

@@ -45,7 +45,7 @@ def roles_for(area: str) -> bool:
     return page_caller().has_role(*AREAS[area])
 
 
-AREAS = {"inbox": ("approver", "operator"), "monitoring": ("operator", "analyst")}
+AREAS = {"inbox": ("approver", "operator"), "monitoring": ("operator", "analyst"), "modeler": ("analyst",)}
 
 
 def page_requires(area: str) -> Callable:
