@@ -341,12 +341,13 @@ def lint(files: tuple[Path, ...]) -> None:
 
 
 def _unreadable(name: str, data: bytes):
-    """A file that is not safe, well-formed BPMN or DMN XML, as a problem; None when it is readable."""
+    """A file that is not safe, well-formed BPMN or DMN XML (or a Camunda Form), as a problem; None when readable."""
     from processes.errors import InvalidInput, Problem, TooLarge
-    from processes.parser import load_xml
+    from processes.forms import is_form_file, load_form
+    from processes.parser import MAX_FILE_BYTES, load_xml
 
     try:
-        load_xml(name, data)
+        load_form(name, data, MAX_FILE_BYTES) if is_form_file(name) else load_xml(name, data)
     except (InvalidInput, TooLarge) as exc:
         message = exc.detail.removeprefix(f"{name}: ")
         return Problem(message=message, file=name, line=getattr(exc.__cause__, "lineno", None))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Iterable
 from copy import deepcopy
 from dataclasses import dataclass, field
@@ -25,11 +26,13 @@ from .decisions import DecisionTask
 from .engine import Engine
 from .errors import Conflict, DeploymentRejected, InvalidInput, Problem
 from .event_subprocesses import connect_ends as connect_event_subprocesses
+from .forms import LoadedForm, is_form_file, link_forms, load_form
 from .messages import correlation_keys, prepare_message_events
-from .models import DecisionDefinition, Deployment, ProcessDefinition, Versioned
+from .models import DecisionDefinition, Deployment, FormDefinition, ProcessDefinition, Versioned
 from .parser import (
     BPMN_NS,
     IMPLEMENTATIONS,
+    MAX_FILE_BYTES,
     LoadedFile,
     OrderflowParser,
     apply_called_elements,
@@ -54,6 +57,7 @@ class DeploymentResult:
     deployment_id: str
     definitions: list[dict[str, Any]] = field(default_factory=list)
     decisions: list[dict[str, Any]] = field(default_factory=list)
+    forms: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -61,6 +65,7 @@ class DeploymentResult:
             "id": self.deployment_id,
             "definitions": self.definitions,
             "decisions": self.decisions,
+            "forms": self.forms,
             "warnings": [w.as_dict() for w in self.warnings],
         }
 
@@ -80,6 +85,7 @@ class Parsed:
 
     bpmn_files: list[LoadedFile] = field(default_factory=list)
     dmn_files: list[LoadedFile] = field(default_factory=list)
+    forms: dict[str, LoadedForm] = field(default_factory=dict)  # by form id
     processes: list[ParsedProcess] = field(default_factory=list)
     # Warnings about drawn elements orderflow ignores (data stores, listeners); a rejection lists them too.
     ignored: list[Problem] = field(default_factory=list)
@@ -90,6 +96,7 @@ def lint_files(
     known_processes: ProcessLookup | None = None,
     known_decisions: Iterable[str] | None = None,
     beans: Beans | None = None,
+    known_forms: Callable[[str], dict | None] | None = None,
 ) -> tuple[list[Problem], list[Problem], Parsed]:
     """The deploy-time lint, on its own: parse BPMN and DMN files together and return (errors, warnings, parsed).
     Call activities and business rule tasks may refer to processes and decisions in any of the files.
@@ -102,6 +109,10 @@ def lint_files(
     offline = known_processes is None
     parsed = Parsed()
     for name, data in files:
+        if is_form_file(name):  # Camunda Forms that user tasks link by id
+            form = load_form(name, data, MAX_FILE_BYTES)
+            parsed.forms[form.id] = form
+            continue
         loaded = load_xml(name, data)
         (parsed.bpmn_files if loaded.kind == "bpmn" else parsed.dmn_files).append(loaded)
     problems: list[Problem] = []
@@ -159,8 +170,10 @@ def lint_files(
                 if s.file in names and s.name not in linted:
                     linted.add(s.name)
                     _lint_spec(s, names[s.file], problems, warnings, decisions, offline, beans)
+                    for problem in link_forms(s, parsed.forms, None if offline else known_forms, s.file):
+                        (problems if problem.severity == "error" else warnings).append(problem)
             parsed.processes.append(ParsedProcess(f, key, spec, subprocess_specs, message_starts))
-    if not parsed.processes and not parsed.dmn_files and not problems:
+    if not parsed.processes and not parsed.dmn_files and not parsed.forms and not problems:
         problems.append(
             Problem(
                 message="no executable process found (isExecutable is false everywhere); mark the process to run "
@@ -384,11 +397,11 @@ def _lint_service_task(
 def deploy(engine: Engine, files: list[tuple[str, bytes]], actor: str | None = None) -> DeploymentResult:
     """Deploy BPMN and DMN files together. Raises DeploymentRejected listing every problem at once."""
     if not files:
-        raise InvalidInput("no files: upload at least one .bpmn or .dmn file")
+        raise InvalidInput("no files: upload at least one .bpmn, .dmn or .form file")
     if len(files) > MAX_FILES:
         raise InvalidInput(f"{len(files)} files is more than the {MAX_FILES} allowed in one deployment")
     for name, data in files:  # refuse unreadable files before taking the deploy lock
-        load_xml(name, data)
+        load_form(name, data, MAX_FILE_BYTES) if is_form_file(name) else load_xml(name, data)
 
     with engine.write_session() as session:
         # Concurrent deploys take turns, so the second sees the first's versions (identical content is reused).
@@ -398,6 +411,7 @@ def deploy(engine: Engine, files: list[tuple[str, bytes]], actor: str | None = N
             known_processes=lambda key: _deployed_process(session, key),
             known_decisions=session.scalars(select(DecisionDefinition.key).distinct()),
             beans=engine.beans,
+            known_forms=lambda form_id: _deployed_form(session, form_id),
         )
         if problems:
             raise DeploymentRejected(problems=problems + parsed.ignored)
@@ -417,6 +431,8 @@ def deploy(engine: Engine, files: list[tuple[str, bytes]], actor: str | None = N
         for f in parsed.dmn_files:
             for decision in f.root.iter(f"{{{etree.QName(f.root).namespace}}}decision"):
                 result.decisions.append(_version_decision(session, deployment, f, decision))
+        for form in parsed.forms.values():
+            result.forms.append(_version_form(session, deployment, form))
         try:
             session.commit()
         except IntegrityError as exc:
@@ -539,6 +555,16 @@ def _version_process(
         "isNew": is_new,
         "calls": sorted(ts.spec for ts in spec.task_specs.values() if isinstance(ts, CallActivity)),
     }
+
+
+def _deployed_form(session: Session, form_id: str) -> dict | None:
+    latest = _latest(session, FormDefinition, form_id)
+    return None if latest is None else json.loads(latest.xml)
+
+
+def _version_form(session: Session, deployment, form: LoadedForm) -> dict[str, Any]:
+    definition, is_new = _versioned(session, FormDefinition, form.id, deployment, form, lambda: {"name": form.id})
+    return {"id": definition.id, "key": definition.key, "version": definition.version, "isNew": is_new}
 
 
 def _version_decision(session: Session, deployment, f: LoadedFile, decision) -> dict[str, Any]:

@@ -3,8 +3,12 @@ component becomes a field in the same shape as a Camunda 7 `camunda:formField`, 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
+
+from .errors import InvalidInput, Problem, TooLarge
 
 # form-js component type → the field type the validator knows
 _TYPES = {
@@ -53,3 +57,66 @@ def formjs_fields(schema: dict[str, Any] | None) -> list[dict[str, Any]]:
             }
         )
     return fields
+
+
+# -- linked forms: `.form` files deployed with the diagrams (Camunda 8 `zeebe:formDefinition formId`) -------------
+
+FORM_SUFFIX = ".form"
+
+
+@dataclass(frozen=True)
+class LoadedForm:
+    name: str  # the file name
+    id: str  # the form's own id, which `formId` names
+    schema: dict[str, Any]
+    text: str
+
+
+def is_form_file(name: str) -> bool:
+    return name.lower().endswith(FORM_SUFFIX)
+
+
+def load_form(name: str, data: bytes, max_bytes: int) -> LoadedForm:
+    """A Camunda Form file (form-js JSON) as Camunda Modeler saves it; refused with the reason when it is not one."""
+    if len(data) > max_bytes:
+        raise TooLarge(f"{name}: {len(data)} bytes is over the limit of {max_bytes} bytes per file")
+    try:
+        schema = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InvalidInput(f"{name}: not a Camunda Form (form-js JSON): {exc}") from exc
+    if not isinstance(schema, dict) or not isinstance(schema.get("components"), list):
+        raise InvalidInput(f"{name}: not a Camunda Form: a JSON object with a 'components' list is expected")
+    form_id = schema.get("id")
+    if not isinstance(form_id, str) or not form_id.strip():
+        raise InvalidInput(f"{name}: the form has no 'id'; a user task links a form by its id (formId)")
+    return LoadedForm(name=name, id=form_id, schema=schema, text=data.decode("utf-8"))
+
+
+def link_forms(
+    spec, forms: dict[str, LoadedForm], deployed: Callable[[str], dict | None] | None, file: str
+) -> list[Problem]:
+    """Put each linked form's schema on the user tasks that name it (`formId`), from this deployment's `.form` files
+    or the latest deployed version: the task then renders and validates it like a form drawn into the diagram.
+    A form found nowhere is an error (offline, with no database to look in, a warning)."""
+    problems = []
+    for task_spec in spec.task_specs.values():
+        extensions = getattr(task_spec, "extensions", None) or {}
+        form_id = extensions.get("formId")
+        if not form_id or extensions.get("formSchema"):
+            continue
+        found = forms[form_id].schema if form_id in forms else (deployed(form_id) if deployed else None)
+        if found is not None:
+            extensions["formSchema"] = found
+            continue
+        where = "in this deployment nor deployed" if deployed else "in these files (it may be deployed already)"
+        problems.append(
+            Problem(
+                message=f"user task links form '{form_id}', which is neither {where}: deploy its .form file "
+                "(saved by Camunda Modeler) with the diagram",
+                element_id=task_spec.bpmn_id,
+                element_type="bpmn:userTask",
+                file=file,
+                severity="error" if deployed else "warning",
+            )
+        )
+    return problems

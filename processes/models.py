@@ -75,6 +75,14 @@ class DecisionDefinition(Versioned, Base):
     __table_args__ = (UniqueConstraint("key", "version"),)
 
 
+class FormDefinition(Versioned, Base):
+    """A Camunda Form (`.form`, form-js JSON) deployed for user tasks that link it by id (`formId`); `key` is the
+    form's id and `xml` holds its JSON text as saved."""
+
+    __tablename__ = "form_definitions"
+    __table_args__ = (UniqueConstraint("key", "version"),)
+
+
 class ProcessInstance(Base):
     __tablename__ = "process_instances"
     __table_args__ = (

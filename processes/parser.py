@@ -347,6 +347,8 @@ class UserTaskParser(CamundaUserTaskParser):
         form = node.find(f".//{zeebe}formDefinition")
         if form is not None and (form.get("formKey") or form.get("formId")):
             extensions["formKey"] = form.get("formKey") or form.get("formId")
+            if form.get("formId"):  # a Camunda Form deployed alongside (.form): linked at deploy (forms.link_forms)
+                extensions["formId"] = form.get("formId")
         if str(extensions.get("formKey", "")).startswith(EMBEDDED_FORM):
             extensions["formSchema"] = self._embedded_form(extensions["formKey"][len(EMBEDDED_FORM) :])
         extensions.update(io_mappings(node))

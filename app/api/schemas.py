@@ -133,10 +133,18 @@ class LintProblem(BaseModel):
     severity: str
 
 
+class DeployedForm(BaseModel):
+    id: str
+    key: str = Field(description="The form's id, which user tasks name in zeebe:formDefinition formId")
+    version: int
+    isNew: bool
+
+
 class DeploymentOut(BaseModel):
     id: str
     definitions: list[DeployedDefinition]
     decisions: list[DeployedDefinition]
+    forms: list[DeployedForm] = Field(default_factory=list)
     warnings: list[LintProblem]
 
 
