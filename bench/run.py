@@ -7,6 +7,8 @@
     (`orderflow worker --concurrency 1`) and one `orderflow scheduler` on Redis. Then 50 instances of a process with a
     2-second intermediate timer measure how late due timers fire. Skipped, with the reason, when PostgreSQL or Redis
     is unreachable (ORDERFLOW_BENCH_POSTGRES_URL, ORDERFLOW_BENCH_REDIS_URL).
+(d) one decision table, orderflow's DMN engine against SpiffWorkflow's (bench/decisions.py); (e) the monitoring
+    queries on 1,000,000 audit events (bench/monitoring.py).
 The ratio b/a is what the README reports, with c/b for the distributed run. Figures go to bench/results/latest.json."""
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 from app.simulate import make_order, percentile, simulate  # noqa: E402
 from bench.decisions import decision_speed  # noqa: E402
+from bench.monitoring import monitoring_speed  # noqa: E402
 
 TOKEN = "bench-token"
 POSTGRES_URL = os.environ.get("ORDERFLOW_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -429,6 +432,11 @@ def main() -> None:
             f"SpiffWorkflow {case['spiffWorkflowMicroseconds']} µs, {case['ratio']}x faster"
         )
 
+    print("(e) monitoring: the dashboard's queries on 1,000,000 audit events in SQLite ...", flush=True)
+    monitoring = monitoring_speed()
+    for name, milliseconds in monitoring["milliseconds"].items():
+        print(f"    {name}: {milliseconds} ms")
+
     RESULTS.mkdir(parents=True, exist_ok=True)
     figures = {
         "measuredAt": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -443,6 +451,7 @@ def main() -> None:
         "ratio": round(ratio, 4),
         "orderflowDistributed": distributed,
         "decisions": decisions,
+        "monitoring": monitoring,
     }
     (RESULTS / "latest.json").write_text(json.dumps(figures, indent=2) + "\n")
     print(f"figures written to {(RESULTS / 'latest.json').relative_to(ROOT)}")
