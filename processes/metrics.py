@@ -237,10 +237,6 @@ def element_metrics(
             visit.target = process.elements.get(element_id) if process is not None else None
         return visit
 
-    def target_of(key: str, element_id: str) -> timedelta | None:
-        process = targets.for_process(key)
-        return process.elements.get(element_id) if process is not None else None
-
     with engine.read_session() as session:
         # Visits entered in the window may complete after it ends: read completions up to now.
         rows = _events(
@@ -292,7 +288,7 @@ def element_metrics(
                     visit.entered += 1
                 if visit.oldest is None or since < visit.oldest:
                     visit.oldest = since
-                target = target_of(key, item["elementId"])
+                target = visit.target
                 if target is not None and window.contains(since + target) and since + target <= now:
                     visit.missed += 1  # still waiting, and its target passed in the window
 
@@ -312,7 +308,7 @@ def element_metrics(
             elif "ServiceTask" in (visit.type or "") and visit.completed:
                 waiting = round(service_waits.get(split_key, 0.0) / visit.completed, 3)
                 working = round(max((spent["avgMs"] or 0.0) - waiting, 0.0), 3)
-            target = target_of(key, visit.element_id)
+            target = visit.target
             views.append(
                 {
                     "elementId": visit.element_id,
