@@ -8,7 +8,7 @@ from typing import Any
 
 from lxml import etree
 
-from ..parser import load_xml
+from ..parser import DMN_NAMESPACES, load_xml
 
 DI_NAMESPACES = (
     "http://www.omg.org/spec/BPMN/20100524/DI",
@@ -58,15 +58,22 @@ def _elements(root: etree._Element) -> dict[str, etree._Element]:
     return found
 
 
-def _layout(root: etree._Element) -> dict[str, str]:
-    """Where each element is drawn: its DI shape's or edge's geometry, by the id of the element it draws."""
+def _layout(root: etree._Element) -> dict[str, tuple]:
+    """Where each element is drawn: its DI shape's or edge's attributes and geometry (bounds and waypoints, as
+    numbers: 152 and 152.0 are the same place), by the id of the element it draws."""
     layout = {}
     for element in root.iter():
         drawn = isinstance(element.tag, str) and etree.QName(element).localname.endswith(("Shape", "Edge"))
-        if drawn and _is_di(element):
-            target = element.get("bpmnElement") or element.get("dmnElementRef")
-            if target:
-                layout[target] = etree.tostring(element, method="c14n").decode()
+        target = element.get("bpmnElement") or element.get("dmnElementRef")
+        if not drawn or not target or not _is_di(element):
+            continue
+        attributes = tuple(sorted((k, v) for k, v in element.attrib.items() if k != "id"))
+        geometry = tuple(
+            (etree.QName(g).localname, tuple((k, float(v)) for k, v in sorted(g.attrib.items())))
+            for g in element.iter()
+            if isinstance(g.tag, str) and etree.QName(g).localname in ("Bounds", "waypoint")
+        )
+        layout[target] = (attributes, geometry)
     return layout
 
 
@@ -110,9 +117,12 @@ def _child_changes(old: etree._Element, new: etree._Element) -> list[str]:
         changes += [f"{tag}: added {text}" for text in after if text not in before]
         if sorted(before) == sorted(after):
             changes.append(f"{tag}: reordered")
-    ids = [[c.get("id") for c in parent if isinstance(c.tag, str) and c.get("id")] for parent in (old, new)]
-    if ids[0] != ids[1] and sorted(ids[0]) == sorted(ids[1]):
-        changes.append("reordered: " + ", ".join(ids[1]))
+    # The order of a process's elements means nothing (modelers write them in their own order); the order of a
+    # decision table's rules and columns decides FIRST, RULE ORDER and output order.
+    if etree.QName(new).namespace in DMN_NAMESPACES:
+        ids = [[c.get("id") for c in parent if isinstance(c.tag, str) and c.get("id")] for parent in (old, new)]
+        if ids[0] != ids[1] and sorted(ids[0]) == sorted(ids[1]):
+            changes.append("reordered: " + ", ".join(ids[1]))
     return changes
 
 

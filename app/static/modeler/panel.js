@@ -75,11 +75,17 @@
     render() {
       const element = this.selected();
       if (!element || !element.businessObject) return;
+      if (this.drawnBy === element.id) {  // the builder changed the condition: it shows it already
+        this.drawnBy = null;
+        return;
+      }
       const focused = document.activeElement && this.container.contains(document.activeElement)
         ? document.activeElement.dataset.field : null;
       const sections = this.sections(element);
       this.container.replaceChildren(...sections);
       this.container.dataset.element = element.id;
+      this.renders = (this.renders || 0) + 1;
+      this.container.dataset.rendered = String(this.renders);  // tests wait for the panel to show a change
       if (focused) {
         const again = this.container.querySelector(`[data-field="${focused}"]`);
         if (again) again.focus();
@@ -390,7 +396,7 @@
           this.variables().then((variables) => {
             Conditions.render(builderBox, model, variables, (text) => {
               raw.value = text;
-              this.setCondition(flow, text);
+              if (this.setCondition(flow, text)) this.drawnBy = flow.id;
             });
             builderBox.dataset.ready = "true";
           }, (error) => {
@@ -420,13 +426,14 @@
     setCondition(flow, text) {
       const bo = flow.businessObject;
       const current = bo.conditionExpression ? bo.conditionExpression.body || "" : "";
-      if (text === current) return;
+      if (text === current) return false;
       let expression;
       if (text) {
         expression = this.factory.create("bpmn:FormalExpression", { body: text });
         expression.$parent = bo;
       }
       this.update(flow, { conditionExpression: expression });
+      return true;
     }
   }
 
