@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 import pytest
 import requests
@@ -174,6 +175,8 @@ def test_cancel_a_waiting_instance_then_cancel_again_is_a_conflict(server: Serve
     view = server.get(f"/process-instances/{started['id']}").json()
     assert view["status"] == "waiting"
     assert [e["elementId"] for e in view["activeElements"]] == ["wait"]
+    since = datetime.fromisoformat(view["activeElements"][0]["since"].replace("Z", "+00:00"))  # reached just now
+    assert abs((datetime.now(UTC) - since).total_seconds()) < 30
     assert [j["kind"] for j in view["jobs"]] == ["timer"]
     cancelled = server.post(f"/process-instances/{started['id']}/cancel")
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"

@@ -59,6 +59,7 @@ class ActiveElement(BaseModel):
     taskId: str | None = None
     message: str | None = Field(default=None, description="The message this element waits for")
     correlationKey: str | None = None
+    since: str | None = Field(default=None, description="When the order reached this element (ISO 8601, UTC)")
 
 
 class Instance(BaseModel):
