@@ -149,3 +149,19 @@ def test_forms_without_a_csrf_token_and_wrong_passwords_are_refused(site: Server
         f"{site.url}/login", data={"username": "ivan", "password": DEMO_PASSWORD, "csrf_token": token}, timeout=10
     )
     assert ivan.get(f"{site.url}/inbox", timeout=10).status_code == 403
+
+
+def test_an_operator_reviews_a_discrepancy_seeing_what_was_asked_and_answered(site: Server, page, sandbox_url: str):
+    from .test_reviews import order_with_skewed_payment
+
+    instance_id, task = order_with_skewed_payment(site, sandbox_url, "ORD-UI-REVIEW")
+    log_in(page, site, "olga")  # operations, in the reviewers group
+    page.goto(f"{site.url}/inbox/tasks/{task['id']}")
+    details = page.locator("[data-testid=review-details]")
+    assert "amount" in details.inner_text()
+    differing = details.locator("tr.overdue")  # the rows where the answer differs from the question
+    assert differing.count() >= 1
+    page.check("input[name=accept][value=true]")
+    page.click("[data-testid=complete]")
+    assert "Done: Review" in page.inner_text(".flash")
+    assert wait_until_ended(site, instance_id)["status"] == "completed"
