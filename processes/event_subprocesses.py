@@ -147,6 +147,8 @@ def deliver(step: Step, subscription: str, name: str, variables: dict[str, Any])
         cancelled = _cancel_open_work(scope)
     esp_task = scope.task_tree._add_child(scope.spec.task_specs[esp_name], TaskState.FUTURE)
     esp_task.triggered = True
+    # Its way to the scope's end, predicted as a new workflow predicts its tree, so the scope ends when it does.
+    esp_task.task_spec._predict(esp_task, mask=TaskState.NOT_FINISHED_MASK)
     esp_task.task_spec._update(esp_task)
     sub = step.workflow.subprocesses.get(esp_task.id)
     start_task = next((t for t in (sub.tasks.values() if sub else []) if t.task_spec.name == start.name), None)

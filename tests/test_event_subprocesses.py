@@ -142,3 +142,25 @@ def test_after_the_scope_ended_the_message_reaches_nobody(engine: Engine) -> Non
     assert [e["elementId"] for e in get_instance(engine, instance_id)["activeElements"]] == ["ship"]
     with pytest.raises(NotFound):  # shipping has begun: too late to cancel
         correlate(engine, "cancel-order", business_key="ORDER-3")
+
+
+def test_inside_a_subprocess_its_end_ends_the_subprocess_and_the_process_goes_on(engine: Engine) -> None:
+    """The event subprocess ends normally: its scope (the subprocess) ends with it, and the flow continues after the
+    subprocess with what the event subprocess set."""
+    body = NESTED.replace(
+        '<bpmn:endEvent id="cancel_end"><bpmn:errorEventDefinition errorRef="Err_Cancelled"/></bpmn:endEvent>',
+        '<bpmn:endEvent id="cancel_end"/>',
+    ).replace(
+        '<bpmn:scriptTask id="seen"><bpmn:script>seenReservation = reservationId</bpmn:script></bpmn:scriptTask>',
+        '<bpmn:scriptTask id="seen"><bpmn:script>outcome = "cancelled"</bpmn:script></bpmn:scriptTask>',
+    )
+    deployed(engine, with_messages("esp_plain_end", body, ERROR))
+    jobs = JobService(engine, lambda job: {})
+    instance_id = start_instance(engine, "esp_plain_end", business_key="ORDER-4").instance["id"]
+    correlate(engine, "cancel-order", business_key="ORDER-4")
+    assert [e["elementId"] for e in get_instance(engine, instance_id)["activeElements"]] == ["ship"]
+    for job in jobs.claim("worker", limit=10):
+        jobs.run(job)
+    view = get_instance(engine, instance_id)
+    assert view["status"] == "completed" and view["variables"]["outcome"] == "cancelled"
+    assert elements_completed(engine, instance_id)[-3:] == ["handle", "ship", "shipped"]
