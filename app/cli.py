@@ -10,11 +10,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import requests
 
 from .config import DEV_TOKEN
+
+if TYPE_CHECKING:
+    from .simulate_realistic import RealisticResult
 
 
 def _url() -> str:
@@ -422,10 +426,34 @@ def decide(key: str, variables: tuple[str, ...], version: int | None, url: str, 
 @click.option("--concurrency", default=4, show_default=True)
 @click.option("--process", "process_key", default="order_fulfillment", show_default=True)
 @click.option("--invalid-share", default=0.05, show_default=True, help="share of orders that fail validation")
+@click.option(
+    "--profile",
+    type=click.Choice(["basic", "realistic"]),
+    default="basic",
+    show_default=True,
+    help="basic: straight orders through --process, for throughput; realistic: the order story's mix, with people "
+    "working the inbox and the sandbox misbehaving",
+)
+@click.option(
+    "--sandbox-url",
+    default=lambda: os.environ.get("ORDERFLOW_SANDBOX_URL") or "http://127.0.0.1:8081",
+    show_default="$ORDERFLOW_SANDBOX_URL or http://127.0.0.1:8081",
+    help="the sandbox systems whose /_control the realistic profile uses",
+)
 @url_option
 @token_option
-def simulate(orders: int, concurrency: int, process_key: str, invalid_share: float, url: str, token: str) -> None:
-    """Push N varied orders through the REST API; print completed orders/s and latency percentiles."""
+def simulate(
+    orders: int,
+    concurrency: int,
+    process_key: str,
+    invalid_share: float,
+    profile: str,
+    sandbox_url: str,
+    url: str,
+    token: str,
+) -> None:
+    """Push N varied orders through the REST API; print completed orders/s and latency percentiles (basic), or how
+    the orders of the order story ended (realistic)."""
     from .simulate import simulate as run
 
     started = time.monotonic()
@@ -436,21 +464,41 @@ def simulate(orders: int, concurrency: int, process_key: str, invalid_share: flo
             bar.update(done - seen[0])
             seen[0] = done
 
-        result = run(
-            url,
-            token,
-            orders=orders,
-            concurrency=concurrency,
-            process_key=process_key,
-            invalid_share=invalid_share,
-            progress=progress,
-        )
+        if profile == "realistic":
+            from .simulate_realistic import simulate_realistic
+
+            story = simulate_realistic(
+                url, token, sandbox_url, orders=orders, concurrency=concurrency, progress=progress
+            )
+        else:
+            result = run(
+                url,
+                token,
+                orders=orders,
+                concurrency=concurrency,
+                process_key=process_key,
+                invalid_share=invalid_share,
+                progress=progress,
+            )
+    if profile == "realistic":
+        _print_story(story, url)
+        return
     click.echo(f"completed {result.completed}/{orders} orders in {time.monotonic() - started:.1f}s wall clock")
     if result.other:
         click.echo(f"not completed: {result.other}")
     click.echo(f"throughput: {result.orders_per_second:.1f} completed orders/s (first start to last completion)")
     lat = result.latency_ms
     click.echo(f"start-to-completion latency: p50 {lat['p50']} ms, p90 {lat['p90']} ms, p99 {lat['p99']} ms")
+
+
+def _print_story(story: RealisticResult, url: str) -> None:
+    click.echo(f"{story.started}/{story.orders} orders started, all ended in {story.seconds:.0f}s")
+    if story.start_errors:
+        click.echo(f"{story.start_errors} could not be started")
+    click.echo("how they ended: " + ", ".join(f"{n} {outcome}" for outcome, n in story.outcomes.items()))
+    click.echo("people worked: " + (", ".join(f"{n} {what}" for what, n in story.tasks_worked.items()) or "nothing"))
+    click.echo("the sandbox meanwhile: " + "; ".join(story.events))
+    click.echo(f"see the inbox at {url}/inbox and the incidents at {url}/api/v1/incidents")
 
 
 if __name__ == "__main__":
