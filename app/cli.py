@@ -55,7 +55,7 @@ def _start_sandbox(sandbox_url: str, port: int) -> subprocess.Popen | None:
     if "listening" not in line:
         process.kill()
         raise click.ClickException(f"the sandbox systems did not start on port {port}: {line.strip()}")
-    click.echo(f"sandbox systems (payment, warehouse, customs, tax, carrier) at {sandbox_url}")
+    click.echo(f"sandbox systems (payment, warehouse, customs, tax, carrier, customer messaging) at {sandbox_url}")
     return process
 
 
@@ -275,7 +275,8 @@ def token_revoke(token_id: str) -> None:
 
 @main.command()
 def sandbox() -> None:
-    """Run only the sandbox systems: payment, warehouse, customs, tax, carrier (port $ORDERFLOW_SANDBOX_PORT)."""
+    """Run only the sandbox systems: payment, warehouse, customs, tax, carrier, customer messaging (port
+    $ORDERFLOW_SANDBOX_PORT)."""
     from connectors.sandbox.__main__ import main as sandbox_main
 
     sandbox_main(["--host", "127.0.0.1", "--port", os.environ.get("ORDERFLOW_SANDBOX_PORT", "8081")])

@@ -1,4 +1,5 @@
-"""Connectors: calls from BPMN service tasks to external systems (payment, warehouse, customs, tax, carrier).
+"""Connectors: calls from BPMN service tasks to external systems (payment, warehouse, customs, tax, carrier,
+customer messaging).
 
 No Flask here; only ``connectors.sandbox`` (the simulated systems) uses it.
 """
