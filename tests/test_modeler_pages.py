@@ -80,6 +80,10 @@ def watch_for_errors(page) -> list[str]:
     return errors
 
 
+def by_id(page, element_id: str):
+    return page.locator(f'.djs-element.djs-shape[data-element-id="{element_id}"]')
+
+
 def click_blank(page) -> None:
     """A click on empty canvas (bottom left: the palette is at the top, the diagram in the middle)."""
     box = page.locator("[data-testid=canvas]").bounding_box()
@@ -202,8 +206,8 @@ def test_an_analyst_draws_deploys_and_runs_a_process_from_the_browser(site: Serv
     variable = panel.locator("[data-testid=condition-builder][data-ready=true] [data-testid=cb-variable]")
     variable.wait_for()
     assert "approved (Approve the order?)" in variable.locator("option").all_inner_texts()
-    variable.select_option("approved")
-    panel.locator("[data-testid=cb-value]").select_option("true")
+    in_panel(page, lambda: variable.select_option("approved"))
+    panel.locator("[data-testid=cb-value]").select_option("true")  # already: a yes/no variable starts at yes
     assert panel.locator("[data-testid=condition-raw]").input_value() == "${approved == true}"
     type_in_panel(page, "[data-testid=element-name]", "yes")
     lint_settled(page, "clean")
@@ -291,6 +295,82 @@ def test_a_decision_cell_edited_in_the_browser_decides_the_next_order(site: Serv
     change = page.locator("[data-testid=changes] li.changed[data-element-id=OutputEntry_2]")
     assert "in Rule_2" in change.inner_text() and "text: 5 → 10" in change.inner_text()
     assert "10" in page.locator("[data-testid=xml-diff] tr.changed", has_text="<text>").first.inner_text()
+    assert errors == []
+
+
+def test_the_panel_picks_decisions_processes_timers_and_messages_and_the_order_runs_through_them(
+    site: Server, page
+) -> None:
+    assert deploy(site, ("discount.dmn", blank_decision("discount", "Discount").encode())).status_code == 201
+    errors = watch_for_errors(page)
+    log_in(page, site, "anna", start="/modeler/processes/new?name=Pickers&key=pickers")
+    page.wait_for_selector("#modeler[data-ready=true]")
+    shape = ".djs-element.djs-shape"
+    panel = page.locator("[data-testid=panel]")
+    select_on_canvas(page, page.locator(f"{shape}[data-element-id=StartEvent_1]"))
+    append(page, "append.append-task", "Rate it")
+    rate = page.locator(shape, has_text="Rate it")
+    change_type(page, rate, "replace-with-rule-task")
+    select_on_canvas(page, rate)
+    assert "Discount (discount)" in panel.locator("[data-testid=decision-ref] option").all_inner_texts()
+    in_panel(page, lambda: panel.locator("[data-testid=decision-ref]").select_option("discount"))
+    assert panel.locator("[data-testid=result-variable]").input_value() == "discount"
+
+    append(page, "append.intermediate-event")
+    timer = by_id(page, page.locator(f"{shape}[data-element-id^=Event]").last.get_attribute("data-element-id"))
+    change_type(page, timer, "replace-with-timer-intermediate-catch")
+    select_on_canvas(page, timer)
+    type_in_panel(page, "[data-testid=timer-value]", "PT1S")
+
+    append(page, "append.append-task", "Fulfil it")
+    fulfil = page.locator(shape, has_text="Fulfil it")
+    change_type(page, fulfil, "replace-with-call-activity")
+    select_on_canvas(page, fulfil)
+    in_panel(page, lambda: panel.locator("[data-testid=called-process]").select_option("order_fulfillment"))
+    for passed_on in ("in", "out", "businessKey"):  # Camunda 7 passes nothing unless told; the panel starts with all
+        assert panel.locator(f"[data-testid=call-{passed_on}]").is_checked()
+
+    append(page, "append.intermediate-event")
+    message = by_id(page, page.locator(f"{shape}[data-element-id^=Event]").last.get_attribute("data-element-id"))
+    change_type(page, message, "replace-with-message-intermediate-catch")
+    select_on_canvas(page, message)
+    type_in_panel(page, "[data-testid=message-name]", "payment-updated")
+    append(page, "append.end-event", "Done")
+    lint_settled(page, "clean")
+
+    page.click("[data-testid=deploy]")
+    page.wait_for_selector("#modeler[data-deployed='1']")
+    root = etree.fromstring(site.get("/process-definitions/pickers/xml").content)
+    camunda = "{http://camunda.org/schema/1.0/bpmn}"
+    task = root.find(f".//{{{BPMN_NS}}}businessRuleTask")
+    assert (task.get(f"{camunda}decisionRef"), task.get(f"{camunda}mapDecisionResult")) == ("discount", "singleEntry")
+    assert root.find(f".//{{{BPMN_NS}}}timeDuration").text == "PT1S"
+    call = root.find(f".//{{{BPMN_NS}}}callActivity")
+    assert call.get("calledElement") == "order_fulfillment"
+    assert [(m.tag, m.get("variables")) for m in call.iter(f"{camunda}in", f"{camunda}out") if m.get("variables")] == [
+        (f"{camunda}in", "all"),
+        (f"{camunda}out", "all"),
+    ]
+    assert root.find(f".//{{{BPMN_NS}}}message").get("name") == "payment-updated"
+
+    # The sample order holds what the diagram reads and nothing sets: the decision's input.
+    page.click("#fill-sample")
+    page.wait_for_function("document.querySelector('[data-testid=test-variables]').value.includes('total')")
+    assert json.loads(page.input_value("[data-testid=test-variables]")) == {"total": 0}
+    order = {"total": 2000, "items": [], "shippingAddress": {}}  # the called process rejects an empty order
+    page.fill("[data-testid=test-business-key]", "UI-PICKERS-1")
+    page.fill("[data-testid=test-variables]", json.dumps(order))
+    page.click("[data-testid=start-test]")
+    page.wait_for_function(
+        "id => (document.querySelector('[data-testid=test-status]').dataset.passed || '').split(' ').includes(id)",
+        arg=fulfil.get_attribute("data-element-id"),
+        timeout=30_000,
+    )
+    assert "token-here" in message.get_attribute("class").split()  # waiting for the message
+    sent = site.post("/messages", json={"name": "payment-updated", "businessKey": "UI-PICKERS-1"})
+    assert sent.status_code in (200, 201), sent.text
+    page.wait_for_selector("[data-testid=test-status][data-status=completed]", timeout=30_000)
+    assert "discount\t5" in page.inner_text("[data-testid=test-order-data]")  # the decision's answer
     assert errors == []
 
 

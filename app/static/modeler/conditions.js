@@ -163,6 +163,13 @@
     const byName = Object.fromEntries(variables.map((v) => [v.name, v]));
     const emit = () => onChange(toJuel(model));
     const redraw = () => render(container, model, variables, onChange);
+    // "group-rule" of a rule: names its controls, so the panel can give focus back after it redraws
+    const place = (rule) => {
+      for (const [g, group] of model.groups.entries()) {
+        if (group.rules.includes(rule)) return `${g}-${group.rules.indexOf(rule)}`;
+      }
+      return "";
+    };
 
     function joinSelect(owner, testid, words) {
       return el("select", {
@@ -176,7 +183,7 @@
       const known = byName[rule.variable];
       const other = rule.variable !== "" && !known;
       const select = el("select", {
-        dataset: { testid: "cb-variable" },
+        dataset: { testid: "cb-variable", field: `cb-variable-${place(rule)}` },
         "aria-label": "Variable",
         onchange: (event) => {
           rule.variable = event.target.value === "(other)" ? "" : event.target.value;
@@ -193,7 +200,7 @@
       el("option", { value: "(other)", selected: other || rule.other }, "Another variable…"));
       if (!other && !rule.other) return select;
       const input = el("input", {
-        value: rule.variable, placeholder: "variable name, e.g. customer.tier", dataset: { testid: "cb-variable-name" },
+        value: rule.variable, placeholder: "variable name, e.g. customer.tier", dataset: { testid: "cb-variable-name", field: `cb-name-${place(rule)}` },
         "aria-label": "Variable name",
         onchange: (event) => {
           rule.variable = event.target.value.trim();
@@ -211,19 +218,19 @@
       const type = known.type || rule.type;
       const update = (event) => { rule.value = event.target.value; rule.type = type || null; emit(); };
       if (type === "boolean") {
-        return el("select", { dataset: { testid: "cb-value" }, "aria-label": "Value", onchange: update },
+        return el("select", { dataset: { testid: "cb-value", field: `cb-value-${place(rule)}` }, "aria-label": "Value", onchange: update },
           el("option", { value: "true", selected: rule.value !== "false" }, "yes (true)"),
           el("option", { value: "false", selected: rule.value === "false" }, "no (false)"));
       }
       if (known.options && known.options.length) {
-        return el("select", { dataset: { testid: "cb-value" }, "aria-label": "Value", onchange: update },
+        return el("select", { dataset: { testid: "cb-value", field: `cb-value-${place(rule)}` }, "aria-label": "Value", onchange: update },
           el("option", { value: "" }, ""),
           known.options.map((o) => el("option", { value: o.id, selected: o.id === rule.value }, o.name || o.id)));
       }
       const inputType = type === "number" ? "number" : type === "date" ? "date" : "text";
       return el("input", {
         type: inputType, value: rule.value, step: inputType === "number" ? "any" : undefined,
-        placeholder: "value", dataset: { testid: "cb-value" }, "aria-label": "Value", onchange: update,
+        placeholder: "value", dataset: { testid: "cb-value", field: `cb-value-${place(rule)}` }, "aria-label": "Value", onchange: update,
       });
     }
 
@@ -234,7 +241,7 @@
       return el("div", { class: "cb-rule", dataset: { testid: "cb-rule" } },
         variableControl(rule),
         el("select", {
-          dataset: { testid: "cb-operator" }, "aria-label": "Operator",
+          dataset: { testid: "cb-operator", field: `cb-operator-${place(rule)}` }, "aria-label": "Operator",
           onchange: (event) => { rule.op = event.target.value; redraw(); emit(); },
         }, operators.map((o) => el("option", { value: o.id, selected: o.id === rule.op }, o.label))),
         valueControl(rule),

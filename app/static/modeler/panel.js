@@ -25,6 +25,12 @@
     ["timeCycle", "repeatedly", "R3/PT1H"],
   ];
   const DUE = /^P(?:T(\d+)H|(\d+)D)$/;
+  // What a Camunda 7 call activity passes: [type, how to recognise it, what to write].
+  const CALL_MAPPINGS = {
+    in: ["camunda:In", (v) => v.variables === "all", { variables: "all" }],
+    out: ["camunda:Out", (v) => v.variables === "all", { variables: "all" }],
+    businessKey: ["camunda:In", (v) => Boolean(v.businessKey), { businessKey: "#{execution.processBusinessKey}" }],
+  };
 
   // A topic for a new external worker, from the task's name ("Check stock" -> "check-stock").
   function workerTopic(bo) {
@@ -75,10 +81,7 @@
     render() {
       const element = this.selected();
       if (!element || !element.businessObject) return;
-      if (this.drawnBy === element.id) {  // the builder changed the condition: it shows it already
-        this.drawnBy = null;
-        return;
-      }
+      this.fresh = this.container.dataset.element !== element.id;  // newly selected: read its variables again
       const focused = document.activeElement && this.container.contains(document.activeElement)
         ? document.activeElement.dataset.field : null;
       const sections = this.sections(element);
@@ -306,7 +309,7 @@
       const options = [["", "Pick a deployed decision…"], ...decisions.map((d) => [d.key, `${d.name || d.key} (${d.key})`])];
       if (ref && !current) options.push([ref, `${ref} (not deployed)`]);
       return section("Decision", "decision",
-        field("Decides with", select(options, ref, pick, { dataset: { field: "decision", testid: "decision" } }),
+        field("Decides with", select(options, ref, pick, { dataset: { field: "decision", testid: "decision-ref" } }),
           current ? el("a", { href: this.links.decision(ref) }, "Open the decision table") : "Deploy the DMN file first, or with the diagram."),
         current ? el("p", { class: "muted" }, "Reads ", current.inputs.map((i) => i.expression).join(", ") || "nothing",
           "; gives ", current.outputs.map((o) => o.name).join(", ")) : null,
@@ -319,14 +322,54 @@
     }
 
     callSection(element) {
-      const called = element.businessObject.calledElement || "";
+      const bo = element.businessObject;
+      const called = bo.calledElement || "";
       const processes = this.catalog.processes;
       const options = [["", "Pick a deployed process…"], ...processes.map((p) => [p.key, `${p.name || p.key} (${p.key})`])];
       if (called && !processes.some((p) => p.key === called)) options.push([called, `${called} (not deployed)`]);
+      const mappings = ((bo.extensionElements && bo.extensionElements.values) || [])
+        .filter((v) => v.$instanceOf("camunda:In") || v.$instanceOf("camunda:Out"));
+      const pick = (key) => {
+        this.update(element, { calledElement: key || undefined });
+        if (key && !mappings.length) {  // Camunda 7 passes nothing unless told: start with the whole order
+          for (const kind of Object.keys(CALL_MAPPINGS)) this.setMapping(element, kind, true);
+        }
+      };
+      const checkbox = (kind, label) => el("label", { class: "inline" }, el("input", {
+        type: "checkbox", checked: Boolean(this.mapping(element, kind)), dataset: { field: `call-${kind}`, testid: `call-${kind}` },
+        onchange: (event) => this.setMapping(element, kind, event.target.checked),
+      }), " " + label);
       return section("Calls", "call",
-        field("Process", select(options, called, (key) => this.update(element, { calledElement: key || undefined }),
-          { dataset: { field: "called", testid: "called-process" } }),
-        called && processes.some((p) => p.key === called) ? el("a", { href: this.links.process(called) }, "Open it") : null));
+        field("Process", select(options, called, pick, { dataset: { field: "called", testid: "called-process" } }),
+          called && processes.some((p) => p.key === called) ? el("a", { href: this.links.process(called) }, "Open it") : null),
+        checkbox("in", "it gets all of this order's variables"),
+        checkbox("out", "its variables come back when it ends"),
+        checkbox("businessKey", "it has this order's number (business key)"));
+    }
+
+    mapping(element, kind) {
+      const [type, test] = CALL_MAPPINGS[kind];
+      return ((element.businessObject.extensionElements || {}).values || []).find((v) => v.$instanceOf(type) && test(v));
+    }
+
+    setMapping(element, kind, on) {
+      const bo = element.businessObject;
+      const current = this.mapping(element, kind);
+      if (Boolean(current) === on) return;
+      let extensions = bo.extensionElements;
+      if (!on) {
+        this.modeling.updateModdleProperties(element, extensions, { values: extensions.values.filter((v) => v !== current) });
+        return;
+      }
+      if (!extensions) {
+        extensions = this.factory.create("bpmn:ExtensionElements", { values: [] });
+        extensions.$parent = bo;
+        this.update(element, { extensionElements: extensions });
+      }
+      const [type, , attributes] = CALL_MAPPINGS[kind];
+      const mapping = this.factory.create(type, attributes);
+      mapping.$parent = extensions;
+      this.modeling.updateModdleProperties(element, extensions, { values: [...(extensions.values || []), mapping] });
     }
 
     timerSection(element, timer) {
@@ -392,16 +435,24 @@
       const model = expression ? Conditions.parse(expression) : Conditions.emptyModel();
       if (!isDefault) {
         if (model) {
-          builderBox.append(el("p", { class: "muted" }, "Finding the process's variables…"));
-          this.variables().then((variables) => {
+          const draw = (variables) => {
             Conditions.render(builderBox, model, variables, (text) => {
               raw.value = text;
-              if (this.setCondition(flow, text)) this.drawnBy = flow.id;
+              this.setCondition(flow, text);
             });
             builderBox.dataset.ready = "true";
-          }, (error) => {
-            builderBox.replaceChildren(el("p", { class: "flash error" }, "The variables could not be read: " + error.message));
-          });
+          };
+          if (this.known && !this.fresh) {
+            draw(this.known);  // redrawn after an edit of this flow: the variables are the same
+          } else {
+            builderBox.append(el("p", { class: "muted" }, "Finding the process's variables…"));
+            this.variables().then((variables) => {
+              this.known = variables;
+              draw(variables);
+            }, (error) => {
+              builderBox.replaceChildren(el("p", { class: "flash error" }, "The variables could not be read: " + error.message));
+            });
+          }
         } else {
           builderBox.append(el("p", { class: "muted", dataset: { testid: "condition-hand-written" } },
             "This condition was written by hand; edit the expression below, or ",
@@ -426,14 +477,13 @@
     setCondition(flow, text) {
       const bo = flow.businessObject;
       const current = bo.conditionExpression ? bo.conditionExpression.body || "" : "";
-      if (text === current) return false;
+      if (text === current) return;
       let expression;
       if (text) {
         expression = this.factory.create("bpmn:FormalExpression", { body: text });
         expression.$parent = bo;
       }
       this.update(flow, { conditionExpression: expression });
-      return true;
     }
   }
 
