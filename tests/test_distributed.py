@@ -510,8 +510,9 @@ def test_orders_complete_on_two_workers_and_parallel_branches_run_at_once(
         events = cluster.events(instance_id)
         created = [when(e) for e in events if e["type"] == "job_created" and e["elementId"] in BRANCHES]
         ended = {e["elementId"]: when(e) for e in events if e["type"] == "element_completed"}
-        assert len(created) == 2 and max(created) == min(created), events
-        spans = {b: (ended[b] - created[0]).total_seconds() for b in BRANCHES}
+        # One step creates both (events of a step are stamped as they are recorded: a millisecond may pass).
+        assert len(created) == 2 and (max(created) - min(created)).total_seconds() < 0.05, events
+        spans = {b: (ended[b] - max(created)).total_seconds() for b in BRANCHES}
         assert all(span >= latency for span in spans.values()), spans
         assert max(spans.values()) < 2 * latency, f"the branches ran one after the other: {spans}"
 
