@@ -87,11 +87,11 @@ def plan_order(rng: random.Random, business_key: str) -> PlannedOrder:
     items: list[dict[str, Any]] = [
         {"sku": sku, "quantity": rng.randint(1, 5), "unitPrice": PRICES[sku]} for sku in skus
     ]
-    size = rng.random()
-    if size < 0.01 and account == "key":
-        items[0]["quantity"] = 800  # a very large B2B order: three approval levels
-    elif size < 0.10:
-        items[0]["quantity"] *= rng.choice((20, 60, 200))  # large: sales, maybe finance
+    if rng.random() < 0.12:  # a large order, which needs approvals: sales, often finance, rarely management too
+        target = rng.choices((rng.uniform(5_500, 9_000), rng.uniform(26_000, 40_000), rng.uniform(105_000, 130_000)),
+                             weights=(70, 25, 5))[0]  # fmt: skip
+        sku = rng.choice(("SKU-1008", "SKU-1010"))
+        items[0] = {"sku": sku, "quantity": round(target / PRICES[sku]), "unitPrice": PRICES[sku]}
     extra = rng.random()
     if extra < 0.04:
         items.append({"sku": "SKU-1014", "quantity": 2, "unitPrice": 6.5, "category": "hazardous"})
@@ -161,6 +161,7 @@ class _Run:
         """The approvers, reviewers and operators: each open task of this run, after some thinking time."""
         tasks = http.get(f"{self.api}/tasks", params={"perPage": 200}, timeout=10).json().get("items", [])
         now = time.monotonic()
+        payment_up = self.payment_circuit(http) == "closed"
         for task in tasks:
             if not (task.get("businessKey") or "").startswith(self.prefix):
                 continue
@@ -168,6 +169,8 @@ class _Run:
             rng = random.Random(task["id"])  # each task's person decides the same way however often we look
             if task["elementId"] == "Task_ApproveOrder" and rng.random() < 0.1:
                 continue  # forgotten: the approval timeout escalates it to management
+            if task["elementId"] == "Task_ResolvePayment" and not payment_up:
+                continue  # operations look at the health page first: no retry while payment's circuit is open
             if now - first_seen < rng.uniform(1.0, 4.0):
                 continue  # thinking
             answer = self.answer(task, rng)
@@ -177,6 +180,11 @@ class _Run:
             done = http.post(f"{self.api}/tasks/{task['id']}/complete", json={"variables": answer}, timeout=10)
             if claimed.ok and done.ok:
                 self.worked[task["elementId"]] += 1
+
+    def payment_circuit(self, http: requests.Session) -> str | None:
+        """The payment system's circuit as GET /health reports it (what an operator sees before retrying)."""
+        health = http.get(f"{self.api}/health", timeout=10).json()
+        return ((health.get("checks") or {}).get("systems") or {}).get("systems", {}).get("payment", {}).get("circuit")
 
     @staticmethod
     def answer(task: dict, rng: random.Random) -> dict[str, Any] | None:
@@ -288,7 +296,10 @@ def simulate_realistic(
 
     def client(worker: int) -> None:
         with run.http() as http:
-            for order in planned[worker::concurrency]:
+            for n in range(worker, orders, concurrency):
+                order = planned[n]
+                # Orders arrive spread over the window, as over a day, so the troubles meet orders in flight.
+                time.sleep(max(0.0, began + n / orders * window - time.monotonic()))
                 try:
                     if order.channel in ("marketplace", "edi"):  # partners send orders as messages
                         body = {"name": "order-placed", "businessKey": order.business_key,
