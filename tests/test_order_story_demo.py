@@ -6,10 +6,22 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 
+import pytest
 import requests
 
-from .conftest import TOKEN, Server
+from .conftest import TOKEN, Server, _stop, start_server
+
+
+@pytest.fixture(scope="module")
+def server(sandbox_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """Its own server: the demo's payment outage opens payment's circuit, closed again after a short cool-down."""
+    server = start_server(tmp_path_factory.mktemp("demo"), sandbox_url, ORDERFLOW_CIRCUIT_COOLDOWN="3")
+    try:
+        yield server
+    finally:
+        _stop(server.proc)
 
 
 def test_the_realistic_demo_runs_every_order_to_an_end(server: Server, sandbox_url: str) -> None:
