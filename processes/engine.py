@@ -512,14 +512,16 @@ class Engine:
         extensions = (task.task_spec.extensions or {}) if extensions is None else extensions
         data = task.data if data is None else data
         element_id = element_id or task.task_spec.bpmn_id
+        what = f"input mapping of {element_id}"
         try:
             mapped_inputs = mappings.inputs(extensions, data)
             retry_cycle = extensions.get("retryCycle")
             if retry_cycle and expressions.dialect_of(retry_cycle) != expressions.PYTHON:
                 # Camunda 7 takes an expression here too (`${paymentRetryCycle}`): evaluated when the job is made.
+                what = f"retry cycle of {element_id}"
                 retry_cycle = str(expressions.evaluate(retry_cycle, data))
         except expressions.ExpressionError as exc:
-            self.open_incident(step, "mapping_error", f"input mapping of {element_id}: {exc}", task=task)
+            self.open_incident(step, "mapping_error", f"{what}: {exc}", task=task)
             return None
         max_attempts = self.settings.policy_for(topic)[0]
         if retry_cycle:

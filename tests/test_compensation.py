@@ -195,3 +195,13 @@ def test_without_such_a_boundary_exhausted_retries_stay_an_incident(engine: Engi
     run_all(jobs)
     assert get_instance(engine, instance_id)["status"] == "incident"
     assert len(systems.calls) == 2
+
+
+def test_a_retry_cycle_expression_that_fails_is_an_incident_naming_it(engine: Engine) -> None:
+    deployed(engine, diagram("retrying_unset", RETRYING, EXHAUSTED))
+    instance_id = start_instance(engine, "retrying_unset").instance["id"]  # no retryCycle variable
+    assert get_instance(engine, instance_id)["status"] == "incident"
+    with engine.read_session() as session:
+        incident = session.query(Incident).filter_by(instance_id=instance_id).one()
+    assert incident.element_id == "authorize" and incident.message.startswith("retry cycle of authorize: ")
+    assert job_rows(engine, instance_id) == []  # no job without a valid retry cycle
