@@ -175,4 +175,3 @@ def complete(task_id: str):
         return redirect(url_for(".task", task_id=task_id))
     flash(f"Done: {task['name'] or task['elementId']} for order {task['businessKey'] or task['instanceId']}.", "info")
     return redirect(url_for(".inbox"))
-

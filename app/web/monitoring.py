@@ -169,4 +169,3 @@ def audit_export(fmt: str):
     mimetype = "text/csv" if fmt == "csv" else "application/json"
     headers = {"Content-Disposition": f"attachment; filename=audit-events.{fmt}"}
     return Response(stream_with_context(body), mimetype=mimetype, headers=headers)
-
