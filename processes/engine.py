@@ -19,7 +19,17 @@ from SpiffWorkflow.task import TaskState
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import compensation, conditional_events, decisions, escalations, expressions, mappings, messages, tasks
+from . import (
+    compensation,
+    conditional_events,
+    decisions,
+    escalations,
+    event_gateways,
+    expressions,
+    mappings,
+    messages,
+    tasks,
+)
 from .beans import Beans, check_beans, run_service_tasks
 from .db import writer_lock
 from .errors import NotFound
@@ -470,13 +480,16 @@ class Engine:
         instance.variables = variables
         waits = messages.waiting_messages(step, active_tasks)
         before = [
-            {"message_name": e["message"], "correlation_key": e.get("correlationKey"), "task_id": e["taskId"],
+            {"message_name": m["message"], "correlation_key": m.get("correlationKey"), "task_id": e["taskId"],
              "element_id": e["elementId"]}
-            for e in (instance.active_elements or []) if e.get("message")
+            for e in (instance.active_elements or [])
+            for m in (e.get("messages") or ([e] if e.get("message") else []))
         ]  # fmt: skip
         step.subscriptions = (waits, before)  # written in _save, after the instance row exists
         human_tasks = tasks.project(step, active_tasks, instance.active_elements or [])
-        waiting_for = {w["task_id"]: w for w in waits}
+        waiting_for: dict[str, list[dict[str, Any]]] = {}
+        for wait in waits:
+            waiting_for.setdefault(wait["task_id"], []).append(wait)
         elements = []
         for t in active_tasks:
             element = {
@@ -489,10 +502,13 @@ class Engine:
             }
             if str(t.id) in human_tasks:
                 element["humanTaskId"] = human_tasks[str(t.id)]
-            wait = waiting_for.get(str(t.id))
-            if wait is not None:
-                element["message"] = wait["message_name"]
-                element["correlationKey"] = wait["correlation_key"]
+            expected = waiting_for.get(str(t.id), [])
+            if len(expected) == 1:
+                element["message"] = expected[0]["message_name"]
+                element["correlationKey"] = expected[0]["correlation_key"]
+            elif expected:  # an event-based gateway: whichever of these messages comes first
+                element["messages"] = [{"message": w["message_name"], "correlationKey": w["correlation_key"]}
+                                       for w in expected]  # fmt: skip
             elements.append(element)
         instance.active_elements = elements
 
@@ -582,6 +598,10 @@ class Engine:
 
 def _next_timer(workflow: BpmnWorkflow) -> datetime | None:
     due = None
+    for task in tasks_in(workflow, TaskState.WAITING):
+        if event_gateways.is_event_gateway(task.task_spec):  # SpiffWorkflow reports no moment for these
+            at = event_gateways.next_timer(task)
+            due = at if due is None or (at is not None and at < due) else due
     for event in workflow.waiting_events():
         if "Timer" not in event.event_type or not isinstance(event.value, str):
             continue

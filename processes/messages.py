@@ -18,7 +18,7 @@ from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.task import TaskState
 from sqlalchemy import bindparam, delete, insert, select
 
-from . import event_subprocesses, expressions
+from . import event_gateways, event_subprocesses, expressions
 from .errors import Conflict, NotFound
 from .models import MessageSubscription, ProcessDefinition, ProcessInstance, utcnow
 
@@ -64,20 +64,13 @@ def prepare_message_events(specs: list, keys: Mapping[str, str]) -> list[str]:
     starts = []
     for spec in specs:
         for task_spec in spec.task_specs.values():
-            definition = getattr(task_spec, "event_definition", None)
-            # Receive tasks get SpiffWorkflow's plain message definition, catch events the Camunda one.
-            if not isinstance(task_spec, CatchingEvent) or type(definition) not in (
-                CamundaMessageEventDefinition,
-                MessageEventDefinition,
-            ):
+            if event_gateways.is_event_gateway(task_spec):  # its messages are on the gateway
+                event_gateways.prepare(task_spec, keys, _merging)
                 continue
-            merging = MergingMessageEventDefinition(
-                definition.name,
-                definition.correlation_properties,
-                expression=getattr(definition, "expression", None),
-                result_var=getattr(definition, "result_var", None),
-                description=definition.description,
-            )
+            definition = getattr(task_spec, "event_definition", None)
+            merging = _merging(definition) if isinstance(task_spec, CatchingEvent) else None
+            if merging is None:
+                continue
             task_spec.event_definition = merging
             if definition.name in keys:
                 task_spec.extensions = {**(task_spec.extensions or {}), "correlationKey": keys[definition.name]}
@@ -86,28 +79,51 @@ def prepare_message_events(specs: list, keys: Mapping[str, str]) -> list[str]:
     return starts
 
 
+def _merging(definition) -> MergingMessageEventDefinition | None:
+    # Receive tasks get SpiffWorkflow's plain message definition, catch events the Camunda one.
+    if type(definition) not in (CamundaMessageEventDefinition, MessageEventDefinition):
+        return None
+    return MergingMessageEventDefinition(
+        definition.name,
+        definition.correlation_properties,
+        expression=getattr(definition, "expression", None),
+        result_var=getattr(definition, "result_var", None),
+        description=definition.description,
+    )
+
+
+def _key(key_expression: str | None, data: dict[str, Any]) -> str | None:
+    if not key_expression:
+        return None
+    try:
+        key = expressions.evaluate(key_expression, data)
+    except expressions.ExpressionError:
+        return None  # a key that cannot be computed yet: only the business key can reach it
+    return None if key is None else str(key)
+
+
 def waiting_messages(step: Step, tasks: list) -> list[dict[str, Any]]:
     """What each waiting element expects: message name, correlation key value, task."""
     waits = []
     for task in tasks:
-        definition = getattr(task.task_spec, "event_definition", None)
-        if task.state != TaskState.WAITING or not isinstance(definition, CamundaMessageEventDefinition):
+        if task.state != TaskState.WAITING:
             continue
-        key_expression = (task.task_spec.extensions or {}).get("correlationKey")
-        key = None
-        if key_expression:
-            try:
-                key = expressions.evaluate(key_expression, task.data)
-            except expressions.ExpressionError:
-                key = None  # a key that cannot be computed yet: only the business key can reach it
-        waits.append(
-            {
-                "message_name": definition.name,
-                "correlation_key": None if key is None else str(key),
-                "task_id": str(task.id),
-                "element_id": task.task_spec.bpmn_id,
-            }
-        )
+        definition = getattr(task.task_spec, "event_definition", None)
+        if event_gateways.is_event_gateway(task.task_spec):
+            expected = list(event_gateways.messages_of(task))
+        elif isinstance(definition, CamundaMessageEventDefinition):
+            expected = [(definition.name, (task.task_spec.extensions or {}).get("correlationKey"))]
+        else:
+            continue
+        for name, key_expression in expected:
+            waits.append(
+                {
+                    "message_name": name,
+                    "correlation_key": _key(key_expression, task.data),
+                    "task_id": str(task.id),
+                    "element_id": task.task_spec.bpmn_id,
+                }
+            )
     waits.extend(event_subprocesses.subscriptions(step.workflow))  # message event subprocesses of active scopes
     return waits
 
@@ -211,10 +227,16 @@ def _deliver(name: str, task_id: str, variables: dict[str, Any]):
             return
         task = find_task(step.workflow, task_id)
         definition = getattr(task.task_spec, "event_definition", None) if task is not None else None
-        if task is None or task.state != TaskState.WAITING or getattr(definition, "name", None) != name:
+        if task is None or task.state != TaskState.WAITING:
             raise _NotWaiting()
-        definition.catch(task, BpmnEvent(definition, payload=dict(variables)))
-        task.task_spec._update(task)
+        if event_gateways.is_event_gateway(task.task_spec):
+            if not event_gateways.catch_message(task, name, variables):
+                raise _NotWaiting()
+        elif getattr(definition, "name", None) != name:
+            raise _NotWaiting()
+        else:
+            definition.catch(task, BpmnEvent(definition, payload=dict(variables)))
+            task.task_spec._update(task)
         step.record("message_received", task, {"message": name, "variables": variables})
 
     return apply

@@ -59,6 +59,9 @@ class ActiveElement(BaseModel):
     taskId: str | None = None
     message: str | None = Field(default=None, description="The message this element waits for")
     correlationKey: str | None = None
+    messages: list[dict[str, str | None]] | None = Field(
+        default=None, description="An event-based gateway: the messages it waits for, whichever comes first"
+    )
     since: str | None = Field(default=None, description="When the order reached this element (ISO 8601, UTC)")
 
 
