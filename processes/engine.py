@@ -25,6 +25,7 @@ from . import (
     decisions,
     escalations,
     event_gateways,
+    event_subprocesses,
     expressions,
     mappings,
     messages,
@@ -328,7 +329,7 @@ class Engine:
         tasks that call registered beans. Each may let the engine go on, so repeat until nothing more happens.
         Conditions are looked at before the first run too: the command's variables may meet one before the flow
         moves on (Camunda triggers conditional events when variables are set)."""
-        conditional_events.fire(self, step)
+        self._fire_conditions(step)
         self._run_engine(step)
         for _ in range(conditional_events.MAX_ROUNDS):
             # Compensation first, even after an incident: it remembers what completed and owns its throw events.
@@ -336,7 +337,7 @@ class Engine:
             if step.incident is not None:
                 return
             ran = run_service_tasks(self, step) or compensated
-            if not (conditional_events.fire(self, step) or ran):
+            if not (self._fire_conditions(step) or ran):
                 return
             self._run_engine(step)
         self.open_incident(
@@ -345,6 +346,12 @@ class Engine:
             f"the process did not settle after {conditional_events.MAX_ROUNDS} rounds of conditional events and "
             "bean calls; check the conditions for a loop",
         )
+
+    def _fire_conditions(self, step: Step) -> bool:
+        """Conditional events whose condition became true, and event subprocesses with a conditional start."""
+        caught = conditional_events.fire(self, step)
+        started = event_subprocesses.fire_conditions(self, step)
+        return caught or started
 
     def _run_engine(self, step: Step) -> None:
         if step.incident is not None:

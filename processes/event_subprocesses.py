@@ -1,4 +1,4 @@
-"""Event subprocesses that start on a message, as Camunda runs them.
+"""Event subprocesses that start on a message or a condition, as Camunda runs them.
 
 SpiffWorkflow 3.2 starts a message event subprocess only when the message is thrown inside the top-level process. It
 never starts one drawn in an embedded subprocess, never interrupts the rest of the scope (`isInterrupting` is ignored),
@@ -9,7 +9,9 @@ that moment.
 
 So orderflow does it: every step subscribes each active scope to the messages its event subprocesses start on
 (`subscriptions`, written with the other message subscriptions), and `deliver` starts the event subprocess in the
-engine step that routes such a message."""
+engine step that routes such a message. A conditional start is looked at when its scope is active and the variables
+it listens to changed (`fire_conditions`, with the conditional events of processes/conditional_events.py); when its
+condition is true the event subprocess starts in that step."""
 
 from __future__ import annotations
 
@@ -25,13 +27,14 @@ from SpiffWorkflow.task import TaskState
 from . import expressions
 
 if TYPE_CHECKING:
-    from .engine import Step
+    from .engine import Engine, Step
 
 # A message subscription of an event subprocess names its scope, "esp:<parent task id, 32 hex digits>" or "esp:top"
 # (the column holds 36 characters); the message name tells which of the scope's event subprocesses it starts.
 PREFIX = "esp:"
 TOP = "top"  # the scope id of the process itself
 INTERRUPTING = "interrupting"  # in an event subprocess start event's extensions
+CONDITIONS_SEEN = "orderflow.esp.conditionsSeen"  # in a scope's root task: each conditional start's last snapshot
 INTERRUPTED = "orderflow.interrupted"  # in a scope's root task internal data, once an interrupting one started
 OPEN = TaskState.FUTURE | TaskState.LIKELY | TaskState.MAYBE | TaskState.READY | TaskState.STARTED | TaskState.WAITING
 SEEN = TaskState.COMPLETED | TaskState.READY | TaskState.STARTED | TaskState.WAITING
@@ -68,16 +71,20 @@ def connect_ends(specs: list) -> None:
                 task_spec._inputs.append(spec.start.name)
 
 
-def _message_starts(scope) -> list[tuple[str, Any]]:
-    """(event subprocess name, its message start event spec) for the event subprocesses of a scope."""
+def _starts(scope, kind: type) -> list[tuple[str, Any]]:
+    """(event subprocess name, its start event spec) for the event subprocesses of a scope starting on `kind`."""
     found = []
     specs = scope.top_workflow.subprocess_specs
     for name in getattr(scope.spec.start, "trigger_specs", None) or []:
         sub_spec = specs.get(name)
         for start in getattr(sub_spec, "bpmn_start_events", None) or []:
-            if isinstance(getattr(start, "event_definition", None), CamundaMessageEventDefinition):
+            if isinstance(getattr(start, "event_definition", None), kind):
                 found.append((name, start))
     return found
+
+
+def _message_starts(scope) -> list[tuple[str, Any]]:
+    return _starts(scope, CamundaMessageEventDefinition)
 
 
 def _scopes(workflow) -> list[tuple[str, Any]]:
@@ -139,6 +146,19 @@ def deliver(step: Step, subscription: str, name: str, variables: dict[str, Any])
     if found is None:
         return False
     esp_name, start = found
+    start_task = _start(step, scope, esp_name, start, {"message": name})
+    if start_task is None:
+        return False
+    definition = start.event_definition
+    definition.catch(start_task, BpmnEvent(definition, payload=dict(variables)))
+    start_task.task_spec._update(start_task)
+    step.record("message_received", start_task, {"message": name, "variables": variables})
+    return True
+
+
+def _start(step: Step, scope, esp_name: str, start, why: dict[str, Any]):
+    """Start event subprocess `esp_name` of `scope` (interrupting the rest of the scope if it does); its start
+    event's task, still waiting for the caller to fire it, or None."""
     current = current_variables(scope)
     interrupting = (start.extensions or {}).get(INTERRUPTING, True)
     cancelled = []
@@ -153,21 +173,56 @@ def deliver(step: Step, subscription: str, name: str, variables: dict[str, Any])
     sub = step.workflow.subprocesses.get(esp_task.id)
     start_task = next((t for t in (sub.tasks.values() if sub else []) if t.task_spec.name == start.name), None)
     if start_task is None:
-        return False
-    step.record(
-        "event_subprocess_started",
-        esp_task,
-        {"message": name, "interrupting": interrupting, "cancelled": cancelled},
-    )
+        return None
+    step.record("event_subprocess_started", esp_task, {**why, "interrupting": interrupting, "cancelled": cancelled})
     # Camunda: the event subprocess works on its scope's variables as they are now, not as the scope started (the
     # start event inherits from the event subprocess's root, so that gets them too).
     for task in (esp_task, sub.task_tree, start_task):
         task.data.update(current)
-    definition = start.event_definition
-    definition.catch(start_task, BpmnEvent(definition, payload=dict(variables)))
-    start_task.task_spec._update(start_task)
-    step.record("message_received", start_task, {"message": name, "variables": variables})
-    return True
+    return start_task
+
+
+def fire_conditions(engine: Engine, step: Step) -> bool:
+    """Within a step: start the event subprocesses of active scopes whose conditional start's condition is true,
+    looked at when the scope is first seen and whenever the variables it listens to changed. Returns whether any
+    started. A condition that fails is an incident."""
+    from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
+
+    from .conditional_events import MET, ScopedConditionalEventDefinition, condition_met, has_conditional_events
+
+    if step.incident is not None or not has_conditional_events(step.workflow):
+        return False
+    started = False
+    for _scope_id, scope in _scopes(step.workflow):
+        starts = _starts(scope, ScopedConditionalEventDefinition)
+        if not starts or scope.task_tree.internal_data.get(INTERRUPTED):
+            continue
+        variables = current_variables(scope)
+        seen = scope.task_tree.internal_data.setdefault(CONDITIONS_SEEN, {})
+        for esp_name, start in starts:
+            definition = start.event_definition
+            now = definition.snapshot(variables)
+            if esp_name in seen and not definition.changed(seen[esp_name], now):
+                continue
+            seen[esp_name] = now
+            try:
+                met = condition_met(scope.task_tree, definition, variables)
+            except WorkflowTaskException as exc:
+                engine.open_incident(step, "engine_error", f"condition of {start.bpmn_id}: {exc}")
+                return started
+            if not met:
+                continue
+            start_task = _start(step, scope, esp_name, start, {"condition": definition.expression})
+            if start_task is None:
+                continue
+            start_task.internal_data[MET] = variables
+            start_task._set_internal_data(event_fired=True)
+            start_task.task_spec._update(start_task)
+            step.record("condition_met", start_task, {"condition": definition.expression})
+            started = True
+            if scope.task_tree.internal_data.get(INTERRUPTED):
+                break  # the rest of the scope is cancelled: nothing else of it starts
+    return started
 
 
 def _scope(workflow, scope_id: str):
