@@ -13,7 +13,11 @@ $(INSTALLED): pyproject.toml
 
 install: $(INSTALLED)
 
+# The demo: people to log in as, and an SLA target so the dashboard's SLA figures mean something (both overridable).
+DEMO_SLA = {"order_management": {"target": "PT2M", "minShare": 0.9}}
+
 run: $(INSTALLED)
+	@[ -n "$$ORDERFLOW_SLA" ] || export ORDERFLOW_SLA='$(DEMO_SLA)'; \
 	ORDERFLOW_DEMO_USERS=$${ORDERFLOW_DEMO_USERS:-true} $(VENV)/bin/orderflow serve
 
 test: $(INSTALLED)

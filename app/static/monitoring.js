@@ -67,7 +67,14 @@
         cell.dataset.value = String(value);
         cell.style.width = shape.width + "px";
         cell.style.height = shape.height + "px";
-        cell.style.background = value > 0 ? heatColour(share) : "transparent";
+        // A subprocess holds other elements: outline it, so its insides stay readable.
+        const container = (shape.children || []).some((child) => !child.labelTarget);
+        if (container) {
+          cell.classList.add("heat-container");
+          cell.style.borderColor = value > 0 ? heatColour(share) : "transparent";
+        } else {
+          cell.style.background = value > 0 ? heatColour(share) : "transparent";
+        }
         cell.title = `${e.name || e.elementId}: ${e.active} waiting now, ${e.entered} entered, ` +
           `${e.completed} completed, p50 ${formatMs(e.timeSpent.p50Ms)}, p95 ${formatMs(e.timeSpent.p95Ms)}`;
         const badge = e.active > 0 ? `<span class="heat-active">${e.active}</span>` : "";
