@@ -161,7 +161,7 @@ class _Run:
         """The approvers, reviewers and operators: each open task of this run, after some thinking time."""
         tasks = http.get(f"{self.api}/tasks", params={"perPage": 200}, timeout=10).json().get("items", [])
         now = time.monotonic()
-        payment_up = self.payment_circuit(http) != "open"  # half-open: a retry is the trial call it waits for
+        payment_up = self.circuit(http, "payment") != "open"  # half-open: a retry is the trial call it waits for
         for task in tasks:
             if not (task.get("businessKey") or "").startswith(self.prefix):
                 continue
@@ -181,10 +181,21 @@ class _Run:
             if claimed.ok and done.ok:
                 self.worked[task["elementId"]] += 1
 
-    def payment_circuit(self, http: requests.Session) -> str | None:
-        """The payment system's circuit as GET /health reports it (what an operator sees before retrying)."""
+    def circuit(self, http: requests.Session, system: str) -> str | None:
+        """A system's circuit as GET /health reports it (what an operator sees before retrying)."""
         health = http.get(f"{self.api}/health", timeout=10).json()
-        return ((health.get("checks") or {}).get("systems") or {}).get("systems", {}).get("payment", {}).get("circuit")
+        return ((health.get("checks") or {}).get("systems") or {}).get("systems", {}).get(system, {}).get("circuit")
+
+    def work_incidents(self, http: requests.Session) -> None:
+        """Operations: once a system's circuit is no longer open, retry this run's incidents (each once per
+        opening), so the exception resolution time on the dashboard has something to measure."""
+        found = http.get(f"{self.api}/incidents", params={"perPage": 200}, timeout=10).json().get("items", [])
+        mine = [i for i in found if (i.get("businessKey") or "").startswith(self.prefix)]
+        if not mine or any(self.circuit(http, system) == "open" for system in ("tax", "payment")):
+            return
+        for incident in mine:
+            if http.post(f"{self.api}/incidents/{incident['id']}/retry", json={}, timeout=10).ok:
+                self.worked["incidentsRetried"] += 1
 
     @staticmethod
     def answer(task: dict, rng: random.Random) -> dict[str, Any] | None:
@@ -229,17 +240,22 @@ class _Run:
                 try:
                     self.work_inbox(http)
                     self.answer_declines(http)
+                    self.work_incidents(http)
                 except requests.RequestException:
                     continue  # the server is busy; look again
 
     # -- troubles -------------------------------------------------------------------------------------------
 
     def chaos(self, window: float) -> None:
-        """Declines all along, a short payment outage, a carrier refusing bookings, stock arriving."""
+        """Declines all along, short tax and payment outages, a carrier refusing bookings, stock arriving."""
         self.control("declineRate 6%", declineRate=0.06)
+        tax_back, payment_down = 0.05 + 5 / max(window, 1), 0.25
+        payment_down = max(payment_down, tax_back + 0.01)  # one outage at a time: the sandbox takes one list
         steps = [
-            (0.25, "payment system down for 6 s", {"outageSystems": ["payment"]}),
-            (0.25 + 6 / max(window, 1), "payment system back", {"outageSystems": []}),
+            (0.05, "tax system down for 5 s", {"outageSystems": ["tax"]}),
+            (tax_back, "tax system back", {"outageSystems": []}),
+            (payment_down, "payment system down for 6 s", {"outageSystems": ["payment"]}),
+            (payment_down + 6 / max(window, 1), "payment system back", {"outageSystems": []}),
             (0.5, "DPD refuses bookings for 10 s", {"unavailableCarriers": ["DPD"]}),
             (0.5 + 10 / max(window, 1), "DPD takes bookings again", {"unavailableCarriers": []}),
         ]
@@ -332,8 +348,13 @@ def simulate_realistic(
             params = {"businessKeyPrefix": run.prefix, "status": status, "perPage": 1}
             return http.get(f"{run.api}/process-instances", params=params, timeout=(5, 30)).json()["total"]
 
+        # Operations retry incidents once the failing system is back (its circuit closes after a cool-down, 30 s by
+        # default): until a while after the last trouble, an order in an incident is not counted as ended.
+        incidents_final_after = began + window + 45
         while time.monotonic() < deadline:
-            done = count("completed") + count("cancelled") + count("incident")
+            done = count("completed") + count("cancelled")
+            if time.monotonic() > incidents_final_after:
+                done += count("incident")
             if progress is not None:
                 progress(done)
             if done >= len(run.started):
