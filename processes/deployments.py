@@ -38,6 +38,7 @@ from .parser import (
     apply_called_elements,
     called_element,
     element_type_of,
+    event_subprocess_starts,
     lint_bpmn,
     load_xml,
     problem_from_validation,
@@ -173,6 +174,8 @@ def lint_files(
                     for problem in link_forms(s, parsed.forms, None if offline else known_forms, s.file):
                         (problems if problem.severity == "error" else warnings).append(problem)
             parsed.processes.append(ParsedProcess(f, key, spec, subprocess_specs, message_starts))
+    for f in parsed.bpmn_files:  # after parsing, so the other problems of the file are listed too
+        problems.extend(event_subprocess_starts(f))
     if not parsed.processes and not parsed.dmn_files and not parsed.forms and not problems:
         problems.append(
             Problem(

@@ -118,6 +118,30 @@ def lint_bpmn(loaded: LoadedFile) -> list[Problem]:
     return problems
 
 
+# The start events of an event subprocess that orderflow runs (processes/event_subprocesses.py).
+EVENT_SUBPROCESS_STARTS = ("messageEventDefinition", "conditionalEventDefinition")
+
+
+def event_subprocess_starts(loaded: LoadedFile) -> list[Problem]:
+    """An event subprocess that starts on anything else would never start: refuse it, naming its start event."""
+    problems = []
+    for subprocess in loaded.root.iter(f"{{{BPMN_NS}}}subProcess"):
+        if subprocess.get("triggeredByEvent") != "true":
+            continue
+        for start in subprocess.iterfind(f"{{{BPMN_NS}}}startEvent"):
+            kinds = [etree.QName(child).localname for child in start if etree.QName(child).localname.endswith(
+                "EventDefinition")]  # fmt: skip
+            unsupported = [kind for kind in kinds if kind not in EVENT_SUBPROCESS_STARTS]
+            if unsupported:
+                kind = unsupported[0].removesuffix("EventDefinition")
+                message = (
+                    f"an event subprocess that starts on a {kind} event is not run by orderflow yet (message and "
+                    f"conditional starts are): draw a {kind} boundary event on a subprocess around the work instead"
+                )
+                problems.append(_problem(loaded, start, message))
+    return problems
+
+
 # Listener elements, with how a warning names them. Camunda 8 groups its listeners in a container element.
 _LISTENERS = {
     (CAMUNDA_MODEL_NS, "executionListener"): "execution listener",

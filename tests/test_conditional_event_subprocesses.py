@@ -87,3 +87,25 @@ def test_a_condition_never_met_starts_nothing(engine: Engine):
     ended = completed(engine, instance_id)
     assert "shipped" in ended and "held" not in ended
     assert get_instance(engine, instance_id)["status"] == "completed"
+
+
+def test_event_subprocesses_orderflow_does_not_run_are_refused_naming_their_start(engine: Engine):
+    import pytest
+
+    from processes.deployments import deploy
+    from processes.errors import DeploymentRejected
+
+    for kind, definition in (
+        ("timer", "<bpmn:timerEventDefinition><bpmn:timeDuration>PT1H</bpmn:timeDuration></bpmn:timerEventDefinition>"),
+        ("error", "<bpmn:errorEventDefinition/>"),
+        ("signal", "<bpmn:signalEventDefinition/>"),
+    ):
+        body = f"""<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="a" sourceRef="s" targetRef="e"/>
+          <bpmn:endEvent id="e"/><bpmn:subProcess id="on_{kind}" triggeredByEvent="true">
+          <bpmn:startEvent id="{kind}_start">{definition}
+          </bpmn:startEvent><bpmn:sequenceFlow id="r" sourceRef="{kind}_start" targetRef="r_end"/>
+          <bpmn:endEvent id="r_end"/></bpmn:subProcess>"""
+        with pytest.raises(DeploymentRejected) as refused:
+            deploy(engine, [process(f"esp_{kind}", body)])
+        [problem] = refused.value.problems
+        assert problem.element_id == f"{kind}_start" and f"starts on a {kind} event is not run" in problem.message

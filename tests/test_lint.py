@@ -111,7 +111,11 @@ def test_java_bean_calls_are_warnings_per_element_and_exit_0(conformance: Path) 
 def test_references_outside_the_files_are_warnings_and_resolve_within_them(conformance: Path) -> None:
     onboarding = conformance / "bpmn-miwg" / "C.9.0.bpmn"
     code, lines, _ = lint(onboarding)
-    assert code == 0  # ManualCheck and the risk_check decision may be deployed already
+    # Its one error: an event subprocess started by an error event, which orderflow does not run.
+    errors = [p for p in parsed_lines(lines) if p["severity"] == "error"]
+    assert code == 1 and [(p["element"], p["line"]) for p in errors] == [("StartErrorEvent_Timeout", "123")]
+    assert "event subprocess that starts on a error event is not run" in errors[0]["message"]
+    # ManualCheck and the risk_check decision may be deployed already: warnings.
     warnings = {p["element"]: p for p in parsed_lines(lines)}
     assert warnings["Activity_ManualCheck"]["severity"] == "warning"
     assert warnings["Activity_ManualCheck"]["line"] == "174"
@@ -124,9 +128,12 @@ def test_references_outside_the_files_are_warnings_and_resolve_within_them(confo
     code, lines, _ = lint(
         onboarding, conformance / "bpmn-miwg" / "C.9.1.bpmn", conformance / "bpmn-miwg" / "C.9.2.bpmn"
     )
-    assert code == 0
     assert not any("not in these files" in line and "call activity" in line for line in lines)
-    assert [p["element"] for p in parsed_lines(lines)] == ["BusinessRuleTask_CheckApplicationAutomatically"]
+    # Left: the decision deployed separately (a warning), and the error and timer event subprocesses (errors).
+    assert sorted(p["element"] for p in parsed_lines(lines)) == [
+        "BusinessRuleTask_CheckApplicationAutomatically", "StartErrorEvent_Timeout",
+        "StartTimerEvent_AcceleratedDecision",
+    ]  # fmt: skip
 
 
 def test_data_stores_are_warnings_at_their_line(conformance: Path) -> None:
