@@ -208,7 +208,9 @@ def test_an_analyst_draws_deploys_and_runs_a_process_from_the_browser(site: Serv
     assert "approved (Approve the order?)" in variable.locator("option").all_inner_texts()
     in_panel(page, lambda: variable.select_option("approved"))
     panel.locator("[data-testid=cb-value]").select_option("true")  # already: a yes/no variable starts at yes
-    assert panel.locator("[data-testid=condition-raw]").input_value() == "${approved == true}"
+    from playwright.sync_api import expect
+
+    expect(panel.locator("[data-testid=condition-raw]")).to_have_value("${approved == true}")
     type_in_panel(page, "[data-testid=element-name]", "yes")
     lint_settled(page, "clean")
     assert page.locator("[data-testid=lint-badge]").count() == 0
@@ -314,7 +316,10 @@ def test_the_panel_picks_decisions_processes_timers_and_messages_and_the_order_r
     select_on_canvas(page, rate)
     assert "Discount (discount)" in panel.locator("[data-testid=decision-ref] option").all_inner_texts()
     in_panel(page, lambda: panel.locator("[data-testid=decision-ref]").select_option("discount"))
-    assert panel.locator("[data-testid=result-variable]").input_value() == "discount"
+    # The panel fills in the result variable from the decision in a render of its own: wait for it.
+    from playwright.sync_api import expect  # here, so that collecting this file never needs Playwright
+
+    expect(panel.locator("[data-testid=result-variable]")).to_have_value("discount")
 
     append(page, "append.intermediate-event")
     timer = by_id(page, page.locator(f"{shape}[data-element-id^=Event]").last.get_attribute("data-element-id"))
