@@ -44,9 +44,10 @@ def test_the_dashboard_shows_the_kpis_and_throughput(site: Server, page):
     assert page.inner_text("[data-testid=kpi-sla] .value") == "100.0 %"  # one order, done well within an hour
     assert "target 90.0 %" in page.inner_text("[data-testid=kpi-sla]")
     assert "Data as of" in page.inner_text("[data-testid=freshness]")
-    page.select_option("[data-testid=window]", "5m")
+    page.select_option("[data-testid=window]", "5m")  # the page reloads for the new window
+    page.wait_for_url("**/monitoring?*window=5m*")
     page.wait_for_selector("#throughput[data-ready=true]")
-    assert "window=5m" in page.url
+    assert page.locator("[data-testid=window]").input_value() == "5m"
 
 
 def _is_hot(pixel: tuple[int, int, int]) -> bool:
