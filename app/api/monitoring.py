@@ -45,7 +45,8 @@ def _configure(state) -> None:
     }
 
 
-def _settings() -> dict:
+def monitoring_settings() -> dict:
+    """What the monitoring endpoints and pages share: the SLA targets parsed at start-up, the Prometheus registry."""
     return current_app.extensions[SETTINGS]
 
 
@@ -63,7 +64,7 @@ def _scope(q: MetricsQuery) -> metrics.Scope:
 @bp.output(OverviewOut)
 @bp.doc(summary="Orders, incidents, job backlog, rule hits and SLA share for a window (default the last hour)")
 def overview(q: MetricsQuery):
-    return metrics.overview(services().engine, _window(q), _scope(q), _settings()["targets"])
+    return metrics.overview(services().engine, _window(q), _scope(q), monitoring_settings()["targets"])
 
 
 @bp.get("/api/v1/metrics/elements")
@@ -75,7 +76,7 @@ def overview(q: MetricsQuery):
     description="Per process version; give processKey and version for one diagram's heatmap.",
 )
 def elements(q: MetricsQuery):
-    return metrics.element_metrics(services().engine, _window(q), _scope(q), _settings()["targets"])
+    return metrics.element_metrics(services().engine, _window(q), _scope(q), monitoring_settings()["targets"])
 
 
 @bp.get("/api/v1/metrics/throughput")
@@ -102,7 +103,7 @@ def jobs(q: MetricsQuery):
 @bp.output(KpisOut)
 @bp.doc(summary="Average order processing time, workflow rule hit rate, exception resolution time, SLA share")
 def kpis(q: MetricsQuery):
-    return metrics.kpis(services().engine, _window(q), _scope(q), _settings()["targets"])
+    return metrics.kpis(services().engine, _window(q), _scope(q), monitoring_settings()["targets"])
 
 
 # -- audit trail -------------------------------------------------------------------------------------------------
@@ -167,4 +168,4 @@ def event(event_id: str):
     responses={200: {"description": "Prometheus text format", "content": {"text/plain": {}}}},
 )
 def prometheus():
-    return Response(generate_latest(_settings()["registry"]), content_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(monitoring_settings()["registry"]), content_type=CONTENT_TYPE_LATEST)

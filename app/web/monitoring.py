@@ -4,20 +4,21 @@ the same functions the REST API serves."""
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Response, current_app, render_template, request, stream_with_context
+from flask import Blueprint, Response, render_template, request, stream_with_context
 from sqlalchemy import select
 
 from processes import audit, metrics
 from processes.errors import InvalidInput, NotFound
-from processes.incidents import ImpactWeights, list_incidents
+from processes.incidents import list_incidents
 from processes.instances import get_instance, instance_events, list_instances
 from processes.models import ProcessDefinition, utcnow
 from processes.sla import SlaTargets
 
+from ..api.incidents import weights as impact_weights
+from ..api.monitoring import monitoring_settings
 from ..services import services
 from .people import page_requires
 
@@ -26,11 +27,8 @@ WINDOW_NAMES = {"5m": "5 minutes", "1h": "1 hour", "24h": "24 hours", "7d": "7 d
 
 
 def _targets() -> SlaTargets:
-    return SlaTargets.parse(current_app.config.get("ORDERFLOW_SLA") or os.environ.get("ORDERFLOW_SLA"))
-
-
-def _weights() -> ImpactWeights:
-    return current_app.extensions.get("orderflow.impact_weights") or ImpactWeights()
+    """The targets the REST API parsed at start-up (one reading of ORDERFLOW_SLA for pages and API)."""
+    return monitoring_settings()["targets"]
 
 
 def _window() -> metrics.Window:
@@ -62,7 +60,9 @@ def dashboard():
         "kpis": metrics.kpis(engine, window, scope, targets, now),
         "overview": metrics.overview(engine, window, scope, targets, now),
         "throughput": metrics.throughput(engine, window, scope, 30, now),
-        "incidents": list_incidents(engine, weights=_weights(), process_key=scope.process_key, per_page=10, now=now),
+        "incidents": list_incidents(
+            engine, weights=impact_weights(), process_key=scope.process_key, per_page=10, now=now
+        ),
         "target": targets.for_process(scope.process_key) if scope.process_key else None,
         "min_share": min((t.min_share for t in targets.processes.values()), default=None),
     }
