@@ -605,7 +605,8 @@ class Engine:
 
 def _next_timer(workflow: BpmnWorkflow) -> datetime | None:
     due = None
-    for task in tasks_in(workflow, TaskState.WAITING):
+    waiting = tasks_in(workflow, TaskState.WAITING) if event_gateways.has_event_gateways(workflow) else []
+    for task in waiting:
         if event_gateways.is_event_gateway(task.task_spec):  # SpiffWorkflow reports no moment for these
             at = event_gateways.next_timer(task)
             due = at if due is None or (at is not None and at < due) else due

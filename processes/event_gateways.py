@@ -23,6 +23,21 @@ def is_event_gateway(task_spec) -> bool:
     )
 
 
+def has_event_gateways(workflow) -> bool:
+    """Whether the instance's specs have an event-based gateway (cached on the spec: most have none), so a step
+    looks for their timers only when there can be any."""
+    spec = workflow.spec
+    cached = getattr(spec, "_orderflow_event_gateways", None)
+    if cached is None:
+        cached = any(
+            is_event_gateway(task_spec)
+            for s in (spec, *workflow.subprocess_specs.values())
+            for task_spec in s.task_specs.values()
+        )
+        spec._orderflow_event_gateways = cached
+    return cached
+
+
 def prepare(task_spec, keys: Mapping[str, str], merging: Callable[[Any], Any]) -> None:
     """At deploy: the gateway's message definitions merge their variables into the process like any message catch
     (`merging` makes one from a definition), and the gateway knows each message's correlation key."""
