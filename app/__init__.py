@@ -39,7 +39,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> APIFlask:
     Path(app.config["ORDERFLOW_DATA_DIR"]).mkdir(parents=True, exist_ok=True)
     app.secret_key = app.config["SECRET_KEY"] or _data_dir_secret(Path(app.config["ORDERFLOW_DATA_DIR"]))
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
-        from processes.db import postgres_options
+        from processes.core.db import postgres_options
 
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**postgres_options(), **app.config["SQLALCHEMY_ENGINE_OPTIONS"]}
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
@@ -49,7 +49,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> APIFlask:
         }
     db.init_app(app)
     with app.app_context():
-        from processes.db import configure
+        from processes.core.db import configure
 
         sql_engine = configure(db.engine, app.config["ORDERFLOW_SQLITE_SYNCHRONOUS"])
         upgrade(sql_engine)
@@ -86,7 +86,7 @@ def _data_dir_secret(data_dir: Path) -> str:
 
 def deploy_shipped(services) -> None:
     """Deploy the shipped workflows; unchanged files keep their version."""
-    from processes.deployments import deploy
+    from processes.deployment.deployments import deploy
 
     files = [(p.name, p.read_bytes()) for p in sorted(SHIPPED_DIR.glob("*.bpmn")) + sorted(SHIPPED_DIR.glob("*.dmn"))]
     if files:

@@ -7,8 +7,8 @@ import hmac
 
 from flask import current_app
 
+from processes.core.models import ROLES
 from processes.identity import Caller, caller_for_token
-from processes.models import ROLES
 
 from .extensions import auth
 from .services import services

@@ -134,7 +134,7 @@ def scheduler(interval: float, resend_after: float) -> None:
 @main.command()
 def migrate() -> None:
     """Apply database migrations (the server also does this at start-up)."""
-    from processes.db import make_engine
+    from processes.core.db import make_engine
 
     from .config import from_environment
     from .migrations import upgrade
@@ -146,8 +146,8 @@ def migrate() -> None:
 
 def _local_engine():
     """The engine on the configured database, for commands run on the server machine (people, migrations)."""
-    from processes.db import make_engine, make_session_factory
-    from processes.engine import Engine
+    from processes.core.db import make_engine, make_session_factory
+    from processes.core.engine import Engine
 
     from .config import from_environment
     from .migrations import upgrade
@@ -321,7 +321,7 @@ def lint(files: tuple[Path, ...]) -> None:
     The files are read together, so call activities and business rule tasks may refer to each other; a reference
     to a process or decision not in the files is a warning (it may be deployed already). Prints each problem as
     FILE:LINE: error|warning: ELEMENT_ID (ELEMENT_TYPE): message. Exits 1 when there is an error."""
-    from processes.deployments import lint_files
+    from processes.deployment.deployments import lint_files
     from processes.errors import Problem
 
     errors: list[Problem] = []
@@ -347,9 +347,9 @@ def lint(files: tuple[Path, ...]) -> None:
 
 def _unreadable(name: str, data: bytes):
     """A file that is not safe, well-formed BPMN or DMN XML (or a Camunda Form), as a problem; None when readable."""
+    from processes.deployment.forms import is_form_file, load_form
+    from processes.deployment.parser import MAX_FILE_BYTES, load_xml
     from processes.errors import InvalidInput, Problem, TooLarge
-    from processes.forms import is_form_file, load_form
-    from processes.parser import MAX_FILE_BYTES, load_xml
 
     try:
         load_form(name, data, MAX_FILE_BYTES) if is_form_file(name) else load_xml(name, data)

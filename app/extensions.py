@@ -3,7 +3,7 @@
 from apiflask import HTTPTokenAuth
 from flask_sqlalchemy import SQLAlchemy
 
-from processes.models import Base
+from processes.core.models import Base
 
 db = SQLAlchemy(model_class=Base)
 auth = HTTPTokenAuth(scheme="Bearer", description="API token: `Authorization: Bearer <token>`")

@@ -17,12 +17,12 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector, CollectorRegistry
 from sqlalchemy import case, func, select
 
-from processes.alerts import AlertMonitor, AlertSettings
-from processes.engine import Engine
-from processes.metrics import NOT_ENDED, job_metrics, newest_event_at
-from processes.models import ENDED_STATUSES, Incident, ProcessInstance, utcnow
-from processes.runner import EmbeddedRunner
-from processes.sla import SlaTargets
+from processes.core.engine import Engine
+from processes.core.models import ENDED_STATUSES, Incident, ProcessInstance, utcnow
+from processes.jobs.embedded import EmbeddedRunner
+from processes.reporting.alerts import AlertMonitor, AlertSettings
+from processes.reporting.metrics import NOT_ENDED, job_metrics, newest_event_at
+from processes.reporting.sla import SlaTargets
 
 log = logging.getLogger(__name__)
 PREFIXES = ("ORDERFLOW_SLA", "ORDERFLOW_ALERT_")

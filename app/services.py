@@ -18,11 +18,11 @@ from connectors import (
 )
 from connectors.errors import Discrepancy
 from connectors.registry import retry_policy
-from processes.beans import load as load_beans
-from processes.db import make_session_factory
-from processes.engine import Engine, EngineSettings, JobDispatcher
-from processes.jobs import BpmnErrorThrown, ClaimedJob, JobExecutor, JobFailed, JobNeedsReview, JobService
-from processes.runner import EmbeddedRunner
+from processes.core.db import make_session_factory
+from processes.core.engine import Engine, EngineSettings, JobDispatcher
+from processes.expressions.beans import load as load_beans
+from processes.jobs.embedded import EmbeddedRunner
+from processes.jobs.service import BpmnErrorThrown, ClaimedJob, JobExecutor, JobFailed, JobNeedsReview, JobService
 
 
 def connector_executor(registry: ConnectorRegistry) -> JobExecutor:

@@ -18,8 +18,8 @@ from typing import Any
 
 from celery import Celery
 
-from processes.engine import JobDispatcher
-from processes.records import JobRecord
+from processes.core.engine import JobDispatcher
+from processes.core.records import JobRecord
 
 from .config import from_environment
 
@@ -68,7 +68,7 @@ class CeleryDispatcher(JobDispatcher):
         self.unsent = unsent  # told which jobs could not be sent, so the next sweep sends them at once
 
     def dispatch(self, jobs: list[JobRecord]) -> None:
-        from processes.models import SCHEDULE, TIMER, utcnow
+        from processes.core.models import SCHEDULE, TIMER, utcnow
 
         now = utcnow()
         failed = []
@@ -106,7 +106,7 @@ def worker_services():
     global _services
     with _services_lock:
         if _services is None:
-            from processes.db import make_engine
+            from processes.core.db import make_engine
 
             from .services import build_services
 

@@ -21,12 +21,12 @@ from sqlalchemy import insert
 
 from app.migrations import upgrade
 from app.monitoring import OrderflowCollector
-from processes import metrics
-from processes.audit import AuditFilter, search_events
-from processes.db import make_engine, make_session_factory
-from processes.engine import Engine
-from processes.models import AuditEvent, Deployment, Incident, ProcessDefinition, ProcessInstance, iso
-from processes.sla import SlaTargets
+from processes.core.db import make_engine, make_session_factory
+from processes.core.engine import Engine
+from processes.core.models import AuditEvent, Deployment, Incident, ProcessDefinition, ProcessInstance, iso
+from processes.reporting import metrics
+from processes.reporting.audit import AuditFilter, search_events
+from processes.reporting.sla import SlaTargets
 
 KEY = "order_fulfillment"
 DAYS = 7

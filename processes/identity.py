@@ -18,9 +18,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .engine import Engine
-from .errors import Conflict, InvalidInput, NotFound
-from .models import ROLES, ApiToken, Group, Membership, User, iso, utcnow
+from processes.core.engine import Engine
+from processes.core.models import ROLES, ApiToken, Group, Membership, User, iso, utcnow
+from processes.errors import Conflict, InvalidInput, NotFound
 
 TOKEN_PREFIX = "of_"
 MIN_PASSWORD_LENGTH = 8

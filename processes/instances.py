@@ -11,9 +11,8 @@ from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .engine import Engine, Step, tasks_in
-from .errors import Conflict, InvalidInput, NotFound
-from .models import (
+from processes.core.engine import Engine, Step, tasks_in
+from processes.core.models import (
     CANCELLED,
     ENDED_STATUSES,
     AuditEvent,
@@ -25,8 +24,9 @@ from .models import (
     new_id,
     utcnow,
 )
-from .pages import page_of
-from .records import InstanceRecord
+from processes.core.pages import page_of
+from processes.core.records import InstanceRecord
+from processes.errors import Conflict, InvalidInput, NotFound
 
 MAX_VARIABLES_BYTES = 256 * 1024
 

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, NoReturn
 import pytest
 import requests
 
-from processes.db import make_engine, make_session_factory
-from processes.engine import Engine, EngineSettings
+from processes.core.db import make_engine, make_session_factory
+from processes.core.engine import Engine, EngineSettings
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert, select
 
-from processes.alerts import AlertMonitor, AlertSettings
-from processes.engine import Engine
+from processes.core.engine import Engine
+from processes.core.models import AlertState, AuditEvent, Deployment, ProcessDefinition, ProcessInstance
 from processes.errors import InvalidInput
-from processes.models import AlertState, AuditEvent, Deployment, ProcessDefinition, ProcessInstance
-from processes.sla import SlaTargets
+from processes.reporting.alerts import AlertMonitor, AlertSettings
+from processes.reporting.sla import SlaTargets
 
 from .conftest import _stop, start_server
 from .test_api import deploy

@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from processes.deployments import deploy
-from processes.engine import Engine
+from inbox.tasks import complete_task
+from processes.core.engine import Engine
+from processes.core.models import HumanTask
+from processes.deployment.deployments import deploy
 from processes.errors import DeploymentRejected
-from processes.incidents import retry_incident
 from processes.instances import get_instance, instance_events, start_instance
-from processes.jobs import JobService
-from processes.models import HumanTask
-from processes.tasks import complete_task
+from processes.jobs.incidents import retry_incident
+from processes.jobs.service import JobService
 
 from .test_api import assert_problem, wait_until_ended
 from .test_api import deploy as deploy_over_http
@@ -132,7 +132,7 @@ def test_a_small_purchase_needs_one_level_and_an_empty_chain_passes_straight_thr
 
 def test_a_chain_continues_in_another_engine(chain: Engine, db_url: str) -> None:
     """The chain's progress is in the stored state, not in one process's memory (another server, a restart)."""
-    from processes.db import make_engine, make_session_factory
+    from processes.core.db import make_engine, make_session_factory
 
     instance_id = start_instance(chain, "purchase_chain", variables={"amount": 60000, "category": "opex"}).instance[
         "id"

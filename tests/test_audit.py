@@ -16,14 +16,14 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from app.migrations import upgrade
-from processes.audit import AuditFilter, as_csv, as_json, export_events, first_id_at, in_window, search_events
-from processes.deployments import deploy
-from processes.engine import Engine
+from inbox.tasks import claim_task, complete_task
+from processes.core.engine import Engine
+from processes.core.models import AuditEvent, AuditTrailIsAppendOnly
+from processes.deployment.deployments import deploy
 from processes.errors import InvalidInput
 from processes.instances import instance_events, start_instance
-from processes.jobs import JobService
-from processes.models import AuditEvent, AuditTrailIsAppendOnly
-from processes.tasks import claim_task, complete_task
+from processes.jobs.service import JobService
+from processes.reporting.audit import AuditFilter, as_csv, as_json, export_events, first_id_at, in_window, search_events
 
 from .conftest import SHIPPED, Server
 from .test_api import ORDER, wait_until_ended

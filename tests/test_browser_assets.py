@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from processes.deployments import deploy
+from processes.core.engine import Engine
+from processes.deployment.deployments import deploy
 from processes.dmn import evaluate, parse
-from processes.engine import Engine
 
 from .conftest import ROOT, SHIPPED
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from processes.deployments import deploy
-from processes.engine import Engine
+from processes.core.engine import Engine
+from processes.deployment.deployments import deploy
 from processes.instances import get_instance, start_instance
-from processes.jobs import ClaimedJob, JobService
+from processes.jobs.service import ClaimedJob, JobService
 
 from .test_camunda8 import c8
 from .test_engine import process

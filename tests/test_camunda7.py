@@ -8,16 +8,16 @@ from typing import Any
 
 import pytest
 
-from processes import beans, juel
-from processes.beans import BeanError, Execution
-from processes.db import make_engine, make_session_factory
-from processes.deployments import deploy, lint_files
-from processes.engine import Engine, EngineSettings
+from inbox.tasks import complete_task
+from processes.core.db import make_engine, make_session_factory
+from processes.core.engine import Engine, EngineSettings
+from processes.deployment.deployments import deploy, lint_files
 from processes.errors import DeploymentRejected
-from processes.incidents import retry_incident
+from processes.expressions import beans, juel
+from processes.expressions.beans import BeanError, Execution
 from processes.instances import get_instance, start_instance
-from processes.jobs import JobService
-from processes.tasks import complete_task
+from processes.jobs.incidents import retry_incident
+from processes.jobs.service import JobService
 
 from .test_engine import process
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from processes.deployments import deploy
-from processes.engine import Engine
+from processes.core.engine import Engine
+from processes.deployment.deployments import deploy
 from processes.errors import DeploymentRejected
 from processes.instances import get_instance, start_instance
 
@@ -82,7 +82,7 @@ ERROR_VARIABLES = """<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="a" sourceRe
 
 
 def test_an_error_boundary_stores_the_code_and_message(engine: Engine) -> None:
-    from processes.jobs import BpmnErrorThrown, JobService
+    from processes.jobs.service import BpmnErrorThrown, JobService
 
     from .test_engine import process
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import pytest
 
-from processes.deployments import deploy
-from processes.engine import Engine
+from processes.core.engine import Engine
+from processes.core.models import Incident
+from processes.deployment.deployments import deploy
 from processes.errors import DeploymentRejected
+from processes.features.messages import correlate
 from processes.instances import get_instance, instance_events, start_instance
-from processes.jobs import BpmnErrorThrown, JobFailed, JobService
-from processes.messages import correlate
-from processes.models import Incident
+from processes.jobs.service import BpmnErrorThrown, JobFailed, JobService
 
 from .test_engine import deployed, job_rows, process
 

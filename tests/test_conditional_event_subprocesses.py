@@ -4,9 +4,9 @@ runs beside it (again at each change that meets the condition)."""
 
 from __future__ import annotations
 
-from processes.engine import Engine
+from processes.core.engine import Engine
 from processes.instances import get_instance, instance_events, start_instance
-from processes.jobs import JobService
+from processes.jobs.service import JobService
 
 from .test_engine import deployed, process
 
@@ -92,7 +92,7 @@ def test_a_condition_never_met_starts_nothing(engine: Engine):
 def test_event_subprocesses_orderflow_does_not_run_are_refused_naming_their_start(engine: Engine):
     import pytest
 
-    from processes.deployments import deploy
+    from processes.deployment.deployments import deploy
     from processes.errors import DeploymentRejected
 
     for kind, definition in (

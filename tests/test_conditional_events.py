@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from processes.db import make_engine, make_session_factory
-from processes.deployments import deploy
-from processes.engine import Engine
+from processes.core.db import make_engine, make_session_factory
+from processes.core.engine import Engine
+from processes.deployment.deployments import deploy
 from processes.errors import DeploymentRejected
 from processes.instances import get_instance, instance_events, start_instance
-from processes.jobs import JobService
+from processes.jobs.service import JobService
 
 from .test_engine import process
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from processes.deployments import deploy
-from processes.engine import Engine
+from processes.core.engine import Engine
+from processes.deployment.deployments import deploy
 from processes.errors import DeploymentRejected
 
 from .conftest import CONFORMANCE, Server

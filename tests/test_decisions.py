@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from processes.decisions import DecisionError, map_result
+from processes.features.decisions import DecisionError, map_result
 
 from .test_api import assert_problem, deploy, wait_until_ended
 from .test_cli import orderflow

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from processes.deployments import deploy
-from processes.engine import Engine
+from processes.core.engine import Engine
+from processes.deployment.deployments import deploy
+from processes.deployment.parser import load_xml
 from processes.errors import DeploymentRejected, InvalidInput, TooLarge
 from processes.instances import get_instance, start_instance
-from processes.parser import load_xml
 
 from .test_engine import process
 

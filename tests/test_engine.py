@@ -10,12 +10,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from processes.deployments import deploy
-from processes.engine import Engine
+from processes.core.engine import Engine
+from processes.core.models import AuditEvent, Job, ProcessInstance, utcnow
+from processes.deployment.deployments import deploy
 from processes.errors import Conflict, NotFound
 from processes.instances import cancel_instance, get_instance, instance_events, start_instance
-from processes.jobs import BpmnErrorThrown, JobFailed, JobService, retry_delays
-from processes.models import AuditEvent, Job, ProcessInstance, utcnow
+from processes.jobs.service import BpmnErrorThrown, JobFailed, JobService, retry_delays
 
 from .conftest import SHIPPED
 

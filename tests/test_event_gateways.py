@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import time
 
-from processes.engine import Engine
+from processes.core.engine import Engine
 from processes.errors import NotFound
+from processes.features.messages import correlate
 from processes.instances import get_instance, instance_events, start_instance
-from processes.jobs import JobService
-from processes.messages import correlate
+from processes.jobs.service import JobService
 
 from .conftest import Server
 from .test_api import assert_problem, deploy, wait_until_ended

@@ -7,12 +7,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from processes.engine import Engine
+from processes.core.engine import Engine
+from processes.core.models import HumanTask, Job
 from processes.errors import NotFound
+from processes.features.messages import correlate
 from processes.instances import get_instance, instance_events, start_instance
-from processes.jobs import JobService
-from processes.messages import correlate
-from processes.models import HumanTask, Job
+from processes.jobs.service import JobService
 
 from .test_engine import deployed, process
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from processes.deployments import deploy
-from processes.engine import Engine
+from processes.core.engine import Engine
+from processes.deployment.deployments import deploy
 from processes.errors import DeploymentRejected
 from processes.instances import get_instance, instance_events, start_instance
 

@@ -12,8 +12,8 @@ import requests
 from sqlalchemy import select
 
 from processes import identity
+from processes.core.models import ApiToken, User
 from processes.errors import Conflict, InvalidInput, NotFound
-from processes.models import ApiToken, User
 
 from .conftest import Server
 from .test_api import assert_problem, deploy
@@ -165,7 +165,7 @@ def test_passwords_are_hashed_and_checked(engine):
 def test_tokens_are_stored_as_hashes_and_expire(engine):
     from datetime import timedelta
 
-    from processes.models import utcnow
+    from processes.core.models import utcnow
 
     identity.add_user(engine, "erp", service=True, roles=["integrator"])
     created = identity.create_token(engine, "erp", "erp", days=1)

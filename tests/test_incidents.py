@@ -9,10 +9,12 @@ import pytest
 from SpiffWorkflow.task import TaskState
 from sqlalchemy import update
 
-from processes.deployments import deploy
-from processes.engine import Engine, Step, tasks_in
+from processes.core.engine import Engine, Step, tasks_in
+from processes.core.models import Incident, utcnow
+from processes.deployment.deployments import deploy
 from processes.errors import Conflict, InvalidInput, NotFound
-from processes.incidents import (
+from processes.instances import get_instance, start_instance
+from processes.jobs.incidents import (
     ImpactWeights,
     impact,
     list_incidents,
@@ -22,9 +24,7 @@ from processes.incidents import (
     retry_incident,
     retry_many,
 )
-from processes.instances import get_instance, start_instance
-from processes.jobs import BpmnErrorThrown, JobService
-from processes.models import Incident, utcnow
+from processes.jobs.service import BpmnErrorThrown, JobService
 
 from .conftest import Server
 from .test_api import assert_problem

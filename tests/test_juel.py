@@ -1,4 +1,4 @@
-"""Tests for processes.juel: the JUEL interpreter for Camunda 7 expressions from untrusted diagrams."""
+"""Tests for processes.expressions.juel: the JUEL interpreter for Camunda 7 expressions from untrusted diagrams."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from processes import juel
-from processes.juel import DateTime, JuelError, check, evaluate, is_juel
+from processes.expressions import juel
+from processes.expressions.juel import DateTime, JuelError, check, evaluate, is_juel
 
 FIXED = datetime(2024, 1, 31, 10, 30, tzinfo=UTC)
 

@@ -13,12 +13,12 @@ import pytest
 from click.testing import CliRunner
 
 from app.cli import main
-from processes.deployments import deploy, lint_files
-from processes.engine import Engine
+from processes.core.engine import Engine
+from processes.core.models import ProcessDefinition
+from processes.deployment.deployments import deploy, lint_files
+from processes.deployment.parser import topic_of
 from processes.errors import DeploymentRejected
 from processes.instances import get_instance, start_instance
-from processes.models import ProcessDefinition
-from processes.parser import topic_of
 
 from .test_engine import HEADER, process
 

@@ -11,16 +11,16 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import insert
 
-from processes import metrics
-from processes.deployments import deploy
-from processes.engine import Engine
+from inbox.tasks import claim_task, complete_task
+from processes.core.engine import Engine
+from processes.core.models import AuditEvent, Deployment, HumanTask, Incident, Job, ProcessDefinition, ProcessInstance
+from processes.deployment.deployments import deploy
 from processes.errors import InvalidInput
+from processes.features.messages import correlate
 from processes.instances import get_instance, start_instance
-from processes.messages import correlate
-from processes.metrics import Scope, Window
-from processes.models import AuditEvent, Deployment, HumanTask, Incident, Job, ProcessDefinition, ProcessInstance
-from processes.sla import SlaTargets, parse_duration
-from processes.tasks import claim_task, complete_task
+from processes.reporting import metrics
+from processes.reporting.metrics import Scope, Window
+from processes.reporting.sla import SlaTargets, parse_duration
 
 from .conftest import Server
 from .test_api import ORDER, wait_until_ended

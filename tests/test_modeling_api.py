@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
-from processes.deployments import deploy
-from processes.engine import Engine
+from processes.core.engine import Engine
+from processes.deployment.deployments import deploy
 from processes.instances import start_instance
 from processes.modeling import (
     blank_decision,
@@ -182,7 +182,7 @@ def test_blank_diagrams_deploy_and_the_decision_decides(engine: Engine) -> None:
         ],
     )
     assert [(d["key"], d["name"]) for d in result.definitions] == [("approve_big", "Approve <big> orders")]
-    from processes.decisions import evaluate_decision
+    from processes.features.decisions import evaluate_decision
 
     assert evaluate_decision(engine, "discount", {"total": 1500})["result"] == 5
     with pytest.raises(Exception, match="key '1x'"):

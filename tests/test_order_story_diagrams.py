@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from processes.deployments import deploy, lint_files
-from processes.engine import Engine
+from processes.core.engine import Engine
+from processes.deployment.deployments import deploy, lint_files
 
 from . import test_browser_assets
 from .conftest import ROOT

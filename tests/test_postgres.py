@@ -26,13 +26,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from app.migrations import alembic_config, upgrade
-from processes.db import make_engine, make_session_factory
-from processes.deployments import deploy
-from processes.engine import Engine, EngineSettings
+from processes.core.db import make_engine, make_session_factory
+from processes.core.engine import Engine, EngineSettings
+from processes.core.models import AuditEvent, Base, Job, ProcessInstance
+from processes.deployment.deployments import deploy
 from processes.errors import Conflict
 from processes.instances import get_instance, instance_events, start_instance
-from processes.jobs import JobService
-from processes.models import AuditEvent, Base, Job, ProcessInstance
+from processes.jobs.service import JobService
 
 from .conftest import SHIPPED
 from .test_engine import process, service_task

@@ -6,11 +6,11 @@ from __future__ import annotations
 import threading
 import time
 
-from processes.deployments import deploy
-from processes.engine import Engine
+from processes.core.engine import Engine
+from processes.deployment.deployments import deploy
 from processes.instances import get_instance, start_instance
-from processes.jobs import JobService
-from processes.runner import EmbeddedRunner
+from processes.jobs.embedded import EmbeddedRunner
+from processes.jobs.service import JobService
 
 from .conftest import SHIPPED
 from .test_engine import process, service_task

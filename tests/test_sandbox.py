@@ -1,11 +1,11 @@
-"""Tests for processes.sandbox: the evaluator for expressions and scripts from BPMN diagrams."""
+"""Tests for processes.expressions.python: the evaluator for expressions and scripts from BPMN diagrams."""
 
 import pickle
 
 import pytest
 
-from processes import sandbox
-from processes.sandbox import ExpressionError, check, evaluate, execute
+from processes.expressions import python as sandbox
+from processes.expressions.python import ExpressionError, check, evaluate, execute
 
 # --------------------------------------------------------------------------- normal behaviour
 

@@ -12,13 +12,21 @@ import pytest
 from lxml import etree
 from sqlalchemy import func, select
 
-from processes.deployments import deploy
-from processes.engine import Engine
+from processes.core.engine import Engine
+from processes.core.models import SCHEDULE, Job, ProcessInstance, utcnow
+from processes.deployment.deployments import deploy
 from processes.errors import Conflict, DeploymentRejected
+from processes.features.schedules import (
+    CAMUNDA7,
+    CAMUNDA8,
+    ScheduleError,
+    TimerStart,
+    first_tick,
+    next_tick,
+    timer_starts,
+)
 from processes.instances import get_instance, instance_events, start_instance
-from processes.jobs import JobService
-from processes.models import SCHEDULE, Job, ProcessInstance, utcnow
-from processes.schedules import CAMUNDA7, CAMUNDA8, ScheduleError, TimerStart, first_tick, next_tick, timer_starts
+from processes.jobs.service import JobService
 
 from .test_engine import HEADER, process
 

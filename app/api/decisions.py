@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from apiflask import APIBlueprint
 
-from processes.decisions import DecisionError, DecisionNotFound, evaluate_decision
 from processes.errors import InvalidInput, NotFound
+from processes.features.decisions import DecisionError, DecisionNotFound, evaluate_decision
 
 from ..extensions import auth
 from ..services import services

@@ -6,10 +6,10 @@ from apiflask import APIBlueprint
 from flask import request
 from sqlalchemy import select
 
-from processes.deployments import deploy
+from processes.core.models import ProcessDefinition
+from processes.deployment.deployments import deploy
 from processes.errors import InvalidInput, NotFound
 from processes.instances import iso
-from processes.models import ProcessDefinition
 
 from ..auth import EVERYONE, actor
 from ..extensions import auth

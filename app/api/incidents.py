@@ -11,9 +11,9 @@ from apiflask import APIBlueprint
 from flask import current_app
 from werkzeug.exceptions import InternalServerError
 
-from processes import dead_letters, incidents
 from processes.errors import OrderflowError
-from processes.incidents import ImpactWeights
+from processes.jobs import dead_letters, incidents
+from processes.jobs.incidents import ImpactWeights
 
 from ..auth import actor
 from ..extensions import auth

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 from apiflask import APIBlueprint
 
+from processes.core.models import utcnow
 from processes.instances import check_variables, iso
-from processes.models import utcnow
 
 from ..auth import actor
 from ..extensions import auth

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from apiflask import APIBlueprint
 
-from processes.messages import correlate
+from processes.features.messages import correlate
 
 from ..auth import actor
 from ..extensions import auth

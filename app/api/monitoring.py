@@ -9,8 +9,8 @@ from apiflask import APIBlueprint
 from flask import Response, current_app, stream_with_context
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from processes import metrics
-from processes.audit import AuditFilter, as_csv, as_json, export_events, get_event, search_events
+from processes.reporting import metrics
+from processes.reporting.audit import AuditFilter, as_csv, as_json, export_events, get_event, search_events
 
 from ..extensions import auth
 from ..monitoring import prometheus_registry, sla_targets

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from apiflask import APIBlueprint
 
+from inbox.tasks import claim_task, complete_task, delegate_task, get_task, list_tasks, unclaim_task
 from processes.errors import Forbidden
-from processes.tasks import claim_task, complete_task, delegate_task, get_task, list_tasks, unclaim_task
 
 from ..auth import caller
 from ..extensions import auth

@@ -1,8 +1,8 @@
 from alembic import context
 from sqlalchemy import create_engine
 
-from processes.db import configure
-from processes.models import Base
+from processes.core.db import configure
+from processes.core.models import Base
 
 config = context.config
 

@@ -9,10 +9,10 @@ from typing import Any
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
+from inbox.tasks import FormInvalid, claim_task, complete_task, delegate_task, get_task, list_tasks, unclaim_task
+from processes.core.models import ProcessDefinition
 from processes.errors import Forbidden, InvalidInput, NotFound, OrderflowError
 from processes.instances import get_instance, instance_events
-from processes.models import ProcessDefinition
-from processes.tasks import FormInvalid, claim_task, complete_task, delegate_task, get_task, list_tasks, unclaim_task
 
 from ..services import services
 from .people import page_caller, page_requires

@@ -13,9 +13,9 @@ from flask import Blueprint, request
 from flask_login import current_user
 
 from processes import modeling
-from processes.decisions import DecisionError, DecisionNotFound, evaluate_decision
-from processes.deployments import deploy
+from processes.deployment.deployments import deploy
 from processes.errors import InvalidInput, NotFound
+from processes.features.decisions import DecisionError, DecisionNotFound, evaluate_decision
 from processes.identity import list_groups
 from processes.instances import start_instance
 

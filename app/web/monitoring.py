@@ -1,6 +1,6 @@
 """The monitoring pages: the KPIs and throughput of a window, the bottleneck heatmap on a process diagram, one
-order's page, and the audit trail search with export. Every number comes from processes.metrics / processes.audit,
-the same functions the REST API serves."""
+order's page, and the audit trail search with export. Every number comes from processes.reporting (metrics and
+audit), the same functions the REST API serves."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from typing import Any
 from flask import Blueprint, Response, render_template, request, stream_with_context
 from sqlalchemy import select
 
-from processes import audit, metrics
+from processes.core.models import ProcessDefinition, utcnow
 from processes.errors import InvalidInput, NotFound
-from processes.incidents import list_incidents
 from processes.instances import get_instance, instance_events, list_instances
-from processes.models import ProcessDefinition, utcnow
-from processes.sla import SlaTargets
+from processes.jobs.incidents import list_incidents
+from processes.reporting import audit, metrics
+from processes.reporting.sla import SlaTargets
 
 from ..api.incidents import weights as impact_weights
 from ..api.monitoring import monitoring_settings

@@ -4,17 +4,17 @@ builder and sample test orders), the differences between two versions, and blank
 
 from __future__ import annotations
 
-from .blank import blank_decision, blank_process, check_key, key_from_name
-from .catalog import (
+from processes.modeling.blank import blank_decision, blank_process, check_key, key_from_name
+from processes.modeling.catalog import (
     decision_catalog,
     definition_version,
     lint,
     process_catalog,
     version_history,
 )
-from .diff import diff_versions, xml_side_by_side
-from .progress import order_progress
-from .variables import known_variables
+from processes.modeling.diff import diff_versions, xml_side_by_side
+from processes.modeling.progress import order_progress
+from processes.modeling.variables import known_variables
 
 __all__ = [
     "blank_decision",

@@ -7,7 +7,7 @@ import re
 import unicodedata
 from xml.sax.saxutils import quoteattr
 
-from ..errors import InvalidInput
+from processes.errors import InvalidInput
 
 # A key is the id of the process or decision in the XML (an NCName), and the name people use in the API.
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,199}$")

@@ -9,11 +9,11 @@ from typing import Any
 from lxml import etree
 from sqlalchemy import select
 
-from ..deployments import latest_definition, lint_files
-from ..engine import Engine
-from ..errors import InvalidInput, NotFound, Problem, TooLarge
-from ..models import DecisionDefinition, Deployment, ProcessDefinition, iso
-from ..parser import load_xml
+from processes.core.engine import Engine
+from processes.core.models import DecisionDefinition, Deployment, ProcessDefinition, iso
+from processes.deployment.deployments import latest_definition, lint_files
+from processes.deployment.parser import load_xml
+from processes.errors import InvalidInput, NotFound, Problem, TooLarge
 
 KINDS: dict[str, type[ProcessDefinition] | type[DecisionDefinition]] = {
     "process": ProcessDefinition,

@@ -8,7 +8,7 @@ from typing import Any
 
 from lxml import etree
 
-from ..parser import DMN_NAMESPACES, load_xml
+from processes.deployment.parser import DMN_NAMESPACES, load_xml
 
 DI_NAMESPACES = (
     "http://www.omg.org/spec/BPMN/20100524/DI",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..engine import Engine
-from ..instances import get_instance, instance_events
+from processes.core.engine import Engine
+from processes.instances import get_instance, instance_events
 
 # Audit events that mean "the token went through this element".
 _PASSED = ("element_completed", "task_completed", "instance_started", "bpmn_error", "message_received")

@@ -17,10 +17,10 @@ from typing import Any
 from lxml import etree
 from sqlalchemy import select
 
-from .. import expressions
-from ..engine import Engine
-from ..models import AuditEvent, ProcessInstance
-from ..parser import BPMN_NS, ZEEBE_NS, load_xml
+from processes import expressions
+from processes.core.engine import Engine
+from processes.core.models import AuditEvent, ProcessInstance
+from processes.deployment.parser import BPMN_NS, ZEEBE_NS, load_xml
 
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
 EARLIER_ORDERS = 20  # how many recent orders' start variables are looked at

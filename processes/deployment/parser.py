@@ -1,0 +1,482 @@
+"""Reading diagrams: hostile-XML-safe loading, orderflow's SpiffWorkflow parser, and deploy-time lint."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.defaults import BoundaryEvent, NoneTask, ScriptTask, ServiceTask
+from SpiffWorkflow.camunda.parser import CamundaParser
+from SpiffWorkflow.camunda.parser.event_parsers import CamundaBoundaryEventParser
+from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS, CamundaTaskParser
+from SpiffWorkflow.camunda.parser.task_spec import ScriptTaskParser as CamundaScriptTaskParser
+from SpiffWorkflow.camunda.parser.task_spec import UserTaskParser as CamundaUserTaskParser
+from SpiffWorkflow.camunda.specs.user_task import UserTask as CamundaUserTask
+
+from processes.errors import InvalidInput, Problem, TooLarge
+from processes.features.call_activities import CallActivityParser, MappedCallActivity
+from processes.features.conditional_events import with_conditional_events
+from processes.features.decisions import DecisionTask, DecisionTaskParser
+from processes.features.event_subprocesses import with_event_subprocesses
+from processes.features.multi_instance import with_multi_instance
+
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+DMN_NAMESPACES = {
+    "https://www.omg.org/spec/DMN/20191111/MODEL/",
+    "https://www.omg.org/spec/DMN/20180521/MODEL/",
+    "http://www.omg.org/spec/DMN/20151101/dmn.xsd",
+    "http://www.omg.org/spec/DMN/20180521/MODEL/",
+    "https://www.omg.org/spec/DMN/20230324/MODEL/",
+    "https://www.omg.org/spec/DMN/20240513/MODEL/",
+}
+ZEEBE_NS = "http://camunda.org/schema/zeebe/1.0"
+MAX_FILE_BYTES = 2 * 1024 * 1024
+
+# Flow elements SpiffWorkflow cannot execute; named at deploy time instead of failing at run time.
+UNSUPPORTED_ELEMENTS = {
+    "complexGateway": "complex gateways are not supported; use an inclusive or exclusive gateway instead",
+    "choreographyTask": "choreographies cannot be executed; model each participant's own process instead",
+    "subChoreography": "choreographies cannot be executed; model each participant's own process instead",
+    "implicitThrowEvent": "implicit throw events are not supported; use an intermediate throw event instead",
+}
+DATA_STORE_IGNORED = "data store is ignored; the process keeps its data in variables"
+LISTENERS_NOT_RUN = "listeners are not run; model the work as a service or script task"
+
+# Timer values as modelers write them (PT5M, R3/PT10S, 2026-12-01T10:00:00Z). SpiffWorkflow evaluates timer
+# text as an expression, so a bare literal is quoted before parsing; the stored XML stays as drawn.
+_ISO_TIMER = re.compile(
+    r"^(R\d*/)?(P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?"
+    r"|\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?)"
+    r"(/P.*)?$"
+)
+
+
+@dataclass
+class LoadedFile:
+    name: str
+    kind: str  # "bpmn" or "dmn"
+    text: str
+    root: etree._Element
+
+
+def load_xml(name: str, data: bytes) -> LoadedFile:
+    """Parse one uploaded file safely: no DTDs, no entities, no network, bounded size."""
+    if len(data) > MAX_FILE_BYTES:
+        raise TooLarge(f"{name}: {len(data)} bytes is over the limit of {MAX_FILE_BYTES} bytes per file")
+    parser = etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_blank_text=False
+    )
+    try:
+        root = etree.fromstring(data, parser)
+    except etree.XMLSyntaxError as exc:
+        raise InvalidInput(f"{name}: not well-formed XML: {exc}") from exc
+    if root is None:
+        raise InvalidInput(f"{name}: empty document")
+    docinfo = root.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None:
+        # BPMN and DMN never need a DTD; refusing it outright closes XXE and entity-expansion bombs.
+        raise InvalidInput(f"{name}: DOCTYPE declarations are not allowed in BPMN or DMN files")
+    namespace = etree.QName(root).namespace
+    if namespace == BPMN_NS:
+        kind = "bpmn"
+    elif namespace in DMN_NAMESPACES:
+        kind = "dmn"
+    else:
+        raise InvalidInput(f"{name}: not a BPMN or DMN document (root element {root.tag})")
+    return LoadedFile(name=name, kind=kind, text=data.decode("utf-8", errors="replace"), root=root)
+
+
+def lint_bpmn(loaded: LoadedFile) -> list[Problem]:
+    """What the XML alone shows, each pointing at its element: errors (elements orderflow cannot run) and warnings
+    (elements Camunda tolerates and orderflow ignores: data stores, listeners)."""
+    problems: list[Problem] = []
+    referenced_stores = set()
+    for element in loaded.root.iter():
+        if not isinstance(element.tag, str):
+            continue
+        qname = etree.QName(element)
+        if qname.namespace == BPMN_NS and qname.localname in UNSUPPORTED_ELEMENTS:
+            owner = element if element.get("id") else element.getparent()
+            problems.append(
+                _problem(loaded, owner, f"{qname.localname}: {UNSUPPORTED_ELEMENTS[qname.localname]}", element)
+            )
+        elif qname.namespace == BPMN_NS and qname.localname == "dataStoreReference":
+            referenced_stores.add(element.get("dataStoreRef"))
+            problems.append(_problem(loaded, element, DATA_STORE_IGNORED, severity="warning"))
+        elif (qname.namespace, qname.localname) in _LISTENERS:
+            owner = _extension_owner(element)
+            kind = _LISTENERS[(qname.namespace, qname.localname)]
+            message = f"{kind} {_listener_description(element)} is skipped: {LISTENERS_NOT_RUN}"
+            problems.append(_problem(loaded, owner, message, element, severity="warning"))
+    for store in loaded.root.iter(f"{{{BPMN_NS}}}dataStore"):
+        if store.get("id") not in referenced_stores:
+            problems.append(_problem(loaded, store, DATA_STORE_IGNORED, severity="warning"))
+    return problems
+
+
+# The start events of an event subprocess that orderflow runs (processes/event_subprocesses.py).
+EVENT_SUBPROCESS_STARTS = ("messageEventDefinition", "conditionalEventDefinition")
+
+
+def event_subprocess_starts(loaded: LoadedFile) -> list[Problem]:
+    """An event subprocess that starts on anything else would never start: refuse it, naming its start event."""
+    problems = []
+    for subprocess in loaded.root.iter(f"{{{BPMN_NS}}}subProcess"):
+        if subprocess.get("triggeredByEvent") != "true":
+            continue
+        for start in subprocess.iterfind(f"{{{BPMN_NS}}}startEvent"):
+            kinds = [etree.QName(child).localname for child in start if etree.QName(child).localname.endswith(
+                "EventDefinition")]  # fmt: skip
+            unsupported = [kind for kind in kinds if kind not in EVENT_SUBPROCESS_STARTS]
+            if unsupported:
+                kind = unsupported[0].removesuffix("EventDefinition")
+                message = (
+                    f"an event subprocess that starts on a {kind} event is not run by orderflow yet (message and "
+                    f"conditional starts are): draw a {kind} boundary event on a subprocess around the work instead"
+                )
+                problems.append(_problem(loaded, start, message))
+    return problems
+
+
+# Listener elements, with how a warning names them. Camunda 8 groups its listeners in a container element.
+_LISTENERS = {
+    (CAMUNDA_MODEL_NS, "executionListener"): "execution listener",
+    (CAMUNDA_MODEL_NS, "taskListener"): "task listener",
+    (ZEEBE_NS, "executionListener"): "execution listener",
+    (ZEEBE_NS, "taskListener"): "task listener",
+}
+
+
+def _extension_owner(element: etree._Element) -> etree._Element:
+    """The BPMN element whose extensionElements hold `element` (a listener may sit in a container)."""
+    owner = element.getparent()
+    while owner is not None and not (etree.QName(owner).namespace == BPMN_NS and owner.get("id")):
+        owner = owner.getparent()
+    return owner if owner is not None else element
+
+
+def _listener_description(listener: etree._Element) -> str:
+    """How the analyst wrote the listener: its event and its class, expression, script or (Camunda 8) job type."""
+    parts = []
+    event = listener.get("event") or listener.get("eventType")
+    if event:
+        parts.append(f"on '{event}'")
+    for attribute in ("class", "expression", "delegateExpression", "type"):
+        if listener.get(attribute):
+            parts.append(f"{attribute} '{listener.get(attribute)}'")
+    script = listener.find(f"{{{CAMUNDA_MODEL_NS}}}script")
+    if script is not None:
+        language = script.get("scriptFormat") or "script"
+        source = script.get("resource") or " ".join((script.text or "").split())
+        parts.append(f"{language} script '{source[:60]}{'…' if len(source) > 60 else ''}'")
+    return "(" + ", ".join(parts) + ")" if parts else "(no implementation)"
+
+
+def _problem(
+    loaded: LoadedFile,
+    owner: etree._Element | None,
+    message: str,
+    at: etree._Element | None = None,
+    severity: str = "error",
+) -> Problem:
+    at = owner if at is None else at
+    return Problem(
+        message=message,
+        element_id=owner.get("id") if owner is not None else None,
+        element_type=element_type_of(owner) if owner is not None else None,
+        file=loaded.name,
+        line=at.sourceline if at is not None else None,
+        severity=severity,
+    )
+
+
+def element_type_of(element: etree._Element) -> str:
+    qname = etree.QName(element)
+    prefix = {BPMN_NS: "bpmn", CAMUNDA_MODEL_NS: "camunda", ZEEBE_NS: "zeebe"}.get(qname.namespace)
+    prefix = "dmn" if qname.namespace in DMN_NAMESPACES else prefix
+    return f"{prefix}:{qname.localname}" if prefix else qname.localname
+
+
+def strip_data_stores(root: etree._Element) -> None:
+    """Remove data stores and the associations that read or write them, so SpiffWorkflow parses the diagram (it
+    refuses a data store without a registered implementation). Only for the copy given to the parser: the stored
+    XML stays as drawn."""
+    stores = {e.get("id") for e in root.iter(f"{{{BPMN_NS}}}dataStore", f"{{{BPMN_NS}}}dataStoreReference")}
+    stores.discard(None)
+    for association, end in (("dataInputAssociation", "sourceRef"), ("dataOutputAssociation", "targetRef")):
+        for element in list(root.iter(f"{{{BPMN_NS}}}{association}")):
+            if any((ref.text or "").strip() in stores for ref in element.findall(f"{{{BPMN_NS}}}{end}")):
+                element.getparent().remove(element)
+    for element in list(root.iter(f"{{{BPMN_NS}}}dataStore", f"{{{BPMN_NS}}}dataStoreReference")):
+        element.getparent().remove(element)
+
+
+def called_element(call_activity) -> str | None:
+    """The process a call activity calls: Camunda 7's calledElement attribute or Camunda 8's zeebe:calledElement."""
+    called = call_activity.get("calledElement")
+    if not called:
+        zeebe = call_activity.find(f"./{{{BPMN_NS}}}extensionElements/{{{ZEEBE_NS}}}calledElement")
+        called = zeebe.get("processId") if zeebe is not None else None
+    return called or None
+
+
+def apply_called_elements(root: etree._Element) -> None:
+    """SpiffWorkflow reads only the calledElement attribute: give Camunda 8 call activities one (parse copy only)."""
+    for call in root.iter(f"{{{BPMN_NS}}}callActivity"):
+        called = called_element(call)
+        if called and not call.get("calledElement"):
+            call.set("calledElement", called)
+
+
+def quote_timer_literals(root: etree._Element) -> None:
+    for tag in ("timeDuration", "timeDate", "timeCycle"):
+        for element in root.iter(f"{{{BPMN_NS}}}{tag}"):
+            value = (element.text or "").strip()
+            if value and _ISO_TIMER.match(value):
+                element.text = repr(value)
+
+
+# SpiffWorkflow's validation messages, with the fix an analyst needs (pattern, replacement).
+_VALIDATION_HINTS = [
+    (
+        re.compile(r"^Cannot resolve (data(?:In|Out)putAssociation) <Element \S+ at 0x[0-9a-f]+>$"),
+        r"cannot resolve a \1: it names neither a data object reference nor a data store; connect it to a data "
+        "object reference of this process or remove it",
+    ),
+    (
+        re.compile(r"^(Exactly one start event is required in a SubWorkflow Task; found \d+\.?)$"),
+        r"\1 Give the subprocess exactly one none start event",
+    ),
+    (
+        re.compile(r"^(Non-default exclusive outgoing sequence flow without condition)$"),
+        r"\1: give the flow a condition, or make it the gateway's default flow",
+    ),
+    (
+        re.compile(r"^(A loopMaximum or loopCondition must be specified for Loop Tasks)$"),
+        r"\1: set a loop condition or a loop maximum on the loop marker, or remove the marker",
+    ),
+    (
+        re.compile(r"^(Unsupported Catch Event: boundary compensate)$"),
+        r"\1: compensation is not supported yet; model the undo work explicitly",
+    ),
+]
+
+
+def problem_from_validation(exc: ValidationException, file: str | None = None) -> Problem:
+    message = str(exc.args[0]) if exc.args else str(exc)
+    for pattern, replacement in _VALIDATION_HINTS:
+        message = pattern.sub(replacement, message)
+    return Problem(
+        message=message,
+        element_id=getattr(exc, "id", None) or None,
+        element_type=getattr(exc, "tag", None) or None,
+        file=getattr(exc, "file_name", None) or file,
+        line=getattr(exc, "line_number", None) or None,
+    )
+
+
+def io_mappings(node) -> dict[str, list[dict[str, object]]]:
+    """Input and output mappings of a task, Camunda 7 (`camunda:inputOutput`) or 8 (`zeebe:ioMapping`), as
+    {"inputs": [{"target", "source"}], "outputs": [...]}. A source is an expression (`${…}`, `=…`), literal text, or
+    a list or map of those (Camunda 7); it is evaluated when the task starts (inputs) or completes (outputs)."""
+    mappings: dict[str, list[dict[str, object]]] = {}
+    zeebe = node.find(f"./{{{BPMN_NS}}}extensionElements/{{{ZEEBE_NS}}}ioMapping")
+    if zeebe is not None:
+        for kind in ("input", "output"):
+            for mapping in zeebe.findall(f"{{{ZEEBE_NS}}}{kind}"):
+                if mapping.get("target"):
+                    mappings.setdefault(f"{kind}s", []).append(
+                        {"target": mapping.get("target"), "source": mapping.get("source") or ""}
+                    )
+    camunda = node.find(f"./{{{BPMN_NS}}}extensionElements/{{{CAMUNDA_MODEL_NS}}}inputOutput")
+    if camunda is not None:
+        for kind in ("input", "output"):
+            for parameter in camunda.findall(f"{{{CAMUNDA_MODEL_NS}}}{kind}Parameter"):
+                if parameter.get("name"):
+                    mappings.setdefault(f"{kind}s", []).append(
+                        {"target": parameter.get("name"), "source": _parameter_value(parameter)}
+                    )
+    return mappings
+
+
+def _parameter_value(parameter) -> object:
+    camunda = f"{{{CAMUNDA_MODEL_NS}}}"
+    children = [c for c in parameter if isinstance(c.tag, str)]
+    if not children:
+        return (parameter.text or "").strip()
+    child = children[0]
+    if child.tag == camunda + "list":
+        return [_parameter_value(item) for item in child if isinstance(item.tag, str)]
+    if child.tag == camunda + "map":
+        return {entry.get("key"): _parameter_value(entry) for entry in child if isinstance(entry.tag, str)}
+    if child.tag == camunda + "script":
+        return {"unsupported": "script"}
+    return (child.text or "").strip()
+
+
+class ServiceTaskParser(CamundaTaskParser):
+    """Keeps what binds a service task to a connector or an external worker (SpiffWorkflow drops it)."""
+
+    def parse_extensions(self, node=None) -> dict:
+        extensions = super().parse_extensions(node)
+        node = self.node if node is None else node
+        camunda = f"{{{CAMUNDA_MODEL_NS}}}"
+        for attribute in ("type", "topic", "class", "expression", "delegateExpression", "resultVariable"):
+            value = node.get(camunda + attribute)
+            if value is not None:
+                extensions[attribute] = value
+        cycle = node.find(f".//{{{BPMN_NS}}}extensionElements/{camunda}failedJobRetryTimeCycle")
+        if cycle is not None and cycle.text:
+            extensions["retryCycle"] = cycle.text.strip()
+        headers = node.findall(f".//{{{BPMN_NS}}}extensionElements/{{{ZEEBE_NS}}}taskHeaders/{{{ZEEBE_NS}}}header")
+        if headers:
+            extensions["headers"] = {h.get("key"): h.get("value") for h in headers if h.get("key")}
+        definition = node.find(f".//{{{BPMN_NS}}}extensionElements/{{{ZEEBE_NS}}}taskDefinition")
+        if definition is not None:
+            extensions.setdefault("topic", definition.get("type"))
+            if definition.get("retries"):
+                extensions["retries"] = definition.get("retries")
+        extensions.update(io_mappings(node))
+        return extensions
+
+
+class UserTaskParser(CamundaUserTaskParser):
+    """Keeps who may work a user task and when it is due (SpiffWorkflow drops these): Camunda 7 attributes and
+    Camunda 8 `zeebe:assignmentDefinition` / `zeebe:taskSchedule` / `zeebe:formDefinition`. Values may be
+    expressions; they are evaluated when the task becomes ready."""
+
+    def parse_extensions(self, node=None) -> dict:
+        extensions = super().parse_extensions(node)
+        node = self.node if node is None else node
+        camunda = f"{{{CAMUNDA_MODEL_NS}}}"
+        for attribute in ("assignee", "candidateGroups", "candidateUsers", "dueDate", "followUpDate", "priority"):
+            value = node.get(camunda + attribute)
+            if value:
+                extensions[attribute] = value
+        zeebe = f"{{{ZEEBE_NS}}}"
+        assignment = node.find(f".//{zeebe}assignmentDefinition")
+        if assignment is not None:
+            for attribute in ("assignee", "candidateGroups", "candidateUsers"):
+                if assignment.get(attribute):
+                    extensions[attribute] = assignment.get(attribute)
+        schedule = node.find(f".//{zeebe}taskSchedule")
+        if schedule is not None:
+            for attribute in ("dueDate", "followUpDate"):
+                if schedule.get(attribute):
+                    extensions[attribute] = schedule.get(attribute)
+        form = node.find(f".//{zeebe}formDefinition")
+        if form is not None and (form.get("formKey") or form.get("formId")):
+            extensions["formKey"] = form.get("formKey") or form.get("formId")
+            if form.get("formId"):  # a Camunda Form deployed alongside (.form): linked at deploy (forms.link_forms)
+                extensions["formId"] = form.get("formId")
+        if str(extensions.get("formKey", "")).startswith(EMBEDDED_FORM):
+            extensions["formSchema"] = self._embedded_form(extensions["formKey"][len(EMBEDDED_FORM) :])
+        extensions.update(io_mappings(node))
+        return extensions
+
+    def _embedded_form(self, form_id: str) -> dict:
+        """A Camunda 8 form drawn into the diagram: `zeebe:userTaskForm` (form-js JSON) on the process."""
+        for candidate in self.process_parser.node.iter(f"{{{ZEEBE_NS}}}userTaskForm"):
+            if candidate.get("id") == form_id:
+                try:
+                    schema = json.loads(candidate.text or "")
+                except ValueError as exc:
+                    self.raise_validation_exception(f"form {form_id} is not valid JSON: {exc}")
+                if not isinstance(schema, dict):
+                    self.raise_validation_exception(f"form {form_id} is not a form-js schema (a JSON object)")
+                return schema
+        self.raise_validation_exception(f"form {form_id} is not in the diagram (zeebe:userTaskForm)")
+
+
+EMBEDDED_FORM = "camunda-forms:bpmn:"
+
+
+class NoOpTask(NoneTask):
+    """A plain `bpmn:task`: Camunda passes straight through it; SpiffWorkflow's NoneTask is manual and blocks."""
+
+    def __init__(self, wf_spec, bpmn_id, **kwargs):
+        super().__init__(wf_spec, bpmn_id, **kwargs)
+        self.manual = False
+
+
+class BoundaryEventParser(CamundaBoundaryEventParser):
+    """Keeps where an error boundary event stores the caught error (Camunda 7 `camunda:errorCodeVariable` and
+    `camunda:errorMessageVariable`) and the event's properties, in the spec's extensions."""
+
+    def parse_extensions(self, node=None) -> dict:
+        extensions = super().parse_extensions(node)
+        node = self.node if node is None else node
+        # Properties (`camunda:properties`, Camunda 8 `zeebe:properties`): what an escalation timer changes.
+        for namespace in (CAMUNDA_MODEL_NS, ZEEBE_NS):
+            path = f"./{{{BPMN_NS}}}extensionElements/{{{namespace}}}properties/{{{namespace}}}property"
+            for prop in node.iterfind(path):
+                extensions.setdefault(prop.get("name"), prop.get("value"))
+        definition = node.find(f"{{{BPMN_NS}}}errorEventDefinition")
+        if definition is not None:
+            for attribute in ("errorCodeVariable", "errorMessageVariable"):
+                value = definition.get(f"{{{CAMUNDA_MODEL_NS}}}{attribute}")
+                if value:
+                    extensions[attribute] = value
+        return extensions
+
+
+class ScriptTaskParser(CamundaScriptTaskParser):
+    """Camunda 8 script tasks carry a FEEL expression and a result variable (`zeebe:script`), not a script."""
+
+    def _zeebe_script(self):
+        return self.node.find(f"./{{{BPMN_NS}}}extensionElements/{{{ZEEBE_NS}}}script")
+
+    def get_script(self):
+        zeebe = self._zeebe_script()
+        if zeebe is not None and not self.xpath(".//bpmn:script"):
+            return zeebe.get("expression") or ""
+        return super().get_script()
+
+    def parse_extensions(self, node=None) -> dict:
+        extensions = super().parse_extensions(node)
+        zeebe = self._zeebe_script()
+        if zeebe is not None and zeebe.get("resultVariable"):
+            extensions["resultVariable"] = zeebe.get("resultVariable")
+        return extensions
+
+
+class OrderflowParser(CamundaParser):
+    """orderflow's parser: the Camunda parser plus what orderflow binds and runs. Later issues extend it."""
+
+    OVERRIDE_PARSER_CLASSES = {
+        **CamundaParser.OVERRIDE_PARSER_CLASSES,
+        full_tag("serviceTask"): (ServiceTaskParser, ServiceTask),
+        full_tag("scriptTask"): (ScriptTaskParser, ScriptTask),
+        full_tag("userTask"): (UserTaskParser, CamundaUserTask),
+        # orderflow's DMN engine, not SpiffWorkflow's (one decision per file, most hit policies wrong).
+        full_tag("businessRuleTask"): (DecisionTaskParser, DecisionTask),
+        # Camunda passes straight through a plain task.
+        full_tag("task"): (CamundaTaskParser, NoOpTask),
+        full_tag("boundaryEvent"): (BoundaryEventParser, BoundaryEvent),
+        # Camunda 7 camunda:in/out and Camunda 8 variable propagation (processes/call_activities.py).
+        full_tag("callActivity"): (CallActivityParser, MappedCallActivity),
+    }
+    # Multi-instance markers as Camunda 7 and 8 draw them, on every activity (processes/multi_instance.py).
+    OVERRIDE_PARSER_CLASSES = with_multi_instance(OVERRIDE_PARSER_CLASSES, CamundaParser.PARSER_CLASSES)
+    # Conditional events with camunda:variableName / variableEvents (processes/conditional_events.py).
+    OVERRIDE_PARSER_CLASSES = with_conditional_events(OVERRIDE_PARSER_CLASSES)
+    # Message event subprocesses remember whether they interrupt (processes/event_subprocesses.py).
+    OVERRIDE_PARSER_CLASSES = with_event_subprocesses(OVERRIDE_PARSER_CLASSES, full_tag("startEvent"))
+
+
+# Camunda 7 Java implementations of a service task, in the order a topic is named after them.
+IMPLEMENTATIONS = ("delegateExpression", "class", "expression")
+
+
+def topic_of(task_spec) -> str | None:
+    """The job topic a service task is bound to, or None when it has no binding. A Camunda 7 Java implementation
+    (`camunda:delegateExpression`, `camunda:class`, `camunda:expression`) names the topic when no topic is set, so an
+    external worker or connector can take over what the Java code did."""
+    extensions = getattr(task_spec, "extensions", None) or {}
+    return extensions.get("topic") or next(
+        (extensions[a].strip() for a in IMPLEMENTATIONS if (extensions.get(a) or "").strip()), None
+    )

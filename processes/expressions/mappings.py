@@ -1,0 +1,51 @@
+"""Input and output mappings of tasks (`zeebe:ioMapping`, `camunda:inputOutput`).
+
+Inputs are evaluated when a job is made and go to the job's variables (what a connector or worker sees), so they do
+not leak into the process, as local variables in Camunda. Outputs are evaluated when the task completes, against the
+process variables plus what the task produced; when a task has outputs, only they reach the process."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from processes import expressions
+
+
+def _value(source: Any, variables: Mapping[str, Any]) -> Any:
+    if isinstance(source, list):
+        return [_value(item, variables) for item in source]
+    if isinstance(source, dict):
+        if "unsupported" in source:
+            raise expressions.ExpressionError("script parameters are not supported; use an expression", "python")
+        return {key: _value(item, variables) for key, item in source.items()}
+    text = str(source)
+    if expressions.dialect_of(text) == expressions.PYTHON:
+        return text  # literal text, as modelers write constants
+    return expressions.evaluate(text, variables)
+
+
+def _assign(target: str, value: Any, into: dict[str, Any]) -> None:
+    """`a.b` targets nest, as in Zeebe."""
+    *path, last = target.split(".")
+    for part in path:
+        into = into.setdefault(part, {}) if isinstance(into.get(part), dict) or part not in into else into[part]
+    into[last] = value
+
+
+def inputs(extensions: Mapping[str, Any] | None, variables: Mapping[str, Any]) -> dict[str, Any]:
+    mapped: dict[str, Any] = {}
+    for mapping in (extensions or {}).get("inputs", []):
+        _assign(mapping["target"], _value(mapping["source"], {**variables, **mapped}), mapped)
+    return mapped
+
+
+def outputs(extensions: Mapping[str, Any] | None, scope: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The variables a completed task gives the process, or None when it declares no outputs (then all of them)."""
+    declared = (extensions or {}).get("outputs")
+    if not declared:
+        return None
+    mapped: dict[str, Any] = {}
+    for mapping in declared:
+        _assign(mapping["target"], _value(mapping["source"], scope), mapped)
+    return mapped

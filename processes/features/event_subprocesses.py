@@ -1,0 +1,291 @@
+"""Event subprocesses that start on a message or a condition, as Camunda runs them.
+
+SpiffWorkflow 3.2 starts a message event subprocess only when the message is thrown inside the top-level process. It
+never starts one drawn in an embedded subprocess, never interrupts the rest of the scope (`isInterrupting` is ignored),
+and hands it the variables its scope started with. Camunda starts one whenever its scope is active and the message
+arrives. An interrupting one (the default) first cancels everything else in its scope, jobs and inbox tasks included.
+A non-interrupting one runs beside the rest, once per message. Either one sees the scope's variables as they are at
+that moment.
+
+So orderflow does it: every step subscribes each active scope to the messages its event subprocesses start on
+(`subscriptions`, written with the other message subscriptions), and `deliver` starts the event subprocess in the
+engine step that routes such a message. A conditional start is looked at when its scope is active and the variables
+it listens to changed (`fire_conditions`, with the conditional events of processes/conditional_events.py); when its
+condition is true the event subprocess starts in that step."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn.specs.defaults import StartEvent
+from SpiffWorkflow.bpmn.util.event import BpmnEvent
+from SpiffWorkflow.camunda.parser.event_parsers import CamundaStartEventParser
+from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition as CamundaMessageEventDefinition
+from SpiffWorkflow.task import TaskState
+
+from processes import expressions
+
+if TYPE_CHECKING:
+    from processes.core.engine import Engine, Step
+
+# A message subscription of an event subprocess names its scope, "esp:<parent task id, 32 hex digits>" or "esp:top"
+# (the column holds 36 characters); the message name tells which of the scope's event subprocesses it starts.
+PREFIX = "esp:"
+TOP = "top"  # the scope id of the process itself
+INTERRUPTING = "interrupting"  # in an event subprocess start event's extensions
+CONDITIONS_SEEN = "orderflow.esp.conditionsSeen"  # in a scope's root task: each conditional start's last snapshot
+INTERRUPTED = "orderflow.interrupted"  # in a scope's root task internal data, once an interrupting one started
+OPEN = TaskState.FUTURE | TaskState.LIKELY | TaskState.MAYBE | TaskState.READY | TaskState.STARTED | TaskState.WAITING
+SEEN = TaskState.COMPLETED | TaskState.READY | TaskState.STARTED | TaskState.WAITING
+
+
+def with_event_subprocesses(classes: dict, start_event_tag: str) -> dict:
+    """Parser classes whose start events remember whether they interrupt (SpiffWorkflow drops `isInterrupting`)."""
+    parser_class, spec_class = classes.get(start_event_tag, (CamundaStartEventParser, StartEvent))
+
+    class InterruptingStartEventParser(parser_class):
+        def parse_extensions(self, node=None) -> dict:
+            extensions = super().parse_extensions(node)
+            node = self.node if node is None else node
+            parent = node.getparent()
+            if parent is not None and parent.get("triggeredByEvent") == "true":
+                extensions[INTERRUPTING] = node.get("isInterrupting", "true") != "false"
+            return extensions
+
+    return {**classes, start_event_tag: (InterruptingStartEventParser, spec_class)}
+
+
+def connect_ends(specs: list) -> None:
+    """At deploy: connect each message event subprocess to its scope, as SpiffWorkflow does when it starts one itself,
+    so that the scope ends when the event subprocess does. Done once here, never on a shared cached spec."""
+    for spec in specs:
+        for name in getattr(spec.start, "trigger_specs", None) or []:
+            task_spec = spec.task_specs.get(name)
+            if task_spec is None:
+                continue
+            if spec.end not in task_spec.outputs:
+                task_spec.connect(spec.end)
+            # An input, but not an output of the scope's start: it starts when its message comes, not with the scope.
+            if spec.start.name not in task_spec._inputs:
+                task_spec._inputs.append(spec.start.name)
+
+
+def _starts(scope, kind: type) -> list[tuple[str, Any]]:
+    """(event subprocess name, its start event spec) for the event subprocesses of a scope starting on `kind`."""
+    found = []
+    specs = scope.top_workflow.subprocess_specs
+    for name in getattr(scope.spec.start, "trigger_specs", None) or []:
+        sub_spec = specs.get(name)
+        for start in getattr(sub_spec, "bpmn_start_events", None) or []:
+            if isinstance(getattr(start, "event_definition", None), kind):
+                found.append((name, start))
+    return found
+
+
+def _message_starts(scope) -> list[tuple[str, Any]]:
+    return _starts(scope, CamundaMessageEventDefinition)
+
+
+def _scopes(workflow) -> list[tuple[str, Any]]:
+    """The active scopes of an instance, with their ids: the process, and every subprocess that is running."""
+    scopes = [] if workflow.is_completed() else [(TOP, workflow)]
+    for task_id, sub in workflow.subprocesses.items():
+        parent = _task(workflow, task_id)
+        if parent is not None and parent.state == TaskState.STARTED and not sub.is_completed():
+            scopes.append((task_id.hex, sub))
+    return scopes
+
+
+def _task(workflow, task_id: UUID):
+    for tasks in (workflow.tasks, *(sub.tasks for sub in workflow.subprocesses.values())):
+        if task_id in tasks:
+            return tasks[task_id]
+    return None
+
+
+def subscriptions(workflow) -> list[dict[str, Any]]:
+    """What the event subprocesses of the active scopes wait for, in the shape of messages.waiting_messages."""
+    waits = []
+    for scope_id, scope in _scopes(workflow):
+        starts = _message_starts(scope)
+        if not starts or scope.task_tree.internal_data.get(INTERRUPTED):
+            continue
+        for _name, start in starts:
+            waits.append(
+                {
+                    "message_name": start.event_definition.name,
+                    "correlation_key": _correlation_key(start, scope),
+                    "task_id": f"{PREFIX}{scope_id}",
+                    "element_id": start.bpmn_id,
+                }
+            )
+    return waits
+
+
+def _correlation_key(start, scope) -> str | None:
+    expression = (getattr(start, "extensions", None) or {}).get("correlationKey")
+    if not expression:
+        return None
+    variables: dict[str, Any] = {}
+    for task in scope.get_tasks(state=TaskState.READY | TaskState.STARTED | TaskState.WAITING):
+        variables.update(task.data)
+    try:
+        key = expressions.evaluate(expression, variables)
+    except expressions.ExpressionError:
+        return None  # not computable yet: only the business key reaches it
+    return None if key is None else str(key)
+
+
+def deliver(step: Step, subscription: str, name: str, variables: dict[str, Any]) -> bool:
+    """Start the event subprocess a message subscription stands for; False when its scope no longer waits for it."""
+    scope = _scope(step.workflow, subscription[len(PREFIX) :])
+    if scope is None or scope.task_tree.internal_data.get(INTERRUPTED):
+        return False
+    found = next(((n, s) for n, s in _message_starts(scope) if s.event_definition.name == name), None)
+    if found is None:
+        return False
+    esp_name, start = found
+    start_task = _start(step, scope, esp_name, start, {"message": name})
+    if start_task is None:
+        return False
+    definition = start.event_definition
+    definition.catch(start_task, BpmnEvent(definition, payload=dict(variables)))
+    start_task.task_spec._update(start_task)
+    step.record("message_received", start_task, {"message": name, "variables": variables})
+    return True
+
+
+def _start(step: Step, scope, esp_name: str, start, why: dict[str, Any]):
+    """Start event subprocess `esp_name` of `scope` (interrupting the rest of the scope if it does); its start
+    event's task, still waiting for the caller to fire it, or None."""
+    current = current_variables(scope)
+    interrupting = (start.extensions or {}).get(INTERRUPTING, True)
+    cancelled = []
+    if interrupting:
+        scope.task_tree.internal_data[INTERRUPTED] = True
+        cancelled = _cancel_open_work(scope)
+    esp_task = scope.task_tree._add_child(scope.spec.task_specs[esp_name], TaskState.FUTURE)
+    esp_task.triggered = True
+    # Its way to the scope's end, predicted as a new workflow predicts its tree, so the scope ends when it does.
+    esp_task.task_spec._predict(esp_task, mask=TaskState.NOT_FINISHED_MASK)
+    esp_task.task_spec._update(esp_task)
+    sub = step.workflow.subprocesses.get(esp_task.id)
+    start_task = next((t for t in (sub.tasks.values() if sub else []) if t.task_spec.name == start.name), None)
+    if start_task is None:
+        return None
+    step.record("event_subprocess_started", esp_task, {**why, "interrupting": interrupting, "cancelled": cancelled})
+    # Camunda: the event subprocess works on its scope's variables as they are now, not as the scope started (the
+    # start event inherits from the event subprocess's root, so that gets them too).
+    for task in (esp_task, sub.task_tree, start_task):
+        task.data.update(current)
+    return start_task
+
+
+def fire_conditions(engine: Engine, step: Step) -> bool:
+    """Within a step: start the event subprocesses of active scopes whose conditional start's condition is true,
+    looked at when the scope is first seen and whenever the variables it listens to changed. Returns whether any
+    started. A condition that fails is an incident."""
+    from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
+
+    from processes.features.conditional_events import (
+        MET,
+        ScopedConditionalEventDefinition,
+        condition_met,
+        has_conditional_events,
+    )
+
+    if step.incident is not None or not has_conditional_events(step.workflow):
+        return False
+    started = False
+    for _scope_id, scope in _scopes(step.workflow):
+        starts = _starts(scope, ScopedConditionalEventDefinition)
+        if not starts or scope.task_tree.internal_data.get(INTERRUPTED):
+            continue
+        variables = current_variables(scope)
+        seen = scope.task_tree.internal_data.setdefault(CONDITIONS_SEEN, {})
+        for esp_name, start in starts:
+            definition = start.event_definition
+            now = definition.snapshot(variables)
+            if esp_name in seen and not definition.changed(seen[esp_name], now):
+                continue
+            seen[esp_name] = now
+            try:
+                met = condition_met(scope.task_tree, definition, variables)
+            except WorkflowTaskException as exc:
+                engine.open_incident(step, "engine_error", f"condition of {start.bpmn_id}: {exc}")
+                return started
+            if not met:
+                continue
+            start_task = _start(step, scope, esp_name, start, {"condition": definition.expression})
+            if start_task is None:
+                continue
+            start_task.internal_data[MET] = variables
+            start_task._set_internal_data(event_fired=True)
+            start_task.task_spec._update(start_task)
+            step.record("condition_met", start_task, {"condition": definition.expression})
+            started = True
+            if scope.task_tree.internal_data.get(INTERRUPTED):
+                break  # the rest of the scope is cancelled: nothing else of it starts
+    return started
+
+
+def _scope(workflow, scope_id: str):
+    if scope_id == TOP:
+        return None if workflow.is_completed() else workflow
+    try:
+        sub = workflow.subprocesses.get(UUID(scope_id))
+    except ValueError:
+        return None
+    return None if sub is None or sub.is_completed() else sub
+
+
+def current_variables(scope) -> dict[str, Any]:
+    """The scope's variables now: what its start got, then each change its tasks (and those of its running
+    subprocesses) made, in the order they made them. Parallel branches each add their own changes."""
+    tasks = []
+    for workflow in _within(scope):
+        tasks.extend(t for t in workflow.tasks.values() if t.state & SEEN and t.parent is not None)
+    variables = dict(scope.task_tree.data)
+    for task in sorted(tasks, key=lambda t: t.last_state_change):
+        parent = task.parent.data
+        variables.update({k: v for k, v in task.data.items() if k not in parent or parent[k] != v})
+    return variables
+
+
+def _within(scope) -> list:
+    """The scope's workflow and the subprocesses running inside it, at any depth."""
+    found = [scope]
+    top = scope.top_workflow
+    for sub in top.subprocesses.values():
+        owner = sub
+        while owner is not None and owner is not scope and owner is not top:
+            owner = owner.parent_workflow
+        if owner is scope and sub is not scope:
+            found.append(sub)
+    return found
+
+
+def _cancel_open_work(scope) -> list[str]:
+    """Cancel everything still open in the scope (subprocesses with what runs in them); the drawn elements that
+    were cancelled."""
+    cancelled = []
+    for task in list(scope.tasks.values()):
+        if task.state & OPEN and task.parent is not None and not task.parent.state & OPEN:
+            cancelled.extend(
+                t.task_spec.bpmn_id
+                for t in _subtree(task)
+                if t.state & (TaskState.READY | TaskState.STARTED | TaskState.WAITING)
+                and getattr(t.task_spec, "bpmn_id", None)
+            )
+            task.cancel()
+    return sorted(set(cancelled))
+
+
+def _subtree(task) -> list:
+    found, stack = [], [task]
+    while stack:
+        current = stack.pop()
+        found.append(current)
+        stack.extend(current.children)
+    return found

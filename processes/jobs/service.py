@@ -1,0 +1,494 @@
+"""Jobs: claiming by lease, running outside any transaction, reporting back through an engine step.
+
+The same functions serve every transport (embedded threads now, Celery later): a transport only decides
+which job ids to try and when."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import ErrorEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.util.event import BpmnEvent
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.task import TaskState
+from sqlalchemy import or_, select, update
+
+from inbox import escalations
+from processes import expressions
+from processes.core.engine import JOB_KEY, ClaimedJob, Engine, Step, data_changed, find_task, tasks_in
+from processes.core.models import (
+    JOB_CANCELLED,
+    JOB_DONE,
+    JOB_FAILED,
+    JOB_LOCKED,
+    JOB_READY,
+    JOB_REVIEW,
+    SCHEDULE,
+    SERVICE,
+    TIMER,
+    Job,
+    ProcessInstance,
+    new_id,
+    utcnow,
+)
+from processes.core.records import JobRecord
+from processes.errors import Conflict, NotFound
+from processes.expressions import mappings
+from processes.features import compensation, conditional_events
+
+
+class JobFailed(Exception):
+    """A job's work failed. Retryable failures are tried again with backoff; others open an incident."""
+
+    def __init__(self, message: str, retryable: bool = True):
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class JobNeedsReview(Exception):
+    """The job's answer does not match what was asked (a discrepancy): a person must look before it counts."""
+
+    def __init__(self, code: str, message: str, asked: dict, got: dict, variables: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.code, self.asked, self.got, self.variables = code, asked, got, variables or {}
+
+
+class BpmnErrorThrown(Exception):
+    """A business failure with an error code, thrown as a BPMN error at the job's task."""
+
+    def __init__(self, code: str, message: str = "", variables: dict[str, Any] | None = None):
+        super().__init__(message or code)
+        self.code = code
+        self.variables = variables or {}
+
+
+# Does the work of a service job and returns the variables to set; raises JobFailed or BpmnErrorThrown.
+JobExecutor = Callable[[ClaimedJob], dict[str, Any]]
+
+
+def retry_delays(cycle: str) -> list[float]:
+    """Seconds to wait before each retry: "R3/PT10S" is 3 attempts 10 s apart (Camunda's meaning: the
+    job has 3 tries), "PT1M,PT5M,PT15M" waits 1, 5 then 15 minutes between four attempts."""
+    now = datetime.now(UTC)
+
+    def seconds(duration: str) -> float:
+        parsed = TimerEventDefinition.parse_iso_duration(duration.strip())
+        return TimerEventDefinition.get_timedelta_from_start(parsed, now).total_seconds()
+
+    cycle = cycle.strip()
+    if cycle.upper().startswith("R"):
+        repeat, _, duration = cycle[1:].partition("/")
+        tries = int(repeat) if repeat else 1
+        return [seconds(duration)] * max(tries - 1, 0)
+    return [seconds(part) for part in cycle.split(",") if part.strip()]
+
+
+class JobService:
+    """Claiming, running and reporting jobs, on top of the engine step."""
+
+    def __init__(self, engine: Engine, executor: JobExecutor | None = None):
+        self.engine = engine
+        self.executor = executor
+
+    # -- claiming ------------------------------------------------------------------------------------------
+
+    def claim(
+        self,
+        worker_id: str,
+        *,
+        limit: int = 10,
+        topics: Iterable[str] | None = None,
+        job_ids: Iterable[str] | None = None,
+        lease_seconds: float | None = None,
+        service_only: bool = False,
+    ) -> list[ClaimedJob]:
+        """Lease due jobs (and jobs whose lease expired) to a worker. FOR UPDATE SKIP LOCKED on PostgreSQL;
+        SQLite takes the database write lock for the claim."""
+        now = utcnow()
+        lease = timedelta(seconds=lease_seconds or self.engine.settings.lease_seconds)
+        claimable = or_(
+            (Job.status == JOB_READY) & (Job.due_at <= now),
+            (Job.status == JOB_LOCKED) & (Job.lock_expires_at < now),
+        )
+        query = select(Job).where(claimable)
+        if job_ids is not None:
+            query = query.where(Job.id.in_(list(job_ids)))
+        if topics is not None:
+            by_topic = Job.topic.in_(list(topics))
+            query = query.where(by_topic if service_only else or_(Job.kind.in_((TIMER, SCHEDULE)), by_topic))
+        query = query.order_by(Job.due_at).limit(limit).with_for_update(skip_locked=True)
+        claimed = []
+        with self.engine.write_session() as session:
+            for job in session.scalars(query):
+                job.status, job.locked_by = JOB_LOCKED, worker_id
+                job.lease_token = new_id()
+                job.lock_expires_at = now + lease
+                job.updated_at = now
+                claimed.append(job)
+            session.commit()
+            business_keys = (
+                dict(
+                    session.execute(
+                        select(ProcessInstance.id, ProcessInstance.business_key).where(
+                            ProcessInstance.id.in_({j.instance_id for j in claimed})
+                        )
+                    ).all()
+                )
+                if claimed
+                else {}
+            )
+            return [
+                ClaimedJob(
+                    business_key=business_keys.get(j.instance_id),
+                    id=j.id,
+                    instance_id=j.instance_id,
+                    kind=j.kind,
+                    topic=j.topic,
+                    element_id=j.element_id,
+                    attempt=j.attempt,
+                    max_attempts=j.max_attempts,
+                    lease_token=j.lease_token,
+                    variables=j.variables or {},
+                )
+                for j in claimed
+            ]
+
+    def task_headers(self, instance_id: str, element_id: str | None) -> dict[str, str]:
+        """Camunda 8 `zeebe:taskHeaders` of a job's task: static settings handed to workers with each job."""
+        with self.engine.read_session() as session:
+            definition_id = session.scalar(
+                select(ProcessInstance.definition_id).where(ProcessInstance.id == instance_id)
+            )
+            if definition_id is None or element_id is None:
+                return {}
+            spec, subprocess_specs = self.engine.spec_for(session, definition_id)
+        for candidate in (spec, *subprocess_specs.values()):
+            task_spec = candidate.task_specs.get(element_id)
+            if task_spec is not None:
+                return dict((getattr(task_spec, "extensions", None) or {}).get("headers", {}))
+        return {}
+
+    def sweep(
+        self, *, limit: int = 500, resend_after_seconds: float = 10.0, topics: Iterable[str] | None = None
+    ) -> list[str]:
+        """The outbox sweep for broker transports: ids of jobs that are due but were not sent to the broker
+        recently (never sent, sent while the broker was down, retries and timers now due, or leases that expired
+        because a worker died). Marks them sent. Any number of sweepers may run: claiming decides who runs a job,
+        so a job sent twice still runs once."""
+        now = utcnow()
+        resend_before = now - timedelta(seconds=resend_after_seconds)
+        query = (
+            select(Job)
+            .where(
+                or_(
+                    (Job.status == JOB_READY) & (Job.due_at <= now),
+                    (Job.status == JOB_LOCKED) & (Job.lock_expires_at < now),
+                ),
+                or_(Job.dispatched_at.is_(None), Job.dispatched_at < resend_before),
+            )
+            .order_by(Job.due_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        if topics is not None:  # jobs of other topics wait for external workers
+            query = query.where(or_(Job.kind.in_((TIMER, SCHEDULE)), Job.topic.in_(list(topics))))
+        with self.engine.write_session() as session:
+            jobs = list(session.scalars(query))
+            for job in jobs:
+                job.dispatched_at = now
+            session.commit()
+            return [job.id for job in jobs]
+
+    def mark_unsent(self, job_ids: list[str]) -> None:
+        """Jobs whose send to the broker failed: the next sweep sends them without waiting."""
+        with self.engine.write_session() as session:
+            session.execute(update(Job).where(Job.id.in_(job_ids)).values(dispatched_at=None))
+            session.commit()
+
+    def next_due(self) -> datetime | None:
+        """When the earliest waiting job becomes due (for sleeping pollers)."""
+        with self.engine.read_session() as session:
+            return session.scalar(select(Job.due_at).where(Job.status == JOB_READY).order_by(Job.due_at).limit(1))
+
+    # -- running -------------------------------------------------------------------------------------------
+
+    def run(self, job: ClaimedJob) -> None:
+        """Do a claimed job's work outside any transaction, then report through an engine step."""
+        if job.kind == TIMER:
+            self.fire_timers(job)
+            return
+        if job.kind == SCHEDULE:  # a timer start event: start the instance, move the schedule on
+            from processes.features.schedules import fire  # schedules imports the engine, as this module does
+
+            fire(self.engine, job)
+            return
+        if self.executor is None:
+            raise RuntimeError("no job executor configured")
+        try:
+            variables = self.executor(job)
+        except JobNeedsReview as exc:
+            self.hold_for_review(job, exc)
+        except BpmnErrorThrown as exc:
+            self.throw_bpmn_error(
+                job.id, job.lease_token, exc.code, str(exc), exc.variables, instance_id=job.instance_id
+            )
+        except JobFailed as exc:
+            self.fail(job.id, job.lease_token, str(exc), retryable=exc.retryable, instance_id=job.instance_id)
+        except Exception as exc:  # a connector bug is still a failure of this job, never of the worker
+            self.fail(
+                job.id,
+                job.lease_token,
+                f"{exc.__class__.__name__}: {exc}",
+                retryable=True,
+                instance_id=job.instance_id,
+            )
+        else:
+            self.complete(job.id, job.lease_token, variables, instance_id=job.instance_id)
+
+    # -- reporting: each is one engine step that first checks the lease ----------------------------------
+
+    def _leased_job(self, step: Step, job_id: str, lease_token: str) -> JobRecord:
+        # A leased job is one of the instance's active jobs, which the step loads anyway.
+        job = next((j for j in self.engine.active_jobs(step) if j.id == job_id), None)
+        if job is None:
+            found = JobRecord.load(step.connection, Job.id == job_id)
+            job = found[0] if found else None
+        if job is None or job.instance_id != step.instance.id:
+            raise NotFound(f"job {job_id} does not exist")
+        if job.status != JOB_LOCKED or job.lease_token != lease_token:
+            raise Conflict(f"job {job_id} is no longer locked by this worker (its lease expired or it was done)")
+        if job.lock_expires_at is not None and job.lock_expires_at < utcnow():
+            raise Conflict(f"job {job_id}: the lease expired before the result arrived")
+        return job
+
+    def _task_of(self, step: Step, job: JobRecord):
+        task = find_task(step.workflow, job.task_id)
+        if task is None or task.state != TaskState.STARTED or task.internal_data.get(JOB_KEY) != job.id:
+            return None
+        return task
+
+    def lease_of(self, job_id: str, worker_id: str) -> tuple[str, str]:
+        """(lease token, instance id) of a job that `worker_id` holds: how a worker that knows only the job id
+        (an external worker over REST) reports. A worker that does not hold the job gets Conflict."""
+        with self.engine.read_session() as session:
+            job = session.get(Job, job_id)
+            if job is None:
+                raise NotFound(f"job {job_id} does not exist")
+            if job.status != JOB_LOCKED or job.locked_by != worker_id or job.lease_token is None:
+                raise Conflict(f"job {job_id} is not locked by worker '{worker_id}' (its lock expired or it was done)")
+            return job.lease_token, job.instance_id
+
+    def _instance_of(self, job_id: str) -> str:
+        with self.engine.read_session() as session:
+            job = session.get(Job, job_id)
+            if job is None:
+                raise NotFound(f"job {job_id} does not exist")
+            return job.instance_id
+
+    def complete(
+        self,
+        job_id: str,
+        lease_token: str,
+        variables: dict[str, Any] | None = None,
+        actor: str | None = None,
+        instance_id: str | None = None,
+    ) -> None:
+        def apply(step: Step) -> None:
+            job = self._leased_job(step, job_id, lease_token)
+            job.status, job.updated_at, job.lock_expires_at = JOB_DONE, utcnow(), None
+            task = self._task_of(step, job)
+            if task is None:  # the task was left meanwhile (boundary event, cancel): nothing to deliver
+                job.status = JOB_CANCELLED
+                return
+            if compensation.handles(task, job):  # one handler of a compensation throw event, which waits for all
+                compensation.handler_done(step, task, job, variables or {})
+                return
+            try:
+                produced = mappings.outputs(task.task_spec.extensions, {**job.variables, **(variables or {})})
+            except expressions.ExpressionError as exc:
+                job.status = JOB_FAILED
+                self.engine.open_incident(step, "mapping_error", f"output mapping: {exc}", task=task, job=job)
+                return
+            task.data.update(variables or {} if produced is None else produced)
+            if conditional_events.interrupted(self.engine, step, task):
+                return  # the result met a conditional boundary event on the task: it is left that way instead
+            task.complete()
+            step.record("element_completed", task, data_changed(task) or None)
+
+        self.engine.step(instance_id or self._instance_of(job_id), apply, actor=actor or "worker")
+
+    def fail(
+        self,
+        job_id: str,
+        lease_token: str,
+        message: str,
+        *,
+        retryable: bool = True,
+        retries: int | None = None,
+        backoff_seconds: float | None = None,
+        actor: str | None = None,
+        instance_id: str | None = None,
+    ) -> None:
+        """Record a failed attempt: retry later with backoff, or open an incident if none is left."""
+
+        def apply(step: Step) -> None:
+            job = self._leased_job(step, job_id, lease_token)
+            now = utcnow()
+            job.last_error, job.updated_at, job.lock_expires_at, job.locked_by = message, now, None, None
+            if retries is not None:
+                job.max_attempts = job.attempt + max(retries, 0)
+            if retryable and job.attempt < job.max_attempts:
+                delay = backoff_seconds if backoff_seconds is not None else self._backoff(job)
+                job.status, job.due_at, job.attempt = (
+                    JOB_READY,
+                    now + timedelta(seconds=delay),
+                    job.attempt + 1,
+                )
+                job.dispatched_at = None  # the sweep sends it when it is due
+                step.new_jobs.append(job)
+                step.record(
+                    "job_failed",
+                    data={"jobId": job.id, "error": message, "retryInSeconds": round(delay, 3)},
+                    element_id=job.element_id,
+                )
+                return
+            task = self._task_of(step, job)
+            if retryable and task is not None and catches_exhausted(step, task):
+                # The diagram handles this itself (a boundary event for RETRIES_EXHAUSTED): no incident.
+                job.status, job.last_error = JOB_DONE, f"{RETRIES_EXHAUSTED}: {message}"
+                after = f"{job.topic}: {message} (after {job.attempt} attempts)"
+                throw_error_at(self.engine, step, task, job, RETRIES_EXHAUSTED, after)
+                return
+            job.status = JOB_FAILED
+            self.engine.open_incident(step, "job_failed", f"{job.topic}: {message}", task=task, job=job)
+
+        self.engine.step(instance_id or self._instance_of(job_id), apply, actor=actor or "worker")
+
+    def _backoff(self, job: JobRecord) -> float:
+        if job.retry_cycle:
+            delays = retry_delays(job.retry_cycle)
+            if delays:
+                return delays[min(job.attempt - 1, len(delays) - 1)]
+        _, base, cap = self.engine.settings.policy_for(job.topic)
+        delay = min(base * 2 ** (job.attempt - 1), cap)
+        return delay * random.uniform(0.8, 1.2)  # jitter: failed jobs of one outage do not retry in lockstep
+
+    def throw_bpmn_error(
+        self,
+        job_id: str,
+        lease_token: str,
+        code: str,
+        message: str = "",
+        variables: dict[str, Any] | None = None,
+        actor: str | None = None,
+        instance_id: str | None = None,
+    ) -> None:
+        """Throw a BPMN error at the job's task: a boundary error event that catches the code (or any code)
+        takes over; with none, the instance stops with an incident."""
+
+        def apply(step: Step) -> None:
+            job = self._leased_job(step, job_id, lease_token)
+            now = utcnow()
+            job.status, job.updated_at, job.lock_expires_at, job.last_error = (
+                JOB_DONE,
+                now,
+                None,
+                f"{code}: {message}",
+            )
+            task = self._task_of(step, job)
+            if task is None:
+                job.status = JOB_CANCELLED
+                return
+            task.data.update(variables or {})
+            throw_error_at(self.engine, step, task, job, code, message)
+
+        self.engine.step(instance_id or self._instance_of(job_id), apply, actor=actor or "worker")
+
+    def hold_for_review(self, job: ClaimedJob, review: JobNeedsReview) -> None:
+        """A response that does not match what was asked is never accepted silently: the job waits while a person
+        reviews both values in the inbox, then accepts them (the job completes) or rejects them (BPMN error)."""
+        from inbox.tasks import open_review
+
+        def apply(step: Step) -> None:
+            row = self._leased_job(step, job.id, job.lease_token)
+            row.status, row.lock_expires_at, row.locked_by = JOB_REVIEW, None, None
+            row.last_error, row.updated_at = f"{review.code}: {review}", utcnow()
+            task = self._task_of(step, row)
+            if task is None:
+                row.status = JOB_CANCELLED
+                return
+            open_review(step, task, row, review)
+
+        self.engine.step(job.instance_id, apply, actor="worker")
+
+    def fire_timers(self, job: ClaimedJob) -> None:
+        def apply(step: Step) -> None:
+            row = self._leased_job(step, job.id, job.lease_token)
+            row.status, row.updated_at = JOB_DONE, utcnow()
+            step.active_jobs = [j for j in self.engine.active_jobs(step) if j.id != row.id]
+            cycles = escalations.cycles_left(step.workflow)
+            try:
+                step.workflow.refresh_timers()
+            except SpiffWorkflowException as exc:
+                self.engine.open_incident(step, "timer_error", str(exc))
+            step.record("timers_checked", data={"jobId": row.id})
+            escalations.after_timer_check(step, cycles)
+
+        self.engine.step(job.instance_id, apply, actor="timer")
+
+
+# The BPMN error a job throws when its retries run out, if a boundary event on its task catches exactly this code
+# (DESIGN.md, failure paths). Catch-all error boundaries do not: for them exhausted retries stay an incident.
+RETRIES_EXHAUSTED = "RETRIES_EXHAUSTED"
+
+
+def catches_exhausted(step: Step, task) -> bool:
+    """Whether an error boundary event on the task names RETRIES_EXHAUSTED."""
+    for waiting in tasks_in(step.workflow, TaskState.WAITING):
+        definition = getattr(waiting.task_spec, "event_definition", None)
+        code = getattr(definition, "code", None)
+        if waiting.parent is task.parent and waiting is not task and code == RETRIES_EXHAUSTED:
+            return True
+    return False
+
+
+def throw_error_at(engine: Engine, step: Step, task, job: JobRecord, code: str, message: str) -> None:
+    """Within a step: throw BPMN error `code` at a job's task; a boundary error event catching it takes over,
+    else an incident."""
+    event = BpmnEvent(ErrorEventDefinition(code, code=code), {"code": code, "message": message})
+    catchers = [
+        t
+        for t in tasks_in(step.workflow, TaskState.WAITING)
+        if t.parent is task.parent and t is not task and t.task_spec.catches(t, event)
+    ]
+    step.record("bpmn_error", task, {"code": code, "message": message, "caught": bool(catchers)})
+    if not catchers:
+        job.status = JOB_FAILED
+        engine.open_incident(
+            step, "bpmn_error", f"{code}: {message} (no boundary event catches it)", task=task, job=job
+        )
+        return
+    catcher = catchers[0]
+    extensions = getattr(catcher.task_spec, "extensions", None) or {}
+    if extensions.get("errorCodeVariable"):  # Camunda 7: where the boundary event puts what it caught
+        catcher.data[extensions["errorCodeVariable"]] = code
+    if extensions.get("errorMessageVariable"):
+        catcher.data[extensions["errorMessageVariable"]] = message
+    catcher.task_spec.catch(catcher, event)
+    catcher.task_spec._update(catcher)
+
+
+__all__ = [
+    "BpmnErrorThrown",
+    "ClaimedJob",
+    "JobExecutor",
+    "JobFailed",
+    "JobService",
+    "SERVICE",
+    "TIMER",
+    "retry_delays",
+]
