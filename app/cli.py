@@ -146,15 +146,15 @@ def migrate() -> None:
 
 def _local_engine():
     """The engine on the configured database, for commands run on the server machine (people, migrations)."""
+    from app.features import build_engine
     from processes.core.db import make_engine, make_session_factory
-    from processes.core.engine import Engine
 
     from .config import from_environment
     from .migrations import upgrade
 
     sql_engine = make_engine(from_environment()["SQLALCHEMY_DATABASE_URI"])
     upgrade(sql_engine)
-    return Engine(make_session_factory(sql_engine))
+    return build_engine(make_session_factory(sql_engine))
 
 
 def _domain_call(function, *args, **kwargs):
@@ -321,6 +321,8 @@ def lint(files: tuple[Path, ...]) -> None:
     The files are read together, so call activities and business rule tasks may refer to each other; a reference
     to a process or decision not in the files is a warning (it may be deployed already). Prints each problem as
     FILE:LINE: error|warning: ELEMENT_ID (ELEMENT_TYPE): message. Exits 1 when there is an error."""
+    from app.features import default_features
+    from processes.core import EngineSettings
     from processes.deployment.deployments import lint_files
     from processes.errors import Problem
 
@@ -335,7 +337,7 @@ def lint(files: tuple[Path, ...]) -> None:
             errors.append(problem)
     warnings: list[Problem] = []
     if readable:
-        found, warnings, _parsed = lint_files(readable)
+        found, warnings, _parsed = lint_files(readable, features=default_features(EngineSettings()))
         errors += found
     order = {str(path): i for i, path in enumerate(files)}
     for problem in sorted(errors + warnings, key=lambda p: (order.get(p.file or "", len(order)), p.line or 0)):

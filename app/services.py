@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import current_app
 
+from app.features import build_engine
 from connectors import (
     BusinessError,
     ConnectorError,
@@ -19,7 +20,8 @@ from connectors import (
 from connectors.errors import Discrepancy
 from connectors.registry import retry_policy
 from processes.core.db import make_session_factory
-from processes.core.engine import Engine, EngineSettings, JobDispatcher
+from processes.core.engine import Engine, EngineSettings
+from processes.core.transport import JobDispatcher
 from processes.expressions.beans import load as load_beans
 from processes.jobs.embedded import EmbeddedRunner
 from processes.jobs.service import BpmnErrorThrown, ClaimedJob, JobExecutor, JobFailed, JobNeedsReview, JobService
@@ -88,7 +90,7 @@ def build_services(sql_engine, config: Mapping[str, Any]) -> Services:
     )
     runner = None
     dispatcher = JobDispatcher()
-    engine = Engine(make_session_factory(sql_engine), dispatcher=dispatcher, settings=settings)
+    engine = build_engine(make_session_factory(sql_engine), dispatcher=dispatcher, settings=settings)
     jobs = JobService(engine, connector_executor(registry))
     if config["ORDERFLOW_BROKER_URL"]:
         from .worker import CeleryDispatcher

@@ -18,8 +18,8 @@ from typing import Any
 
 from celery import Celery
 
-from processes.core.engine import JobDispatcher
 from processes.core.records import JobRecord
+from processes.core.transport import JobDispatcher
 
 from .config import from_environment
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import insert
 
+from app.features import build_engine
 from app.migrations import upgrade
 from app.monitoring import OrderflowCollector
 from processes.core.db import make_engine, make_session_factory
@@ -163,7 +164,7 @@ def monitoring_speed(events: int = 1_000_000) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as directory:
         sql = make_engine(f"sqlite:///{Path(directory) / 'bench.db'}", "NORMAL")
         upgrade(sql)
-        engine = Engine(make_session_factory(sql))
+        engine = build_engine(make_session_factory(sql))
         now = datetime(2026, 6, 1, 12, 0)
         data = populate(engine, events, now)
         day, week = metrics.Window(now - timedelta(days=1), now), metrics.Window(now - timedelta(days=7), now)

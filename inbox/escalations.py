@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 from processes.core.models import TASK_OPEN, HumanTask
 
 if TYPE_CHECKING:
-    from processes.core.engine import Step
+    from processes.core.step import Step
 
 CHANGES = ("candidateGroups", "assignee", "priority")
 
@@ -53,7 +53,7 @@ def cycles_left(workflow) -> dict[str, int]:
 
 def after_timer_check(step: Step, before: dict[str, int]) -> None:
     """Escalate for every cycle timer that ticked during this timer check."""
-    from processes.core.engine import find_task
+    from processes.core.spiff import find_task
 
     for task_id, cycles in cycles_left(step.workflow).items():
         previous = before.get(task_id, -1)

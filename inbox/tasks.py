@@ -37,7 +37,8 @@ from processes.expressions import mappings
 from processes.features import multi_instance
 
 if TYPE_CHECKING:
-    from processes.core.engine import Engine, Step
+    from processes.core.engine import Engine
+    from processes.core.step import Step
     from processes.identity import Caller
 
 HUMAN_TASK_KEY = "orderflow.human_task"
@@ -305,7 +306,7 @@ def _finish_review(engine: Engine, step: Step, current, task, variables: dict[st
     from processes.jobs.service import throw_error_at
 
     # The step's own record of the job (one record per row, or the last write would win).
-    job = next((j for j in engine.active_jobs(step) if j.id == current.job_id), None)
+    job = next((j for j in step.active_jobs() if j.id == current.job_id), None)
     details = current.details or {}
     if job is None or job.status != JOB_REVIEW or task is None or task.state != TaskState.STARTED:
         raise Conflict(f"task {current.id}: the job it reviews is no longer waiting")
@@ -535,7 +536,7 @@ def complete_task(
             raise NotFound(f"task {task_id} does not exist")
         instance_id, spiff_id = row.instance_id, row.task_id
 
-    from processes.core.engine import find_task
+    from processes.core.spiff import find_task
 
     def apply(step: Step) -> None:
         current = HumanTaskRecord.load(step.connection, HumanTask.id == task_id)[0]

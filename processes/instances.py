@@ -11,7 +11,7 @@ from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from processes.core.engine import Engine, Step, tasks_in
+from processes.core.engine import Engine
 from processes.core.models import (
     CANCELLED,
     ENDED_STATUSES,
@@ -26,6 +26,8 @@ from processes.core.models import (
 )
 from processes.core.pages import page_of
 from processes.core.records import InstanceRecord
+from processes.core.spiff import tasks_in
+from processes.core.step import Step
 from processes.errors import Conflict, InvalidInput, NotFound
 
 MAX_VARIABLES_BYTES = 256 * 1024

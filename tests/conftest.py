@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, NoReturn
 import pytest
 import requests
 
+from app.features import build_engine
 from processes.core.db import make_engine, make_session_factory
 from processes.core.engine import Engine, EngineSettings
 
@@ -92,7 +93,7 @@ def engine(db_url: str) -> Engine:
 
     sql_engine = make_engine(db_url)
     upgrade(sql_engine)
-    return Engine(make_session_factory(sql_engine), settings=EngineSettings(lease_seconds=30))
+    return build_engine(make_session_factory(sql_engine), settings=EngineSettings(lease_seconds=30))
 
 
 class Server:

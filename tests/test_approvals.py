@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from app.features import build_engine
 from inbox.tasks import complete_task
 from processes.core.engine import Engine
 from processes.core.models import HumanTask
@@ -139,7 +140,7 @@ def test_a_chain_continues_in_another_engine(chain: Engine, db_url: str) -> None
     ]
     [first] = open_rows(chain, instance_id)
     complete_task(chain, first.id, {"approved": True}, "alice")
-    other = Engine(make_session_factory(make_engine(db_url)))
+    other = build_engine(make_session_factory(make_engine(db_url)))
     for group, user in (("finance", "bob"), ("directors", "carol")):
         [row] = open_rows(other, instance_id)
         assert row.candidate_groups == [group]

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from app.features import build_engine, default_features
 from inbox.tasks import complete_task
 from processes.core.db import make_engine, make_session_factory
 from processes.core.engine import Engine, EngineSettings
@@ -24,7 +25,7 @@ from .test_engine import process
 
 def engine_with(db_url: str, bean_registry: beans.Beans | None) -> Engine:
     """An engine on an already migrated database, with these beans registered."""
-    return Engine(make_session_factory(make_engine(db_url)), settings=EngineSettings(beans=bean_registry))
+    return build_engine(make_session_factory(make_engine(db_url)), settings=EngineSettings(beans=bean_registry))
 
 
 def view(engine: Engine, instance_id: str) -> dict[str, Any]:
@@ -76,7 +77,7 @@ def pizza(conformance: Path) -> tuple[str, bytes]:
 
 
 def test_pizza_order_lints_with_warnings_naming_each_bean_call(pizza) -> None:
-    errors, warnings, _ = lint_files([pizza])
+    errors, warnings, _ = lint_files([pizza], features=default_features())
     assert errors == []
     by_element = {}
     for warning in warnings:

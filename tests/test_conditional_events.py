@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from app.features import build_engine
 from processes.core.db import make_engine, make_session_factory
 from processes.core.engine import Engine
 from processes.deployment.deployments import deploy
@@ -20,7 +21,7 @@ from .test_engine import process
 
 def fresh(db_url: str) -> Engine:
     """A new engine (no state cached in memory), so every step loads the instance as saved."""
-    return Engine(make_session_factory(make_engine(db_url)))
+    return build_engine(make_session_factory(make_engine(db_url)))
 
 
 def feed(db_url: str, values: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:

@@ -9,8 +9,10 @@ import pytest
 from SpiffWorkflow.task import TaskState
 from sqlalchemy import update
 
-from processes.core.engine import Engine, Step, tasks_in
+from processes.core.engine import Engine
 from processes.core.models import Incident, utcnow
+from processes.core.spiff import tasks_in
+from processes.core.step import Step
 from processes.deployment.deployments import deploy
 from processes.errors import Conflict, InvalidInput, NotFound
 from processes.instances import get_instance, start_instance

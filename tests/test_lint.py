@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from app.cli import main
+from app.features import default_features
 from processes.core.engine import Engine
 from processes.core.models import ProcessDefinition
 from processes.deployment.deployments import deploy, lint_files
@@ -228,7 +229,7 @@ def test_java_implementations_become_topics_with_a_warning(tmp_path: Path, attri
     [problem] = parsed_lines(lines)
     assert problem["severity"] == "warning" and problem["element"] == "t"
     assert f"external-worker job on topic '{topic}'" in problem["message"]
-    _, _, parsed = lint_files([("java.bpmn", xml.encode())])
+    _, _, parsed = lint_files([("java.bpmn", xml.encode())], features=default_features())
     assert topic_of(parsed.processes[0].spec.task_specs["t"]) == topic
 
 
@@ -266,7 +267,7 @@ def test_error_code_and_message_variables_are_kept_on_the_boundary_event() -> No
       </bpmn:boundaryEvent>
       <bpmn:sequenceFlow id="f3" sourceRef="failed" targetRef="e2"/><bpmn:endEvent id="e2"/>"""
     )
-    errors, warnings, parsed = lint_files([process("caught", body)])
+    errors, warnings, parsed = lint_files([process("caught", body)], features=default_features())
     assert (errors, warnings) == ([], [])
     extensions = parsed.processes[0].spec.task_specs["failed"].extensions
     assert extensions == {"errorCodeVariable": "code", "errorMessageVariable": "reason"}
@@ -319,7 +320,7 @@ def test_a_java_class_becomes_a_job_on_its_topic(engine: Engine) -> None:
 
 def test_deploy_and_lint_are_the_same_lint(engine: Engine) -> None:
     parent = straight('<bpmn:callActivity id="t" calledElement="child"/>')
-    offline_errors, offline_warnings, _ = lint_files([process("parent", parent)])
+    offline_errors, offline_warnings, _ = lint_files([process("parent", parent)], features=default_features())
     assert offline_errors == [] and [w.element_id for w in offline_warnings] == ["t"]
     with pytest.raises(DeploymentRejected) as rejected:
         deploy(engine, [process("parent", parent)])

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
+from app.features import default_features
 from processes.core.engine import Engine
 from processes.deployment.deployments import deploy, lint_files
 
@@ -34,7 +35,9 @@ def shipped() -> list[tuple[str, bytes]]:
 
 
 def test_the_shipped_files_lint_clean_together() -> None:
-    errors, warnings, parsed = lint_files(shipped(), known_processes=lambda key: None, known_decisions=[])
+    errors, warnings, parsed = lint_files(
+        shipped(), features=default_features(), known_processes=lambda key: None, known_decisions=[]
+    )
     assert errors == [] and warnings == []
     assert {p.key for p in parsed.processes} == {"order_fulfillment", "order_management", "order_intake"}
 

@@ -25,6 +25,7 @@ from sqlalchemy.engine import Engine as SqlEngine
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from app.features import build_engine
 from app.migrations import alembic_config, upgrade
 from processes.core.db import make_engine, make_session_factory
 from processes.core.engine import Engine, EngineSettings
@@ -113,7 +114,7 @@ def engine(sql_engine: SqlEngine) -> Engine:
     tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     with sql_engine.begin() as connection:
         connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    return Engine(make_session_factory(sql_engine), settings=EngineSettings(lease_seconds=30))
+    return build_engine(make_session_factory(sql_engine), settings=EngineSettings(lease_seconds=30))
 
 
 # -- helpers ---------------------------------------------------------------------------------------------
@@ -326,7 +327,7 @@ def test_parallel_branches_reported_at_once_join_exactly_once(engine: Engine, sq
     branches = {j.topic: j for j in jobs.claim("w", limit=10)}
     assert set(branches) == {"wms.reserve", "payment.authorize"}
     # Two worker processes: the second engine has its own, empty workflow cache and reads the state from the row.
-    other = JobService(Engine(engine.session_factory, settings=engine.settings))
+    other = JobService(build_engine(engine.session_factory, settings=engine.settings))
     reserve, authorize = branches["wms.reserve"], branches["payment.authorize"]
 
     with ThreadPoolExecutor(max_workers=1) as runner:

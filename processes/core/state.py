@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from copy import deepcopy
 from uuid import UUID
 
@@ -16,9 +17,9 @@ from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.specs.defaults import ServiceTask
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
 from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
-from SpiffWorkflow.camunda.serializer.event_definition import (
-    MessageEventDefinitionConverter as CamundaMessageEventDefinitionConverter,
-)
+
+from processes.core.feature import Feature
+from processes.core.spiff import NoOpTask
 
 STATE_FORMAT = 1  # orderflow's own envelope around SpiffWorkflow's format 1.5
 
@@ -42,34 +43,21 @@ class StatelessSpecWorkflowConverter(BpmnWorkflowConverter):
         return workflow
 
 
-def _build_config() -> dict:
+def _build_config(features: Sequence[Feature]) -> dict:
     config = dict(CAMUNDA_CONFIG)
     # SpiffWorkflow ships no converter for plain service tasks (see SPIFFWORKFLOW-NOTES.md).
     config[ServiceTask] = BpmnTaskSpecConverter
-    from processes.features.messages import MergingMessageEventDefinition
-
-    config[MergingMessageEventDefinition] = CamundaMessageEventDefinitionConverter
-    from processes.features.decisions import DecisionTask, DecisionTaskConverter
-
-    config[DecisionTask] = DecisionTaskConverter
-    from processes.deployment.parser import NoOpTask
-
     config[NoOpTask] = BpmnTaskSpecConverter
-    from processes.features.multi_instance import CONVERTERS
-
-    config.update(CONVERTERS)
-    from processes.features import call_activities, conditional_events
-
-    config.update(call_activities.CONVERTERS)
-    config.update(conditional_events.CONVERTERS)
+    for feature in features:
+        config.update(feature.converters())
     return config
 
 
 class StateSerializer:
     """Turns specs and workflows into JSON strings and back."""
 
-    def __init__(self) -> None:
-        self.registry = BpmnWorkflowSerializer.configure(_build_config())
+    def __init__(self, features: Sequence[Feature] = ()) -> None:
+        self.registry = BpmnWorkflowSerializer.configure(_build_config(features))
         # Registering replaces SpiffWorkflow's converter for BpmnWorkflow; we keep a handle to call restore().
         self._workflow_converter = StatelessSpecWorkflowConverter(BpmnWorkflow, self.registry)
         self.serializer = BpmnWorkflowSerializer(self.registry)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from copy import deepcopy
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from processes import dmn, expressions
 from processes.core.db import serialize_on
 from processes.core.engine import Engine
+from processes.core.feature import Feature
 from processes.core.models import DecisionDefinition, Deployment, FormDefinition, ProcessDefinition, Versioned
 from processes.deployment.forms import LoadedForm, is_form_file, link_forms, load_form
 from processes.deployment.parser import (
@@ -35,6 +36,7 @@ from processes.deployment.parser import (
     event_subprocess_starts,
     lint_bpmn,
     load_xml,
+    parser_for,
     problem_from_validation,
     quote_timer_literals,
     strip_data_stores,
@@ -42,10 +44,9 @@ from processes.deployment.parser import (
 )
 from processes.errors import Conflict, DeploymentRejected, InvalidInput, Problem
 from processes.expressions.beans import Beans, missing
-from processes.features import compensation, schedules
+from processes.features import schedules
 from processes.features.conditional_events import ScopedConditionalEventDefinition
 from processes.features.decisions import DecisionTask
-from processes.features.event_subprocesses import connect_ends as connect_event_subprocesses
 from processes.features.messages import correlation_keys, prepare_message_events
 
 MAX_FILES = 50
@@ -95,6 +96,8 @@ class Parsed:
 
 def lint_files(
     files: Iterable[tuple[str, bytes]],
+    *,
+    features: Sequence[Feature],
     known_processes: ProcessLookup | None = None,
     known_decisions: Iterable[str] | None = None,
     beans: Beans | None = None,
@@ -122,8 +125,8 @@ def lint_files(
     for f in parsed.bpmn_files:
         for problem in lint_bpmn(f):
             (problems if problem.severity == "error" else parsed.ignored).append(problem)
-        problems.extend(schedules.lint(f.name, f.root))
-        problems.extend(compensation.lint(f))
+        for feature in features:
+            problems.extend(feature.lint(f))
     warnings.extend(parsed.ignored)
     for f in parsed.dmn_files:  # every FEEL cell of every table, named by rule and column
         try:
@@ -133,10 +136,10 @@ def lint_files(
     if problems:  # elements SpiffWorkflow cannot parse: stop before it tries
         return _located(problems, parsed), _located(warnings, parsed), parsed
 
-    parser = OrderflowParser()
+    parser = parser_for(features)
     for f in parsed.bpmn_files:
         try:
-            parser.add_bpmn_xml(_parser_copy(f.root), filename=f.name)
+            parser.add_bpmn_xml(_parser_copy(f.root, features), filename=f.name)
         except ValidationException as exc:
             problems.append(problem_from_validation(exc, f.name))
         except SpiffWorkflowException as exc:
@@ -144,7 +147,7 @@ def lint_files(
     if problems:
         return _located(problems, parsed), _located(warnings, parsed), parsed
 
-    for called in _add_called_processes(parser, parsed.bpmn_files, known_processes):
+    for called in _add_called_processes(parser, parsed.bpmn_files, known_processes, features):
         (warnings if offline else problems).extend(_missing_call(parsed.bpmn_files, called, offline))
     decisions = {
         d.get("id") for f in parsed.dmn_files for d in f.root.iter(f"{{{etree.QName(f.root).namespace}}}decision")
@@ -166,7 +169,8 @@ def lint_files(
                 problems.append(Problem(message=str(exc), element_id=key, element_type="bpmn:process", file=f.name))
                 continue
             message_starts = prepare_message_events([spec, *subprocess_specs.values()], message_keys)
-            connect_event_subprocesses([spec, *subprocess_specs.values()])
+            for feature in features:
+                feature.prepare_specs([spec, *subprocess_specs.values()], [b.root for b in parsed.bpmn_files])
             # Each process of these files once, in its own file; processes deployed earlier were linted then.
             for s in (spec, *subprocess_specs.values()):
                 if s.file in names and s.name not in linted:
@@ -188,15 +192,15 @@ def lint_files(
     return _located(problems, parsed), _located(warnings, parsed), parsed
 
 
-def _parser_copy(root: etree._Element) -> etree._Element:
+def _parser_copy(root: etree._Element, features: Sequence[Feature]) -> etree._Element:
     """The copy of a diagram SpiffWorkflow parses: timer literals quoted, data stores left out. The stored XML
     stays as drawn; deepcopy keeps the line numbers."""
     copy = deepcopy(root)
-    schedules.strip_timer_starts(copy)  # orderflow fires timer start events itself (processes/schedules.py)
     quote_timer_literals(copy)
     apply_called_elements(copy)
     strip_data_stores(copy)
-    compensation.prepare_copy(copy)  # handlers onto their activities, throw events run by orderflow
+    for feature in features:  # timer start events fired by orderflow, compensation handlers on their activities
+        feature.prepare_xml(copy)
     return copy
 
 
@@ -414,7 +418,8 @@ def deploy(engine: Engine, files: list[tuple[str, bytes]], actor: str | None = N
             files,
             known_processes=lambda key: _deployed_process(session, key),
             known_decisions=session.scalars(select(DecisionDefinition.key).distinct()),
-            beans=engine.beans,
+            features=engine.features,
+            beans=engine.settings.beans,
             known_forms=lambda form_id: _deployed_form(session, form_id),
         )
         if problems:
@@ -452,7 +457,10 @@ def _deployed_process(session: Session, key: str) -> tuple[str, str] | None:
 
 
 def _add_called_processes(
-    parser: OrderflowParser, bpmn_files: list[LoadedFile], known_processes: ProcessLookup | None
+    parser: OrderflowParser,
+    bpmn_files: list[LoadedFile],
+    known_processes: ProcessLookup | None,
+    features: Sequence[Feature],
 ) -> set[str]:
     """Call activities may call processes deployed earlier: add the latest version of each to the parser. A process
     found nowhere gets an empty stand-in, so the caller still parses and is linted; returns their keys."""
@@ -469,7 +477,7 @@ def _add_called_processes(
             continue
         resource_name, xml = found
         root = etree.fromstring(xml.encode("utf-8"), etree.XMLParser(resolve_entities=False, no_network=True))
-        parser.add_bpmn_xml(_parser_copy(root), filename=resource_name)
+        parser.add_bpmn_xml(_parser_copy(root, features), filename=resource_name)
         wanted |= _called_elements(root)
     return missing
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
-from SpiffWorkflow.bpmn.specs.defaults import BoundaryEvent, NoneTask, ScriptTask, ServiceTask
+from SpiffWorkflow.bpmn.specs.defaults import BoundaryEvent, ScriptTask, ServiceTask
 from SpiffWorkflow.camunda.parser import CamundaParser
 from SpiffWorkflow.camunda.parser.event_parsers import CamundaBoundaryEventParser
 from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS, CamundaTaskParser
@@ -17,12 +18,9 @@ from SpiffWorkflow.camunda.parser.task_spec import ScriptTaskParser as CamundaSc
 from SpiffWorkflow.camunda.parser.task_spec import UserTaskParser as CamundaUserTaskParser
 from SpiffWorkflow.camunda.specs.user_task import UserTask as CamundaUserTask
 
+from processes.core.feature import Feature
+from processes.core.spiff import NoOpTask
 from processes.errors import InvalidInput, Problem, TooLarge
-from processes.features.call_activities import CallActivityParser, MappedCallActivity
-from processes.features.conditional_events import with_conditional_events
-from processes.features.decisions import DecisionTask, DecisionTaskParser
-from processes.features.event_subprocesses import with_event_subprocesses
-from processes.features.multi_instance import with_multi_instance
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 DMN_NAMESPACES = {
@@ -395,14 +393,6 @@ class UserTaskParser(CamundaUserTaskParser):
 EMBEDDED_FORM = "camunda-forms:bpmn:"
 
 
-class NoOpTask(NoneTask):
-    """A plain `bpmn:task`: Camunda passes straight through it; SpiffWorkflow's NoneTask is manual and blocks."""
-
-    def __init__(self, wf_spec, bpmn_id, **kwargs):
-        super().__init__(wf_spec, bpmn_id, **kwargs)
-        self.manual = False
-
-
 class BoundaryEventParser(CamundaBoundaryEventParser):
     """Keeps where an error boundary event stores the caught error (Camunda 7 `camunda:errorCodeVariable` and
     `camunda:errorMessageVariable`) and the event's properties, in the spec's extensions."""
@@ -445,27 +435,34 @@ class ScriptTaskParser(CamundaScriptTaskParser):
 
 
 class OrderflowParser(CamundaParser):
-    """orderflow's parser: the Camunda parser plus what orderflow binds and runs. Later issues extend it."""
+    """orderflow's parser: the Camunda parser plus what orderflow binds and runs. Features add their classes
+    (`parser_for`)."""
 
     OVERRIDE_PARSER_CLASSES = {
         **CamundaParser.OVERRIDE_PARSER_CLASSES,
         full_tag("serviceTask"): (ServiceTaskParser, ServiceTask),
         full_tag("scriptTask"): (ScriptTaskParser, ScriptTask),
         full_tag("userTask"): (UserTaskParser, CamundaUserTask),
-        # orderflow's DMN engine, not SpiffWorkflow's (one decision per file, most hit policies wrong).
-        full_tag("businessRuleTask"): (DecisionTaskParser, DecisionTask),
         # Camunda passes straight through a plain task.
         full_tag("task"): (CamundaTaskParser, NoOpTask),
         full_tag("boundaryEvent"): (BoundaryEventParser, BoundaryEvent),
-        # Camunda 7 camunda:in/out and Camunda 8 variable propagation (processes/call_activities.py).
-        full_tag("callActivity"): (CallActivityParser, MappedCallActivity),
     }
-    # Multi-instance markers as Camunda 7 and 8 draw them, on every activity (processes/multi_instance.py).
-    OVERRIDE_PARSER_CLASSES = with_multi_instance(OVERRIDE_PARSER_CLASSES, CamundaParser.PARSER_CLASSES)
-    # Conditional events with camunda:variableName / variableEvents (processes/conditional_events.py).
-    OVERRIDE_PARSER_CLASSES = with_conditional_events(OVERRIDE_PARSER_CLASSES)
-    # Message event subprocesses remember whether they interrupt (processes/event_subprocesses.py).
-    OVERRIDE_PARSER_CLASSES = with_event_subprocesses(OVERRIDE_PARSER_CLASSES, full_tag("startEvent"))
+
+
+_parser_classes: dict[tuple, type[OrderflowParser]] = {}
+
+
+def parser_for(features: Sequence[Feature]) -> OrderflowParser:
+    """A new parser with every feature's parser classes (call activities, decisions, multi-instance markers,
+    conditional events, event subprocesses, ...). The class is made once per list of features."""
+    key = tuple(type(f) for f in features)
+    cls = _parser_classes.get(key)
+    if cls is None:
+        classes = dict(OrderflowParser.OVERRIDE_PARSER_CLASSES)
+        for feature in features:
+            classes = feature.parser_classes(classes, CamundaParser.PARSER_CLASSES)
+        cls = _parser_classes[key] = type("FeatureParser", (OrderflowParser,), {"OVERRIDE_PARSER_CLASSES": classes})
+    return cls()
 
 
 # Camunda 7 Java implementations of a service task, in the order a topic is named after them.

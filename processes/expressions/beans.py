@@ -6,7 +6,7 @@ orderflow runs no Java and never reaches an object's attributes from an expressi
 per bean name, the methods that exist, each a plain Python callable:
 
     beans = {"orderBusinessLogic": {"getOrder": get_order, "persistOrder": persist_order}}
-    Engine(session_factory, settings=EngineSettings(beans=beans))
+    build_engine(session_factory, settings=EngineSettings(beans=beans))  # app.features
 
 A JUEL method call on a registered bean calls exactly that function; any other name is an error. Arguments are the
 expression's values (`execution` arrives as an `Execution`); a bean returns plain data (None, booleans, numbers,
@@ -24,10 +24,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Iterator, Mapping
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from processes.core.engine import Engine, Step
+from typing import Any
 
 # Bean name -> method name -> the function that method runs.
 Beans = Mapping[str, Mapping[str, Callable[..., Any]]]
@@ -156,46 +153,7 @@ def missing(calls: list[tuple[str, str]], beans: Beans | None) -> list[tuple[str
     return [(bean, method) for bean, method in calls if method not in (beans.get(bean) or {})]
 
 
-def run_service_tasks(engine: Engine, step: Step) -> bool:
-    """Within a step: run the service tasks that were reached and whose `camunda:expression` calls only registered
-    beans, as Camunda runs them: in the step, setting what the bean set on `execution` and `camunda:resultVariable`.
-    A service task whose beans are not registered stays an external-worker job (its topic is the expression). A
-    failing bean is an incident on the task; retrying it calls the bean again. Returns whether any task ran."""
-    if not engine.beans:
-        return False
-    # Imported here: the engine imports this module, and expressions imports it too.
-    from SpiffWorkflow.bpmn.specs.defaults import ServiceTask
-    from SpiffWorkflow.task import TaskState
-
-    from processes import expressions
-    from processes.core.engine import JOB_KEY, data_changed, tasks_in
-    from processes.expressions.script_engine import execution_of
-
-    ran = False
-    for task in tasks_in(step.workflow, TaskState.STARTED):
-        extensions = getattr(task.task_spec, "extensions", None) or {}
-        expression = extensions.get("expression")
-        if not isinstance(task.task_spec, ServiceTask) or JOB_KEY in task.internal_data or not expression:
-            continue
-        if extensions.get("topic") or not _runs_on(expression, engine.beans):
-            continue
-        execution = execution_of(task, writable=True)
-        try:
-            value = expressions.evaluate(expression, task.data, execution=execution, beans=engine.beans)
-        except expressions.ExpressionError as exc:
-            task.error()
-            engine.open_incident(step, "engine_error", f"{task.task_spec.bpmn_id}: {exc}", task=task)
-            return ran
-        task.data.update(execution.changed)
-        if extensions.get("resultVariable"):
-            task.data[extensions["resultVariable"]] = expressions.plain(value)
-        task.complete()
-        step.record("element_completed", task, data_changed(task) or None)
-        ran = True
-    return ran
-
-
-def _runs_on(expression: str, beans: Beans) -> bool:
+def runs_on(expression: str, beans: Beans) -> bool:
     """Whether an expression calls beans, all of them registered."""
     from processes import expressions
 

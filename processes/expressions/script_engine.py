@@ -12,9 +12,35 @@ from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 
 from processes import expressions
+from processes.core import spiff
 from processes.expressions import python as sandbox
 from processes.expressions.beans import Beans, Execution
-from processes.features.call_activities import business_key_of
+
+# In a call activity task's internal data: the business key the call passed its process ({"value": key}).
+BUSINESS_KEY = "orderflow.businessKey"
+
+
+def business_key_of(task, default: str | None) -> str | None:
+    """The business key of the process `task` runs in: the one a Camunda 7 call activity passed (or none), else the
+    instance's `default`. Embedded subprocesses share their caller's."""
+    workflow = task.workflow
+    top = workflow.top_workflow
+    while workflow is not top:
+        caller = _find(top, workflow.parent_task_id)
+        if caller is None:
+            break
+        held = caller.internal_data.get(BUSINESS_KEY)
+        if held is not None:
+            return held["value"]
+        workflow = caller.workflow
+    return default
+
+
+def _find(top, task_id):
+    for tasks in (top.tasks, *(sp.tasks for sp in top.subprocesses.values())):
+        if task_id in tasks:
+            return tasks[task_id]
+    return None
 
 
 class SandboxEnvironment(TaskDataEnvironment):
@@ -41,7 +67,7 @@ class SandboxEnvironment(TaskDataEnvironment):
 def execution_of(task, variables: Mapping[str, Any] | None = None, *, writable: bool = False) -> Execution:
     """What JUEL's `execution` is for a task: the instance, with the business key of the process the task runs in
     (a called process has its own, passed by `camunda:in businessKey`), and the task's element."""
-    instance = getattr(task.workflow.top_workflow, "orderflow_instance", None) or {}
+    instance = spiff.step_facts(task)
     facts = {
         **instance,
         "businessKey": business_key_of(task, instance.get("businessKey")),

@@ -24,19 +24,21 @@ from copy import deepcopy
 from typing import Any
 
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
+from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
 from SpiffWorkflow.bpmn.serializer.default.task_spec import SubWorkflowConverter
 from SpiffWorkflow.bpmn.specs.defaults import CallActivity as SpiffCallActivity
 from SpiffWorkflow.camunda.parser.task_spec import CallActivityParser as CamundaCallActivityParser
 
 from processes import expressions
+from processes.core.feature import Feature
 from processes.expressions import mappings
+from processes.expressions.script_engine import BUSINESS_KEY
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
 ZEEBE_NS = "http://camunda.org/schema/zeebe/1.0"
 CAMUNDA7, CAMUNDA8, PLAIN = "camunda7", "camunda8", "bpmn"
 VARIABLES = "variableMapping"  # in the task spec's extensions
-BUSINESS_KEY = "orderflow.businessKey"  # in the call activity task's internal data: {"value": key}
 _MAPPING_ATTRIBUTES = ("source", "sourceExpression", "target", "variables", "local", "businessKey")
 
 
@@ -158,28 +160,15 @@ class MappedCallActivity(SpiffCallActivity):
             raise WorkflowTaskException(f"{what} of the call activity failed: {exc}", task=my_task) from exc
 
 
-def business_key_of(task, default: str | None) -> str | None:
-    """The business key of the process `task` runs in: the one a Camunda 7 call activity passed (or none), else the
-    instance's `default`. Embedded subprocesses share their caller's."""
-    workflow = task.workflow
-    top = workflow.top_workflow
-    while workflow is not top:
-        caller = _find(top, workflow.parent_task_id)
-        if caller is None:
-            break
-        held = caller.internal_data.get(BUSINESS_KEY)
-        if held is not None:
-            return held["value"]
-        workflow = caller.workflow
-    return default
-
-
-def _find(top, task_id):
-    for tasks in (top.tasks, *(sp.tasks for sp in top.subprocesses.values())):
-        if task_id in tasks:
-            return tasks[task_id]
-    return None
-
-
 # Serialized like SpiffWorkflow's own call activity (the mappings travel in the extensions).
 CONVERTERS = {MappedCallActivity: SubWorkflowConverter}
+
+
+class CallActivities(Feature):
+    """Call activities with Camunda 7 and 8 variable mappings (see the module's docstring)."""
+
+    def parser_classes(self, classes: dict, defaults: dict) -> dict:
+        return {**classes, full_tag("callActivity"): (CallActivityParser, MappedCallActivity)}
+
+    def converters(self) -> dict:
+        return CONVERTERS

@@ -28,12 +28,18 @@ from lxml import etree
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from SpiffWorkflow.task import TaskState
 
+from processes.core.engine import JOB_KEY
+from processes.core.feature import Feature
+from processes.core.models import utcnow
+from processes.core.spiff import data_changed, tasks_in
+from processes.deployment.parser import _problem, io_mappings
 from processes.errors import Problem
 from processes.expressions import mappings
+from processes.jobs.service_tasks import service_job
 
 if TYPE_CHECKING:
-    from processes.core.engine import Engine, Step
     from processes.core.records import JobRecord
+    from processes.core.step import Step
     from processes.deployment.parser import LoadedFile
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -72,7 +78,6 @@ def _handlers(root: etree._Element) -> dict[str, tuple[etree._Element, etree._El
 
 
 def _binding(handler: etree._Element) -> dict[str, Any]:
-    from processes.deployment.parser import io_mappings  # parser imports the engine's modules
 
     extension = handler.find(f"{_b}extensionElements")
     cycle = extension.find(f"{{{CAMUNDA_NS}}}failedJobRetryTimeCycle") if extension is not None else None
@@ -121,7 +126,6 @@ def _set_property(element: etree._Element, name: str, value: str) -> None:
 
 def lint(loaded: LoadedFile) -> list[Problem]:
     """What orderflow cannot run of a diagram's compensation, each at its element."""
-    from processes.deployment.parser import _problem
 
     problems = []
     root = loaded.root
@@ -205,13 +209,12 @@ def _in_use(workflow) -> bool:
     return _uses_compensation[spec]
 
 
-def settle(engine: Engine, step: Step) -> bool:
+def settle(step: Step) -> bool:
     """Within a step: remember compensable activities that completed, start the next handler of each compensation
     throw event, complete those with nothing (left) to compensate. True when the engine should run again."""
     workflow = step.workflow
     if not _in_use(workflow):
         return False
-    from processes.core.engine import JOB_KEY, data_changed, tasks_in
 
     ledger = workflow.task_tree.internal_data.setdefault(LEDGER, [])
     for task in tasks_in(workflow, TaskState.COMPLETED):
@@ -235,7 +238,7 @@ def settle(engine: Engine, step: Step) -> bool:
             continue
         entry = _next(ledger, _throw_scope(task), extensions[THROW])
         if entry is not None:
-            _start_handler(engine, step, task, entry)
+            _start_handler(step, task, entry)
         elif step.incident is None:
             task.complete()
             step.record("element_completed", task, data_changed(task) or None)
@@ -251,14 +254,12 @@ def _next(ledger: list[dict[str, Any]], scope: str, activity: str) -> dict[str, 
     return None
 
 
-def _start_handler(engine: Engine, step: Step, task, entry: dict[str, Any]) -> None:
-    from processes.core.engine import JOB_KEY
-    from processes.core.models import utcnow
+def _start_handler(step: Step, task, entry: dict[str, Any]) -> None:
 
     binding = entry["binding"]
     # The handler sees the process as it is now, with the values its activity completed with on top.
     data = {**task.data, **entry["data"]}
-    job = engine._service_job(
+    job = service_job(
         step, task, binding["topic"], utcnow(), extensions=binding, data=data, element_id=binding["handler"]
     )
     if job is None:  # its input mapping failed: an incident; retrying it tries again
@@ -289,7 +290,6 @@ def _own(task_spec) -> dict[str, Any]:
 def handler_done(step: Step, task, job: JobRecord, variables: dict[str, Any]) -> None:
     """Within a step: a handler's job completed. Its results become the throw event's variables; the next handler
     starts when the engine settles (`settle`)."""
-    from processes.core.engine import JOB_KEY
 
     ledger = step.workflow.task_tree.internal_data.get(LEDGER, [])
     entry = next((e for e in ledger if e.get("jobId") == job.id), None)
@@ -329,3 +329,23 @@ def _throw_scope(task) -> str:
         if holder is not None and holder.task_spec.name in (getattr(parent.spec.start, "trigger_specs", None) or []):
             workflow = parent
     return _scopes(workflow)[0]
+
+
+class Compensation(Feature):
+    """Compensation boundary events, handlers and throw events (see the module's docstring)."""
+
+    def prepare_xml(self, root: etree._Element) -> None:
+        prepare_copy(root)  # handlers onto their activities, throw events run by orderflow
+
+    def lint(self, loaded: LoadedFile) -> list[Problem]:
+        return lint(loaded)
+
+    def settle(self, step: Step) -> bool:
+        # Even after an incident: the ledger remembers what completed, and the throw events are this feature's.
+        return settle(step)
+
+    def job_result(self, step: Step, task, job: JobRecord, variables: dict[str, Any]) -> bool:
+        if not handles(task, job):  # one handler of a compensation throw event, which waits for all
+            return False
+        handler_done(step, task, job, variables)
+        return True

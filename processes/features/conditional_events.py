@@ -28,10 +28,11 @@ from SpiffWorkflow.bpmn.specs.event_definitions.conditional import (
 from SpiffWorkflow.camunda.parser.CamundaParser import CamundaParser
 from SpiffWorkflow.task import TaskState
 
+from processes.core.feature import Feature
 from processes.features.call_activities import MappedCallActivity
 
 if TYPE_CHECKING:
-    from processes.core.engine import Engine, Step
+    from processes.core.step import Step
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
@@ -40,7 +41,6 @@ FAILED = "orderflow.conditionFailed"  # in the event's task: why evaluating it o
 MET = "orderflow.conditionMet"  # in the event's task: the variables that met the condition, until it runs
 VARIABLE_EVENTS = ("create", "update", "delete")
 ACTIVE = TaskState.READY | TaskState.STARTED | TaskState.WAITING | TaskState.ERROR
-MAX_ROUNDS = 50  # condition fires the engine, the engine changes variables, ...: a diagram that never settles
 _UNDEFINED = re.compile(r"(variable|name) '[^']+' is not defined")
 
 
@@ -192,7 +192,7 @@ def has_conditional_events(workflow) -> bool:
     return cached
 
 
-def fire(engine: Engine, step: Step) -> bool:
+def fire(step: Step) -> bool:
     """Within a step: evaluate the waiting conditional events whose variables changed; those whose condition is met
     fire (the engine then takes their path). Returns whether any fired."""
     workflow = step.workflow
@@ -206,7 +206,7 @@ def fire(engine: Engine, step: Step) -> bool:
             continue
         failure = task.internal_data.pop(FAILED, None)
         if failure is not None:  # on arrival; evaluated again when an operator retries the incident
-            engine.open_incident(step, "engine_error", f"condition of {task.task_spec.bpmn_id}: {failure}", task=task)
+            step.open_incident("engine_error", f"condition of {task.task_spec.bpmn_id}: {failure}", task=task)
             return fired
         variables = scope_variables(task)
         now = definition.snapshot(variables)
@@ -216,7 +216,7 @@ def fire(engine: Engine, step: Step) -> bool:
         try:
             met = condition_met(task, definition, variables)
         except WorkflowTaskException as exc:
-            engine.open_incident(step, "engine_error", f"condition of {task.task_spec.bpmn_id}: {exc}", task=task)
+            step.open_incident("engine_error", f"condition of {task.task_spec.bpmn_id}: {exc}", task=task)
             return fired
         task.internal_data[SEEN] = now
         if met:
@@ -229,12 +229,12 @@ def fire(engine: Engine, step: Step) -> bool:
     return fired
 
 
-def interrupted(engine: Engine, step: Step, task) -> bool:
+def interrupted(step: Step, task) -> bool:
     """Before a task completes with new variables: whether they meet an interrupting conditional boundary event on
     it, which then takes over (Camunda evaluates conditions when variables are set, before the task is left)."""
     if not has_conditional_events(step.workflow) or task.parent is None:
         return False
-    fire(engine, step)
+    fire(step)
     return any(
         isinstance(sibling.task_spec, BoundaryEvent)
         and sibling.task_spec.cancel_activity
@@ -265,3 +265,22 @@ def _caller(top, subprocess):
 def _fingerprint(value: Any) -> str:
     text = json.dumps(value, sort_keys=True, default=str)
     return hashlib.blake2b(text.encode("utf-8"), digest_size=8).hexdigest()
+
+
+class ConditionalEvents(Feature):
+    """Conditional catch and boundary events (see the module's docstring)."""
+
+    def parser_classes(self, classes: dict, defaults: dict) -> dict:
+        return with_conditional_events(classes)
+
+    def converters(self) -> dict:
+        return CONVERTERS
+
+    def before_run(self, step: Step) -> bool:
+        return fire(step)
+
+    def settle(self, step: Step) -> bool:
+        return fire(step)
+
+    def completing(self, step: Step, task) -> bool:
+        return interrupted(step, task)  # the result met a conditional boundary event: it takes over

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
+from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.serializer.default.task_spec import BpmnTaskSpecConverter
 from SpiffWorkflow.bpmn.specs.mixins.bpmn_spec_mixin import BpmnSpecMixin
@@ -21,6 +22,9 @@ from SpiffWorkflow.bpmn.specs.mixins.script_task import ScriptEngineTask
 from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS, CamundaTaskParser
 from sqlalchemy import bindparam, select
 
+from processes import dmn
+from processes.core import spiff
+from processes.core.feature import Feature
 from processes.core.models import DecisionDefinition
 
 ZEEBE_NS = "http://camunda.org/schema/zeebe/1.0"
@@ -41,7 +45,7 @@ class DecisionTask(ScriptEngineTask, BpmnSpecMixin):
         self.map_decision_result = map_decision_result
 
     def _execute(self, task) -> bool:
-        decide: Callable | None = getattr(task.workflow.top_workflow, "orderflow_decide", None)
+        decide: Callable | None = spiff.decide_of(task)
         if decide is None:
             raise WorkflowTaskException("decisions can only run inside an orderflow engine step", task=task)
         try:
@@ -171,8 +175,6 @@ DECISION_XML = select(_decisions.c.xml, _decisions.c.resource_name).where(_decis
 def decide(engine, connection, key: str, variables: Mapping[str, Any], version: int | None = None) -> dict[str, Any]:
     """Evaluate the latest (or a given) version of a deployed decision. Returns the REST contract's shape plus
     the matched rules' outputs (for mapDecisionResult)."""
-    from processes import dmn
-
     if version is None:
         row = connection.execute(LATEST_DECISION, {"key": key}).first()
     else:
@@ -185,7 +187,7 @@ def decide(engine, connection, key: str, variables: Mapping[str, Any], version: 
         xml, resource = connection.execute(DECISION_XML, {"id": row.id}).one()
         return dmn.parse(xml.encode("utf-8"), resource)
 
-    model = engine.decision_models.get(row.id, compile_model)
+    model = engine.feature(Decisions).models.get(row.id, compile_model)
     try:
         evaluated = dmn.evaluate(model, key, variables)
     except dmn.DecisionError as exc:
@@ -213,3 +215,38 @@ def evaluate_decision(engine, key: str, variables: Mapping[str, Any], version: i
         outcome = decide(engine, session.connection(), key, variables, version)
     outcome.pop("ruleOutputs")
     return outcome
+
+
+class Decisions(Feature):
+    """Business rule tasks on orderflow's DMN engine; keeps the compiled models of this engine."""
+
+    def __init__(self) -> None:
+        self.models = ModelCache()
+
+    def parser_classes(self, classes: dict, defaults: dict) -> dict:
+        # orderflow's DMN engine, not SpiffWorkflow's (one decision per file, most hit policies wrong).
+        return {**classes, full_tag("businessRuleTask"): (DecisionTaskParser, DecisionTask)}
+
+    def converters(self) -> dict:
+        return {DecisionTask: DecisionTaskConverter}
+
+    def begin(self, step) -> None:
+        spiff.set_decide(step.workflow, lambda task, key: self._decide(step, task, key))
+
+    @staticmethod
+    def _decide(step, task, key: str) -> dict[str, Any]:
+        """A business rule task's decision, evaluated in the step and recorded in the audit trail (the rule hit
+        rate is counted from these events)."""
+        outcome = decide(step.engine, step.connection, key, task.data)
+        step.record(
+            "decision_evaluated",
+            task,
+            {
+                "decision": key,
+                "version": outcome["version"],
+                "matchedRules": outcome["matchedRules"],
+                "result": outcome["result"],
+                "inputs": {k: v for k, v in task.data.items() if not isinstance(v, (dict, list))},
+            },
+        )
+        return outcome

@@ -9,12 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition, TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import EventBasedGateway
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
+from SpiffWorkflow.task import TaskState
+
+from processes.core.feature import Feature
+from processes.core.spiff import tasks_in
+
+if TYPE_CHECKING:
+    from processes.core.step import Step
 
 
 def is_event_gateway(task_spec) -> bool:
@@ -90,3 +97,18 @@ def next_timer(task) -> datetime | None:
             at = at.astimezone(UTC).replace(tzinfo=None)
             due = at if due is None or at < due else due
     return due
+
+
+class EventGateways(Feature):
+    """Event-based gateways: their earliest timer wakes the instance (messages subscribe through `messages`)."""
+
+    def next_timer(self, step: Step) -> datetime | None:
+        workflow = step.workflow
+        if not has_event_gateways(workflow):
+            return None
+        due = None
+        for task in tasks_in(workflow, TaskState.WAITING):
+            if is_event_gateway(task.task_spec):  # SpiffWorkflow reports no moment for these
+                at = next_timer(task)
+                due = at if due is None or (at is not None and at < due) else due
+        return due

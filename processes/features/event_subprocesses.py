@@ -18,6 +18,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
+from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
 from SpiffWorkflow.bpmn.specs.defaults import StartEvent
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.camunda.parser.event_parsers import CamundaStartEventParser
@@ -25,9 +27,16 @@ from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.task import TaskState
 
 from processes import expressions
+from processes.core.feature import Feature
+from processes.features.conditional_events import (
+    MET,
+    ScopedConditionalEventDefinition,
+    condition_met,
+    has_conditional_events,
+)
 
 if TYPE_CHECKING:
-    from processes.core.engine import Engine, Step
+    from processes.core.step import Step
 
 # A message subscription of an event subprocess names its scope, "esp:<parent task id, 32 hex digits>" or "esp:top"
 # (the column holds 36 characters); the message name tells which of the scope's event subprocesses it starts.
@@ -182,19 +191,10 @@ def _start(step: Step, scope, esp_name: str, start, why: dict[str, Any]):
     return start_task
 
 
-def fire_conditions(engine: Engine, step: Step) -> bool:
+def fire_conditions(step: Step) -> bool:
     """Within a step: start the event subprocesses of active scopes whose conditional start's condition is true,
     looked at when the scope is first seen and whenever the variables it listens to changed. Returns whether any
     started. A condition that fails is an incident."""
-    from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
-
-    from processes.features.conditional_events import (
-        MET,
-        ScopedConditionalEventDefinition,
-        condition_met,
-        has_conditional_events,
-    )
-
     if step.incident is not None or not has_conditional_events(step.workflow):
         return False
     started = False
@@ -213,7 +213,7 @@ def fire_conditions(engine: Engine, step: Step) -> bool:
             try:
                 met = condition_met(scope.task_tree, definition, variables)
             except WorkflowTaskException as exc:
-                engine.open_incident(step, "engine_error", f"condition of {start.bpmn_id}: {exc}")
+                step.open_incident("engine_error", f"condition of {start.bpmn_id}: {exc}")
                 return started
             if not met:
                 continue
@@ -289,3 +289,20 @@ def _subtree(task) -> list:
         found.append(current)
         stack.extend(current.children)
     return found
+
+
+class EventSubprocesses(Feature):
+    """Event subprocesses that start on a message or a condition (see the module's docstring); `messages` routes
+    their messages."""
+
+    def parser_classes(self, classes: dict, defaults: dict) -> dict:
+        return with_event_subprocesses(classes, full_tag("startEvent"))
+
+    def prepare_specs(self, specs: list, roots) -> None:
+        connect_ends(specs)
+
+    def before_run(self, step: Step) -> bool:
+        return fire_conditions(step)
+
+    def settle(self, step: Step) -> bool:
+        return fire_conditions(step)

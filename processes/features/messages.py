@@ -14,17 +14,23 @@ from lxml import etree
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
+from SpiffWorkflow.camunda.serializer.event_definition import (
+    MessageEventDefinitionConverter as CamundaMessageEventDefinitionConverter,
+)
 from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition as CamundaMessageEventDefinition
 from SpiffWorkflow.task import TaskState
 from sqlalchemy import bindparam, delete, insert, select
 
 from processes import expressions
+from processes.core.feature import Feature
 from processes.core.models import MessageSubscription, ProcessDefinition, ProcessInstance, utcnow
+from processes.core.spiff import find_task
 from processes.errors import Conflict, NotFound
 from processes.features import event_gateways, event_subprocesses
 
 if TYPE_CHECKING:
-    from processes.core.engine import Engine, Step
+    from processes.core.engine import Engine
+    from processes.core.step import Step
 
 ZEEBE_NS = "http://camunda.org/schema/zeebe/1.0"
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -219,8 +225,6 @@ def _waiting(engine: Engine, name: str, business_key: str | None, correlation_ke
 
 
 def _deliver(name: str, task_id: str, variables: dict[str, Any]):
-    from processes.core.engine import find_task
-
     def apply(step: Step) -> None:
         if task_id.startswith(event_subprocesses.PREFIX):
             if not event_subprocesses.deliver(step, task_id, name, variables):
@@ -253,3 +257,39 @@ def _message_starts(engine: Engine, name: str) -> list[str]:
     for key, starts in rows:
         latest.setdefault(key, starts or [])
     return [key for key, starts in latest.items() if name in starts]
+
+
+class Messages(Feature):
+    """Message catch events, event-based gateways' messages and message event subprocesses: each step records what
+    the instance waits for, so `correlate` can route a message straight to it."""
+
+    def converters(self) -> dict:
+        return {MergingMessageEventDefinition: CamundaMessageEventDefinitionConverter}
+
+    def derive(self, step: Step, active_tasks: list) -> None:
+        waits = waiting_messages(step, active_tasks)
+        before = [
+            {"message_name": m["message"], "correlation_key": m.get("correlationKey"), "task_id": e["taskId"],
+             "element_id": e["elementId"]}
+            for e in (step.instance.active_elements or [])
+            for m in (e.get("messages") or ([e] if e.get("message") else []))
+        ]  # fmt: skip
+        by_task: dict[str, list[dict[str, Any]]] = {}
+        for wait in waits:
+            by_task.setdefault(wait["task_id"], []).append(wait)
+        step.scratch["messages"] = (waits, before, by_task)
+
+    def describe(self, step: Step, task, element: dict[str, Any]) -> None:
+        expected = step.scratch["messages"][2].get(str(task.id))
+        if not expected:
+            return
+        if len(expected) == 1:
+            element["message"] = expected[0]["message_name"]
+            element["correlationKey"] = expected[0]["correlation_key"]
+        else:  # an event-based gateway: whichever of these messages comes first
+            element["messages"] = [{"message": w["message_name"], "correlationKey": w["correlation_key"]}
+                                   for w in expected]  # fmt: skip
+
+    def saved(self, step: Step) -> None:
+        waits, before, _ = step.scratch["messages"]
+        save_subscriptions(step, waits, before)  # after the instance row exists

@@ -37,6 +37,7 @@ from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
 from SpiffWorkflow.task import TaskState
 
 from processes import expressions
+from processes.core.feature import Feature
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
@@ -410,3 +411,13 @@ def _fingerprint(value: Any) -> str:
 
 def _kind(value: Any) -> str:
     return "null" if value is None else f"a {type(value).__name__} ({str(value)[:60]})"
+
+
+class MultiInstance(Feature):
+    """Multi-instance markers as Camunda 7 and 8 draw them, on every activity (see the module's docstring)."""
+
+    def parser_classes(self, classes: dict, defaults: dict) -> dict:
+        return with_multi_instance(classes, defaults)
+
+    def converters(self) -> dict:
+        return CONVERTERS

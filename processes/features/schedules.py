@@ -34,7 +34,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from processes import expressions
-from processes.core.engine import ClaimedJob, Engine, Step
+from processes.core.engine import Engine
+from processes.core.feature import Feature
 from processes.core.models import (
     ACTIVE_JOB_STATUSES,
     JOB_CANCELLED,
@@ -49,6 +50,8 @@ from processes.core.models import (
     utcnow,
 )
 from processes.core.records import InstanceRecord, JobRecord, write
+from processes.core.step import Step
+from processes.core.transport import ClaimedJob
 from processes.errors import Conflict, Problem
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -346,3 +349,19 @@ def _start_at(step: Step, element_id: str | None) -> None:
         spec = task.task_spec
         if isinstance(spec, StartEvent) and spec.bpmn_id != element_id and not task.has_state(TaskState.FINISHED_MASK):
             task.cancel()
+
+
+class TimerStarts(Feature):
+    """Timer start events: orderflow fires them itself, one instance per tick (see the module's docstring)."""
+
+    def prepare_xml(self, root: etree._Element) -> None:
+        strip_timer_starts(root)
+
+    def lint(self, loaded) -> list[Problem]:
+        return lint(loaded.name, loaded.root)
+
+    def run_job(self, engine: Engine, job: ClaimedJob) -> bool:
+        if job.kind != SCHEDULE:
+            return False
+        fire(engine, job)  # start the instance, move the schedule on
+        return True

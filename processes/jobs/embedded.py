@@ -13,8 +13,8 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
-from processes.core.engine import JobDispatcher
 from processes.core.models import SERVICE, Job, utcnow
+from processes.core.transport import JobDispatcher
 from processes.errors import Conflict
 from processes.jobs.service import ClaimedJob, JobService
 

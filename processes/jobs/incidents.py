@@ -27,7 +27,7 @@ from typing import Any
 from SpiffWorkflow.task import TaskState
 from sqlalchemy import func, insert, select, update
 
-from processes.core.engine import JOB_KEY, Engine, Step, find_task, tasks_in
+from processes.core.engine import JOB_KEY, Engine
 from processes.core.models import (
     ACTIVE_JOB_STATUSES,
     ENDED_STATUSES,
@@ -43,6 +43,8 @@ from processes.core.models import (
     utcnow,
 )
 from processes.core.records import IncidentRecord, JobRecord
+from processes.core.spiff import find_task, tasks_in
+from processes.core.step import Step
 from processes.errors import Conflict, InvalidInput, NotFound, OrderflowError
 from processes.instances import iso
 
@@ -325,7 +327,7 @@ class RetryOutcome:
 
 def _renew_job(engine: Engine, step: Step, incident: IncidentRecord) -> str:
     """job_failed: the failed job is ready again, attempts renewed, due now."""
-    jobs = engine.active_jobs(step)
+    jobs = step.active_jobs()
     job = next((j for j in jobs if j.id == incident.job_id), None)
     if job is None and incident.job_id:
         found = JobRecord.load(step.connection, Job.id == incident.job_id)

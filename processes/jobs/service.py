@@ -17,9 +17,8 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import TaskState
 from sqlalchemy import or_, select, update
 
-from inbox import escalations
 from processes import expressions
-from processes.core.engine import JOB_KEY, ClaimedJob, Engine, Step, data_changed, find_task, tasks_in
+from processes.core.engine import JOB_KEY, Engine
 from processes.core.models import (
     JOB_CANCELLED,
     JOB_DONE,
@@ -36,9 +35,11 @@ from processes.core.models import (
     utcnow,
 )
 from processes.core.records import JobRecord
+from processes.core.spiff import data_changed, find_task, tasks_in
+from processes.core.step import Step
+from processes.core.transport import ClaimedJob
 from processes.errors import Conflict, NotFound
 from processes.expressions import mappings
-from processes.features import compensation, conditional_events
 
 
 class JobFailed(Exception):
@@ -221,11 +222,9 @@ class JobService:
         if job.kind == TIMER:
             self.fire_timers(job)
             return
-        if job.kind == SCHEDULE:  # a timer start event: start the instance, move the schedule on
-            from processes.features.schedules import fire  # schedules imports the engine, as this module does
-
-            fire(self.engine, job)
-            return
+        for feature in self.engine.hooks.run_job:  # kinds of job a feature owns (timer start events)
+            if feature.run_job(self.engine, job):
+                return
         if self.executor is None:
             raise RuntimeError("no job executor configured")
         try:
@@ -253,7 +252,7 @@ class JobService:
 
     def _leased_job(self, step: Step, job_id: str, lease_token: str) -> JobRecord:
         # A leased job is one of the instance's active jobs, which the step loads anyway.
-        job = next((j for j in self.engine.active_jobs(step) if j.id == job_id), None)
+        job = next((j for j in step.active_jobs() if j.id == job_id), None)
         if job is None:
             found = JobRecord.load(step.connection, Job.id == job_id)
             job = found[0] if found else None
@@ -304,18 +303,17 @@ class JobService:
             if task is None:  # the task was left meanwhile (boundary event, cancel): nothing to deliver
                 job.status = JOB_CANCELLED
                 return
-            if compensation.handles(task, job):  # one handler of a compensation throw event, which waits for all
-                compensation.handler_done(step, task, job, variables or {})
-                return
+            if any(f.job_result(step, task, job, variables or {}) for f in self.engine.hooks.job_result):
+                return  # a feature took the result (a compensation handler's)
             try:
                 produced = mappings.outputs(task.task_spec.extensions, {**job.variables, **(variables or {})})
             except expressions.ExpressionError as exc:
                 job.status = JOB_FAILED
-                self.engine.open_incident(step, "mapping_error", f"output mapping: {exc}", task=task, job=job)
+                step.open_incident("mapping_error", f"output mapping: {exc}", task=task, job=job)
                 return
             task.data.update(variables or {} if produced is None else produced)
-            if conditional_events.interrupted(self.engine, step, task):
-                return  # the result met a conditional boundary event on the task: it is left that way instead
+            if any(f.completing(step, task) for f in self.engine.hooks.completing):
+                return  # the task is left another way (the result met a conditional boundary event on it)
             task.complete()
             step.record("element_completed", task, data_changed(task) or None)
 
@@ -364,7 +362,7 @@ class JobService:
                 throw_error_at(self.engine, step, task, job, RETRIES_EXHAUSTED, after)
                 return
             job.status = JOB_FAILED
-            self.engine.open_incident(step, "job_failed", f"{job.topic}: {message}", task=task, job=job)
+            step.open_incident("job_failed", f"{job.topic}: {message}", task=task, job=job)
 
         self.engine.step(instance_id or self._instance_of(job_id), apply, actor=actor or "worker")
 
@@ -411,7 +409,6 @@ class JobService:
     def hold_for_review(self, job: ClaimedJob, review: JobNeedsReview) -> None:
         """A response that does not match what was asked is never accepted silently: the job waits while a person
         reviews both values in the inbox, then accepts them (the job completes) or rejects them (BPMN error)."""
-        from inbox.tasks import open_review
 
         def apply(step: Step) -> None:
             row = self._leased_job(step, job.id, job.lease_token)
@@ -421,7 +418,9 @@ class JobService:
             if task is None:
                 row.status = JOB_CANCELLED
                 return
-            open_review(step, task, row, review)
+            if not any(f.review(step, task, row, review) for f in self.engine.hooks.review):
+                row.status = JOB_FAILED  # nobody can review it: an operator must look
+                step.open_incident("discrepancy", f"{row.topic}: {review.code}: {review}", task=task, job=row)
 
         self.engine.step(job.instance_id, apply, actor="worker")
 
@@ -429,14 +428,15 @@ class JobService:
         def apply(step: Step) -> None:
             row = self._leased_job(step, job.id, job.lease_token)
             row.status, row.updated_at = JOB_DONE, utcnow()
-            step.active_jobs = [j for j in self.engine.active_jobs(step) if j.id != row.id]
-            cycles = escalations.cycles_left(step.workflow)
+            step.forget_job(row)
+            before = {f: f.before_timers(step) for f in self.engine.hooks.before_timers}
             try:
                 step.workflow.refresh_timers()
             except SpiffWorkflowException as exc:
-                self.engine.open_incident(step, "timer_error", str(exc))
+                step.open_incident("timer_error", str(exc))
             step.record("timers_checked", data={"jobId": row.id})
-            escalations.after_timer_check(step, cycles)
+            for feature in self.engine.hooks.after_timers:
+                feature.after_timers(step, before.get(feature))
 
         self.engine.step(job.instance_id, apply, actor="timer")
 
@@ -468,9 +468,7 @@ def throw_error_at(engine: Engine, step: Step, task, job: JobRecord, code: str, 
     step.record("bpmn_error", task, {"code": code, "message": message, "caught": bool(catchers)})
     if not catchers:
         job.status = JOB_FAILED
-        engine.open_incident(
-            step, "bpmn_error", f"{code}: {message} (no boundary event catches it)", task=task, job=job
-        )
+        step.open_incident("bpmn_error", f"{code}: {message} (no boundary event catches it)", task=task, job=job)
         return
     catcher = catchers[0]
     extensions = getattr(catcher.task_spec, "extensions", None) or {}

@@ -152,7 +152,8 @@ def lint(engine: Engine, files: Iterable[tuple[str, bytes]]) -> dict[str, list[d
                 files,
                 known_processes=deployed,
                 known_decisions=session.scalars(select(DecisionDefinition.key).distinct()).all(),
-                beans=engine.beans,
+                features=engine.features,
+                beans=engine.settings.beans,
             )
     except (InvalidInput, TooLarge) as exc:
         errors, warnings = [Problem(message=exc.detail, file=files[0][0] if len(files) == 1 else None)], []

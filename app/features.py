@@ -1,0 +1,65 @@
+"""The one list of features orderflow runs with, written once: the engine, the parser, the serializer and lint
+all take it from here (`processes.core.Feature` says what a feature may hook into).
+
+The order matters where hooks run one after another: compensation settles before bean calls and conditions (it
+remembers what completed, even when a step ends in an incident); multi-instance markers wrap the activities of the
+features before it; service-task jobs are derived before the inbox and message subscriptions."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import sessionmaker
+
+from inbox import Escalations, HumanTasks, Reviews
+from processes.core import Engine, EngineSettings, Feature, JobDispatcher
+from processes.expressions.beans import check_beans
+from processes.expressions.script_engine import SandboxedScriptEngine
+from processes.features import (
+    BeanCalls,
+    CallActivities,
+    Compensation,
+    ConditionalEvents,
+    Decisions,
+    EventGateways,
+    EventSubprocesses,
+    Messages,
+    MultiInstance,
+    TimerStarts,
+)
+from processes.jobs import ServiceTasks
+
+
+def default_features(settings: EngineSettings | None = None) -> list[Feature]:
+    """A new list of orderflow's features (some keep caches, so each engine gets its own)."""
+    return [
+        Compensation(),
+        BeanCalls(),
+        CallActivities(),
+        Decisions(),
+        MultiInstance(),  # after the features whose activities it wraps in multi-instance markers
+        ConditionalEvents(),
+        EventSubprocesses(),
+        EventGateways(),
+        TimerStarts(),
+        ServiceTasks(),
+        Messages(),
+        HumanTasks(),
+        Reviews(),
+        Escalations(),
+    ]
+
+
+def build_engine(
+    session_factory: sessionmaker,
+    dispatcher: JobDispatcher | None = None,
+    settings: EngineSettings | None = None,
+) -> Engine:
+    """An engine with orderflow's features and its sandboxed script engine (with the registered beans)."""
+    settings = settings or EngineSettings()
+    settings.beans = check_beans(settings.beans)
+    return Engine(
+        session_factory,
+        dispatcher,
+        settings,
+        features=default_features(settings),
+        script_engine=SandboxedScriptEngine(settings.beans),
+    )

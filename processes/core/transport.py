@@ -1,0 +1,47 @@
+"""The job transport interface: where jobs go after the step that made them commits.
+
+Two implementations sit side by side in `processes.jobs`: `embedded` (worker threads in the server process) and
+`celery` (a Redis or RabbitMQ broker, any number of worker processes). The core only calls this interface."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from processes.core.records import JobRecord
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    """A job as a worker holds it, outside any session."""
+
+    id: str
+    instance_id: str
+    kind: str
+    topic: str | None
+    element_id: str | None
+    attempt: int
+    max_attempts: int
+    lease_token: str
+    variables: dict[str, Any]
+    business_key: str | None = None
+
+
+class JobDispatcher:
+    """Where new jobs go after commit. The default sends them nowhere (a sweep or a poller finds them)."""
+
+    def dispatch(self, jobs: list[JobRecord]) -> None:  # noqa: B027 - a no-op default is the point
+        """Called after the step's commit with the jobs it created or rescheduled."""
+
+    def lease_holder(self, topic: str | None) -> str | None:
+        """The worker in this process that will run a new job of this topic at once, if any. The step then
+        writes the job already leased to it, saving a claim transaction per job."""
+        return None
+
+    def run_claimed(self, jobs: list[ClaimedJob]) -> None:  # noqa: B027
+        """Called after commit with the jobs the step leased to `lease_holder`."""
+
+    # A broker transport sends due jobs right after commit; the step records that in the outbox row, so the
+    # sweep only re-sends what was not taken in time.
+    sends_after_commit: bool = False
