@@ -28,6 +28,8 @@ bench: $(INSTALLED)
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 # Rebuild the committed browser bundles in app/static/vendor (needs Node.js and npm; see frontend/README.md).
 assets:

@@ -10,6 +10,7 @@ from ..feel import to_feel, to_json
 from ..feel.functions import EvalContext, Scope
 from .errors import DecisionError
 from .model import Decision, DmnModel, conform, fail
+from .reader import variant
 
 
 @dataclass
@@ -107,7 +108,7 @@ def evaluate(model: DmnModel, decision_id: str, variables: Mapping[str, Any] | N
         if type(key) is str and model.relevant(key):
             extra = (extra or set()) | {key}
     if extra:
-        model = model.variant(frozenset(extra))
+        model = variant(model, frozenset(extra))
         decision = model.decisions[decision.id]
     evaluation = _Evaluation(decision, variables)
     try:

@@ -589,11 +589,6 @@ class DmnModel:
             raise NotFound(f"no decision {id_or_name!r} in {self.name}; decisions: {available}")
         return found
 
-    def evaluate(self, decision: str, variables: Any = None):
-        from .engine import evaluate
-
-        return evaluate(self, decision, variables or {})
-
     # -- caller variables whose names contain keywords or punctuation
 
     def relevant(self, name: str) -> bool:
@@ -604,18 +599,6 @@ class DmnModel:
             if len(self._relevant) < 4096:
                 self._relevant[name] = found
         return found
-
-    def variant(self, extra: frozenset[str]) -> DmnModel:
-        """The same model compiled with extra multi-token variable names (cached)."""
-        model = self._variants.get(extra)
-        if model is None:
-            from .reader import parse
-
-            model = parse(self.xml, self.name, extra_names=extra)
-            if len(self._variants) >= 32:
-                self._variants.clear()
-            self._variants[extra] = model
-        return model
 
 
 _KEYWORDS = frozenset(

@@ -610,3 +610,14 @@ class _Reader:
 
         for decision in decisions.values():
             decision.needed = close(decision)
+
+
+def variant(model: DmnModel, extra: frozenset[str]) -> DmnModel:
+    """The same model compiled with extra multi-token variable names (cached on the model)."""
+    found = model._variants.get(extra)
+    if found is None:
+        found = parse(model.xml, model.name, extra_names=extra)
+        if len(model._variants) >= 32:
+            model._variants.clear()
+        model._variants[extra] = found
+    return found

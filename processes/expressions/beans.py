@@ -151,14 +151,3 @@ def missing(calls: list[tuple[str, str]], beans: Beans | None) -> list[tuple[str
     """The (bean, method) calls that `beans` cannot answer."""
     beans = beans or {}
     return [(bean, method) for bean, method in calls if method not in (beans.get(bean) or {})]
-
-
-def runs_on(expression: str, beans: Beans) -> bool:
-    """Whether an expression calls beans, all of them registered."""
-    from processes import expressions
-
-    try:
-        calls = expressions.bean_calls(expression)
-    except expressions.ExpressionError:
-        return False
-    return bool(calls) and not missing(calls, beans)

@@ -11,7 +11,7 @@ from processes.core.engine import JOB_KEY
 from processes.core.feature import Feature
 from processes.core.spiff import data_changed, tasks_in
 from processes.core.step import Step
-from processes.expressions.beans import runs_on
+from processes.expressions.beans import Beans, missing
 from processes.expressions.script_engine import execution_of
 
 
@@ -45,6 +45,15 @@ def run_service_tasks(step: Step) -> bool:
         step.record("element_completed", task, data_changed(task) or None)
         ran = True
     return ran
+
+
+def runs_on(expression: str, beans: Beans) -> bool:
+    """Whether an expression calls beans, all of them registered."""
+    try:
+        calls = expressions.bean_calls(expression)
+    except expressions.ExpressionError:
+        return False
+    return bool(calls) and not missing(calls, beans)
 
 
 class BeanCalls(Feature):

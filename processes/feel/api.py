@@ -59,7 +59,7 @@ def _compile(source: str, tests: bool, known: frozenset[str]) -> Compiled:
         return Compiled(None, frozenset(), source, exc)
     if tree is None:
         return Compiled(None, frozenset(), source)
-    run = compile_unary_tests(tree) if tests else compile_expr(tree)
+    run = compile_unary_tests(tree, compile_expr) if tests else compile_expr(tree)
     return Compiled(run, n.free_names(tree), source)
 
 

@@ -11,6 +11,7 @@ from . import nodes as n
 from .errors import FeelError
 from .functions import BUILTINS, MISSING, EvalContext, FeelFunction, Scope, UserFunction, invoke, lookup
 from .ops import ARITHMETIC, COMPARATORS, ge, le, negate
+from .unary import compile_positive_tests
 from .values import MAX_LIST, Range, is_integer, kind
 
 Compiled = Callable[[Scope], Any]
@@ -104,10 +105,8 @@ def _between(node: n.Between) -> Compiled:
 
 @compiles(n.In)
 def _in(node: n.In) -> Compiled:
-    from .unary import compile_positive_tests
-
     value = compile_expr(node.value)
-    test = compile_positive_tests(node.tests)
+    test = compile_positive_tests(node.tests, compile_expr)
     needs_input = any(n.uses_input(t) for t in node.tests)
 
     def run(s: Scope) -> Any:

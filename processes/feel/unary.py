@@ -14,12 +14,14 @@ from collections.abc import Callable
 from typing import Any
 
 from . import nodes as n
-from .evaluator import compile_expr
 from .functions import Scope
 from .ops import COMPARATORS, compare, eq
 from .values import Range
 
 Test = Callable[[Any, Scope], bool | None]
+# Compiles a FEEL expression node (evaluator.compile_expr, passed in: the evaluator compiles unary tests too, for
+# `x in (...)`, so neither module imports the other both ways).
+CompileExpr = Callable[[n.Node], Callable[[Scope], Any]]
 
 
 def range_contains(r: Range, value: Any) -> bool | None:
@@ -68,7 +70,7 @@ def matches(value: Any, result: Any, uses_input: bool) -> bool | None:
     return eq(value, result)
 
 
-def compile_test(node: n.Node) -> Test:
+def compile_test(node: n.Node, compile_expr: CompileExpr) -> Test:
     if isinstance(node, n.UnaryCompare):
         op, endpoint = COMPARATORS[node.op], compile_expr(node.endpoint)
         return lambda x, s: op(x, endpoint(s))
@@ -81,8 +83,8 @@ def compile_test(node: n.Node) -> Test:
     return lambda x, s: matches(x, f(s), uses_input)
 
 
-def compile_positive_tests(tests: list[n.Node]) -> Test:
-    compiled = [compile_test(t) for t in tests]
+def compile_positive_tests(tests: list[n.Node], compile_expr: CompileExpr) -> Test:
+    compiled = [compile_test(t, compile_expr) for t in tests]
     if len(compiled) == 1:
         return compiled[0]
 
@@ -99,10 +101,10 @@ def compile_positive_tests(tests: list[n.Node]) -> Test:
     return any_of
 
 
-def compile_unary_tests(node: n.UnaryTests) -> Test:
+def compile_unary_tests(node: n.UnaryTests, compile_expr: CompileExpr) -> Test:
     if node.tests is None:
         return lambda x, s: True
-    test = compile_positive_tests(node.tests)
+    test = compile_positive_tests(node.tests, compile_expr)
     if not node.negated:
         return test
 
