@@ -18,7 +18,10 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefi
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
 from sqlalchemy import select, update
 
+from inbox.projection import HUMAN_TASK_KEY, is_user_task
+from inbox.values import names_of, priority_of, text_of
 from processes.core.models import TASK_OPEN, HumanTask
+from processes.core.spiff import find_task
 
 if TYPE_CHECKING:
     from processes.core.step import Step
@@ -53,8 +56,6 @@ def cycles_left(workflow) -> dict[str, int]:
 
 def after_timer_check(step: Step, before: dict[str, int]) -> None:
     """Escalate for every cycle timer that ticked during this timer check."""
-    from processes.core.spiff import find_task
-
     for task_id, cycles in cycles_left(step.workflow).items():
         previous = before.get(task_id, -1)
         if previous != -1 and cycles < previous:
@@ -62,8 +63,6 @@ def after_timer_check(step: Step, before: dict[str, int]) -> None:
 
 
 def _attached_user_task(task):
-    from inbox.tasks import HUMAN_TASK_KEY, is_user_task
-
     for sibling in task.parent.children if task.parent is not None else []:
         if sibling is not task and is_user_task(sibling) and sibling.internal_data.get(HUMAN_TASK_KEY):
             return sibling
@@ -72,8 +71,6 @@ def _attached_user_task(task):
 
 def on_timer_boundary(step: Step, task) -> None:
     """Called by the engine step when a timer boundary event completed (it fired)."""
-    from inbox.tasks import HUMAN_TASK_KEY, _names, _priority, _text
-
     attached = _attached_user_task(task)
     if attached is None:
         return
@@ -96,14 +93,14 @@ def on_timer_boundary(step: Step, task) -> None:
     changes: dict[str, Any] = {}
     scope = attached.data
     if "candidateGroups" in wanted:
-        changes["candidate_groups"] = _names(wanted["candidateGroups"], scope)
+        changes["candidate_groups"] = names_of(wanted["candidateGroups"], scope)
         changes["assignee"] = None  # offered to the new groups: whoever had it gives it back
     if "assignee" in wanted:
-        changes["assignee"] = _text(wanted["assignee"], scope)
+        changes["assignee"] = text_of(wanted["assignee"], scope)
     if "priority" in wanted:
         text = str(wanted["priority"]).strip()
         raise_by = text.startswith("+")
-        changes["priority"] = (row.priority if raise_by else 0) + _priority(text.removeprefix("+"), scope)
+        changes["priority"] = (row.priority if raise_by else 0) + priority_of(text.removeprefix("+"), scope)
     step.connection.execute(update(HumanTask).where(HumanTask.id == human_id).values(**changes))
     shown = {("candidateGroups" if k == "candidate_groups" else k): v for k, v in changes.items()}
     step.record("task_escalated", attached, {**data, "changes": json.loads(json.dumps(shown))})

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from inbox import escalations, tasks
+from inbox import escalations, projection, reviews
 from processes.core.feature import Feature
 from processes.core.models import JOB_REVIEW
 from processes.core.records import JobRecord
@@ -16,7 +16,7 @@ class HumanTasks(Feature):
     """Projects ready user tasks into the task table (and cancels rows of tasks that were left)."""
 
     def derive(self, step: Step, active_tasks: list) -> None:
-        step.scratch["inbox"] = tasks.project(step, active_tasks, step.instance.active_elements or [])
+        step.scratch["inbox"] = projection.project(step, active_tasks, step.instance.active_elements or [])
 
     def describe(self, step: Step, task, element: dict[str, Any]) -> None:
         human_id = step.scratch["inbox"].get(str(task.id))
@@ -28,12 +28,12 @@ class Reviews(Feature):
     """A job whose answer differs from what was asked waits for a person's review in the inbox."""
 
     def review(self, step: Step, task, job: JobRecord, review: Any) -> bool:
-        tasks.open_review(step, task, job, review)
+        reviews.open_review(step, task, job, review)
         return True
 
     def job_left(self, step: Step, job: JobRecord, status: str) -> None:
         if status == JOB_REVIEW:  # its task was left: so is the review
-            tasks.cancel_reviews(step, job.id)
+            reviews.cancel_reviews(step, job.id)
 
 
 class Escalations(Feature):

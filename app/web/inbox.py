@@ -9,7 +9,8 @@ from typing import Any
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from inbox.tasks import FormInvalid, claim_task, complete_task, delegate_task, get_task, list_tasks, unclaim_task
+from inbox.forms import FormInvalid
+from inbox.tasks import claim_task, complete_task, delegate_task, get_task, list_tasks, unclaim_task
 from processes.core.models import ProcessDefinition
 from processes.errors import Forbidden, InvalidInput, NotFound, OrderflowError
 from processes.instances import get_instance, instance_events
