@@ -119,7 +119,7 @@ class ProcessInstance(Base):
 # Job kinds and statuses
 SERVICE = "service"
 TIMER = "timer"
-SCHEDULE = "schedule"  # a timer start event's next tick: starts an instance (processes/schedules.py)
+SCHEDULE = "schedule"  # a timer start event's next tick: starts an instance (processes/features/schedules.py)
 JOB_READY = "ready"
 JOB_LOCKED = "locked"
 JOB_DONE = "done"
@@ -363,7 +363,7 @@ class ApiToken(Base):
 # -- monitoring ---------------------------------------------------------------------------------------------
 # No extra indexes on audit_events: each one cost the engine step more than the new column did (measured: four
 # indexes added about 3% to an order's CPU time). Time windows are found by binary search on the primary key
-# instead, as events are appended in time order (processes/audit.py).
+# instead, as events are appended in time order (processes/reporting/audit.py).
 
 
 class AuditTrailIsAppendOnly(Exception):

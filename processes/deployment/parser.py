@@ -116,7 +116,7 @@ def lint_bpmn(loaded: LoadedFile) -> list[Problem]:
     return problems
 
 
-# The start events of an event subprocess that orderflow runs (processes/event_subprocesses.py).
+# The start events of an event subprocess that orderflow runs (processes/features/event_subprocesses.py).
 EVENT_SUBPROCESS_STARTS = ("messageEventDefinition", "conditionalEventDefinition")
 
 

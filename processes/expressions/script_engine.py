@@ -81,7 +81,7 @@ class SandboxedScriptEngine(PythonScriptEngine):
 
     def __init__(self, beans: Beans | None = None) -> None:
         super().__init__(environment=SandboxEnvironment())
-        self.beans = beans  # what JUEL method calls on bean names reach (processes/beans.py)
+        self.beans = beans  # what JUEL method calls on bean names reach (processes/expressions/beans.py)
 
     def validate(self, expression: str) -> None:
         expressions.check(expression)

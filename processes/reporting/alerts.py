@@ -8,7 +8,7 @@ tried again at the next check until it accepts the message.
 
 Rules (README: Monitoring):
 - `sla:<process key>` for each process with an order target: fires when its SLA share over the alert window falls
-  below the process's `minShare` (see processes/sla.py and metrics.sla_metrics).
+  below the process's `minShare` (see processes/reporting/sla.py and metrics.sla_metrics).
 - `incident_rate`: fires when at least ORDERFLOW_ALERT_INCIDENTS incidents were opened in the alert window.
 """
 
