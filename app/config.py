@@ -35,7 +35,7 @@ def from_environment(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "ORDERFLOW_EMBEDDED_WORKERS": _bool(env.get("ORDERFLOW_EMBEDDED_WORKERS"), not env.get("ORDERFLOW_BROKER_URL")),
         "ORDERFLOW_WORKER_THREADS": int(env.get("ORDERFLOW_WORKER_THREADS", "4")),
         "ORDERFLOW_LEASE_SECONDS": float(env.get("ORDERFLOW_LEASE_SECONDS", "30")),
-        # Python functions Camunda 7 diagrams call as Java beans: "module:attribute,..." (processes/expressions/beans.py).
+        # Python functions Camunda 7 diagrams call as Java beans: "module:attribute,..." (expressions/beans.py).
         "ORDERFLOW_BEANS": env.get("ORDERFLOW_BEANS") or "",
         "ORDERFLOW_SANDBOX": _bool(env.get("ORDERFLOW_SANDBOX"), True),
         "ORDERFLOW_SANDBOX_PORT": sandbox_port,

@@ -108,7 +108,7 @@ def lint_files(
 
     `known_processes` finds processes deployed earlier and `known_decisions` names decisions deployed earlier; a
     reference to neither is an error. Offline (None), nothing else is known: a reference to something not in the
-    files is a warning, since it may be deployed already. `beans` are the registered beans (processes/expressions/beans.py): a
+    files is a warning, since it may be deployed already. `beans` are the registered beans (expressions/beans.py): a
     JUEL call of any other bean method is a warning (offline, every bean call is). Raises InvalidInput/TooLarge for a
     file that is not readable BPMN or DMN XML."""
     offline = known_processes is None

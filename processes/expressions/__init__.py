@@ -77,7 +77,7 @@ def evaluate(
     beans: beans_.Beans | None = None,
 ) -> Any:
     """The value of an expression, as JSON-friendly Python: dates, times and durations become ISO 8601 strings,
-    which is also what SpiffWorkflow's timers expect. JUEL may call the registered `beans` (processes/expressions/beans.py)."""
+    which is also what SpiffWorkflow's timers expect. JUEL may call the registered `beans` (expressions/beans.py)."""
     dialect = dialect_of(source)
     try:
         if dialect == FEEL:

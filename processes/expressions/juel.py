@@ -15,7 +15,7 @@ inspected through fixed tables:
   ``containsKey``, the ``execution`` getters and the date helpers); a name outside the whitelist is refused when the
   expression is compiled, before anything is evaluated, except directly on a name (``orderBusinessLogic.getOrder(
   id)``): that is a call of a bean, which reaches only a function the integrator registered under that bean and
-  method name (``beans=``, see ``processes/expressions/beans.py``); :func:`bean_calls` lists such calls for deploy-time checks;
+  method name (``beans=``, see ``beans.py``); :func:`bean_calls` lists such calls for deploy-time checks;
 * reflective and engine-reaching names (``getClass``, ``class``, ``forName``, ``invoke``, ``getRuntime``,
   ``getProcessEngineServices`` …) are refused everywhere when the expression is compiled;
 * the only functions are ``now()`` and ``dateTime()``;

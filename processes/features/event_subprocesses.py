@@ -10,7 +10,7 @@ that moment.
 So orderflow does it: every step subscribes each active scope to the messages its event subprocesses start on
 (`subscriptions`, written with the other message subscriptions), and `deliver` starts the event subprocess in the
 engine step that routes such a message. A conditional start is looked at when its scope is active and the variables
-it listens to changed (`fire_conditions`, with the conditional events of processes/features/conditional_events.py); when its
+it listens to changed (`fire_conditions`, with the conditional events of conditional_events.py); when its
 condition is true the event subprocess starts in that step."""
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ The definitions, in the order the dashboard shows them:
   took: the exception resolution time. Incidents closed by cancelling their order are not resolutions.
 - **rule hit rate**: per decision table, the share of the window's evaluations (business rule tasks) in which at
   least one rule matched, and how often each rule matched.
-- **SLA share**: see processes/reporting/sla.py for the targets. Of the orders whose SLA was decided in the window, the share
+- **SLA share**: see reporting/sla.py for the targets. Of the orders whose SLA was decided in the window, the share
   within target: orders completed in it within target count as met; completed late, or still running when their
   target passed in the window, as missed. Element targets work the same on visits.
 - **freshness**: the time of the newest audit event before the window's end: metrics are as fresh as that.
