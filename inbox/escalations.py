@@ -19,6 +19,7 @@ from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEv
 from sqlalchemy import select, update
 
 from processes.core.models import TASK_OPEN, HumanTask
+from processes.core.spiff import event_value
 
 if TYPE_CHECKING:
     from processes.core.step import Step
@@ -46,7 +47,7 @@ def cycles_left(workflow) -> dict[str, int]:
     for task in workflow.get_tasks(state=TaskState.WAITING):
         spec = task.task_spec
         if isinstance(spec, BoundaryEvent) and isinstance(spec.event_definition, CycleTimerEventDefinition):
-            value = task._get_internal_data("event_value")
+            value = event_value(task)
             left[str(task.id)] = value["cycles"] if value else -1  # not started counting yet
     return left
 
