@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 from inbox.projection import HUMAN_TASK_KEY, is_user_task
 from inbox.values import names_of, priority_of, text_of
 from processes.core.models import TASK_OPEN, HumanTask
-from processes.core.spiff import find_task
+from processes.core.spiff import event_value, find_task
 
 if TYPE_CHECKING:
     from processes.core.step import Step
@@ -49,7 +49,7 @@ def cycles_left(workflow) -> dict[str, int]:
     for task in workflow.get_tasks(state=TaskState.WAITING):
         spec = task.task_spec
         if isinstance(spec, BoundaryEvent) and isinstance(spec.event_definition, CycleTimerEventDefinition):
-            value = task._get_internal_data("event_value")
+            value = event_value(task)
             left[str(task.id)] = value["cycles"] if value else -1  # not started counting yet
     return left
 

@@ -1,14 +1,26 @@
 """The one adapter for SpiffWorkflow internals.
 
 orderflow runs on SpiffWorkflow 3.2.0 (pinned). Where it must reach past the library's public API (private
-attributes, methods with a leading underscore, attributes orderflow keeps on a workflow between calls), it does so
-here and nowhere else, so an upgrade has this one file (and tests/unit/test_spiff_adapter.py) to check."""
+attributes, methods with a leading underscore, attributes orderflow keeps on a workflow between calls, facts it caches
+per spec), it does so here and nowhere else, so an upgrade has this one file (and tests/test_spiff_adapter.py) to check.
+
+Overrides of SpiffWorkflow's private hooks cannot move here (SpiffWorkflow calls them by name on orderflow's
+subclasses); they call this module for anything private they touch. Check each one on an upgrade:
+- `processes.features.multi_instance.MultiInstanceActivity._run_hook`: MultiInstanceTask's hook, run when the activity's
+  task runs; ends with SpiffWorkflow's own (`run_hook_of`).
+- `processes.features.multi_instance.MultiInstanceParsing._add_multiinstance_task`: TaskParser's, builds orderflow's
+  multi-instance spec; copies the original spec's attributes with `copy_task_attrs`.
+- `processes.features.decisions.DecisionTask._execute`: ScriptEngineTask's, evaluates the decision instead of a script.
+tests/test_spiff_adapter.py fails when an override of a SpiffWorkflow private method is missing from this list."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
+from weakref import WeakKeyDictionary
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.defaults import NoneTask
@@ -121,21 +133,133 @@ def decide_of(task):
     return getattr(task.workflow.top_workflow, DECIDE, None)
 
 
+# -- facts cached per spec ---------------------------------------------------------------------------------------
+
+_SPEC_FACTS: WeakKeyDictionary = WeakKeyDictionary()  # spec -> {fact name: value}; goes when the spec does
+
+
+def spec_fact(spec, name: str, compute: Callable[[], Any]) -> Any:
+    """A fact about a (never changing) spec, computed by `compute` on first use and then kept for the spec's
+    lifetime, beside the spec rather than on it."""
+    facts = _SPEC_FACTS.get(spec)
+    if facts is None:
+        facts = _SPEC_FACTS.setdefault(spec, {})
+    if name not in facts:
+        facts[name] = compute()
+    return facts[name]
+
+
+# -- tasks: internal data, events, the task tree -----------------------------------------------------------------
+
+
+def event_fired(task) -> bool:
+    """Whether SpiffWorkflow counts the task's catch event as fired (its `event_fired` internal data)."""
+    return bool(task._get_internal_data("event_fired", False))
+
+
+def set_event_fired(task) -> None:
+    """Mark the task's catch event as fired, as SpiffWorkflow's event definitions do when they catch."""
+    task._set_internal_data(event_fired=True)
+
+
+def event_value(task) -> Any:
+    """What SpiffWorkflow keeps of the task's event (a timer's due moment, a cycle's {"cycles", ...}), or None."""
+    return task._get_internal_data("event_value")
+
+
+def update(task) -> None:
+    """Let SpiffWorkflow look at a task again after it changed from outside (an event caught, a child added): a
+    fired event becomes READY, a predicted subtree grows."""
+    task.task_spec._update(task)
+
+
+def add_child(parent, task_spec, state: int):
+    """A new child task of `parent` for `task_spec`, in `state`."""
+    return parent._add_child(task_spec, state)
+
+
+def predict(task, mask: int) -> None:
+    """Predict the task's outgoing path (children in the states of `mask`), as a new workflow predicts its tree."""
+    task.task_spec._predict(task, mask=mask)
+
+
+def set_state(task, state: int) -> None:
+    """Force a task into `state` (no hooks run)."""
+    task._set_state(state)
+
+
+def add_input(task_spec, name: str) -> None:
+    """Make `name` one of the spec's inputs without making the spec one of its outputs."""
+    if name not in task_spec._inputs:
+        task_spec._inputs.append(name)
+
+
+# -- subclasses of SpiffWorkflow's specs and parsers (see the module's docstring) --------------------------------
+
+
+def instances(spec, my_task) -> Iterator:
+    """The instance tasks of a multi-instance activity's task."""
+    return spec._instances(my_task)
+
+
+def run_hook_of(owner: type, spec, my_task) -> bool | None:
+    """SpiffWorkflow's `_run_hook` as `super()` in `owner` (a TaskSpec subclass overriding it) would call it."""
+    return super(owner, spec)._run_hook(my_task)
+
+
+def copy_task_attrs(parser, original, loop_characteristics) -> None:
+    """TaskParser: give the parser's new task spec the inputs, outputs and other attributes of `original`."""
+    parser._copy_task_attrs(original, loop_characteristics)
+
+
+# -- serialization -----------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def encoder_mode(registry) -> Iterator[None]:
+    """The registry converts for a JSON encoder while inside (as BpmnWorkflowSerializer.serialize_json does), and
+    no longer afterwards, also when converting failed."""
+    registry._encoder_mode = True
+    try:
+        yield
+    finally:
+        registry._encoder_mode = False
+
+
+def encoder_class(serializer) -> type:
+    """The JSON encoder class a BpmnWorkflowSerializer made for its registry."""
+    return serializer._encoder_cls
+
+
 __all__ = [
     "ACTIVE_STATES",
     "NoOpTask",
     "SpiffWorkflowException",
     "TaskState",
+    "add_child",
+    "add_input",
+    "copy_task_attrs",
     "data_changed",
     "decide_of",
     "element_id",
+    "encoder_class",
+    "encoder_mode",
     "entered_at",
+    "event_fired",
+    "event_value",
     "find_task",
+    "instances",
     "is_element",
     "plain_message",
+    "predict",
+    "run_hook_of",
     "set_decide",
+    "set_event_fired",
+    "set_state",
     "set_step_facts",
+    "spec_fact",
     "step_facts",
     "tasks_in",
     "timer_due",
+    "update",
 ]

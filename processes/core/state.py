@@ -18,6 +18,7 @@ from SpiffWorkflow.bpmn.specs.defaults import ServiceTask
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
 from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
 
+from processes.core import spiff
 from processes.core.feature import Feature
 from processes.core.spiff import NoOpTask
 
@@ -77,13 +78,10 @@ class StateSerializer:
         return spec, subprocess_specs
 
     def dump_state(self, workflow: BpmnWorkflow) -> str:
-        self.registry._encoder_mode = True
-        try:
+        with spiff.encoder_mode(self.registry):
             dct = self._workflow_converter.to_dict(workflow)
             dct["format"] = STATE_FORMAT
-            return json.dumps(dct, cls=self.serializer._encoder_cls, separators=(",", ":"))
-        finally:
-            self.registry._encoder_mode = False
+            return json.dumps(dct, cls=spiff.encoder_class(self.serializer), separators=(",", ":"))
 
     def load_state(self, state_json: str, spec, subprocess_specs: dict) -> BpmnWorkflow:
         dct = json.loads(state_json)

@@ -28,6 +28,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.conditional import (
 from SpiffWorkflow.camunda.parser.CamundaParser import CamundaParser
 from SpiffWorkflow.task import TaskState
 
+from processes.core import spiff
 from processes.core.feature import Feature
 from processes.features.call_activities import MappedCallActivity
 
@@ -58,7 +59,7 @@ class ScopedConditionalEventDefinition(SpiffConditionalEventDefinition):
         process completes, also inside a command (a job's result): then only `fire`'s verdict counts, since `fire`
         knows which variables changed, records it, and turns a failure into an incident instead of failing the
         command."""
-        if my_task._get_internal_data("event_fired", False):
+        if spiff.event_fired(my_task):
             return True
         if SEEN in my_task.internal_data:
             return False
@@ -71,7 +72,7 @@ class ScopedConditionalEventDefinition(SpiffConditionalEventDefinition):
         my_task.internal_data[SEEN] = self.snapshot(variables)
         if met:
             my_task.internal_data[MET] = variables
-            my_task._set_internal_data(event_fired=True)
+            spiff.set_event_fired(my_task)
         return met
 
     def update_task_data(self, my_task) -> None:
@@ -181,15 +182,15 @@ def scope_variables(task) -> dict[str, Any]:
 def has_conditional_events(workflow) -> bool:
     """Whether the instance's specs have a conditional event at all (cached on the spec: most have none)."""
     spec = workflow.spec
-    cached = getattr(spec, "_orderflow_conditional", None)
-    if cached is None:
-        cached = any(
+    return spiff.spec_fact(
+        spec,
+        "conditional_events",
+        lambda: any(
             isinstance(getattr(task_spec, "event_definition", None), ScopedConditionalEventDefinition)
             for s in (spec, *workflow.subprocess_specs.values())
             for task_spec in s.task_specs.values()
-        )
-        spec._orderflow_conditional = cached
-    return cached
+        ),
+    )
 
 
 def fire(step: Step) -> bool:
@@ -222,8 +223,8 @@ def fire(step: Step) -> bool:
         if met:
             _rearm(task, now)
             task.internal_data[MET] = variables
-            task._set_internal_data(event_fired=True)
-            task.task_spec._update(task)
+            spiff.set_event_fired(task)
+            spiff.update(task)
             step.record("condition_met", task, {"condition": definition.expression})
             fired = True
     return fired
@@ -249,10 +250,10 @@ def _rearm(task, seen: dict[str, str]) -> None:
     spec = task.task_spec
     if not isinstance(spec, BoundaryEvent) or spec.cancel_activity:
         return
-    again = task.parent._add_child(spec, TaskState.FUTURE)
+    again = spiff.add_child(task.parent, spec, TaskState.FUTURE)
     again.internal_data[SEEN] = seen
-    spec._predict(again, mask=TaskState.FUTURE | TaskState.PREDICTED_MASK)  # its outgoing path, to take later
-    spec._update(again)
+    spiff.predict(again, TaskState.FUTURE | TaskState.PREDICTED_MASK)  # its outgoing path, to take later
+    spiff.update(again)
 
 
 def _caller(top, subprocess):

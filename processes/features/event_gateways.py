@@ -17,6 +17,7 @@ from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import EventBased
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.task import TaskState
 
+from processes.core import spiff
 from processes.core.feature import Feature
 from processes.core.spiff import tasks_in
 
@@ -34,15 +35,15 @@ def has_event_gateways(workflow) -> bool:
     """Whether the instance's specs have an event-based gateway (cached on the spec: most have none), so a step
     looks for their timers only when there can be any."""
     spec = workflow.spec
-    cached = getattr(spec, "_orderflow_event_gateways", None)
-    if cached is None:
-        cached = any(
+    return spiff.spec_fact(
+        spec,
+        "event_gateways",
+        lambda: any(
             is_event_gateway(task_spec)
             for s in (spec, *workflow.subprocess_specs.values())
             for task_spec in s.task_specs.values()
-        )
-        spec._orderflow_event_gateways = cached
-    return cached
+        ),
+    )
 
 
 def prepare(task_spec, keys: Mapping[str, str], merging: Callable[[Any], Any]) -> None:
@@ -76,7 +77,7 @@ def catch_message(task, name: str, variables: dict[str, Any]) -> bool:
     if inner is None or isinstance(inner, TimerEventDefinition):
         return False
     definition.catch(task, BpmnEvent(inner, payload=dict(variables)))
-    task.task_spec._update(task)
+    spiff.update(task)
     return True
 
 
@@ -88,7 +89,7 @@ def next_timer(task) -> datetime | None:
         if not isinstance(inner, TimerEventDefinition) or isinstance(inner, CycleTimerEventDefinition):
             continue
         inner.has_fired(task)  # fixes the moment on first sight, as SpiffWorkflow's own check does
-        value = task._get_internal_data("event_value")
+        value = spiff.event_value(task)
         try:
             at = TimerEventDefinition.get_datetime(value) if isinstance(value, str) else None
         except ValueError:

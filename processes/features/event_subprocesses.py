@@ -27,6 +27,7 @@ from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.task import TaskState
 
 from processes import expressions
+from processes.core import spiff
 from processes.core.feature import Feature
 from processes.features.conditional_events import (
     MET,
@@ -76,8 +77,7 @@ def connect_ends(specs: list) -> None:
             if spec.end not in task_spec.outputs:
                 task_spec.connect(spec.end)
             # An input, but not an output of the scope's start: it starts when its message comes, not with the scope.
-            if spec.start.name not in task_spec._inputs:
-                task_spec._inputs.append(spec.start.name)
+            spiff.add_input(task_spec, spec.start.name)
 
 
 def _starts(scope, kind: type) -> list[tuple[str, Any]]:
@@ -160,7 +160,7 @@ def deliver(step: Step, subscription: str, name: str, variables: dict[str, Any])
         return False
     definition = start.event_definition
     definition.catch(start_task, BpmnEvent(definition, payload=dict(variables)))
-    start_task.task_spec._update(start_task)
+    spiff.update(start_task)
     step.record("message_received", start_task, {"message": name, "variables": variables})
     return True
 
@@ -174,11 +174,11 @@ def _start(step: Step, scope, esp_name: str, start, why: dict[str, Any]):
     if interrupting:
         scope.task_tree.internal_data[INTERRUPTED] = True
         cancelled = _cancel_open_work(scope)
-    esp_task = scope.task_tree._add_child(scope.spec.task_specs[esp_name], TaskState.FUTURE)
+    esp_task = spiff.add_child(scope.task_tree, scope.spec.task_specs[esp_name], TaskState.FUTURE)
     esp_task.triggered = True
     # Its way to the scope's end, predicted as a new workflow predicts its tree, so the scope ends when it does.
-    esp_task.task_spec._predict(esp_task, mask=TaskState.NOT_FINISHED_MASK)
-    esp_task.task_spec._update(esp_task)
+    spiff.predict(esp_task, TaskState.NOT_FINISHED_MASK)
+    spiff.update(esp_task)
     sub = step.workflow.subprocesses.get(esp_task.id)
     start_task = next((t for t in (sub.tasks.values() if sub else []) if t.task_spec.name == start.name), None)
     if start_task is None:
@@ -221,8 +221,8 @@ def fire_conditions(step: Step) -> bool:
             if start_task is None:
                 continue
             start_task.internal_data[MET] = variables
-            start_task._set_internal_data(event_fired=True)
-            start_task.task_spec._update(start_task)
+            spiff.set_event_fired(start_task)
+            spiff.update(start_task)
             step.record("condition_met", start_task, {"condition": definition.expression})
             started = True
             if scope.task_tree.internal_data.get(INTERRUPTED):

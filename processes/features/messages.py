@@ -22,6 +22,7 @@ from SpiffWorkflow.task import TaskState
 from sqlalchemy import bindparam, delete, insert, select
 
 from processes import expressions
+from processes.core import spiff
 from processes.core.feature import Feature
 from processes.core.models import MessageSubscription, ProcessDefinition, ProcessInstance, utcnow
 from processes.core.spiff import find_task
@@ -241,7 +242,7 @@ def _deliver(name: str, task_id: str, variables: dict[str, Any]):
             raise _NotWaiting()
         else:
             definition.catch(task, BpmnEvent(definition, payload=dict(variables)))
-            task.task_spec._update(task)
+            spiff.update(task)
         step.record("message_received", task, {"message": name, "variables": variables})
 
     return apply

@@ -37,6 +37,7 @@ from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
 from SpiffWorkflow.task import TaskState
 
 from processes import expressions
+from processes.core import spiff
 from processes.core.feature import Feature
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -96,11 +97,11 @@ class MultiInstanceActivity(MultiInstanceTask, BpmnSpecMixin):
         if not stop and progress["completed"] < progress["total"]:
             self._start_instances(my_task, progress)
             return None  # STARTED: waits for its instances
-        still_open = [c for c in self._instances(my_task) if not c.has_state(TaskState.FINISHED_MASK)]
+        still_open = [c for c in spiff.instances(self, my_task) if not c.has_state(TaskState.FINISHED_MASK)]
         for instance in still_open:
             instance.cancel()
         progress["cancelled"] = len(still_open)
-        return super()._run_hook(my_task)
+        return spiff.run_hook_of(MultiInstanceActivity, self, my_task)
 
     def _begin(self, my_task) -> dict[str, Any]:
         if self.collection is not None:
@@ -142,13 +143,13 @@ class MultiInstanceActivity(MultiInstanceTask, BpmnSpecMixin):
         task_spec = my_task.workflow.spec.task_specs[self.task_spec]
         if not task_spec.completed_event.is_connected(self.merge_child):
             task_spec.completed_event.connect(self.merge_child)
-        instance = my_task._add_child(task_spec, TaskState.WAITING)
+        instance = spiff.add_child(my_task, task_spec, TaskState.WAITING)
         instance.triggered = True
         active = 1 if self.sequential else progress["total"]
         own = self._instance_variables(progress, index, active)
         instance.data.update(own)
         instance.internal_data[INSTANCE] = {"index": index}
-        task_spec._update(instance)
+        spiff.update(instance)
         # Inheriting lets the activity's variables win over an instance's own; put the instance's own back.
         instance.data.update(own)
         seen = {name: _fingerprint(value) for name, value in instance.data.items() if name not in own}
@@ -174,7 +175,7 @@ class MultiInstanceActivity(MultiInstanceTask, BpmnSpecMixin):
         progress["completed"] += 1
         progress["pending"].append({"index": instance["index"], "changed": changed})
         if my_task.state == TaskState.STARTED:
-            my_task._set_state(TaskState.READY)
+            spiff.set_state(my_task, TaskState.READY)
 
     def _settle(self, my_task, progress: dict[str, Any]) -> bool:
         """Output elements and the completion condition for the instances that completed since the last run. True
@@ -184,7 +185,7 @@ class MultiInstanceActivity(MultiInstanceTask, BpmnSpecMixin):
         while progress["pending"]:
             done = progress["pending"][0]
             index = done["index"]
-            open_now = sum(1 for c in self._instances(my_task) if not c.has_state(TaskState.FINISHED_MASK))
+            open_now = sum(1 for c in spiff.instances(self, my_task) if not c.has_state(TaskState.FINISHED_MASK))
             scope = {**done["changed"], **self._instance_variables(progress, index, 1 if self.sequential else open_now)}
             if self.output_collection:
                 value = self._evaluate(my_task, self.output_element, scope, "output element")
@@ -310,7 +311,7 @@ class MultiInstanceParsing:
             description=f"{'Sequential' if sequential else 'Parallel'} multi-instance",
             **settings,
         )
-        self._copy_task_attrs(original, loop_characteristics)
+        spiff.copy_task_attrs(self, original, loop_characteristics)
 
 
 def read_loop_characteristics(parser, loop) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from SpiffWorkflow.task import TaskState
 from sqlalchemy import or_, select, update
 
 from processes import expressions
+from processes.core import spiff
 from processes.core.engine import JOB_KEY, Engine
 from processes.core.models import (
     JOB_CANCELLED,
@@ -477,7 +478,7 @@ def throw_error_at(engine: Engine, step: Step, task, job: JobRecord, code: str, 
     if extensions.get("errorMessageVariable"):
         catcher.data[extensions["errorMessageVariable"]] = message
     catcher.task_spec.catch(catcher, event)
-    catcher.task_spec._update(catcher)
+    spiff.update(catcher)
 
 
 __all__ = [
