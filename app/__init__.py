@@ -68,14 +68,23 @@ def _data_dir_secret(data_dir: Path) -> str:
     directory, so restarts and several processes on one machine agree on it."""
     import os
     import secrets
+    import tempfile
 
     path = data_dir / "secret_key"
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
+    if path.exists():
         return path.read_text().strip()
-    with os.fdopen(descriptor, "w") as file:
-        file.write(secrets.token_urlsafe(48))
+    # Written whole to a file of its own, then linked into place: processes starting together (gunicorn -w 4) on a
+    # new data directory never read a half-written key, and the first link wins for all of them.
+    descriptor, written = tempfile.mkstemp(dir=data_dir, prefix=".secret_key.")
+    try:
+        with os.fdopen(descriptor, "w") as file:
+            file.write(secrets.token_urlsafe(48))
+        try:
+            os.link(written, path)
+        except FileExistsError:
+            pass
+    finally:
+        os.unlink(written)
     return path.read_text().strip()
 
 
