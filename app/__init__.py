@@ -1,4 +1,8 @@
-"""orderflow's Flask application: create_app() wires config, database, engine, jobs and the REST API."""
+"""orderflow's Flask application: create_app() wires config, database, engine, jobs and the REST API.
+
+It only wires: it migrates nothing, deploys nothing and adds nobody, so several processes may call it at once
+(`gunicorn -w 4 'app:create_app()'`). The set-up that changes the database is app.setup.prepare(), which
+`orderflow serve` runs once before serving; `orderflow migrate` applies the migrations alone."""
 
 from __future__ import annotations
 
@@ -20,7 +24,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> APIFlask:
     from .api import register_blueprints
     from .config import from_environment
     from .extensions import db
-    from .migrations import upgrade
     from .services import build_services
     from .web import register_pages
 
@@ -52,19 +55,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> APIFlask:
         from processes.core.db import configure
 
         sql_engine = configure(db.engine, app.config["ORDERFLOW_SQLITE_SYNCHRONOUS"])
-        upgrade(sql_engine)
     services = build_services(sql_engine, app.config)
     app.extensions["orderflow"] = services
     problems.register(app)
     register_blueprints(app)
     register_pages(app)
-    if app.config["ORDERFLOW_DEPLOY_SHIPPED"]:
-        deploy_shipped(services)
-    if app.config["ORDERFLOW_DEMO_USERS"]:
-        from processes.identity import add_demo_users
-
-        if created := add_demo_users(services.engine):
-            log.info("created demo users %s (README: Demo users)", ", ".join(created))
     return app
 
 
@@ -73,19 +68,28 @@ def _data_dir_secret(data_dir: Path) -> str:
     directory, so restarts and several processes on one machine agree on it."""
     import os
     import secrets
+    import tempfile
 
     path = data_dir / "secret_key"
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
+    if path.exists():
         return path.read_text().strip()
-    with os.fdopen(descriptor, "w") as file:
-        file.write(secrets.token_urlsafe(48))
+    # Written whole to a file of its own, then linked into place: processes starting together (gunicorn -w 4) on a
+    # new data directory never read a half-written key, and the first link wins for all of them.
+    descriptor, written = tempfile.mkstemp(dir=data_dir, prefix=".secret_key.")
+    try:
+        with os.fdopen(descriptor, "w") as file:
+            file.write(secrets.token_urlsafe(48))
+        try:
+            os.link(written, path)
+        except FileExistsError:
+            pass
+    finally:
+        os.unlink(written)
     return path.read_text().strip()
 
 
 def deploy_shipped(services) -> None:
-    """Deploy the shipped workflows; unchanged files keep their version."""
+    """Deploy the shipped workflows; unchanged files keep their version (app.setup.prepare calls this)."""
     from processes.deployment.deployments import deploy
 
     files = [(p.name, p.read_bytes()) for p in sorted(SHIPPED_DIR.glob("*.bpmn")) + sorted(SHIPPED_DIR.glob("*.dmn"))]

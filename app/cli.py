@@ -61,11 +61,13 @@ def _start_sandbox(sandbox_url: str, port: int) -> subprocess.Popen | None:
 
 @main.command()
 def serve() -> None:
-    """Run the server: REST API, embedded workers and (by default) the sandbox systems."""
+    """Prepare the database (migrations, shipped workflows, demo users), then run the server: REST API, embedded
+    workers and (by default) the sandbox systems."""
     from waitress import create_server
 
     from . import create_app
     from .config import from_environment
+    from .setup import prepare
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("spiff").setLevel(logging.WARNING)
@@ -77,6 +79,7 @@ def serve() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # run the finally below on `kill`
     try:
         app = create_app()
+        prepare(app)  # once, before serving: migrations, the shipped workflows, the demo people
         services = app.extensions["orderflow"]
         services.start_workers()
         host = config["ORDERFLOW_HOST"]
@@ -107,6 +110,7 @@ def worker(concurrency: int | None, pool: str, loglevel: str, hostname: str | No
     config = from_environment()
     if not config["ORDERFLOW_BROKER_URL"]:
         raise click.ClickException("set ORDERFLOW_BROKER_URL (redis://... or amqp://...) to run workers")
+    _require_schema(config)
     argv = ["worker", "--queues", config["ORDERFLOW_QUEUE"], "--pool", pool, "--loglevel", loglevel]
     if concurrency:
         argv += ["--concurrency", str(concurrency)]
@@ -124,36 +128,46 @@ def scheduler(interval: float, resend_after: float) -> None:
     from .worker import run_scheduler
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if not from_environment()["ORDERFLOW_BROKER_URL"]:
+    config = from_environment()
+    if not config["ORDERFLOW_BROKER_URL"]:
         raise click.ClickException("set ORDERFLOW_BROKER_URL (redis://... or amqp://...) to run the scheduler")
+    _require_schema(config)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     click.echo(f"orderflow scheduler sweeping every {interval}s", err=True)
     run_scheduler(interval=interval, resend_after_seconds=resend_after)
 
 
+def _require_schema(config) -> None:
+    """Workers and schedulers never migrate: on a database without the schema they stop and say what to run."""
+    from .setup import check_schema
+
+    if problem := check_schema(config):
+        raise click.ClickException(problem)
+
+
 @main.command()
 def migrate() -> None:
-    """Apply database migrations (the server also does this at start-up)."""
-    from processes.core.db import make_engine
-
+    """Apply database migrations, once before web processes start (`orderflow serve` does it itself)."""
     from .config import from_environment
-    from .migrations import upgrade
+    from .setup import migrate as apply_migrations
+    from .setup import sql_engine_for
 
-    config = from_environment()
-    upgrade(make_engine(config["SQLALCHEMY_DATABASE_URI"]))
+    apply_migrations(sql_engine_for(from_environment()))
     click.echo("database is up to date")
 
 
 def _local_engine():
-    """The engine on the configured database, for commands run on the server machine (people, migrations)."""
+    """The engine on the configured database, for commands run on the server machine (people, tokens); it
+    migrates first, as they may be the first thing run on a new installation."""
     from app.features import build_engine
-    from processes.core.db import make_engine, make_session_factory
+    from processes.core.db import make_session_factory
 
     from .config import from_environment
-    from .migrations import upgrade
+    from .setup import migrate as apply_migrations
+    from .setup import sql_engine_for
 
-    sql_engine = make_engine(from_environment()["SQLALCHEMY_DATABASE_URI"])
-    upgrade(sql_engine)
+    sql_engine = sql_engine_for(from_environment())
+    apply_migrations(sql_engine)
     return build_engine(make_session_factory(sql_engine))
 
 

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from celery import Celery
+from celery import Celery, signals
 
 from processes.core.records import JobRecord
 from processes.core.transport import JobDispatcher
@@ -95,6 +95,17 @@ def send(app: Celery, job_id: str, countdown: float | None = None) -> bool:
     except Exception as exc:  # the broker is down: the job row stays, and the sweep sends it later
         log.warning("could not send job %s to the broker (%s); the sweep will resend it", job_id, exc)
         return False
+
+
+@signals.worker_init.connect
+def _refuse_a_database_without_schema(**_kwargs: Any) -> None:
+    """A worker never migrates (that is `orderflow migrate`, run once). Started on a database without the schema
+    (`orderflow worker` or `celery -A app.worker worker`), it stops at once and says so, instead of failing every
+    job it takes."""
+    from .setup import check_schema
+
+    if problem := check_schema(from_environment()):
+        raise SystemExit(f"orderflow worker cannot start: {problem}")
 
 
 _services = None

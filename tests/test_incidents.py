@@ -110,6 +110,7 @@ def test_impact_parts_and_weights() -> None:
 
 def test_impact_weights_come_from_the_setting_and_a_wrong_one_stops_the_start(tmp_path) -> None:
     from app import create_app
+    from app.setup import prepare
 
     config = {
         "ORDERFLOW_DATA_DIR": str(tmp_path),
@@ -118,6 +119,7 @@ def test_impact_weights_come_from_the_setting_and_a_wrong_one_stops_the_start(tm
         "ORDERFLOW_DEPLOY_SHIPPED": False,
     }
     app = create_app({**config, "ORDERFLOW_IMPACT_WEIGHTS": "value=0, tier=0, age_hours=1"})
+    prepare(app)
     listed = app.test_client().get("/api/v1/incidents", headers={"Authorization": "Bearer t"}).get_json()
     assert listed["weights"] == {"value": 0.0, "tier": 0.0, "ageHours": 1.0} and listed["items"] == []
     with pytest.raises(RuntimeError, match="ORDERFLOW_IMPACT_WEIGHTS"):

@@ -209,8 +209,9 @@ def test_lint_checks_references_against_what_is_deployed(engine: Engine) -> None
 @pytest.fixture
 def app(tmp_path: Path):
     from app import create_app
+    from app.setup import prepare
 
-    return create_app(
+    app = create_app(
         {
             "ORDERFLOW_DATA_DIR": str(tmp_path),
             "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'orderflow.db'}",
@@ -220,6 +221,8 @@ def app(tmp_path: Path):
             "ORDERFLOW_EMBEDDED_WORKERS": False,
         }
     )
+    prepare(app)  # what `orderflow serve` does before serving: schema, shipped workflows, demo users
+    return app
 
 
 @pytest.fixture
