@@ -147,12 +147,16 @@ def _require_schema(config) -> None:
 
 @main.command()
 def migrate() -> None:
-    """Apply database migrations, once before web processes start (`orderflow serve` does it itself)."""
+    """Prepare the database once before web processes start: migrations, the shipped workflows
+    (ORDERFLOW_DEPLOY_SHIPPED) and the demo people (ORDERFLOW_DEMO_USERS). `orderflow serve` does it itself."""
+    from . import create_app
     from .config import from_environment
-    from .setup import migrate as apply_migrations
-    from .setup import sql_engine_for
+    from .setup import prepare, sql_engine_for
 
-    apply_migrations(sql_engine_for(from_environment()))
+    config = from_environment()
+    config["ORDERFLOW_EMBEDDED_WORKERS"] = False  # nothing runs here but the set-up
+    sql_engine_for(config).dispose()  # creates the data directory the default SQLite file lives in
+    prepare(create_app(config))
     click.echo("database is up to date")
 
 

@@ -1,8 +1,8 @@
 """Set-up work that changes the database: migrations, the shipped workflows, the demo people.
 
 create_app() does none of it, so any number of web processes (`gunicorn -w 4 'app:create_app()'`) can start at once.
-It runs once, from one process: `orderflow migrate` (migrations only) or `orderflow serve`, which calls prepare()
-before it serves. Celery workers and schedulers only check that the schema is there (require_schema)."""
+It runs once, from one process: `orderflow migrate` or `orderflow serve` (which calls prepare() before it
+serves). Celery workers and schedulers only check that the schema is there (require_schema)."""
 
 from __future__ import annotations
 

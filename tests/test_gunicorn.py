@@ -113,16 +113,22 @@ def test_processes_on_a_new_data_directory_agree_on_one_session_key(tmp_path: Pa
     assert [p.name for p in tmp_path.iterdir()] == ["secret_key"]  # no temporary file left behind
 
 
-def test_migrate_creates_a_new_data_directory_and_the_schema(tmp_path: Path) -> None:
+@pytest.mark.parametrize("shipped", [True, False], ids=["deploy-shipped", "no-shipped"])
+def test_migrate_creates_a_new_data_directory_the_schema_and_deploys_as_configured(
+    tmp_path: Path, shipped: bool
+) -> None:
     data_dir = tmp_path / "new" / "data"
-    env = {**os.environ, "ORDERFLOW_DATA_DIR": str(data_dir), "ORDERFLOW_DATABASE_URL": ""}
+    env = {**os.environ, "ORDERFLOW_DATA_DIR": str(data_dir), "ORDERFLOW_DATABASE_URL": "",
+           "ORDERFLOW_DEPLOY_SHIPPED": str(shipped).lower(), "ORDERFLOW_DEMO_USERS": "false"}  # fmt: skip
     result = _orderflow(env, "migrate")
     assert result.returncode == 0, result.stderr
     assert "database is up to date" in result.stdout
     assert {"alembic_version", "jobs", "process_instances"} <= _tables(data_dir / "orderflow.db")
-    assert "process_definitions" in _tables(data_dir / "orderflow.db")
-    with sqlite3.connect(data_dir / "orderflow.db") as connection:  # migrate deploys nothing
-        assert connection.execute("SELECT count(*) FROM process_definitions").fetchone() == (0,)
+    with sqlite3.connect(data_dir / "orderflow.db") as connection:
+        keys = {row[0] for row in connection.execute("SELECT key FROM process_definitions")}
+        users = connection.execute("SELECT count(*) FROM users").fetchone()
+    assert keys == ({"order_fulfillment", "order_management", "order_intake"} if shipped else set())
+    assert users == (0,)
 
 
 @pytest.mark.parametrize(
@@ -254,8 +260,11 @@ def test_four_gunicorn_workers_boot_on_a_freshly_migrated_database(
         with ThreadPoolExecutor(8) as pool:  # concurrent, so every worker process gets some
             answers = list(pool.map(get, paths * 10))
         assert [a for a in answers if a[1] != 200] == []
-        keys = [d["key"] for d in http.get(f"{address}/api/v1/process-definitions", timeout=30).json()["items"]]
-        assert keys == ["gunicorn_check"]  # gunicorn deployed nothing itself: that is `orderflow serve`'s set-up
+        listed = http.get(f"{address}/api/v1/process-definitions", timeout=30).json()["items"]
+        # The shipped workflows come from `orderflow migrate`, once: four web processes deployed nothing again.
+        assert sorted((d["key"], d["version"]) for d in listed) == [
+            ("gunicorn_check", 1), ("order_fulfillment", 1), ("order_intake", 1), ("order_management", 1)
+        ]  # fmt: skip
     finally:
         proc.terminate()  # gunicorn's graceful stop
         try:
