@@ -19,10 +19,9 @@ from processes.core.models import AlertState, AuditEvent, Deployment, ProcessDef
 from processes.errors import InvalidInput
 from processes.reporting.alerts import AlertMonitor, AlertSettings
 from processes.reporting.sla import SlaTargets
-
-from .conftest import _stop, start_server
-from .test_api import deploy
-from .test_engine import process
+from tests.support.diagrams import process
+from tests.support.rest import deploy
+from tests.support.server import start_server, stop
 
 T0 = datetime(2026, 4, 6, 8, 0)
 
@@ -210,9 +209,9 @@ def test_two_running_servers_post_one_alert(sandbox_url: str, receiver: Receiver
         with first.http.get(f"{first.url}/metrics", timeout=10) as scraped:
             assert 'orderflow_incidents_open{process="unbound"} 1.0' in scraped.text
     finally:
-        _stop(first.proc)
+        stop(first.proc)
         if second is not None:
-            _stop(second.proc)
+            stop(second.proc)
 
 
 def test_state_is_per_rule(orders: Engine, receiver: Receiver):

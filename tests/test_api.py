@@ -2,63 +2,17 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 
 import pytest
 import requests
 
-from .conftest import SHIPPED, Server
-
-ORDER = {
-    "items": [
-        {"sku": "SKU-1001", "quantity": 2, "unitPrice": 600.0},
-        {"sku": "SKU-1002", "quantity": 1, "unitPrice": 25},
-    ],
-    "shippingAddress": {"street": "1 Main St", "city": "Berlin", "postalCode": "10115", "country": "DE"},
-    "customer": {"id": "C-1", "tier": "gold"},
-}
-
-SIMPLE = """<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="t">
-  <bpmn:process id="{key}" name="Simple" isExecutable="true">
-    <bpmn:startEvent id="start"/>
-    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="{task_id}"/>
-    <bpmn:scriptTask id="{task_id}" scriptFormat="python"><bpmn:script>{script}</bpmn:script></bpmn:scriptTask>
-    <bpmn:sequenceFlow id="f2" sourceRef="{task_id}" targetRef="end"/>
-    <bpmn:endEvent id="end"/>
-  </bpmn:process>
-</bpmn:definitions>
-"""
-
-
-def simple(key: str, script: str = "doubled = amount * 2", task_id: str = "compute") -> bytes:
-    return SIMPLE.format(key=key, script=script, task_id=task_id).encode()
-
-
-def deploy(server: Server, *files: tuple[str, bytes]) -> requests.Response:
-    return server.post("/deployments", files=[("files", (name, data, "application/xml")) for name, data in files])
-
-
-def wait_until_ended(server: Server, instance_id: str, timeout: float = 20) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        view = server.get(f"/process-instances/{instance_id}").json()
-        if view["endedAt"] or view["status"] == "incident":
-            return view
-        time.sleep(0.05)
-    raise AssertionError(f"instance {instance_id} did not end: {view}")
-
-
-def assert_problem(response: requests.Response, status: int, *fragments: str) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["Content-Type"].startswith("application/problem+json")
-    body = response.json()
-    assert body["status"] == status and body["title"] and body["detail"]
-    text = str(body).lower()
-    for fragment in fragments:
-        assert fragment.lower() in text, (fragment, body)
-    return body
+from tests.support.diagrams import simple
+from tests.support.orders import ORDER
+from tests.support.paths import SHIPPED
+from tests.support.rest import assert_problem, deploy
+from tests.support.server import Server
+from tests.support.waiting import wait_until_ended
 
 
 def test_health_reports_database_and_connectors(server: Server) -> None:

@@ -5,7 +5,6 @@ markers, in process and over REST."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -19,14 +18,11 @@ from processes.errors import DeploymentRejected
 from processes.instances import get_instance, instance_events, start_instance
 from processes.jobs.incidents import retry_incident
 from processes.jobs.service import JobService
-
-from .test_api import assert_problem, wait_until_ended
-from .test_api import deploy as deploy_over_http
-from .test_camunda8 import c8
-from .test_engine import process
-from .test_identity import add_user
-
-DIAGRAMS = Path(__file__).parent / "diagrams"
+from tests.support.diagrams import c8, process
+from tests.support.paths import DIAGRAMS
+from tests.support.rest import add_user, assert_problem
+from tests.support.rest import deploy as deploy_over_http
+from tests.support.waiting import wait_until_ended
 
 
 def diagram(name: str, **renamed: str) -> tuple[str, bytes]:

@@ -24,10 +24,11 @@ from processes.errors import InvalidInput
 from processes.instances import instance_events, start_instance
 from processes.jobs.service import JobService
 from processes.reporting.audit import AuditFilter, as_csv, as_json, export_events, first_id_at, in_window, search_events
-
-from .conftest import SHIPPED, Server
-from .test_api import ORDER, wait_until_ended
-from .test_engine import process
+from tests.support.diagrams import process
+from tests.support.orders import ORDER
+from tests.support.paths import SHIPPED
+from tests.support.server import Server
+from tests.support.waiting import wait_until_ended
 
 APPROVAL = process(
     "approval",

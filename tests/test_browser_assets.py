@@ -11,7 +11,6 @@ import functools
 import http.server
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -20,8 +19,8 @@ from lxml import etree
 from processes.core.engine import Engine
 from processes.deployment.deployments import deploy
 from processes.dmn import evaluate, parse
-
-from .conftest import ROOT, SHIPPED
+from tests.support.browser import QuietHandler, Site, scripts, styles
+from tests.support.paths import ROOT, SHIPPED
 
 VENDOR = ROOT / "app" / "static" / "vendor"
 CAMUNDA = "http://camunda.org/schema/1.0/bpmn"
@@ -30,49 +29,11 @@ DMN13 = "https://www.omg.org/spec/DMN/20191111/MODEL/"
 APPLICANT = {"Age": 30, "RiskCategory": "Low", "isAffordable": True}
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # keep pytest's output for failures
-        pass
-
-
-@dataclass
-class Site:
-    """A directory served over HTTP: /static is the app's static folder, test pages are written beside it."""
-
-    root: Path
-    url: str
-
-    def open(self, page, name: str, head: str, body: str) -> list[str]:
-        """Write a page, open it, and return the list that collects every browser-side problem while it runs."""
-        problems: list[str] = []
-        page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
-        page.on("console", lambda message: message.type == "error" and problems.append(f"console: {message.text}"))
-        page.on("requestfailed", lambda request: problems.append(f"request failed: {request.url}"))
-        page.on(
-            "response",
-            lambda response: response.status >= 400 and problems.append(f"HTTP {response.status}: {response.url}"),
-        )
-        (self.root / f"{name}.html").write_text(
-            '<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,">'
-            f"{head}</head><body>{body}</body></html>"
-        )
-        page.goto(f"{self.url}/{name}.html")
-        return problems
-
-
-def scripts(*names: str) -> str:
-    return "".join(f'<script src="/static/vendor/{name}"></script>' for name in names)
-
-
-def styles(*names: str) -> str:
-    return "".join(f'<link rel="stylesheet" href="/static/vendor/{name}">' for name in names)
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     root = tmp_path_factory.mktemp("site")
     (root / "static").symlink_to(ROOT / "app" / "static", target_is_directory=True)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(root)))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(root)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

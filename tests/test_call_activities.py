@@ -11,9 +11,7 @@ from processes.core.engine import Engine
 from processes.deployment.deployments import deploy
 from processes.instances import get_instance, start_instance
 from processes.jobs.service import ClaimedJob, JobService
-
-from .test_camunda8 import c8
-from .test_engine import process
+from tests.support.diagrams import c8, process
 
 PLAIN_HEADER = (
     '<?xml version="1.0" encoding="UTF-8"?>\n<bpmn:definitions '

@@ -19,8 +19,7 @@ from processes.expressions.beans import BeanError, Execution
 from processes.instances import get_instance, start_instance
 from processes.jobs.incidents import retry_incident
 from processes.jobs.service import JobService
-
-from .test_engine import process
+from tests.support.diagrams import process
 
 
 def engine_with(db_url: str, bean_registry: beans.Beans | None) -> Engine:
@@ -288,10 +287,10 @@ BEANS = {"orderBusinessLogic": {"persistOrder": persist_order, "getOrder": get_o
 
 
 def test_a_server_with_orderflow_beans_runs_pizza_order_over_rest(tmp_path, sandbox_url, pizza) -> None:
-    from .conftest import _stop, start_server
-    from .test_api import deploy as deploy_over_http
-    from .test_api import wait_until_ended
-    from .test_tasks import complete, task_of
+    from tests.support.rest import complete, task_of
+    from tests.support.rest import deploy as deploy_over_http
+    from tests.support.server import start_server, stop
+    from tests.support.waiting import wait_until_ended
 
     (tmp_path / "pizza_beans.py").write_text(PIZZA_BEANS)
     server = start_server(tmp_path / "data", sandbox_url, ORDERFLOW_BEANS="pizza_beans:BEANS", PYTHONPATH=str(tmp_path))
@@ -316,4 +315,4 @@ def test_a_server_with_orderflow_beans_runs_pizza_order_over_rest(tmp_path, sand
         }
         assert "EndEvent_1ccb1zj" in ends[2] and "EndEvent_064cd62" in ends[5]
     finally:
-        _stop(server.proc)
+        stop(server.proc)

@@ -8,18 +8,7 @@ from processes.core.engine import Engine
 from processes.deployment.deployments import deploy
 from processes.errors import DeploymentRejected
 from processes.instances import get_instance, start_instance
-
-from .test_engine import HEADER
-
-ZEEBE_HEADER = HEADER.replace(
-    "<bpmn:definitions ", '<bpmn:definitions xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" '
-)
-
-
-def c8(key: str, body: str) -> tuple[str, bytes]:
-    xml = ZEEBE_HEADER + f'<bpmn:process id="{key}" isExecutable="true">{body}</bpmn:process></bpmn:definitions>'
-    return f"{key}.bpmn", xml.encode()
-
+from tests.support.diagrams import c8
 
 SCRIPT = """<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="a" sourceRef="s" targetRef="total"/>
   <bpmn:scriptTask id="total"><bpmn:extensionElements>
@@ -62,8 +51,8 @@ def test_a_zeebe_call_to_an_unknown_process_names_the_call_activity(engine: Engi
 
 def test_task_headers_reach_external_workers(server, conformance) -> None:
     """zeebe-io's get-started order process (unchanged) gives its payment job a header: method=VISA."""
-    from .test_api import deploy as deploy_over_http
-    from .test_external_workers import activate
+    from tests.support.rest import activate
+    from tests.support.rest import deploy as deploy_over_http
 
     xml = (conformance / "camunda8" / "order-process-4.bpmn").read_bytes()
     key = deploy_over_http(server, ("order-process-4.bpmn", xml)).json()["definitions"][0]["key"]
@@ -83,8 +72,7 @@ ERROR_VARIABLES = """<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="a" sourceRe
 
 def test_an_error_boundary_stores_the_code_and_message(engine: Engine) -> None:
     from processes.jobs.service import BpmnErrorThrown, JobService
-
-    from .test_engine import process
+    from tests.support.diagrams import process
 
     deploy(engine, [process("error_variables", ERROR_VARIABLES)])
     jobs = JobService(engine, lambda job: (_ for _ in ()).throw(BpmnErrorThrown("CARD_EXPIRED", "card expired 01/25")))

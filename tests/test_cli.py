@@ -3,19 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
-from .conftest import TOKEN, Server
-from .test_api import simple
-
-
-def orderflow(server: Server, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "ORDERFLOW_URL": server.url, "ORDERFLOW_API_TOKEN": TOKEN}
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args], env=env, capture_output=True, text=True, timeout=120
-    )
+from tests.support.diagrams import simple
+from tests.support.rest import orderflow
+from tests.support.server import Server
 
 
 def test_deploy_and_start_from_the_shell(server: Server, tmp_path) -> None:

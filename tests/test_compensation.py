@@ -14,8 +14,8 @@ from processes.errors import DeploymentRejected
 from processes.features.messages import correlate
 from processes.instances import get_instance, instance_events, start_instance
 from processes.jobs.service import BpmnErrorThrown, JobFailed, JobService
-
-from .test_engine import deployed, job_rows, process
+from tests.support.diagrams import process
+from tests.support.engine import deployed, job_rows
 
 HANDLERS = """
 <bpmn:serviceTask id="reserve" camunda:type="external" camunda:topic="wms.reserve"/>

@@ -7,8 +7,8 @@ from __future__ import annotations
 from processes.core.engine import Engine
 from processes.instances import get_instance, instance_events, start_instance
 from processes.jobs.service import JobService
-
-from .test_engine import deployed, process
+from tests.support.diagrams import process
+from tests.support.engine import deployed
 
 RISKY = """<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="a" sourceRef="s" targetRef="score"/>
   <bpmn:serviceTask id="score" camunda:type="external" camunda:topic="risk.score"/>

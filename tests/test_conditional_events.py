@@ -15,8 +15,7 @@ from processes.deployment.deployments import deploy
 from processes.errors import DeploymentRejected
 from processes.instances import get_instance, instance_events, start_instance
 from processes.jobs.service import JobService
-
-from .test_engine import process
+from tests.support.diagrams import process
 
 
 def fresh(db_url: str) -> Engine:

@@ -11,11 +11,11 @@ import pytest
 from processes.core.engine import Engine
 from processes.deployment.deployments import deploy
 from processes.errors import DeploymentRejected
-
-from .conftest import CONFORMANCE, Server
-from .test_api import deploy as deploy_over_http
-from .test_api import wait_until_ended
-from .test_external_workers import activate
+from tests.support.paths import CONFORMANCE
+from tests.support.rest import activate, drive_external_jobs
+from tests.support.rest import deploy as deploy_over_http
+from tests.support.server import Server
+from tests.support.waiting import wait_until_ended
 
 MIWG = sorted((CONFORMANCE / "bpmn-miwg").glob("*.bpmn")) if CONFORMANCE.is_dir() else []
 
@@ -42,19 +42,6 @@ def test_miwg_reference_models_deploy_or_are_refused_precisely(engine: Engine, p
 
 def test_every_miwg_model_is_covered(conformance) -> None:
     assert len(MIWG) >= 21
-
-
-def drive_external_jobs(server: Server, instance_id: str, limit: int = 20) -> dict:
-    """Act as the diagram's job workers: complete every service job of the instance until it ends."""
-    for _ in range(limit):
-        view = server.get(f"/process-instances/{instance_id}").json()
-        if view["endedAt"] or view["status"] == "incident":
-            return view
-        ready = [j for j in view["jobs"] if j["status"] == "ready" and j["kind"] == "service"]
-        for job in ready:
-            for activated in activate(server, job["topic"], worker="conformance"):
-                server.post(f"/jobs/{activated['id']}/complete", json={"workerId": "conformance", "variables": {}})
-    return wait_until_ended(server, instance_id)
 
 
 @pytest.mark.parametrize("name", ["order-process.bpmn", "order-process-4.bpmn", "order-zeebe.bpmn"])

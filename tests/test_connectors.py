@@ -6,10 +6,8 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import pytest
 import requests
@@ -24,6 +22,7 @@ from connectors import (
     TransientError,
     build_registry,
 )
+from tests.support.connectors import call, control, job, stats
 
 
 @pytest.fixture(autouse=True)
@@ -36,32 +35,6 @@ def clean_controls(sandbox_url: str) -> Iterator[None]:
 @pytest.fixture
 def registry(sandbox_url: str) -> ConnectorRegistry:
     return build_registry({"ORDERFLOW_SANDBOX_URL": sandbox_url})
-
-
-def control(url: str, **settings: Any) -> None:
-    requests.post(f"{url}/_control", json=settings, timeout=5).raise_for_status()
-
-
-def stats(url: str) -> dict[str, int]:
-    return requests.get(f"{url}/_stats", timeout=5).json()
-
-
-def job(topic: str, key: str | None = None, business_key: str | None = "ORD-BK") -> JobContext:
-    return JobContext(
-        job_id=str(uuid.uuid4()),
-        idempotency_key=key or f"job-{uuid.uuid4()}",
-        attempt=1,
-        instance_id="inst-1",
-        business_key=business_key,
-        element_id="Task_1",
-        topic=topic,
-    )
-
-
-def call(registry: ConnectorRegistry, topic: str, variables: dict[str, Any], ctx: JobContext | None = None):
-    connector = registry.get(topic)
-    assert connector is not None, topic
-    return connector(variables, ctx or job(topic))
 
 
 ORDER = {"orderId": "ORD-1", "total": 129.9, "currency": "EUR", "customer": {"id": "C-7", "tier": "gold"}}

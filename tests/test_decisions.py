@@ -8,10 +8,9 @@ import json
 import pytest
 
 from processes.features.decisions import DecisionError, map_result
-
-from .test_api import assert_problem, deploy, wait_until_ended
-from .test_cli import orderflow
-from .test_engine import process
+from tests.support.diagrams import process
+from tests.support.rest import assert_problem, deploy, orderflow
+from tests.support.waiting import wait_until_ended
 
 DMN = """<?xml version="1.0" encoding="UTF-8"?>
 <definitions xmlns="https://www.omg.org/spec/DMN/20191111/MODEL/" id="approvals" name="Approvals" namespace="orderflow">

@@ -11,8 +11,7 @@ from processes.deployment.deployments import deploy
 from processes.deployment.parser import load_xml
 from processes.errors import DeploymentRejected, InvalidInput, TooLarge
 from processes.instances import get_instance, start_instance
-
-from .test_engine import process
+from tests.support.diagrams import process
 
 CHILD = """<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="a" sourceRef="s" targetRef="t"/>
   <bpmn:scriptTask id="t"><bpmn:script>child_saw = amount + 1</bpmn:script></bpmn:scriptTask>

@@ -37,8 +37,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from .conftest import ROOT, TOKEN, Server
-from .test_engine import process
+from tests.support.diagrams import process
+from tests.support.paths import ROOT
+from tests.support.server import TOKEN, Server
 
 POSTGRES_URL = os.environ.get("ORDERFLOW_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("ORDERFLOW_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")

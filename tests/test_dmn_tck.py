@@ -22,7 +22,7 @@ from lxml import etree
 from processes.dmn import DecisionError, DmnModel, evaluate, parse
 from processes.feel import YearsMonthsDuration
 from processes.feel import evaluate as feel
-from tests.conftest import CONFORMANCE
+from tests.support.paths import CONFORMANCE
 
 TCK = CONFORMANCE / "dmn-tck"
 TEST_FILES = sorted(TCK.glob("*-test-01.xml")) if TCK.is_dir() else []

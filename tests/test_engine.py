@@ -11,45 +11,13 @@ import pytest
 from sqlalchemy import func, select, update
 
 from processes.core.engine import Engine
-from processes.core.models import AuditEvent, Job, ProcessInstance, utcnow
-from processes.deployment.deployments import deploy
+from processes.core.models import AuditEvent, ProcessInstance, utcnow
 from processes.errors import Conflict, NotFound
 from processes.instances import cancel_instance, get_instance, instance_events, start_instance
 from processes.jobs.service import BpmnErrorThrown, JobFailed, JobService, retry_delays
-
-from .conftest import SHIPPED
-
-HEADER = (
-    '<?xml version="1.0" encoding="UTF-8"?>\n<bpmn:definitions '
-    'xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '
-    'xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="t">\n'
-)
-
-
-def process(key: str, body: str) -> tuple[str, bytes]:
-    return f"{key}.bpmn", (
-        HEADER + f'<bpmn:process id="{key}" isExecutable="true">{body}</bpmn:process></bpmn:definitions>'
-    ).encode()
-
-
-def service_task(extra: str = "", boundary: str = "") -> str:
-    return f"""
-    <bpmn:startEvent id="start"/>
-    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="charge"/>
-    <bpmn:serviceTask id="charge" name="Charge" camunda:type="external" camunda:topic="pay">{extra}</bpmn:serviceTask>
-    <bpmn:sequenceFlow id="f2" sourceRef="charge" targetRef="done"/>
-    <bpmn:endEvent id="done"/>
-    {boundary}"""
-
-
-ERROR_BOUNDARY = """
-    <bpmn:boundaryEvent id="declined" attachedToRef="charge">
-      <bpmn:errorEventDefinition errorRef="Error_Declined"/>
-    </bpmn:boundaryEvent>
-    <bpmn:sequenceFlow id="f3" sourceRef="declined" targetRef="notify"/>
-    <bpmn:scriptTask id="notify"><bpmn:script>notified = True</bpmn:script></bpmn:scriptTask>
-    <bpmn:sequenceFlow id="f4" sourceRef="notify" targetRef="cancelled"/>
-    <bpmn:endEvent id="cancelled"/>"""
+from tests.support.diagrams import ERROR_BOUNDARY, process, service_task
+from tests.support.engine import deployed, job_rows
+from tests.support.paths import SHIPPED
 
 TIMER_BOUNDARY = """
     <bpmn:boundaryEvent id="too_slow" attachedToRef="charge">
@@ -59,19 +27,10 @@ TIMER_BOUNDARY = """
     <bpmn:endEvent id="timed_out"/>"""
 
 
-def deployed(engine: Engine, *files: tuple[str, bytes]) -> None:
-    deploy(engine, list(files))
-
-
 def only_job(jobs: JobService) -> object:
     claimed = jobs.claim("worker-1", limit=10)
     assert len(claimed) == 1, claimed
     return claimed[0]
-
-
-def job_rows(engine: Engine, instance_id: str) -> list[Job]:
-    with engine.read_session() as session:
-        return list(session.scalars(select(Job).where(Job.instance_id == instance_id).order_by(Job.created_at)))
 
 
 # -- the shipped workflow, in process -------------------------------------------------------------------

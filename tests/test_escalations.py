@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import time
 
-from .conftest import Server
-from .test_api import deploy
-from .test_engine import process
-from .test_tasks import start, task_of
+from tests.support.diagrams import process
+from tests.support.rest import deploy, start, task_of
+from tests.support.server import Server
 
 REASSIGNING = """<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="a" sourceRef="s" targetRef="approve"/>
   <bpmn:userTask id="approve" name="Approve" camunda:candidateGroups="sales" camunda:priority="40"/>
@@ -76,7 +75,7 @@ def test_a_cycle_reminder_fires_each_time_and_leaves_the_task_alone(server: Serv
 
 
 def test_an_interrupting_timer_records_the_escalation(server: Server):
-    from .test_tasks import ESCALATING
+    from tests.support.diagrams import ESCALATING
 
     assert deploy(server, process("escalating_audit", ESCALATING)).status_code == 201
     instance_id = start(server, "escalating_audit")

@@ -10,10 +10,11 @@ from processes.errors import NotFound
 from processes.features.messages import correlate
 from processes.instances import get_instance, instance_events, start_instance
 from processes.jobs.service import JobService
-
-from .conftest import Server
-from .test_api import assert_problem, deploy, wait_until_ended
-from .test_engine import HEADER, deployed
+from tests.support.diagrams import HEADER
+from tests.support.engine import deployed
+from tests.support.rest import assert_problem, deploy
+from tests.support.server import Server
+from tests.support.waiting import wait_until_ended
 
 ZEEBE = 'xmlns:zeebe="http://camunda.org/schema/zeebe/1.0"'
 

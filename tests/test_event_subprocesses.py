@@ -13,8 +13,8 @@ from processes.errors import NotFound
 from processes.features.messages import correlate
 from processes.instances import get_instance, instance_events, start_instance
 from processes.jobs.service import JobService
-
-from .test_engine import deployed, process
+from tests.support.diagrams import process
+from tests.support.engine import deployed
 
 MESSAGES = '<bpmn:message id="Msg_Cancel" name="cancel-order"/><bpmn:message id="Msg_Note" name="add-note"/>'
 

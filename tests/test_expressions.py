@@ -8,8 +8,7 @@ from processes.core.engine import Engine
 from processes.deployment.deployments import deploy
 from processes.errors import DeploymentRejected
 from processes.instances import get_instance, instance_events, start_instance
-
-from .test_engine import process
+from tests.support.diagrams import process
 
 ROUTE = """<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="a" sourceRef="s" targetRef="gw"/>
   <bpmn:exclusiveGateway id="gw"/>

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 
-from .conftest import Server
-from .test_api import assert_problem, deploy, wait_until_ended
-from .test_engine import ERROR_BOUNDARY, process
+from tests.support.diagrams import ERROR_BOUNDARY, process
+from tests.support.rest import activate, assert_problem, deploy
+from tests.support.server import Server
+from tests.support.waiting import wait_until_ended
 
 SERVICE = """
     <bpmn:startEvent id="start"/>
@@ -28,12 +29,6 @@ def deploy_external(server: Server, key: str, topic: str, boundary: str = "") ->
 
 def start(server: Server, key: str, **variables) -> str:
     return server.post(f"/process-definitions/{key}/instances", json={"variables": variables}).json()["id"]
-
-
-def activate(server: Server, topic: str, worker: str = "w1", **extra) -> list[dict]:
-    response = server.post("/jobs/activate", json={"topic": topic, "workerId": worker, **extra})
-    assert response.status_code == 200, response.text
-    return response.json()["jobs"]
 
 
 def test_an_external_worker_completes_a_job(server: Server) -> None:

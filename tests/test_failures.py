@@ -8,9 +8,11 @@ import time
 import pytest
 import requests
 
-from .conftest import Server, _stop, start_server
-from .test_api import ORDER, deploy, wait_until_ended
-from .test_engine import process
+from tests.support.diagrams import process
+from tests.support.orders import ORDER
+from tests.support.rest import deploy
+from tests.support.server import Server, start_server, stop
+from tests.support.waiting import wait_until_ended
 
 PAYMENT = """<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="a" sourceRef="s" targetRef="authorize"/>
   <bpmn:serviceTask id="authorize" camunda:type="external" camunda:topic="payment.authorize">
@@ -36,7 +38,7 @@ def payments(sandbox_url: str, tmp_path_factory: pytest.TempPathFactory):
         assert deploy(server, (name, xml.replace(b"</bpmn:definitions>", error))).status_code == 201
         yield server
     finally:
-        _stop(server.proc)
+        stop(server.proc)
 
 
 @pytest.fixture(autouse=True)

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import os
 import re
 import time
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -27,10 +25,7 @@ from processes.feel import (
 )
 from processes.feel import functions as feel_functions
 from processes.feel.api import compile_feel
-
-CONFORMANCE = Path(
-    os.environ.get("ORDERFLOW_CONFORMANCE_DIR", Path(__file__).resolve().parents[2] / "shared" / "conformance")
-)
+from tests.support.paths import CONFORMANCE
 
 VARS = {
     "amount": 1500,

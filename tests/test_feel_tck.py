@@ -8,7 +8,6 @@ without aggregation, "the matching rules' outputs are exactly the expected ones"
 
 from __future__ import annotations
 
-import os
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,9 +15,8 @@ import pytest
 from lxml import etree
 
 from processes.feel import check_expression, check_unary_tests, evaluate, to_python, unary_test
+from tests.support.paths import CONFORMANCE
 
-ROOT = Path(__file__).resolve().parents[1]
-CONFORMANCE = Path(os.environ.get("ORDERFLOW_CONFORMANCE_DIR", ROOT.parent / "shared" / "conformance"))
 TCK = CONFORMANCE / "dmn-tck"
 MODELS = sorted(TCK.glob("*.dmn"))
 XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"

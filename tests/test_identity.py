@@ -14,10 +14,9 @@ from sqlalchemy import select
 from processes import identity
 from processes.core.models import ApiToken, User
 from processes.errors import Conflict, InvalidInput, NotFound
-
-from .conftest import Server
-from .test_api import assert_problem, deploy
-from .test_engine import process
+from tests.support.diagrams import process
+from tests.support.rest import add_user, as_user, assert_problem, deploy
+from tests.support.server import Server
 
 TWO_GROUPS = """<bpmn:startEvent id="s"/><bpmn:parallelGateway id="fork"/>
   <bpmn:sequenceFlow id="a" sourceRef="s" targetRef="fork"/>
@@ -29,22 +28,6 @@ TWO_GROUPS = """<bpmn:startEvent id="s"/><bpmn:parallelGateway id="fork"/>
   <bpmn:sequenceFlow id="d" sourceRef="sales_ok" targetRef="join"/>
   <bpmn:sequenceFlow id="e" sourceRef="finance_ok" targetRef="join"/>
   <bpmn:sequenceFlow id="f" sourceRef="join" targetRef="end"/><bpmn:endEvent id="end"/>"""
-
-
-def as_user(server: Server, token: str) -> requests.Session:
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {token}"
-    return session
-
-
-def add_user(server: Server, username: str, roles: list[str], groups: list[str] = ()) -> requests.Session:
-    """A user added over REST by the admin, and a session carrying a token they created for themselves."""
-    response = server.post(
-        "/users", json={"username": username, "password": "a-long-password", "roles": roles, "groups": list(groups)}
-    )
-    assert response.status_code == 201, response.text
-    token = server.post(f"/users/{username}/tokens", json={"name": "test"}).json()["token"]
-    return as_user(server, token)
 
 
 @pytest.fixture(scope="module")

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
 
-from .conftest import Server, _stop, start_server
-from .test_api import deploy, wait_until_ended
-
-DIAGRAMS = Path(__file__).parent / "diagrams"
-DEMO_PASSWORD = "orderflow-demo"
+from tests.support.browser import DEMO_PASSWORD, log_in, start_order
+from tests.support.paths import DIAGRAMS
+from tests.support.rest import deploy
+from tests.support.server import Server, start_server, stop
+from tests.support.waiting import wait_until_ended
 
 
 @pytest.fixture(scope="module")
@@ -26,23 +25,7 @@ def site(sandbox_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             assert deploy(server, (name, (DIAGRAMS / name).read_bytes())).status_code == 201
         yield server
     finally:
-        _stop(server.proc)
-
-
-def start_order(server: Server, key: str, business_key: str, **variables) -> str:
-    response = server.post(f"/process-definitions/{key}/instances",
-                           json={"businessKey": business_key, "variables": variables})  # fmt: skip
-    assert response.status_code == 201, response.text
-    return response.json()["id"]
-
-
-def log_in(page, server: Server, username: str, password: str = DEMO_PASSWORD, start: str = "/inbox") -> None:
-    page.goto(f"{server.url}{start}")
-    assert "/login" in page.url  # not logged in: pages send people to the login page
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
-    page.wait_for_selector("[data-testid=who]")
+        stop(server.proc)
 
 
 def test_an_approver_logs_in_claims_fills_the_form_and_approves(site: Server, page):
@@ -152,7 +135,7 @@ def test_forms_without_a_csrf_token_and_wrong_passwords_are_refused(site: Server
 
 
 def test_an_operator_reviews_a_discrepancy_seeing_what_was_asked_and_answered(site: Server, page, sandbox_url: str):
-    from .test_reviews import order_with_skewed_payment
+    from tests.support.orders import order_with_skewed_payment
 
     instance_id, task = order_with_skewed_payment(site, sandbox_url, "ORD-UI-REVIEW")
     log_in(page, site, "olga")  # operations, in the reviewers group

@@ -27,11 +27,10 @@ from processes.jobs.incidents import (
     retry_many,
 )
 from processes.jobs.service import BpmnErrorThrown, JobService
-
-from .conftest import Server
-from .test_api import assert_problem
-from .test_api import deploy as deploy_http
-from .test_engine import process
+from tests.support.diagrams import process
+from tests.support.rest import assert_problem
+from tests.support.rest import deploy as deploy_http
+from tests.support.server import Server
 
 WEIGHTS = ImpactWeights()
 

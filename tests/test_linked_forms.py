@@ -7,11 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .conftest import Server
-from .test_api import assert_problem, deploy
-from .test_tasks import start, task_of
+from tests.support.paths import DIAGRAMS
+from tests.support.rest import assert_problem, deploy, start, task_of
+from tests.support.server import Server
 
-FORM = Path(__file__).parent / "diagrams" / "linked_form_check.form"
+FORM = DIAGRAMS / "linked_form_check.form"
 ZEEBE = 'xmlns:zeebe="http://camunda.org/schema/zeebe/1.0"'
 
 

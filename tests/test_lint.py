@@ -20,8 +20,7 @@ from processes.deployment.deployments import deploy, lint_files
 from processes.deployment.parser import topic_of
 from processes.errors import DeploymentRejected
 from processes.instances import get_instance, start_instance
-
-from .test_engine import HEADER, process
+from tests.support.diagrams import HEADER, process
 
 # FILE:LINE: error|warning: ELEMENT_ID (ELEMENT_TYPE): message
 LINE = re.compile(

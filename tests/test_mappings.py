@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from .conftest import Server
-from .test_api import deploy, wait_until_ended
-from .test_engine import process
-from .test_external_workers import activate
+from tests.support.diagrams import process
+from tests.support.rest import activate, deploy
+from tests.support.server import Server
+from tests.support.waiting import wait_until_ended
 
 C7_SERVICE = """<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="a" sourceRef="s" targetRef="quote"/>
   <bpmn:serviceTask id="quote" camunda:type="external" camunda:topic="erp.quote">

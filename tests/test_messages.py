@@ -3,9 +3,10 @@ variables; message start events; clear errors when nobody waits or several do.""
 
 from __future__ import annotations
 
-from .conftest import Server
-from .test_api import assert_problem, deploy, wait_until_ended
-from .test_engine import HEADER
+from tests.support.diagrams import HEADER
+from tests.support.rest import assert_problem, deploy
+from tests.support.server import Server
+from tests.support.waiting import wait_until_ended
 
 ZEEBE = 'xmlns:zeebe="http://camunda.org/schema/zeebe/1.0"'
 
@@ -101,7 +102,7 @@ def test_camunda8_kafka_order_runs_to_its_end(server: Server, conformance) -> No
     """flowing-retail's Kafka order process, unchanged: each step sends a command (a service task an external worker
     takes by its zeebe:taskDefinition type), then waits for the answering event (a message with a FEEL
     correlation key the worker set)."""
-    from .test_external_workers import activate
+    from tests.support.rest import activate
 
     xml = (conformance / "camunda8" / "order-kafka.bpmn").read_bytes()
     response = deploy(server, ("order-kafka.bpmn", xml))

@@ -21,11 +21,11 @@ from processes.instances import get_instance, start_instance
 from processes.reporting import metrics
 from processes.reporting.metrics import Scope, Window
 from processes.reporting.sla import SlaTargets, parse_duration
-
-from .conftest import Server
-from .test_api import ORDER, wait_until_ended
-from .test_api import deploy as deploy_over_http
-from .test_engine import process
+from tests.support.diagrams import process
+from tests.support.orders import ORDER
+from tests.support.rest import deploy as deploy_over_http
+from tests.support.server import Server
+from tests.support.waiting import wait_until_ended
 
 T0 = datetime(2026, 3, 2, 12, 0, 0)
 HOUR = Window(T0, T0 + timedelta(hours=1))

@@ -16,11 +16,11 @@ from lxml import etree
 
 from processes import expressions
 from processes.modeling import blank_decision, diff_versions
+from tests.support.paths import DIAGRAMS, ROOT
+from tests.support.rest import deploy
+from tests.support.server import Server, start_server, stop
+from tests.support.waiting import wait_until_ended
 
-from .conftest import ROOT, Server, _stop, start_server
-from .test_api import deploy, wait_until_ended
-
-DIAGRAMS = Path(__file__).parent / "diagrams"
 SHIPPED_DIAGRAMS = sorted((ROOT / "bpmn").glob("*.bpmn"))
 DEMO_PASSWORD = "orderflow-demo"
 RULES = (DIAGRAMS / "approval_rules.dmn").read_bytes()
@@ -55,7 +55,7 @@ def site(sandbox_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     try:
         yield server
     finally:
-        _stop(server.proc)
+        stop(server.proc)
 
 
 def log_in(page, server: Server, username: str, start: str = "/modeler") -> None:

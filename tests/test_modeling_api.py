@@ -25,10 +25,8 @@ from processes.modeling import (
     xml_side_by_side,
 )
 from processes.modeling.variables import names_read
+from tests.support.paths import DIAGRAMS, SHIPPED
 
-from .conftest import SHIPPED
-
-DIAGRAMS = Path(__file__).parent / "diagrams"
 TOKEN = "modeling-token"
 
 KNOWS = """<?xml version="1.0" encoding="UTF-8"?>

@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from .conftest import Server, _stop, start_server
-from .test_api import deploy, wait_until_ended
-from .test_inbox_pages import DIAGRAMS, log_in, start_order
+from tests.support.browser import log_in, start_order
+from tests.support.paths import DIAGRAMS
+from tests.support.rest import deploy
+from tests.support.server import Server, start_server, stop
+from tests.support.waiting import wait_until_ended
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +34,7 @@ def site(sandbox_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         assert wait_until_ended(server, ids[0])["status"] == "completed"
         yield server
     finally:
-        _stop(server.proc)
+        stop(server.proc)
 
 
 def test_the_dashboard_shows_the_kpis_and_throughput(site: Server, page):

@@ -11,8 +11,7 @@ import pytest
 import requests
 
 from connectors import BusinessError, ConnectorRegistry, build_registry
-
-from .test_connectors import call, control, stats
+from tests.support.connectors import call, control, stats
 
 LINES = [
     {"sku": "SKU-1001", "quantity": 2, "unitPrice": 12.5},

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from .conftest import TOKEN, Server, _stop, start_server
+from tests.support.server import TOKEN, Server, start_server, stop
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def server(sandbox_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     try:
         yield server
     finally:
-        _stop(server.proc)
+        stop(server.proc)
 
 
 def test_the_realistic_demo_runs_every_order_to_an_end(server: Server, sandbox_url: str) -> None:

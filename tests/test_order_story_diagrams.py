@@ -12,10 +12,10 @@ from lxml import etree
 from app.features import default_features
 from processes.core.engine import Engine
 from processes.deployment.deployments import deploy, lint_files
+from tests.support.browser import Site, scripts, styles
+from tests.support.paths import ROOT
 
 from . import test_browser_assets
-from .conftest import ROOT
-from .test_browser_assets import Site, scripts, styles
 
 site = test_browser_assets.site  # the fixture serving the browser bundles
 

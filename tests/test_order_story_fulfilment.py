@@ -9,9 +9,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from .conftest import Server
-from .test_api import assert_problem
-from .test_order_story import (
+from tests.support.order_story import (
     completed,
     control,
     decisions,
@@ -26,8 +24,11 @@ from .test_order_story import (
     waiting_at,
     work,
 )
-from .test_order_story import healthy_sandbox as healthy_sandbox  # noqa: F401 - the autouse reset, here too
-from .test_order_story import people as people  # noqa: F401 - the approvers, as a fixture of this module
+from tests.support.rest import assert_problem
+from tests.support.server import Server
+
+from .test_order_story import healthy_sandbox as healthy_sandbox
+from .test_order_story import people as people
 
 
 @pytest.fixture(autouse=True)

@@ -34,9 +34,8 @@ from processes.deployment.deployments import deploy
 from processes.errors import Conflict
 from processes.instances import get_instance, instance_events, start_instance
 from processes.jobs.service import JobService
-
-from .conftest import SHIPPED
-from .test_engine import process, service_task
+from tests.support.diagrams import process, service_task
+from tests.support.paths import SHIPPED
 
 CONNECT_TIMEOUT = 3  # seconds
 WAIT = 10.0  # seconds: the longest any test waits for a thread or a lock before it fails instead of hanging
@@ -361,7 +360,7 @@ def test_parallel_branches_reported_at_once_join_exactly_once(engine: Engine, sq
 def test_racing_schedulers_start_one_instance_per_timer_tick(engine: Engine) -> None:
     """A timer start event's schedule is a job without an instance; FOR UPDATE SKIP LOCKED and the lease check in the
     starting step let each tick start exactly one instance, however many schedulers claim at once."""
-    from .test_schedules import scheduled
+    from tests.support.diagrams import scheduled
 
     deploy(engine, [scheduled("pg_ticks", "R5/PT0.15S")])
 

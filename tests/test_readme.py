@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 import subprocess
 
-from .conftest import ROOT, TOKEN, Server
+from tests.support.paths import ROOT
+from tests.support.server import TOKEN, Server
 
 
 def walkthrough() -> str:

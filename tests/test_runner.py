@@ -11,9 +11,8 @@ from processes.deployment.deployments import deploy
 from processes.instances import get_instance, start_instance
 from processes.jobs.embedded import EmbeddedRunner
 from processes.jobs.service import JobService
-
-from .conftest import SHIPPED
-from .test_engine import process, service_task
+from tests.support.diagrams import process, service_task
+from tests.support.paths import SHIPPED
 
 
 def wait_for(predicate, timeout: float = 10.0) -> bool:

@@ -27,8 +27,7 @@ from processes.features.schedules import (
 )
 from processes.instances import get_instance, instance_events, start_instance
 from processes.jobs.service import JobService
-
-from .test_engine import HEADER, process
+from tests.support.diagrams import HEADER, process, scheduled
 
 ZEEBE_HEADER = HEADER.replace(
     "<bpmn:definitions ", '<bpmn:definitions xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" '
@@ -111,21 +110,6 @@ def test_a_count_ends_the_schedule_and_missed_ticks_start_one_instance_late() ->
 def test_timers_orderflow_cannot_schedule_are_named(kind: str, text: str, fragment: str) -> None:
     with pytest.raises(ScheduleError, match=fragment):
         first_tick(timer(kind, text), NOW)
-
-
-def scheduled(key: str, cycle: str, none_start: bool = False, header: str = HEADER) -> tuple[str, bytes]:
-    """A process with a timer start event `tick` (and a none start event `manual`), each leading to its own script."""
-    manual = """<bpmn:startEvent id="manual"/><bpmn:sequenceFlow id="m" sourceRef="manual" targetRef="by_hand"/>
-      <bpmn:scriptTask id="by_hand"><bpmn:script>how = 'by hand'</bpmn:script></bpmn:scriptTask>
-      <bpmn:sequenceFlow id="m2" sourceRef="by_hand" targetRef="e"/>"""
-    body = f"""<bpmn:startEvent id="tick"><bpmn:timerEventDefinition><bpmn:timeCycle>{cycle}</bpmn:timeCycle>
-      </bpmn:timerEventDefinition></bpmn:startEvent>
-      <bpmn:sequenceFlow id="t" sourceRef="tick" targetRef="on_time"/>
-      <bpmn:scriptTask id="on_time"><bpmn:script>how = 'on time'</bpmn:script></bpmn:scriptTask>
-      <bpmn:sequenceFlow id="t2" sourceRef="on_time" targetRef="e"/>{manual if none_start else ""}
-      <bpmn:endEvent id="e"/>"""
-    xml = header + f'<bpmn:process id="{key}" isExecutable="true">{body}</bpmn:process></bpmn:definitions>'
-    return f"{key}.bpmn", xml.encode()
 
 
 def schedules_of(engine: Engine, key: str | None = None) -> list[Job]:

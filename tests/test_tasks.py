@@ -6,10 +6,10 @@ import threading
 import time
 from datetime import datetime, timedelta
 
-from .conftest import Server
-from .test_api import assert_problem, deploy, wait_until_ended
-from .test_conformance import drive_external_jobs
-from .test_engine import process
+from tests.support.diagrams import ESCALATING, process
+from tests.support.rest import assert_problem, complete, deploy, drive_external_jobs, start, task_of
+from tests.support.server import Server
+from tests.support.waiting import wait_until_ended
 
 APPROVAL = """<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="a" sourceRef="s" targetRef="approve"/>
   <bpmn:userTask id="approve" name="Approve order" camunda:candidateGroups="sales, ${region}"
@@ -30,32 +30,6 @@ APPROVAL = """<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="a" sourceRef="s" t
     <bpmn:conditionExpression>${approved}</bpmn:conditionExpression></bpmn:sequenceFlow>
   <bpmn:sequenceFlow id="no" sourceRef="gw" targetRef="rejected_end"/>
   <bpmn:endEvent id="approved_end"/><bpmn:endEvent id="rejected_end"/>"""
-
-ESCALATING = """<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="a" sourceRef="s" targetRef="review"/>
-  <bpmn:userTask id="review" name="Review" camunda:assignee="alice" camunda:dueDate="2020-01-01T00:00:00Z"/>
-  <bpmn:boundaryEvent id="late" attachedToRef="review">
-    <bpmn:timerEventDefinition><bpmn:timeDuration>PT0.5S</bpmn:timeDuration></bpmn:timerEventDefinition>
-  </bpmn:boundaryEvent>
-  <bpmn:sequenceFlow id="b" sourceRef="review" targetRef="done"/><bpmn:endEvent id="done"/>
-  <bpmn:sequenceFlow id="c" sourceRef="late" targetRef="manager"/>
-  <bpmn:userTask id="manager" name="Manager decides" camunda:candidateGroups="managers" camunda:priority="90"/>
-  <bpmn:sequenceFlow id="d" sourceRef="manager" targetRef="escalated"/><bpmn:endEvent id="escalated"/>"""
-
-
-def start(server: Server, key: str, **variables) -> str:
-    response = server.post(f"/process-definitions/{key}/instances", json={"variables": variables})
-    assert response.status_code == 201, response.text
-    return response.json()["id"]
-
-
-def task_of(server: Server, instance_id: str, **filters) -> dict:
-    tasks = [t for t in server.get("/tasks", params=filters).json()["items"] if t["instanceId"] == instance_id]
-    assert len(tasks) == 1, tasks
-    return tasks[0]
-
-
-def complete(server: Server, task_id: str, user: str, **variables):
-    return server.post(f"/tasks/{task_id}/complete", json={"userId": user, "variables": variables})
 
 
 def test_an_approval_through_the_inbox(server: Server) -> None:
