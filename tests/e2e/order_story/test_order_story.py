@@ -6,10 +6,8 @@ in test_order_story_fulfilment.py."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import pytest
-import requests
 
 from tests.support.order_story import (
     BERLIN,
@@ -25,28 +23,9 @@ from tests.support.order_story import (
     waiting_at,
     work,
 )
-from tests.support.rest import add_user
 from tests.support.server import Server
 
 ZURICH = {"name": "Ada Lovelace", "street": "Bahnhofstrasse 1", "city": "Zurich", "postalCode": "8001", "country": "CH"}
-
-
-@pytest.fixture(autouse=True)
-def healthy_sandbox(sandbox_url: str) -> Iterator[None]:
-    requests.post(f"{sandbox_url}/_control/reset", timeout=5).raise_for_status()
-    yield
-    requests.post(f"{sandbox_url}/_control/reset", timeout=5).raise_for_status()
-
-
-@pytest.fixture(scope="module")
-def people(server: Server) -> dict[str, requests.Session]:
-    """The approvers of the story, each with their own token, in the groups the diagram offers tasks to."""
-    return {
-        "sam": add_user(server, "sam", ["approver"], ["sales"]),
-        "fiona": add_user(server, "fiona", ["approver"], ["finance"]),
-        "mike": add_user(server, "mike", ["approver"], ["management"]),
-        "olga": add_user(server, "olga", ["operator", "approver"], ["operations"]),
-    }
 
 
 # -- straight through -----------------------------------------------------------------------------------------

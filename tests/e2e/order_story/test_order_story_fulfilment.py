@@ -27,9 +27,6 @@ from tests.support.order_story import (
 from tests.support.rest import assert_problem
 from tests.support.server import Server
 
-from .test_order_story import healthy_sandbox as healthy_sandbox
-from .test_order_story import people as people
-
 
 @pytest.fixture(autouse=True)
 def stock_as_shipped(sandbox_url: str) -> Iterator[None]:

@@ -15,10 +15,6 @@ from processes.deployment.deployments import deploy, lint_files
 from tests.support.browser import Site, scripts, styles
 from tests.support.paths import ROOT
 
-from . import test_browser_assets
-
-site = test_browser_assets.site  # the fixture serving the browser bundles
-
 SHIPPED_DIR = ROOT / "bpmn"
 BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 BPMNDI = "http://www.omg.org/spec/BPMN/20100524/DI"

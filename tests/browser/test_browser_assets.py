@@ -7,19 +7,14 @@ What the modelers save is read back by the engine, so a diagram edited in the br
 
 from __future__ import annotations
 
-import functools
-import http.server
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from lxml import etree
 
 from processes.core.engine import Engine
 from processes.deployment.deployments import deploy
 from processes.dmn import evaluate, parse
-from tests.support.browser import QuietHandler, Site, scripts, styles
+from tests.support.browser import Site, scripts, styles
 from tests.support.paths import ROOT, SHIPPED
 
 VENDOR = ROOT / "app" / "static" / "vendor"
@@ -27,21 +22,6 @@ CAMUNDA = "http://camunda.org/schema/1.0/bpmn"
 BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 DMN13 = "https://www.omg.org/spec/DMN/20191111/MODEL/"
 APPLICANT = {"Age": 30, "RiskCategory": "Low", "isAffordable": True}
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    root = tmp_path_factory.mktemp("site")
-    (root / "static").symlink_to(ROOT / "app" / "static", target_is_directory=True)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield Site(root, f"http://127.0.0.1:{server.server_port}")
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 def test_bundles_are_committed_with_their_licences() -> None:
