@@ -19,7 +19,7 @@ def deploy(server: Server, *files: tuple[str, bytes]) -> requests.Response:
 def assert_problem(response: requests.Response, status: int, *fragments: str) -> dict:
     assert response.status_code == status, response.text
     assert response.headers["Content-Type"].startswith("application/problem+json")
-    body = response.json()
+    body = response.json() if callable(response.json) else response.json  # requests, or a Flask test client
     assert body["status"] == status and body["title"] and body["detail"]
     text = str(body).lower()
     for fragment in fragments:
