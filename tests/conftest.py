@@ -108,3 +108,15 @@ def page(browser: Browser) -> Iterator[Page]:
         yield context.new_page()
     finally:
         context.close()
+
+
+KINDS = ("unit", "api", "e2e", "browser", "distributed")  # the folders of tests/, one per kind of test
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each test gets the marker of its folder (tests/unit/... is marked `unit`): `-m "unit or api"` selects kinds."""
+    here = Path(__file__).resolve().parent
+    for item in items:
+        parts = item.path.resolve().relative_to(here).parts
+        if parts and parts[0] in KINDS:
+            item.add_marker(parts[0])
