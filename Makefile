@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test bench lint install clean assets
+.PHONY: run test test-quick bench lint install clean assets
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ run: $(INSTALLED)
 
 test: $(INSTALLED)
 	$(VENV)/bin/python -m pytest
+
+# The fast kinds only: unit tests and in-process API contract tests (no server process, browser or services).
+test-quick: $(INSTALLED)
+	$(VENV)/bin/python -m pytest tests/unit tests/api
 
 bench: $(INSTALLED)
 	$(VENV)/bin/python bench/run.py

@@ -4,49 +4,26 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import pytest
-import requests
 
 from app.features import build_engine
 from processes.core.db import make_engine, make_session_factory
 from processes.core.engine import Engine, EngineSettings
+from tests.support.paths import CONFORMANCE
+from tests.support.server import Server, read_line, start_server, stop
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
-ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = ROOT / "bpmn" / "order_fulfillment.bpmn"
-CONFORMANCE = Path(os.environ.get("ORDERFLOW_CONFORMANCE_DIR", ROOT.parent / "shared" / "conformance"))
-TOKEN = "test-token"
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's chromium: browser tests never run `playwright install`
 
 logging.getLogger("spiff").setLevel(logging.WARNING)
-
-
-def _read_line(stream, timeout: float) -> str:
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: lines.put(stream.readline()), daemon=True).start()
-    try:
-        return lines.get(timeout=timeout)
-    except queue.Empty:
-        return ""
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 @pytest.fixture(scope="session")
@@ -57,13 +34,13 @@ def sandbox_url() -> Iterator[str]:
         stdout=subprocess.PIPE,
         text=True,
     )
-    line = _read_line(proc.stdout, 30)
+    line = read_line(proc.stdout, 30)
     try:
         if not line.startswith("sandbox listening on http://127.0.0.1:"):
             pytest.fail(f"sandbox did not start, first stdout line: {line!r}")
         yield line.split()[-1]
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 def missing(reason: str) -> NoReturn:
@@ -96,46 +73,6 @@ def engine(db_url: str) -> Engine:
     return build_engine(make_session_factory(sql_engine), settings=EngineSettings(lease_seconds=30))
 
 
-class Server:
-    def __init__(self, url: str, data_dir: Path, proc: subprocess.Popen):
-        self.url = url
-        self.api = f"{url}/api/v1"
-        self.data_dir = data_dir
-        self.proc = proc
-        self.http = requests.Session()
-        self.http.headers["Authorization"] = f"Bearer {TOKEN}"
-
-    def get(self, path: str, **kwargs) -> requests.Response:
-        return self.http.get(self.api + path, timeout=30, **kwargs)
-
-    def post(self, path: str, **kwargs) -> requests.Response:
-        return self.http.post(self.api + path, timeout=30, **kwargs)
-
-
-def start_server(data_dir: Path, sandbox_url: str, **env: str) -> Server:
-    environment = {
-        **os.environ,
-        "ORDERFLOW_DATA_DIR": str(data_dir),
-        "ORDERFLOW_PORT": "0",
-        "ORDERFLOW_API_TOKEN": TOKEN,
-        "ORDERFLOW_SANDBOX": "false",
-        "ORDERFLOW_SANDBOX_URL": sandbox_url,
-        **env,
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve"],
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    line = _read_line(proc.stdout, 60)
-    if not line.startswith("orderflow listening on "):
-        _stop(proc)
-        raise RuntimeError(f"server did not start: {line!r}")
-    return Server(line.split()[3], data_dir, proc)
-
-
 @pytest.fixture(scope="module")
 def server(sandbox_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """orderflow serve as a real process: REST API, embedded workers, the shipped workflow deployed."""
@@ -143,7 +80,7 @@ def server(sandbox_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     try:
         yield server
     finally:
-        _stop(server.proc)
+        stop(server.proc)
 
 
 @pytest.fixture(scope="session")
@@ -171,3 +108,15 @@ def page(browser: Browser) -> Iterator[Page]:
         yield context.new_page()
     finally:
         context.close()
+
+
+KINDS = ("unit", "api", "e2e", "browser", "distributed")  # the folders of tests/, one per kind of test
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each test gets the marker of its folder (tests/unit/... is marked `unit`): `-m "unit or api"` selects kinds."""
+    here = Path(__file__).resolve().parent
+    for item in items:
+        parts = item.path.resolve().relative_to(here).parts
+        if parts and parts[0] in KINDS:
+            item.add_marker(parts[0])

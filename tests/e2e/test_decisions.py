@@ -1,0 +1,188 @@
+"""Decisions end to end: deployed with processes, evaluated over REST and the CLI, and by business rule tasks
+(Camunda 7 decisionRef + mapDecisionResult, Camunda 8 calledDecision), each evaluation in the audit trail."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from processes.features.decisions import DecisionError, map_result
+from tests.support.diagrams import process
+from tests.support.rest import assert_problem, deploy, orderflow
+from tests.support.waiting import wait_until_ended
+
+DMN = """<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="https://www.omg.org/spec/DMN/20191111/MODEL/" id="approvals" name="Approvals" namespace="orderflow">
+  <decision id="approval_level" name="Approval level">
+    <informationRequirement><requiredDecision href="#risk"/></informationRequirement>
+    <decisionTable id="dt_level" hitPolicy="UNIQUE">
+      <input id="in_total" label="Total"><inputExpression typeRef="number"><text>total</text></inputExpression></input>
+      <input id="in_risk" label="Risk"><inputExpression typeRef="string"><text>Risk</text></inputExpression></input>
+      <output id="out_level" name="level" typeRef="string"/>
+      <rule id="r_auto"><inputEntry><text>&lt; 1000</text></inputEntry><inputEntry><text>"low"</text></inputEntry>
+        <outputEntry><text>"auto"</text></outputEntry></rule>
+      <rule id="r_manager"><inputEntry><text>[1000..10000]</text></inputEntry><inputEntry><text>-</text></inputEntry>
+        <outputEntry><text>"manager"</text></outputEntry></rule>
+      <rule id="r_director"><inputEntry><text>&gt; 10000</text></inputEntry><inputEntry><text>-</text></inputEntry>
+        <outputEntry><text>"director"</text></outputEntry></rule>
+      <rule id="r_risky"><inputEntry><text>&lt; 1000</text></inputEntry><inputEntry><text>"high"</text></inputEntry>
+        <outputEntry><text>"manager"</text></outputEntry></rule>
+    </decisionTable>
+  </decision>
+  <decision id="risk" name="Risk">
+    <decisionTable id="dt_risk" hitPolicy="FIRST">
+      <input id="in_tier"><inputExpression typeRef="string"><text>tier</text></inputExpression></input>
+      <output id="out_risk" name="risk" typeRef="string"/>
+      <rule id="r_known"><inputEntry><text>"gold","silver"</text></inputEntry>
+        <outputEntry><text>"low"</text></outputEntry></rule>
+      <rule id="r_new"><inputEntry><text>-</text></inputEntry><outputEntry><text>"high"</text></outputEntry></rule>
+    </decisionTable>
+  </decision>
+</definitions>
+"""
+
+CAMUNDA7_TASK = """<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="a" sourceRef="s" targetRef="decide"/>
+  <bpmn:businessRuleTask id="decide" camunda:decisionRef="approval_level" camunda:resultVariable="approval"
+     camunda:mapDecisionResult="singleEntry"/>
+  <bpmn:sequenceFlow id="b" sourceRef="decide" targetRef="gw"/>
+  <bpmn:exclusiveGateway id="gw" default="d"/>
+  <bpmn:sequenceFlow id="c" sourceRef="gw" targetRef="auto_end">
+    <bpmn:conditionExpression>${approval == 'auto'}</bpmn:conditionExpression></bpmn:sequenceFlow>
+  <bpmn:sequenceFlow id="d" sourceRef="gw" targetRef="review_end"/>
+  <bpmn:endEvent id="auto_end"/><bpmn:endEvent id="review_end"/>"""
+
+CAMUNDA8_TASK = """<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="a" sourceRef="s" targetRef="decide"/>
+  <bpmn:businessRuleTask id="decide"><bpmn:extensionElements>
+    <zeebe:calledDecision decisionId="approval_level" resultVariable="level"/></bpmn:extensionElements>
+  </bpmn:businessRuleTask>
+  <bpmn:sequenceFlow id="b" sourceRef="decide" targetRef="e"/><bpmn:endEvent id="e"/>"""
+
+
+def zeebe(name_xml: tuple[str, bytes]) -> tuple[str, bytes]:
+    name, xml = name_xml
+    return name, xml.replace(
+        b"<bpmn:definitions ", b'<bpmn:definitions xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" '
+    )
+
+
+@pytest.fixture(scope="module")
+def deployed(server):
+    response = deploy(server, ("approvals.dmn", DMN.encode()))
+    assert response.status_code == 201, response.text
+    assert {d["key"] for d in response.json()["decisions"]} == {"approval_level", "risk"}
+    return server
+
+
+def evaluate(server, key: str, **variables):
+    return server.post(f"/decisions/{key}/evaluate", json={"variables": variables})
+
+
+def test_evaluate_over_rest_with_a_decision_graph(deployed) -> None:
+    body = evaluate(deployed, "approval_level", total=250, tier="gold").json()
+    assert body["decision"] == "approval_level" and body["version"] == 1
+    assert body["result"] == "auto" and body["matchedRules"] == ["r_auto"]
+    assert [t["id"] for t in body["trace"]] == ["risk"]
+    assert evaluate(deployed, "approval_level", total=250, tier=None).json()["result"] == "manager"  # new customer
+    assert evaluate(deployed, "approval_level", total=50_000, tier="gold").json()["result"] == "director"
+    assert evaluate(deployed, "risk", tier="silver").json() == {
+        "decision": "risk",
+        "version": 1,
+        "result": "low",
+        "matchedRules": ["r_known"],
+        "trace": [],
+    }
+
+
+def test_evaluation_errors_are_clear(deployed) -> None:
+    assert_problem(evaluate(deployed, "no_such_decision"), 404, "no_such_decision")
+    assert_problem(evaluate(deployed, "approval_level", total="a lot", tier="gold"), 422, "total")
+
+
+def test_a_unique_table_with_overlapping_rules_is_an_error_naming_them(server) -> None:
+    overlapping = (
+        DMN.replace('id="approvals"', 'id="approvals2"')
+        .replace("approval_level", "overlap")
+        .replace("[1000..10000]", "[500..10000]")
+        .replace('id="risk"', 'id="risk2"')
+        .replace('href="#risk"', 'href="#risk2"')
+    )
+    assert deploy(server, ("overlap.dmn", overlapping.encode())).status_code == 201
+    body = assert_problem(evaluate(server, "overlap", total=600, tier="gold"), 422)
+    assert "r_auto" in body["detail"] and "r_manager" in body["detail"]
+
+
+def test_feel_syntax_errors_in_cells_are_refused_at_deploy(server) -> None:
+    broken = DMN.replace("&gt; 10000", "&gt;&gt; 10000").replace('id="approvals"', 'id="broken"')
+    body = assert_problem(deploy(server, ("broken.dmn", broken.encode())), 422)
+    assert any("r_director" in (p["elementId"] or "") + p["message"] for p in body["problems"]), body["problems"]
+
+
+def test_camunda7_business_rule_task_routes_on_the_decision(deployed) -> None:
+    assert deploy(deployed, process("c7_decides", CAMUNDA7_TASK)).status_code == 201
+    for variables, end in (
+        ({"total": 100, "tier": "gold"}, "auto_end"),
+        ({"total": 5000, "tier": "gold"}, "review_end"),
+    ):
+        started = deployed.post("/process-definitions/c7_decides/instances", json={"variables": variables}).json()
+        view = wait_until_ended(deployed, started["id"])
+        assert view["status"] == "completed"
+        events = deployed.get(f"/process-instances/{started['id']}/events").json()["items"]
+        assert end in [e["elementId"] for e in events if e["type"] == "element_completed"]
+        decision = next(e for e in events if e["type"] == "decision_evaluated")
+        assert decision["elementId"] == "decide" and decision["data"]["decision"] == "approval_level"
+        assert decision["data"]["version"] == 1 and len(decision["data"]["matchedRules"]) == 1
+
+
+def test_camunda8_called_decision_stores_the_result(deployed) -> None:
+    assert deploy(deployed, zeebe(process("c8_decides", CAMUNDA8_TASK))).status_code == 201
+    started = deployed.post(
+        "/process-definitions/c8_decides/instances", json={"variables": {"total": 20_000, "tier": "silver"}}
+    ).json()
+    assert wait_until_ended(deployed, started["id"])["variables"]["level"] == "director"
+
+
+def test_a_failing_decision_opens_an_incident_naming_the_task(deployed) -> None:
+    started = deployed.post(
+        "/process-definitions/c7_decides/instances", json={"variables": {"total": "lots", "tier": "gold"}}
+    ).json()
+    view = wait_until_ended(deployed, started["id"])
+    assert view["status"] == "incident" and view["incidents"][0]["elementId"] == "decide"
+    assert "approval_level" in view["incidents"][0]["message"]
+
+
+def test_a_task_naming_an_undeployed_decision_is_refused(server) -> None:
+    xml = CAMUNDA7_TASK.replace('camunda:decisionRef="approval_level"', 'camunda:decisionRef="not_deployed"')
+    body = assert_problem(deploy(server, process("c7_missing", xml)), 422, "not_deployed")
+    assert body["problems"][0]["elementId"] == "decide"
+
+
+def test_decide_from_the_shell(deployed) -> None:
+    result = orderflow(deployed, "decide", "approval_level", "--var", "total=99", "--var", "tier=gold")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["result"] == "auto"
+
+
+@pytest.mark.parametrize(
+    "mapping, expected",
+    [
+        (None, "RESULT"),
+        ("resultList", [{"level": "manager"}]),
+        ("singleResult", {"level": "manager"}),
+        ("collectEntries", ["manager"]),
+        ("singleEntry", "manager"),
+    ],
+)
+def test_map_decision_result(mapping, expected) -> None:
+    assert map_result({"result": "RESULT", "ruleOutputs": [{"level": "manager"}]}, mapping) == expected
+
+
+def test_map_decision_result_refuses_what_does_not_fit() -> None:
+    two = {"result": [], "ruleOutputs": [{"a": 1}, {"a": 2}]}
+    with pytest.raises(DecisionError):
+        map_result(two, "singleEntry")
+    with pytest.raises(DecisionError):
+        map_result(two, "singleResult")
+    with pytest.raises(DecisionError):
+        map_result({"result": {}, "ruleOutputs": [{"a": 1, "b": 2}]}, "collectEntries")
+    assert map_result({"result": None, "ruleOutputs": []}, "singleEntry") is None

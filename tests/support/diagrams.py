@@ -1,0 +1,88 @@
+"""Building small BPMN diagrams (Camunda 7 and Camunda 8 flavours) for tests, as (file name, bytes) pairs."""
+
+from __future__ import annotations
+
+HEADER = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n<bpmn:definitions '
+    'xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '
+    'xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="t">\n'
+)
+
+
+def process(key: str, body: str) -> tuple[str, bytes]:
+    return f"{key}.bpmn", (
+        HEADER + f'<bpmn:process id="{key}" isExecutable="true">{body}</bpmn:process></bpmn:definitions>'
+    ).encode()
+
+
+def service_task(extra: str = "", boundary: str = "") -> str:
+    return f"""
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="charge"/>
+    <bpmn:serviceTask id="charge" name="Charge" camunda:type="external" camunda:topic="pay">{extra}</bpmn:serviceTask>
+    <bpmn:sequenceFlow id="f2" sourceRef="charge" targetRef="done"/>
+    <bpmn:endEvent id="done"/>
+    {boundary}"""
+
+
+ERROR_BOUNDARY = """
+    <bpmn:boundaryEvent id="declined" attachedToRef="charge">
+      <bpmn:errorEventDefinition errorRef="Error_Declined"/>
+    </bpmn:boundaryEvent>
+    <bpmn:sequenceFlow id="f3" sourceRef="declined" targetRef="notify"/>
+    <bpmn:scriptTask id="notify"><bpmn:script>notified = True</bpmn:script></bpmn:scriptTask>
+    <bpmn:sequenceFlow id="f4" sourceRef="notify" targetRef="cancelled"/>
+    <bpmn:endEvent id="cancelled"/>"""
+
+
+ZEEBE_HEADER = HEADER.replace(
+    "<bpmn:definitions ", '<bpmn:definitions xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" '
+)
+
+
+def c8(key: str, body: str) -> tuple[str, bytes]:
+    xml = ZEEBE_HEADER + f'<bpmn:process id="{key}" isExecutable="true">{body}</bpmn:process></bpmn:definitions>'
+    return f"{key}.bpmn", xml.encode()
+
+
+SIMPLE = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="t">
+  <bpmn:process id="{key}" name="Simple" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="{task_id}"/>
+    <bpmn:scriptTask id="{task_id}" scriptFormat="python"><bpmn:script>{script}</bpmn:script></bpmn:scriptTask>
+    <bpmn:sequenceFlow id="f2" sourceRef="{task_id}" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def simple(key: str, script: str = "doubled = amount * 2", task_id: str = "compute") -> bytes:
+    return SIMPLE.format(key=key, script=script, task_id=task_id).encode()
+
+
+def scheduled(key: str, cycle: str, none_start: bool = False, header: str = HEADER) -> tuple[str, bytes]:
+    """A process with a timer start event `tick` (and a none start event `manual`), each leading to its own script."""
+    manual = """<bpmn:startEvent id="manual"/><bpmn:sequenceFlow id="m" sourceRef="manual" targetRef="by_hand"/>
+      <bpmn:scriptTask id="by_hand"><bpmn:script>how = 'by hand'</bpmn:script></bpmn:scriptTask>
+      <bpmn:sequenceFlow id="m2" sourceRef="by_hand" targetRef="e"/>"""
+    body = f"""<bpmn:startEvent id="tick"><bpmn:timerEventDefinition><bpmn:timeCycle>{cycle}</bpmn:timeCycle>
+      </bpmn:timerEventDefinition></bpmn:startEvent>
+      <bpmn:sequenceFlow id="t" sourceRef="tick" targetRef="on_time"/>
+      <bpmn:scriptTask id="on_time"><bpmn:script>how = 'on time'</bpmn:script></bpmn:scriptTask>
+      <bpmn:sequenceFlow id="t2" sourceRef="on_time" targetRef="e"/>{manual if none_start else ""}
+      <bpmn:endEvent id="e"/>"""
+    xml = header + f'<bpmn:process id="{key}" isExecutable="true">{body}</bpmn:process></bpmn:definitions>'
+    return f"{key}.bpmn", xml.encode()
+
+
+ESCALATING = """<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="a" sourceRef="s" targetRef="review"/>
+  <bpmn:userTask id="review" name="Review" camunda:assignee="alice" camunda:dueDate="2020-01-01T00:00:00Z"/>
+  <bpmn:boundaryEvent id="late" attachedToRef="review">
+    <bpmn:timerEventDefinition><bpmn:timeDuration>PT0.5S</bpmn:timeDuration></bpmn:timerEventDefinition>
+  </bpmn:boundaryEvent>
+  <bpmn:sequenceFlow id="b" sourceRef="review" targetRef="done"/><bpmn:endEvent id="done"/>
+  <bpmn:sequenceFlow id="c" sourceRef="late" targetRef="manager"/>
+  <bpmn:userTask id="manager" name="Manager decides" camunda:candidateGroups="managers" camunda:priority="90"/>
+  <bpmn:sequenceFlow id="d" sourceRef="manager" targetRef="escalated"/><bpmn:endEvent id="escalated"/>"""

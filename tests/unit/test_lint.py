@@ -1,0 +1,335 @@
+"""`orderflow lint`: the deploy-time lint offline, and what orderflow tolerates the way Camunda does (data stores,
+plain tasks, async flags, listeners, Java implementations of service tasks)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from app.cli import main
+from app.features import default_features
+from processes.core.engine import Engine
+from processes.core.models import ProcessDefinition
+from processes.deployment.deployments import deploy, lint_files
+from processes.deployment.parser import topic_of
+from processes.errors import DeploymentRejected
+from processes.instances import get_instance, start_instance
+from tests.support.diagrams import HEADER, process
+
+# FILE:LINE: error|warning: ELEMENT_ID (ELEMENT_TYPE): message
+LINE = re.compile(
+    r"^(?P<file>[^:]+):(?P<line>\d+): (?P<severity>error|warning): "
+    r"(?P<element>\S+) \((?P<type>[\w:]+)\): (?P<message>.+)$"
+)
+
+ZEEBE_HEADER = HEADER.replace(
+    "<bpmn:definitions ", '<bpmn:definitions xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" '
+)
+
+
+def lint(*paths: Path) -> tuple[int, list[str], str]:
+    result = CliRunner().invoke(main, ["lint", *map(str, paths)])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result.exit_code, result.stdout.splitlines(), result.stderr
+
+
+def parsed_lines(lines: list[str]) -> list[dict[str, str]]:
+    matches = [LINE.match(line) for line in lines]
+    assert all(matches), [line for line, m in zip(lines, matches, strict=True) if m is None]
+    return [m.groupdict() for m in matches if m]
+
+
+def write(tmp_path: Path, name: str, xml: bytes | str) -> Path:
+    path = tmp_path / name
+    path.write_bytes(xml.encode() if isinstance(xml, str) else xml)
+    return path
+
+
+def diagram(key: str, body: str, header: str = HEADER, extra: str = "") -> str:
+    return header + f'<bpmn:process id="{key}" isExecutable="true">{body}</bpmn:process>{extra}</bpmn:definitions>'
+
+
+def line_of(xml: str, needle: str) -> int:
+    return xml[: xml.index(needle)].count("\n") + 1
+
+
+def straight(task: str) -> str:
+    """start -> task (id "t") -> end."""
+    return f"""<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="t"/>
+  {task}
+  <bpmn:sequenceFlow id="f2" sourceRef="t" targetRef="e"/><bpmn:endEvent id="e"/>"""
+
+
+# -- the command against the conformance diagrams ------------------------------------------------------------
+
+
+def test_a_clean_diagram_passes_with_exit_code_0(conformance: Path) -> None:
+    code, lines, summary = lint(conformance / "camunda8" / "order-process.bpmn")
+    assert code == 0 and lines == []
+    assert "0 error(s), 0 warning(s)" in summary
+
+
+def test_errors_are_printed_per_element_with_their_line_and_exit_1(conformance: Path) -> None:
+    path = conformance / "bpmn-miwg" / "C.1.1.bpmn"  # its gateway conditions are XPath
+    code, lines, _ = lint(path)
+    assert code == 1
+    problems = parsed_lines(lines)
+    assert all(p["file"] == str(path) for p in problems)
+    errors = [p for p in problems if p["severity"] == "error"]
+    assert {(p["element"], p["type"]) for p in errors} == {
+        ("invoice_approved", "bpmn:exclusiveGateway"),
+        ("reviewSuccessful_gw", "bpmn:exclusiveGateway"),
+    }
+    # Each condition is pointed at where it is written, naming its flow.
+    assert [p["line"] for p in errors] == ["298", "308", "318", "328"]
+    assert "condition of flow 'invoiceApproved'" in errors[0]["message"]
+
+
+def test_java_bean_calls_are_warnings_per_element_and_exit_0(conformance: Path) -> None:
+    path = conformance / "camunda7" / "pizza-order.bpmn"
+    code, lines, _ = lint(path)
+    assert code == 0
+    warnings = [p for p in parsed_lines(lines) if p["severity"] == "warning"]
+    gateway = [p for p in warnings if p["element"] == "ExclusiveGateway_07926wc"]
+    assert [(p["line"], "orderBusinessLogic.getOrder()" in p["message"]) for p in gateway] == [
+        ("24", True),
+        ("31", True),
+    ]
+    assert "condition of flow 'SequenceFlow_10r7cva'" in gateway[0]["message"]
+    # The bean calls of its service tasks run in the engine once registered; until then they are topics.
+    persist = next(p for p in warnings if p["element"] == "ServiceTask_0lrmoed")
+    assert persist["line"] == "8" and persist["type"] == "bpmn:serviceTask"
+    assert "topic '${orderBusinessLogic.persistOrder(execution)}'" in persist["message"]
+
+
+def test_references_outside_the_files_are_warnings_and_resolve_within_them(conformance: Path) -> None:
+    onboarding = conformance / "bpmn-miwg" / "C.9.0.bpmn"
+    code, lines, _ = lint(onboarding)
+    # Its one error: an event subprocess started by an error event, which orderflow does not run.
+    errors = [p for p in parsed_lines(lines) if p["severity"] == "error"]
+    assert code == 1 and [(p["element"], p["line"]) for p in errors] == [("StartErrorEvent_Timeout", "123")]
+    assert "event subprocess that starts on a error event is not run" in errors[0]["message"]
+    # ManualCheck and the risk_check decision may be deployed already: warnings.
+    warnings = {p["element"]: p for p in parsed_lines(lines)}
+    assert warnings["Activity_ManualCheck"]["severity"] == "warning"
+    assert warnings["Activity_ManualCheck"]["line"] == "174"
+    assert "'ManualCheck', which is not in these files" in warnings["Activity_ManualCheck"]["message"]
+    rule_task = warnings["BusinessRuleTask_CheckApplicationAutomatically"]
+    assert "decision 'risk_check' is not in these files" in rule_task["message"]
+
+    # Linted together with the files that define ManualCheck and requestDocument_en, the calls resolve (C.9.2's
+    # call activity is a Camunda 8 multi-instance); only the decision, deployed separately, is left to warn about.
+    code, lines, _ = lint(
+        onboarding, conformance / "bpmn-miwg" / "C.9.1.bpmn", conformance / "bpmn-miwg" / "C.9.2.bpmn"
+    )
+    assert not any("not in these files" in line and "call activity" in line for line in lines)
+    # Left: the decision deployed separately (a warning), and the error and timer event subprocesses (errors).
+    assert sorted(p["element"] for p in parsed_lines(lines)) == [
+        "BusinessRuleTask_CheckApplicationAutomatically", "StartErrorEvent_Timeout",
+        "StartTimerEvent_AcceleratedDecision",
+    ]  # fmt: skip
+
+
+def test_data_stores_are_warnings_at_their_line(conformance: Path) -> None:
+    code, lines, _ = lint(conformance / "bpmn-miwg" / "C.4.0.bpmn")
+    problems = parsed_lines(lines)
+    stores = [p for p in problems if p["type"] == "bpmn:dataStoreReference"]
+    assert [p["line"] for p in stores] == ["107", "275", "276", "346", "347", "391"]
+    assert all(p["severity"] == "warning" and "data store is ignored" in p["message"] for p in stores)
+    # Refused only for its own precise reasons, each with the fix.
+    errors = [p for p in problems if p["severity"] == "error"]
+    assert code == 1 and errors
+    assert "make it the gateway's default flow" in errors[0]["message"]
+
+
+def test_files_that_are_not_diagrams_are_errors_and_the_rest_is_still_linted(tmp_path: Path, conformance) -> None:
+    broken = write(tmp_path, "broken.bpmn", "<bpmn:definitions>\n<unclosed>\n")
+    nothing = conformance / "bpmn-miwg" / "A.1.0.bpmn"
+    code, lines, _ = lint(broken, nothing)
+    assert code == 1
+    assert lines[0].startswith(f"{broken}:") and ": error: not well-formed XML" in lines[0]
+    assert re.match(rf"^{re.escape(str(broken))}:\d+: error: ", lines[0])
+    assert lines[1].startswith(f"{nothing}: error: no executable process found")
+    assert 'isExecutable="true"' in lines[1]
+
+
+def test_lint_runs_as_a_command_without_server_or_database(tmp_path: Path) -> None:
+    path = write(tmp_path, "plain.bpmn", diagram("plain", straight('<bpmn:task id="t"/>')))
+    env = {
+        **os.environ,
+        "ORDERFLOW_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none",
+        "ORDERFLOW_URL": "http://127.0.0.1:1",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", "lint", str(path)], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+
+
+# -- crafted diagrams: what is tolerated, with which warning ----------------------------------------------------
+
+
+def test_listeners_are_skipped_with_a_warning_naming_them(tmp_path: Path) -> None:
+    body = straight(
+        """<bpmn:userTask id="t">
+      <bpmn:extensionElements>
+        <camunda:executionListener class="org.acme.AuditListener" event="start"/>
+        <camunda:taskListener expression="${mailer.notify(task)}" event="create"/>
+        <camunda:executionListener event="end"><camunda:script scriptFormat="javascript">print('done')</camunda:script>
+        </camunda:executionListener>
+      </bpmn:extensionElements>
+    </bpmn:userTask>"""
+    )
+    xml = diagram("listening", body)
+    code, lines, _ = lint(write(tmp_path, "listening.bpmn", xml))
+    assert code == 0
+    problems = parsed_lines(lines)
+    assert all(p["element"] == "t" and p["type"] == "bpmn:userTask" and p["severity"] == "warning" for p in problems)
+    messages = [p["message"] for p in problems]
+    assert "class 'org.acme.AuditListener'" in messages[0] and "on 'start'" in messages[0]
+    assert messages[1].startswith("task listener") and "expression '${mailer.notify(task)}'" in messages[1]
+    assert "javascript script 'print('done')'" in messages[2]
+    assert all("listeners are not run; model the work as a service or script task" in m for m in messages)
+    assert problems[0]["line"] == str(line_of(xml, "<camunda:executionListener class"))
+
+
+def test_camunda8_execution_listeners_are_skipped_with_a_warning(tmp_path: Path) -> None:
+    body = straight(
+        """<bpmn:serviceTask id="t"><bpmn:extensionElements>
+      <zeebe:taskDefinition type="ship"/>
+      <zeebe:executionListeners><zeebe:executionListener eventType="start" type="audit-log"/></zeebe:executionListeners>
+    </bpmn:extensionElements></bpmn:serviceTask>"""
+    )
+    code, lines, _ = lint(write(tmp_path, "c8.bpmn", diagram("c8", body, header=ZEEBE_HEADER)))
+    assert code == 0
+    [problem] = parsed_lines(lines)
+    assert problem["element"] == "t" and "type 'audit-log'" in problem["message"]
+
+
+@pytest.mark.parametrize(
+    "attributes, topic",
+    [
+        ('camunda:class="org.acme.ChargeCard"', "org.acme.ChargeCard"),
+        ('camunda:delegateExpression="${chargeCard}"', "${chargeCard}"),
+        ('camunda:expression="${payments.charge(execution)}"', "${payments.charge(execution)}"),
+    ],
+)
+def test_java_implementations_become_topics_with_a_warning(tmp_path: Path, attributes: str, topic: str) -> None:
+    xml = diagram("java", straight(f'<bpmn:serviceTask id="t" {attributes}/>'))
+    code, lines, _ = lint(write(tmp_path, "java.bpmn", xml))
+    assert code == 0
+    [problem] = parsed_lines(lines)
+    assert problem["severity"] == "warning" and problem["element"] == "t"
+    assert f"external-worker job on topic '{topic}'" in problem["message"]
+    _, _, parsed = lint_files([("java.bpmn", xml.encode())], features=default_features())
+    assert topic_of(parsed.processes[0].spec.task_specs["t"]) == topic
+
+
+def test_async_flags_are_accepted_silently(tmp_path: Path) -> None:
+    task = '<bpmn:task id="t" camunda:asyncBefore="true" camunda:asyncAfter="true" camunda:exclusive="false"/>'
+    code, lines, _ = lint(write(tmp_path, "async.bpmn", diagram("async", straight(task))))
+    assert (code, lines) == (0, [])
+
+
+def test_an_unbound_service_task_warns_with_the_fix(tmp_path: Path) -> None:
+    xml = diagram("unbound", straight('<bpmn:serviceTask id="t"/>'))
+    code, lines, _ = lint(write(tmp_path, "unbound.bpmn", xml))
+    assert code == 0
+    [problem] = parsed_lines(lines)
+    assert 'set camunda:type="external" and camunda:topic' in problem["message"]
+    assert problem["line"] == str(line_of(xml, "<bpmn:serviceTask"))
+
+
+def test_a_business_rule_task_finds_its_decision_among_the_files(tmp_path: Path, conformance: Path) -> None:
+    decision = "_3b2953a3-745f-4d2e-b55d-75c8c5ae653c"  # "Approval Status" in the DMN TCK's table 0004
+    task = f'<bpmn:businessRuleTask id="t" camunda:decisionRef="{decision}" camunda:resultVariable="r"/>'
+    bpmn = write(tmp_path, "rules.bpmn", diagram("rules", straight(task)))
+    dmn = conformance / "dmn-tck" / "0004-simpletable-U.dmn"
+    assert lint(bpmn, dmn)[:2] == (0, [])
+    code, lines, _ = lint(bpmn)
+    assert code == 0 and f"decision '{decision}' is not in these files" in lines[0]
+
+
+def test_error_code_and_message_variables_are_kept_on_the_boundary_event() -> None:
+    body = (
+        straight('<bpmn:serviceTask id="t" camunda:type="external" camunda:topic="pay"/>')
+        + """
+      <bpmn:boundaryEvent id="failed" attachedToRef="t">
+        <bpmn:errorEventDefinition camunda:errorCodeVariable="code" camunda:errorMessageVariable="reason"/>
+      </bpmn:boundaryEvent>
+      <bpmn:sequenceFlow id="f3" sourceRef="failed" targetRef="e2"/><bpmn:endEvent id="e2"/>"""
+    )
+    errors, warnings, parsed = lint_files([process("caught", body)], features=default_features())
+    assert (errors, warnings) == ([], [])
+    extensions = parsed.processes[0].spec.task_specs["failed"].extensions
+    assert extensions == {"errorCodeVariable": "code", "errorMessageVariable": "reason"}
+
+
+# -- the same lint at deploy time, and what now runs -------------------------------------------------------------
+
+
+def test_a_plain_task_is_passed_straight_through(engine: Engine) -> None:
+    body = straight('<bpmn:task id="t" name="Check by hand"/>')
+    result = deploy(engine, [process("plain", body)])
+    assert result.warnings == []
+    engine.specs._entries.clear()  # run on the spec as stored, not as parsed
+    view = get_instance(engine, start_instance(engine, "plain").instance["id"])
+    assert view["status"] == "completed", view
+
+
+def test_a_diagram_with_a_data_store_deploys_with_a_warning(engine: Engine) -> None:
+    body = """<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="t"/>
+      <bpmn:scriptTask id="t">
+        <bpmn:dataInputAssociation id="in"><bpmn:sourceRef>Store_Orders</bpmn:sourceRef></bpmn:dataInputAssociation>
+        <bpmn:dataOutputAssociation id="out"><bpmn:targetRef>Store_Orders</bpmn:targetRef></bpmn:dataOutputAssociation>
+        <bpmn:script>stored = True</bpmn:script>
+      </bpmn:scriptTask>
+      <bpmn:sequenceFlow id="f2" sourceRef="t" targetRef="e"/><bpmn:endEvent id="e"/>
+      <bpmn:dataStoreReference id="Store_Orders" dataStoreRef="Orders"/>"""
+    name, xml = process("stores", body)
+    xml = xml.replace(b"</bpmn:definitions>", b'<bpmn:dataStore id="Orders" name="Orders DB"/></bpmn:definitions>')
+    result = deploy(engine, [(name, xml)])
+    [warning] = result.warnings
+    assert (warning.element_id, warning.element_type, warning.severity) == (
+        "Store_Orders",
+        "bpmn:dataStoreReference",
+        "warning",
+    )
+    assert warning.message == "data store is ignored; the process keeps its data in variables"
+    assert warning.line == xml.decode()[: xml.decode().index("<bpmn:dataStoreReference")].count("\n") + 1
+    with engine.read_session() as session:
+        assert session.get(ProcessDefinition, "stores:1").xml == xml.decode()  # stored as drawn
+    view = get_instance(engine, start_instance(engine, "stores").instance["id"])
+    assert view["status"] == "completed" and view["variables"]["stored"] is True
+
+
+def test_a_java_class_becomes_a_job_on_its_topic(engine: Engine) -> None:
+    deploy(engine, [process("java", straight('<bpmn:serviceTask id="t" camunda:class="org.acme.ChargeCard"/>'))])
+    view = get_instance(engine, start_instance(engine, "java").instance["id"])
+    assert view["status"] == "running"
+    assert [(j["kind"], j["topic"]) for j in view["jobs"]] == [("service", "org.acme.ChargeCard")]
+
+
+def test_deploy_and_lint_are_the_same_lint(engine: Engine) -> None:
+    parent = straight('<bpmn:callActivity id="t" calledElement="child"/>')
+    offline_errors, offline_warnings, _ = lint_files([process("parent", parent)], features=default_features())
+    assert offline_errors == [] and [w.element_id for w in offline_warnings] == ["t"]
+    with pytest.raises(DeploymentRejected) as rejected:
+        deploy(engine, [process("parent", parent)])
+    [problem] = rejected.value.problems
+    assert (problem.element_id, problem.severity, problem.line) == ("t", "error", offline_warnings[0].line)
+    assert "'child'" in problem.message
+
+
+def test_a_rejection_also_lists_the_ignored_elements(engine: Engine) -> None:
+    body = straight('<bpmn:scriptTask id="t"><bpmn:script>x = (</bpmn:script></bpmn:scriptTask>')
+    with pytest.raises(DeploymentRejected) as rejected:
+        deploy(engine, [process("broken", body + '<bpmn:dataStoreReference id="Store"/>')])
+    assert [(p.element_id, p.severity) for p in rejected.value.problems] == [("t", "error"), ("Store", "warning")]
