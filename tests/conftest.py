@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -17,6 +16,7 @@ from processes.core.db import make_engine, make_session_factory
 from processes.core.engine import Engine, EngineSettings
 from tests.support.paths import CONFORMANCE
 from tests.support.server import Server, read_line, start_server, stop
+from tests.support.services import missing
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -41,13 +41,6 @@ def sandbox_url() -> Iterator[str]:
         yield line.split()[-1]
     finally:
         stop(proc)
-
-
-def missing(reason: str) -> NoReturn:
-    """Something a test needs is not on this machine: skip with the reason; in CI (CI=true) fail: it must be there."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason}; CI=true, so this is a failure, not a skip")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,8 @@
 
 orderflow runs on SpiffWorkflow 3.2.0 (pinned). Where it must reach past the library's public API (private
 attributes, methods with a leading underscore, attributes orderflow keeps on a workflow between calls, facts it caches
-per spec), it does so here and nowhere else, so an upgrade has this one file (and tests/test_spiff_adapter.py) to check.
+per spec), it does so here and nowhere else, so an upgrade has this one file (and
+tests/unit/test_spiff_adapter.py) to check.
 
 Overrides of SpiffWorkflow's private hooks cannot move here (SpiffWorkflow calls them by name on orderflow's
 subclasses); they call this module for anything private they touch. Check each one on an upgrade:
@@ -11,7 +12,7 @@ subclasses); they call this module for anything private they touch. Check each o
 - `processes.features.multi_instance.MultiInstanceParsing._add_multiinstance_task`: TaskParser's, builds orderflow's
   multi-instance spec; copies the original spec's attributes with `copy_task_attrs`.
 - `processes.features.decisions.DecisionTask._execute`: ScriptEngineTask's, evaluates the decision instead of a script.
-tests/test_spiff_adapter.py fails when an override of a SpiffWorkflow private method is missing from this list."""
+tests/unit/test_spiff_adapter.py fails when an override of a SpiffWorkflow private method is missing from this list."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ from processes.core import spiff
 from processes.core.state import StateSerializer
 from processes.features.multi_instance import SequentialMultiInstance, with_multi_instance
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ADAPTER = ROOT / "processes" / "core" / "spiff.py"
 SCANNED = ("processes", "inbox", "app")
 

@@ -27,8 +27,10 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from .conftest import SHIPPED, TOKEN, missing
-from .test_api import simple
+from tests.support.diagrams import simple
+from tests.support.paths import SHIPPED
+from tests.support.server import TOKEN
+from tests.support.services import missing
 
 POSTGRES_URL = os.environ.get("ORDERFLOW_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 WEB_PROCESSES = 4
