@@ -7,21 +7,11 @@ from apiflask.exceptions import HTTPError
 from flask import jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from processes.errors import (
-    Conflict,
-    DeploymentRejected,
-    Forbidden,
-    InvalidInput,
-    NotFound,
-    OrderflowError,
-    TooLarge,
-)
-
-STATUS = {Forbidden: 403, NotFound: 404, InvalidInput: 422, Conflict: 409, TooLarge: 413, DeploymentRejected: 422}
+from processes.errors import DeploymentRejected, OrderflowError
 
 
-def problem(status: int, title: str, detail: str | None = None, **extra):
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail or title, **extra}
+def problem(status: int, title: str, detail: str | None = None, *, type: str = "about:blank", **extra):
+    body = {"type": type, "title": title, "status": status, "detail": detail or title, **extra}
     response = jsonify(body)
     response.status_code = status
     response.mimetype = "application/problem+json"
@@ -31,7 +21,11 @@ def problem(status: int, title: str, detail: str | None = None, **extra):
 def register(app: APIFlask) -> None:
     @app.errorhandler(OrderflowError)
     def _domain_error(error: OrderflowError):
-        status = next((code for cls, code in STATUS.items() if isinstance(error, cls)), 400)
+        """Every class says its answer (processes/errors.py draws the tree); an internal one (5xx) reaching here is
+        a bug: re-raised, Flask logs it and answers a plain 500 as for any unexpected exception."""
+        if error.status >= 500:
+            raise error
+        status = error.status
         if _on_a_page():
             return _page(status, error.title, error.detail)
         extra = {}
@@ -39,7 +33,7 @@ def register(app: APIFlask) -> None:
             extra["problems"] = [p.as_dict() for p in error.problems]
         if getattr(error, "field_errors", None):
             extra["errors"] = error.field_errors
-        return problem(status, error.title, error.detail, **extra)
+        return problem(status, error.title, error.detail, type=error.type, **extra)
 
     @app.error_processor
     def _http_error(error: HTTPError):

@@ -28,7 +28,7 @@ from processes.core.pages import page_of
 from processes.core.records import InstanceRecord
 from processes.core.spiff import tasks_in
 from processes.core.step import Step
-from processes.errors import Conflict, InvalidInput, NotFound
+from processes.errors import Conflict, InternalError, InvalidInput, NotFound
 
 MAX_VARIABLES_BYTES = 256 * 1024
 
@@ -139,7 +139,7 @@ def start_instance(
     return StartResult(instance_view(None, step.instance), created=True)
 
 
-class _AlreadyStarted(Exception):
+class _AlreadyStarted(InternalError):
     pass
 
 

@@ -17,7 +17,7 @@ from processes.jobs.incidents import ImpactWeights
 
 from ..auth import actor
 from ..extensions import auth
-from ..problems import STATUS, problem
+from ..problems import problem
 from ..services import services
 from .incident_schemas import (
     BatchOut,
@@ -64,11 +64,10 @@ def weights() -> ImpactWeights:
 
 def error_problem(error: BaseException, **extra: Any):
     """The problem+json response the app's error handlers give for `error`, with extra members."""
-    if isinstance(error, OrderflowError):
-        status = next((code for cls, code in STATUS.items() if isinstance(error, cls)), 400)
+    if isinstance(error, OrderflowError) and error.status < 500:
         if getattr(error, "field_errors", None):
             extra["errors"] = error.field_errors
-        return problem(status, error.title, error.detail, **extra)
+        return problem(error.status, error.title, error.detail, type=error.type, **extra)
     log.error("unexpected error: %s", error, exc_info=error)
     return problem(500, InternalServerError.name, InternalServerError.description, **extra)
 

@@ -9,6 +9,8 @@ from uuid import uuid4
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from processes.errors import InternalError
+
 
 def utcnow() -> datetime:
     """Naive UTC: SQLite has no time zones, so every timestamp is stored as UTC without one."""
@@ -366,7 +368,7 @@ class ApiToken(Base):
 # instead, as events are appended in time order (processes/reporting/audit.py).
 
 
-class AuditTrailIsAppendOnly(Exception):
+class AuditTrailIsAppendOnly(InternalError):
     """Code tried to change or delete an audit event. Never a user's error: a bug, refused before it reaches the
     database (where a trigger refuses it too)."""
 

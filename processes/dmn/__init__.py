@@ -20,7 +20,7 @@ Supported:
 * Result shape: one output column -> its value; several -> an object keyed by output name; COLLECT (no aggregator),
   RULE ORDER, OUTPUT ORDER -> a list; no match -> null, or the default outputs (a one-element list for the list
   policies). COUNT of nothing is 0; SUM/MIN/MAX of nothing is null, and they skip null outputs.
-* A value of the wrong type is an error (DecisionError naming the decision and the input/output/rule), not DMN's
+* A value of the wrong type is an error (DmnDecisionError naming the decision and the input/output/rule), not DMN's
   silent null: a business rule fed the wrong type should stop, not decide something else.
 
 Not supported (reported at parse time): imports, decision services as decision logic, boxed conditional/filter/
@@ -28,19 +28,18 @@ iteration expressions, non-FEEL expression languages (JUEL, JavaScript, ...), Ja
 """
 
 from .engine import DecisionResult, evaluate
-from .errors import DecisionError, DmnParseError, DmnProblem
+from .errors import DmnDecisionError, DmnParseError
 from .model import Decision, DecisionTable, DmnModel
 from .reader import DMN_NAMESPACES, parse
 
 __all__ = [
     "DMN_NAMESPACES",
     "Decision",
-    "DecisionError",
     "DecisionResult",
     "DecisionTable",
+    "DmnDecisionError",
     "DmnModel",
     "DmnParseError",
-    "DmnProblem",
     "evaluate",
     "parse",
 ]

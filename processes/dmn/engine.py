@@ -8,7 +8,7 @@ from typing import Any
 
 from ..feel import to_feel, to_json
 from ..feel.functions import EvalContext, Scope
-from .errors import DecisionError
+from .errors import DmnDecisionError
 from .model import Decision, DmnModel, conform, fail
 from .reader import variant
 
@@ -96,12 +96,12 @@ class _Evaluation:
 def evaluate(model: DmnModel, decision_id: str, variables: Mapping[str, Any] | None = None) -> DecisionResult:
     """Evaluate a decision (by id or name) and the decisions it requires against the caller's variables.
 
-    Raises DecisionError (hit policy violated, wrong type, required input missing, FEEL error) naming the decision,
+    Raises DmnDecisionError (hit policy violated, wrong type, required input missing, FEEL error) naming the decision,
     NotFound for an unknown decision.
     """
     variables = variables if variables is not None else {}
     if not isinstance(variables, Mapping):
-        raise DecisionError(f"variables must be an object, not {type(variables).__name__}")
+        raise DmnDecisionError(f"variables must be an object, not {type(variables).__name__}")
     decision = model.decision(decision_id)
     extra = None
     for key in variables:
@@ -114,7 +114,9 @@ def evaluate(model: DmnModel, decision_id: str, variables: Mapping[str, Any] | N
     try:
         value, rules, outs = evaluation.run(decision, top=True)
     except RecursionError as exc:
-        raise DecisionError(f"{decision.owner.label}: evaluation nested too deeply", decision_id=decision.id) from exc
+        raise DmnDecisionError(
+            f"{decision.owner.label}: evaluation nested too deeply", decision_id=decision.id
+        ) from exc
     names = decision.output_names
     return DecisionResult(
         decision_id=decision.id,

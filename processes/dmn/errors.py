@@ -2,41 +2,30 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from dataclasses import replace
 
 from ..errors import InvalidInput, Problem
 
 
-class DmnProblem(NamedTuple):
-    """One thing wrong with a DMN file: the element an analyst must fix, what is wrong, the line in the file."""
-
-    element_id: str | None
-    message: str
-    line: int | None
-
-
 class DmnParseError(InvalidInput):
     """The DMN file cannot be used. ``problems`` lists every problem found (FEEL syntax errors in all cells,
-    unknown references, invalid hit policies, ...), each as ``(element_id, message, line)``."""
+    unknown references, invalid hit policies, ...), each a Problem in the file (``element_type`` "dmn")."""
 
     title = "Invalid DMN"
 
-    def __init__(self, name: str, problems: list[DmnProblem]) -> None:
+    def __init__(self, name: str, problems: list[Problem]) -> None:
         self.name = name
-        self.problems = list(problems)
+        self.problems = [replace(p, element_type=p.element_type or "dmn", file=p.file or name) for p in problems]
         first = self.problems[0].message if self.problems else "invalid DMN"
         more = f" (and {len(self.problems) - 1} more problems)" if len(self.problems) > 1 else ""
         super().__init__(f"{name}: {first}{more}")
 
     def as_problems(self, element_type: str = "dmn") -> list[Problem]:
         """The problems in the form the deployment API reports them."""
-        return [
-            Problem(message=p.message, element_id=p.element_id, element_type=element_type, file=self.name, line=p.line)
-            for p in self.problems
-        ]
+        return [replace(p, element_type=element_type) for p in self.problems]
 
 
-class DecisionError(InvalidInput):
+class DmnDecisionError(InvalidInput):
     """Evaluating a decision failed: hit policy violated, a value of the wrong type, a required input missing,
     a FEEL evaluation error. ``decision_id`` names the decision (the one being evaluated when it failed, which may
     be a required decision of the one asked for); ``element_id`` the rule, input or output when there is one."""

@@ -22,7 +22,7 @@ from ..feel.functions import EvalContext, Scope, UserFunction, invoke
 from ..feel.ops import eq
 from ..feel.unary import range_contains
 from ..feel.values import CTX, Range
-from .errors import DecisionError
+from .errors import DmnDecisionError
 from .types import TypeMismatch, TypeSpec, describe
 
 HIT_POLICIES = ("UNIQUE", "FIRST", "PRIORITY", "ANY", "COLLECT", "RULE ORDER", "OUTPUT ORDER")
@@ -55,7 +55,7 @@ class Owner:
 
 
 def fail(owner: Owner, message: str, element_id: str | None = None, rule_ids: list[str] | None = None):
-    return DecisionError(f"{owner.label}: {message}", decision_id=owner.id, element_id=element_id, rule_ids=rule_ids)
+    return DmnDecisionError(f"{owner.label}: {message}", decision_id=owner.id, element_id=element_id, rule_ids=rule_ids)
 
 
 def run_cell(cell: Cell, scope: Scope, owner: Owner, what: str) -> Any:
@@ -64,7 +64,7 @@ def run_cell(cell: Cell, scope: Scope, owner: Owner, what: str) -> Any:
         return None
     try:
         return run(scope)
-    except DecisionError:
+    except DmnDecisionError:
         raise
     except FeelError as exc:
         raise fail(owner, f"{what} {cell.text!r}: {exc}", cell.element_id) from exc
@@ -77,7 +77,7 @@ def run_cell(cell: Cell, scope: Scope, owner: Owner, what: str) -> Any:
 def run_test(run: Callable, value: Any, scope: Scope, owner: Owner, what: str, text: str, element_id: str | None):
     try:
         return run(value, scope)
-    except DecisionError:
+    except DmnDecisionError:
         raise
     except FeelError as exc:
         raise fail(owner, f"{what} {text!r}: {exc}", element_id) from exc
@@ -197,7 +197,7 @@ class Invocation(Expression):
         names = [name for name, _ in self.bindings]
         try:
             return invoke(fn, args, names, scope.ctx)
-        except DecisionError:
+        except DmnDecisionError:
             raise
         except FeelError as exc:
             raise fail(owner, f"invoking {self.function.text!r}: {exc}", self.function.element_id) from exc
@@ -313,7 +313,7 @@ class DecisionTable(Expression):
                     matched.append(rule)
                     if first:
                         break
-        except DecisionError:
+        except DmnDecisionError:
             raise
         except Exception as exc:  # noqa: BLE001 - FeelError, or a bug in FEEL evaluation: named with its cell
             column, _, text, _ = tests[index]

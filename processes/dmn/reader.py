@@ -6,9 +6,10 @@ from typing import Any
 
 from lxml import etree
 
+from ..errors import Problem
 from ..feel import FeelError, FeelSyntaxError, compile_feel
 from ..feel.functions import EvalContext, Scope
-from .errors import DmnParseError, DmnProblem
+from .errors import DmnParseError
 from .model import (
     AGGREGATIONS,
     HIT_POLICIES,
@@ -76,23 +77,23 @@ def parse(xml: bytes | str, name: str = "decisions.dmn", *, extra_names: frozens
 def load(data: bytes, name: str) -> etree._Element:
     """Parse XML safely: bounded size, no DOCTYPE (so no entities, no XXE), no network."""
     if len(data) > MAX_BYTES:
-        raise DmnParseError(name, [DmnProblem(None, f"{len(data)} bytes is over the limit of {MAX_BYTES}", None)])
+        raise DmnParseError(name, [Problem(f"{len(data)} bytes is over the limit of {MAX_BYTES}")])
     parser = etree.XMLParser(
         resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False, huge_tree=False
     )
     try:
         root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:
-        raise DmnParseError(name, [DmnProblem(None, f"not well-formed XML: {exc}", exc.lineno)]) from None
+        raise DmnParseError(name, [Problem(f"not well-formed XML: {exc}", line=exc.lineno)]) from None
     if root is None:
-        raise DmnParseError(name, [DmnProblem(None, "empty document", None)])
+        raise DmnParseError(name, [Problem("empty document")])
     docinfo = root.getroottree().docinfo
     if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
-        raise DmnParseError(name, [DmnProblem(None, "DOCTYPE declarations are not allowed in DMN files", 1)])
+        raise DmnParseError(name, [Problem("DOCTYPE declarations are not allowed in DMN files", line=1)])
     qname = etree.QName(root)
     if qname.namespace not in DMN_NAMESPACES or qname.localname != "definitions":
         raise DmnParseError(
-            name, [DmnProblem(root.get("id"), f"not a DMN 1.1-1.5 document (root element {root.tag})", 1)]
+            name, [Problem(f"not a DMN 1.1-1.5 document (root element {root.tag})", root.get("id"), line=1)]
         )
     return root
 
@@ -131,7 +132,7 @@ class _Reader:
         self.data = data
         self.name = name
         self.extra_names = extra_names
-        self.problems: list[DmnProblem] = []
+        self.problems: list[Problem] = []
         self.known: frozenset[str] = frozenset()
         self.texts: list[str] = []
         self.names: set[str] = set()  # free names of the FEEL texts of the element being read
@@ -145,7 +146,7 @@ class _Reader:
 
     def problem(self, element_id: str | None, message: str, el=None) -> None:
         line = el.sourceline if el is not None else None
-        self.problems.append(DmnProblem(element_id, message, line))
+        self.problems.append(Problem(message, element_id, line=line))
 
     def cell(self, text: str, tests: bool, element_id: str | None, what: str, el, language: str | None = None) -> Cell:
         if not _is_feel(language or self.language):
@@ -162,7 +163,7 @@ class _Reader:
             compiled = compile_feel(text, tests, known)
         except FeelSyntaxError as exc:
             line = el.sourceline + exc.line - 1 if el is not None and el.sourceline else None
-            self.problems.append(DmnProblem(element_id, f"{what}: FEEL syntax error in {text!r}: {exc}", line))
+            self.problems.append(Problem(f"{what}: FEEL syntax error in {text!r}: {exc}", element_id, line=line))
             return Cell(text, None, frozenset(), element_id)
         except FeelError as exc:
             self.problem(element_id, f"{what}: {exc}", el)

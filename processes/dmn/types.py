@@ -20,12 +20,13 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from ..errors import InternalError
 from ..feel import YearsMonthsDuration, compile_feel, to_json
 from ..feel.functions import EvalContext, Scope
 from ..feel.values import kind
 
 
-class TypeMismatch(Exception):  # noqa: N818 - reported to users as a DecisionError with context added
+class TypeMismatch(InternalError):  # noqa: N818 - reported to users as a DmnDecisionError with context added
     """A value does not conform to a type; the message says what was expected and what was given."""
 
 

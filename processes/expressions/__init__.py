@@ -14,14 +14,18 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
+from processes.errors import OrderflowError
 from processes.expressions import beans as beans_
 from processes.expressions import python as sandbox
 
 PYTHON, JUEL, FEEL = "python", "juel", "feel"
 
 
-class ExpressionError(Exception):
+class ExpressionError(OrderflowError):
     """An expression was refused or failed, in any dialect. str() is a one-line message for an analyst."""
+
+    status = 422
+    title = "Expression failed"
 
     def __init__(self, message: str, dialect: str):
         super().__init__(message)

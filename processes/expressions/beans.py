@@ -26,14 +26,19 @@ from collections.abc import Callable, Iterator, Mapping
 from importlib.metadata import entry_points
 from typing import Any
 
+from processes.errors import OrderflowError
+
 # Bean name -> method name -> the function that method runs.
 Beans = Mapping[str, Mapping[str, Callable[..., Any]]]
 
 ENTRY_POINT_GROUP = "orderflow.beans"
 
 
-class BeanError(Exception):
+class BeanError(OrderflowError):
     """A bean is missing, misconfigured or failed. str() is a one-line message for an analyst or operator."""
+
+    status = 500
+    title = "Bean failed"
 
 
 class Execution(Mapping):

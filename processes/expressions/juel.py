@@ -67,6 +67,8 @@ from decimal import ROUND_HALF_UP, Context, Decimal, DecimalException, DivisionB
 from decimal import localcontext as _decimal_context
 from typing import Any
 
+from processes.errors import OrderflowError
+
 __all__ = [
     "MAX_DEPTH",
     "MAX_LENGTH",
@@ -96,12 +98,15 @@ clock: Callable[[], datetime] = _utc_now
 """What ``now()`` and ``dateTime()`` read. Replace it (or pass ``clock=`` to :func:`evaluate`) in tests."""
 
 
-class JuelError(Exception):
+class JuelError(OrderflowError):
     """A JUEL expression was refused (syntax, forbidden construct, limits) or failed while being evaluated.
 
     ``str(err)`` is a one-line message for a BPMN analyst.  ``position`` is the 0-based offset of the problem in
     ``expression`` (syntax and compile errors only), ``hint`` a plain-English suggestion if there is one.
     """
+
+    status = 422
+    title = "JUEL expression failed"
 
     def __init__(
         self, message: str, *, expression: str | None = None, position: int | None = None, hint: str | None = None

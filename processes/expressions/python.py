@@ -33,7 +33,9 @@ from dataclasses import dataclass
 from types import CodeType, TracebackType
 from typing import Any
 
-__all__ = ["ExpressionError", "check", "evaluate", "execute"]
+from processes.errors import InternalError, OrderflowError
+
+__all__ = ["SandboxError", "check", "evaluate", "execute"]
 
 MAX_SOURCE_LENGTH = 20_000
 MAX_DEPTH = 100
@@ -49,14 +51,17 @@ _SEQUENCE_TYPES = (str, bytes, bytearray, list, tuple)
 _MAX_MESSAGE = 300
 
 
-class ExpressionError(Exception):
-    """An expression or script from a diagram was rejected or failed.
+class SandboxError(OrderflowError):
+    """An expression or script from a diagram was rejected or failed in the Python sandbox.
 
     ``expression`` is the offending source text, ``lineno`` the line (if known) and
     ``str(err)`` a one-line message meant for a BPMN analyst, e.g. ``forbidden name
     '__import__'`` or ``syntax error at line 2: invalid syntax``.  Runtime failures keep the
     original exception as ``__cause__``.
     """
+
+    status = 422
+    title = "Python expression failed"
 
     def __init__(self, message: str, expression: str = "", lineno: int | None = None) -> None:
         super().__init__(message)
@@ -71,8 +76,8 @@ class ExpressionError(Exception):
         return (type(self), (self.message, self.expression, self.lineno))
 
 
-class _LimitError(Exception):
-    """Raised by the guards inside user code; turned into ExpressionError by the runner."""
+class _LimitError(InternalError):
+    """Raised by the guards inside user code; turned into SandboxError by the runner."""
 
 
 # --------------------------------------------------------------------------- whitelist
@@ -149,7 +154,7 @@ def _check_depth(tree: ast.AST, source: str, multiline: bool) -> None:
         node, depth = stack.pop()
         if depth > MAX_DEPTH:
             lineno = getattr(node, "lineno", None)
-            raise ExpressionError(
+            raise SandboxError(
                 f"expression is nested too deeply (more than {MAX_DEPTH} levels)" + _location(lineno, multiline),
                 source,
                 lineno,
@@ -168,11 +173,11 @@ def _check_attribute(attr: str) -> str | None:
 
 
 def _validate(tree: ast.AST, mode: str, source: str, multiline: bool) -> None:
-    """Raise ExpressionError for the first node that is not allowed (depth already checked)."""
+    """Raise SandboxError for the first node that is not allowed (depth already checked)."""
     allowed = _EXPRESSION_NODES if mode == "eval" else _SCRIPT_NODES
 
     def fail(problem: str, lineno: int | None) -> None:
-        raise ExpressionError(problem + _location(lineno, multiline), source, lineno)
+        raise SandboxError(problem + _location(lineno, multiline), source, lineno)
 
     def visit(node: ast.AST, lineno: int | None) -> None:
         lineno = getattr(node, "lineno", lineno)
@@ -433,7 +438,7 @@ class _Guarder(ast.NodeTransformer):
                                 value=_call(guard, load, node.value))  # fmt: skip
             return ast.copy_location(assign, node)
         if not isinstance(target, ast.Subscript):  # validation only lets names/subscripts through
-            raise ExpressionError("unsupported target of augmented assignment")
+            raise SandboxError("unsupported target of augmented assignment")
         # a[k] op= v  ->  t0 = a; t1 = k; t0[t1] = guard(t0[t1], v)  (a and k evaluated once)
         statements: list[ast.stmt] = []
         container = self._stash(target.value, statements)
@@ -460,7 +465,7 @@ class _Guarder(ast.NodeTransformer):
             return ast.Slice(lower=parts[0], upper=parts[1], step=parts[2])
         if isinstance(key, ast.Tuple) and any(isinstance(e, ast.Slice) for e in key.elts):
             if any(isinstance(e, ast.Starred) for e in key.elts):
-                raise ExpressionError("unsupported subscript in augmented assignment")
+                raise SandboxError("unsupported subscript in augmented assignment")
             return ast.Tuple(elts=[self._stash_key(e, statements) for e in key.elts], ctx=ast.Load())
         return self._stash(key, statements)
 
@@ -496,9 +501,9 @@ class _Compiled:
     multiline: bool
 
 
-def _syntax_error(error: SyntaxError, source: str, line_offset: int) -> ExpressionError:
+def _syntax_error(error: SyntaxError, source: str, line_offset: int) -> SandboxError:
     lineno = (error.lineno or 1) + line_offset
-    return ExpressionError(f"syntax error at line {lineno}: {error.msg}", source, lineno)
+    return SandboxError(f"syntax error at line {lineno}: {error.msg}", source, lineno)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -508,7 +513,7 @@ def _compile(source: str, mode: str) -> _Compiled:
     if not isinstance(source, str):
         raise TypeError(f"expression must be a string, not {type(source).__name__}")
     if len(source) > MAX_SOURCE_LENGTH:
-        raise ExpressionError(
+        raise SandboxError(
             f"expression is too long ({len(source):,} characters, limit {MAX_SOURCE_LENGTH:,})",
             source,
         )
@@ -517,7 +522,7 @@ def _compile(source: str, mode: str) -> _Compiled:
     if mode == "eval":
         text = source.strip()
         if not text:
-            raise ExpressionError("empty expression", source)
+            raise SandboxError("empty expression", source)
         line_offset = source[: source.index(text)].count("\n")
     else:
         text = textwrap.dedent(source)  # scripts are often indented inside the BPMN XML
@@ -526,9 +531,9 @@ def _compile(source: str, mode: str) -> _Compiled:
     except SyntaxError as error:
         raise _syntax_error(error, source, line_offset) from error
     except (MemoryError, RecursionError):
-        raise ExpressionError(f"expression is nested too deeply (more than {MAX_DEPTH} levels)", source) from None
+        raise SandboxError(f"expression is nested too deeply (more than {MAX_DEPTH} levels)", source) from None
     except ValueError as error:
-        raise ExpressionError(f"syntax error: {error}", source) from None
+        raise SandboxError(f"syntax error: {error}", source) from None
     if line_offset:
         ast.increment_lineno(tree, line_offset)
 
@@ -542,8 +547,8 @@ def _compile(source: str, mode: str) -> _Compiled:
     guarder = _Guarder()
     try:
         tree = ast.fix_missing_locations(guarder.visit(tree))
-    except ExpressionError as error:
-        raise ExpressionError(error.message, source) from None
+    except SandboxError as error:
+        raise SandboxError(error.message, source) from None
     try:
         code = compile(tree, _FILENAME, mode, dont_inherit=True)
     except SyntaxError as error:  # e.g. 'break' outside loop
@@ -570,7 +575,7 @@ def _error_line(traceback: TracebackType | None) -> int | None:
     return lineno
 
 
-def _runtime_error(error: Exception, source: str, compiled: _Compiled) -> ExpressionError:
+def _runtime_error(error: Exception, source: str, compiled: _Compiled) -> SandboxError:
     if isinstance(error, _LimitError | NameError):
         message = str(error)
     elif isinstance(error, ZeroDivisionError):
@@ -587,7 +592,7 @@ def _runtime_error(error: Exception, source: str, compiled: _Compiled) -> Expres
     if len(message) > _MAX_MESSAGE:
         message = message[: _MAX_MESSAGE - 3] + "..."
     lineno = _error_line(error.__traceback__)
-    return ExpressionError(message + _location(lineno, compiled.multiline), source, lineno)
+    return SandboxError(message + _location(lineno, compiled.multiline), source, lineno)
 
 
 def _globals_for(compiled: _Compiled, variables: Mapping[str, Any]) -> dict[str, Any]:
@@ -602,7 +607,7 @@ def _globals_for(compiled: _Compiled, variables: Mapping[str, Any]) -> dict[str,
 def check(source: str, mode: str = "eval") -> None:
     """Validate an expression (``mode="eval"``) or script (``mode="exec"``) without running it.
 
-    Raises ExpressionError for syntax errors and forbidden constructs; meant for linting
+    Raises SandboxError for syntax errors and forbidden constructs; meant for linting
     diagrams at deploy time.
     """
     _compile(source, mode)

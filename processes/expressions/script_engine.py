@@ -107,7 +107,7 @@ class SandboxedScriptEngine(PythonScriptEngine):
             return True
         try:
             return self.environment.execute(script, task.data, external_context or {})
-        except sandbox.ExpressionError as err:
+        except sandbox.SandboxError as err:
             raise WorkflowTaskException(f"script failed: {err}", task=task, exception=err) from err
         except Exception as err:
             raise WorkflowTaskException(f"script failed: {err}", task=task, exception=err) from err

@@ -26,13 +26,17 @@ from processes import dmn
 from processes.core import spiff
 from processes.core.feature import Feature
 from processes.core.models import DecisionDefinition
+from processes.errors import OrderflowError
 
 ZEEBE_NS = "http://camunda.org/schema/zeebe/1.0"
 MAPPINGS = ("singleEntry", "singleResult", "collectEntries", "resultList")
 
 
-class DecisionError(Exception):
+class DecisionError(OrderflowError):
     """A decision could not be evaluated or its result does not fit the task's mapping."""
+
+    status = 422
+    title = "Decision failed"
 
 
 class DecisionTask(ScriptEngineTask, BpmnSpecMixin):
@@ -190,7 +194,7 @@ def decide(engine, connection, key: str, variables: Mapping[str, Any], version: 
     model = engine.feature(Decisions).models.get(row.id, compile_model)
     try:
         evaluated = dmn.evaluate(model, key, variables)
-    except dmn.DecisionError as exc:
+    except dmn.DmnDecisionError as exc:
         raise DecisionError(str(exc)) from exc
     return {
         "decision": key,
@@ -203,7 +207,8 @@ def decide(engine, connection, key: str, variables: Mapping[str, Any], version: 
 
 
 class DecisionNotFound(DecisionError):
-    pass
+    status = 404
+    title = "Not found"
 
 
 def evaluate_decision(engine, key: str, variables: Mapping[str, Any], version: int | None = None) -> dict[str, Any]:

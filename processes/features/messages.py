@@ -26,7 +26,7 @@ from processes.core import spiff
 from processes.core.feature import Feature
 from processes.core.models import MessageSubscription, ProcessDefinition, ProcessInstance, utcnow
 from processes.core.spiff import find_task
-from processes.errors import Conflict, NotFound
+from processes.errors import Conflict, InternalError, NotFound
 from processes.features import event_gateways, event_subprocesses
 
 if TYPE_CHECKING:
@@ -206,7 +206,7 @@ def correlate(
     raise NotFound(f"no process instance is waiting for message '{name}'{which}, and no process starts with it")
 
 
-class _NotWaiting(Exception):
+class _NotWaiting(InternalError):
     pass
 
 

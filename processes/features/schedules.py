@@ -52,7 +52,7 @@ from processes.core.models import (
 from processes.core.records import InstanceRecord, JobRecord, write
 from processes.core.step import Step
 from processes.core.transport import ClaimedJob
-from processes.errors import Conflict, Problem
+from processes.errors import Conflict, OrderflowError, Problem
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 ZEEBE_NS = "http://camunda.org/schema/zeebe/1.0"
@@ -62,8 +62,11 @@ _REPEAT = re.compile(r"^R(\d*)/(.+)$", re.IGNORECASE)
 _QUARTZ_DAY = re.compile(r"\d+")
 
 
-class ScheduleError(Exception):
+class ScheduleError(OrderflowError):
     """A timer start event orderflow cannot schedule; str() is a one-line message for an analyst."""
+
+    status = 422
+    title = "Timer cannot be scheduled"
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from ..errors import InternalError, OrderflowError
 
-class FeelError(Exception):
+
+class FeelError(OrderflowError):
     """A FEEL expression could not be parsed, or evaluating it failed in a way that cannot be null."""
+
+    status = 422
+    title = "FEEL expression failed"
 
 
 class FeelSyntaxError(FeelError):
@@ -25,5 +30,5 @@ class FeelSyntaxError(FeelError):
         return FeelSyntaxError(self.message, line=self.line, column=self.column, hint=self.hint, source=self.source)
 
 
-class NullResult(Exception):  # noqa: N818 - control flow, not an error
+class NullResult(InternalError):  # noqa: N818 - control flow, not an error
     """Raised inside built-ins when an argument has the wrong type: the call's result is null."""

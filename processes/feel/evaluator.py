@@ -7,6 +7,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from ..errors import InternalError
 from . import nodes as n
 from .errors import FeelError
 from .functions import BUILTINS, MISSING, EvalContext, FeelFunction, Scope, UserFunction, invoke, lookup
@@ -160,7 +161,7 @@ def _if(node: n.If) -> Compiled:
     return lambda s: then(s) if cond(s) is True else other(s)
 
 
-class _NullDomain(Exception):  # noqa: N818
+class _NullDomain(InternalError):  # noqa: N818
     pass
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import InternalError
+
 MAX_DEPTH = 100
 
 
-class TooDeep(Exception):  # noqa: N818 - turned into a FeelSyntaxError by the parser
+class TooDeep(InternalError):  # noqa: N818 - turned into a FeelSyntaxError by the parser
     pass
 
 

@@ -28,7 +28,7 @@ from processes.core.models import (
     utcnow,
 )
 from processes.core.pages import page_of
-from processes.errors import Conflict, InvalidInput, NotFound, OrderflowError
+from processes.errors import Conflict, InternalError, InvalidInput, NotFound, OrderflowError
 from processes.instances import StartResult, iso, start_instance
 
 STATUSES = (DEAD_LETTER_OPEN, DEAD_LETTER_REPLAYED, DEAD_LETTER_DISCARDED)
@@ -37,7 +37,7 @@ _UNSET: Any = object()
 
 def error_text(error: BaseException) -> tuple[str, str]:
     """(error type, message) of a failed start, as stored."""
-    if isinstance(error, OrderflowError):
+    if isinstance(error, OrderflowError) and error.status < 500:
         return error.__class__.__name__, error.detail
     return error.__class__.__name__, f"{error.__class__.__name__}: {error}"
 
@@ -169,7 +169,7 @@ class ReplayResult:
     start: StartResult
 
 
-class ReplayFailed(Exception):
+class ReplayFailed(InternalError):
     """The replayed start failed again: `error` is why; the dead letter stays open with one more attempt."""
 
     def __init__(self, error: BaseException, dead_letter_id: str):

@@ -39,11 +39,11 @@ from processes.core.records import JobRecord
 from processes.core.spiff import data_changed, find_task, tasks_in
 from processes.core.step import Step
 from processes.core.transport import ClaimedJob
-from processes.errors import Conflict, NotFound
+from processes.errors import Conflict, InternalError, NotFound
 from processes.expressions import mappings
 
 
-class JobFailed(Exception):
+class JobFailed(InternalError):
     """A job's work failed. Retryable failures are tried again with backoff; others open an incident."""
 
     def __init__(self, message: str, retryable: bool = True):
@@ -51,7 +51,7 @@ class JobFailed(Exception):
         self.retryable = retryable
 
 
-class JobNeedsReview(Exception):
+class JobNeedsReview(InternalError):
     """The job's answer does not match what was asked (a discrepancy): a person must look before it counts."""
 
     def __init__(self, code: str, message: str, asked: dict, got: dict, variables: dict[str, Any] | None = None):
@@ -59,7 +59,7 @@ class JobNeedsReview(Exception):
         self.code, self.asked, self.got, self.variables = code, asked, got, variables or {}
 
 
-class BpmnErrorThrown(Exception):
+class BpmnErrorThrown(InternalError):
     """A business failure with an error code, thrown as a BPMN error at the job's task."""
 
     def __init__(self, code: str, message: str = "", variables: dict[str, Any] | None = None):

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from processes.dmn import DecisionError, DmnModel, evaluate, parse
+from processes.dmn import DmnDecisionError, DmnModel, evaluate, parse
 from processes.feel import YearsMonthsDuration
 from processes.feel import evaluate as feel
 from tests.support.paths import CONFORMANCE
@@ -140,7 +140,7 @@ def run_case(model: DmnModel, case) -> list[str]:
         expected = tck_value(_child(node, "expected")) if _child(node, "expected") is not None else None
         try:
             result = evaluate(model, name, variables)
-        except DecisionError as exc:
+        except DmnDecisionError as exc:
             if not expects_error:
                 failures.append(f"{name}: unexpected error {exc}")
             continue

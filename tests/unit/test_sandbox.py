@@ -5,7 +5,7 @@ import pickle
 import pytest
 
 from processes.expressions import python as sandbox
-from processes.expressions.python import ExpressionError, check, evaluate, execute
+from processes.expressions.python import SandboxError, check, evaluate, execute
 
 # --------------------------------------------------------------------------- normal behaviour
 
@@ -121,7 +121,7 @@ def test_script_names_only_read_are_left_alone_and_comprehension_names_do_not_le
 
 def test_failed_script_writes_nothing_back():
     variables = {"a": 1}
-    with pytest.raises(ExpressionError, match="division by zero"):
+    with pytest.raises(SandboxError, match="division by zero"):
         execute("a = 2\nb = 3\nc = 1 / 0", variables)
     assert variables == {"a": 1}
 
@@ -159,14 +159,14 @@ def test_indented_script_from_xml_is_dedented():
 
 
 def test_unknown_variable_is_reported_by_name():
-    with pytest.raises(ExpressionError, match="name 'amount' is not defined") as info:
+    with pytest.raises(SandboxError, match="name 'amount' is not defined") as info:
         evaluate("amount > 100", {"total": 1})
     assert isinstance(info.value.__cause__, NameError)
     assert info.value.expression == "amount > 100"
 
 
 def test_unknown_variable_in_script_reports_line():
-    with pytest.raises(ExpressionError, match="name 'missing' is not defined at line 3") as info:
+    with pytest.raises(SandboxError, match="name 'missing' is not defined at line 3") as info:
         execute("a = 1\nb = 2\nc = missing + 1", {})
     assert info.value.lineno == 3
 
@@ -183,34 +183,34 @@ def test_unknown_variable_in_script_reports_line():
     ],
 )
 def test_runtime_errors_become_expression_errors(expression, variables, message, cause):
-    with pytest.raises(ExpressionError, match=message) as info:
+    with pytest.raises(SandboxError, match=message) as info:
         evaluate(expression, variables)
     assert type(info.value.__cause__) is cause
     assert "\n" not in str(info.value)
 
 
 def test_syntax_error_mentions_line():
-    with pytest.raises(ExpressionError, match=r"^syntax error at line 2: ") as info:
+    with pytest.raises(SandboxError, match=r"^syntax error at line 2: ") as info:
         check("a = 1\nb = (\nc = 3", mode="exec")
     assert info.value.lineno == 2
-    with pytest.raises(ExpressionError, match=r"^syntax error at line 1: "):
+    with pytest.raises(SandboxError, match=r"^syntax error at line 1: "):
         evaluate("amount >", {"amount": 1})
-    with pytest.raises(ExpressionError, match=r"^syntax error at line 1: 'break' outside loop"):
+    with pytest.raises(SandboxError, match=r"^syntax error at line 1: 'break' outside loop"):
         execute("break", {})
 
 
 def test_syntax_error_line_counts_leading_blank_lines_of_expression():
-    with pytest.raises(ExpressionError, match=r"^syntax error at line 3: "):
+    with pytest.raises(SandboxError, match=r"^syntax error at line 3: "):
         check("\n\n  amount >>> 1")
 
 
 def test_forbidden_construct_in_script_reports_line():
-    with pytest.raises(ExpressionError, match=r"^import statements are not allowed at line 3$"):
+    with pytest.raises(SandboxError, match=r"^import statements are not allowed at line 3$"):
         check("a = 1\nb = 2\nimport os", mode="exec")
 
 
 def test_empty_expression_is_rejected():
-    with pytest.raises(ExpressionError, match="empty expression"):
+    with pytest.raises(SandboxError, match="empty expression"):
         check("   ")
 
 
@@ -225,7 +225,7 @@ def test_check_rejects_unknown_mode():
 
 
 def test_expression_error_pickles():
-    error = ExpressionError("forbidden name 'x'", "x", 1)
+    error = SandboxError("forbidden name 'x'", "x", 1)
     copy = pickle.loads(pickle.dumps(error))
     assert (str(copy), copy.expression, copy.lineno) == ("forbidden name 'x'", "x", 1)
 
@@ -248,7 +248,7 @@ def test_only_the_safe_builtins_exist():
 def test_other_builtins_are_not_defined(name, template):
     # plain expression, expression with its own scope, and script all see the same builtins
     source = template.format(name=name)
-    with pytest.raises(ExpressionError, match=f"name '{name}' is not defined"):
+    with pytest.raises(SandboxError, match=f"name '{name}' is not defined"):
         if "=" in source:
             execute(source, {})
         else:
@@ -262,11 +262,11 @@ def test_variables_shadow_builtins():
 def test_iteration_budget_counts_all_loops(monkeypatch):
     monkeypatch.setattr(sandbox, "MAX_ITERATIONS", 50)
     execute("n = 0\nfor a in range(5):\n    for b in range(5):\n        n += 1", {})  # 30 iterations
-    with pytest.raises(ExpressionError, match="too many loop iterations"):
+    with pytest.raises(SandboxError, match="too many loop iterations"):
         execute("for a in range(8):\n    for b in range(8):\n        pass", {})  # 72 iterations
-    with pytest.raises(ExpressionError, match="too many loop iterations"):
+    with pytest.raises(SandboxError, match="too many loop iterations"):
         evaluate("[1 for a in range(8) for b in range(8)]", {})
-    with pytest.raises(ExpressionError, match="too many loop iterations"):
+    with pytest.raises(SandboxError, match="too many loop iterations"):
         evaluate("sum(1 for a in range(60))", {})
     assert evaluate("sum(1 for a in range(50))", {}) == 50  # the budget is per evaluation
 
@@ -360,12 +360,12 @@ def test_escape_corpus_is_rejected(source, mode, message, static):
     Sentinel.touched = False
     variables = {"x": Sentinel()}
     if static:
-        with pytest.raises(ExpressionError) as info:
+        with pytest.raises(SandboxError) as info:
             check(source, mode)
         assert message in str(info.value)
     else:
         check(source, mode)  # valid code; the guards stop it at run time
-    with pytest.raises(ExpressionError) as info:
+    with pytest.raises(SandboxError) as info:
         if mode == "eval":
             evaluate(source, variables)
         else:
@@ -396,7 +396,7 @@ def test_escape_corpus_is_large_and_distinct():
 )
 def test_limits_are_exact(allowed, rejected):
     evaluate(allowed, {})
-    with pytest.raises(ExpressionError):
+    with pytest.raises(SandboxError):
         evaluate(rejected, {})
 
 
@@ -420,7 +420,7 @@ def test_hostile_script_creates_no_file(tmp_path, payload):
     assert control.exists()
     # ... but not in the sandbox.
     target = tmp_path / "target.txt"
-    with pytest.raises(ExpressionError):
+    with pytest.raises(SandboxError):
         execute(payload, {"p": str(target)})
     assert not target.exists()
     assert list(tmp_path.iterdir()) == [control]
