@@ -176,10 +176,12 @@ def _local_engine():
 
 
 def _domain_call(function, *args, **kwargs):
-    from processes.errors import OrderflowError
+    from processes.errors import InternalError, OrderflowError
 
     try:
         return function(*args, **kwargs)
+    except InternalError:
+        raise  # a bug, not an answer: its traceback says where
     except OrderflowError as exc:
         raise click.ClickException(exc.detail) from exc
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from inbox.forms import FormInvalid
 from inbox.tasks import claim_task, complete_task, delegate_task, get_task, list_tasks, unclaim_task
 from processes.core.models import ProcessDefinition
-from processes.errors import Forbidden, InvalidInput, NotFound, OrderflowError
+from processes.errors import Forbidden, InternalError, InvalidInput, NotFound, OrderflowError
 from processes.instances import get_instance, instance_events
 
 from ..services import services
@@ -97,6 +97,8 @@ def _action(task_id: str, done: str, action) -> Any:
     except (Forbidden, NotFound, InvalidInput) as exc:
         flash(exc.detail, "error")
         return redirect(url_for(".inbox"))
+    except InternalError:
+        raise  # a bug, not an answer: the error page, logged
     except OrderflowError as exc:  # someone else was faster (409): say so and show the task as it is now
         flash(exc.detail, "error")
         return redirect(url_for(".task", task_id=task_id))
@@ -171,6 +173,8 @@ def complete(task_id: str):
         return _render_task(task, exc.field_errors, dict(request.form), status=422)
     except InvalidInput as exc:
         return _render_task(task, {"": [exc.detail]}, dict(request.form), status=422)
+    except InternalError:
+        raise
     except OrderflowError as exc:
         flash(exc.detail, "error")
         return redirect(url_for(".task", task_id=task_id))

@@ -45,7 +45,7 @@ from processes.core.models import (
 from processes.core.records import IncidentRecord, JobRecord
 from processes.core.spiff import find_task, tasks_in
 from processes.core.step import Step
-from processes.errors import Conflict, InvalidInput, NotFound, OrderflowError
+from processes.errors import Conflict, InternalError, InvalidInput, NotFound, OrderflowError
 from processes.instances import iso
 
 log = logging.getLogger(__name__)
@@ -538,7 +538,11 @@ def _retry_one(engine: Engine, incident_id: str, actor: str | None) -> dict[str,
     except AlreadyResolved as exc:
         item.update(result=RESULT_ALREADY_RESOLVED, detail=exc.detail)
     except OrderflowError as exc:
-        item.update(detail=exc.detail)
+        if isinstance(exc, InternalError):  # a bug, not an answer: logged with its class like any other
+            log.exception("retry of incident %s failed", incident_id)
+            item.update(detail=f"{exc.__class__.__name__}: {exc}")
+        else:
+            item.update(detail=exc.detail)
     except Exception as exc:  # one broken instance must not stop the batch; it is reported, not hidden
         log.exception("retry of incident %s failed", incident_id)
         item.update(detail=f"{exc.__class__.__name__}: {exc}")
