@@ -93,9 +93,11 @@ def build_services(sql_engine, config: Mapping[str, Any]) -> Services:
     engine = build_engine(make_session_factory(sql_engine), dispatcher=dispatcher, settings=settings)
     jobs = JobService(engine, connector_executor(registry))
     if config["ORDERFLOW_BROKER_URL"]:
-        from .worker import CeleryDispatcher
+        from processes.jobs.broker import CeleryDispatcher
 
-        engine.dispatcher = CeleryDispatcher(topics=registry.topics(), unsent=jobs.mark_unsent)
+        from .worker import celery
+
+        engine.dispatcher = CeleryDispatcher(topics=registry.topics(), app=celery, unsent=jobs.mark_unsent)
     if config["ORDERFLOW_EMBEDDED_WORKERS"] and not config["ORDERFLOW_BROKER_URL"]:
         runner = EmbeddedRunner(jobs, threads=config["ORDERFLOW_WORKER_THREADS"], topics=registry.topics())
         engine.dispatcher = runner

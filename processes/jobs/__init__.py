@@ -3,7 +3,7 @@
 - `service`: claiming by lease, running, reporting back through an engine step (`JobService`);
 - `service_tasks`: the feature that writes a job for each service task the engine reaches;
 - the transport interface (`processes.core.JobDispatcher`) with its implementations side by side: `embedded`
-  (worker threads in the server process) and `celery` (a broker and worker processes; `app.worker` runs them);
+  (worker threads in the server process) and `broker` (Celery on Redis or RabbitMQ; `app.worker` runs the workers);
 - `incidents` and `dead_letters`: what failed, for operators."""
 
 from processes.jobs.service import (
