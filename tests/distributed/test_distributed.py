@@ -39,9 +39,9 @@ from sqlalchemy.pool import NullPool
 
 from tests.support.diagrams import process
 from tests.support.paths import ROOT
+from tests.support.postgres import fresh_database, postgres_url
 from tests.support.server import TOKEN, Server
 
-POSTGRES_URL = os.environ.get("ORDERFLOW_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("ORDERFLOW_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 AMQP_URL = os.environ.get("ORDERFLOW_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
 REDIS_SERVER = shutil.which("redis-server") or next((p for p in ["/usr/bin/redis-server"] if os.path.exists(p)), None)
@@ -65,27 +65,18 @@ BRANCHES = ("Task_ReserveInventory", "Task_AuthorizePayment")
 # -- services: reachable, or skipped (failed in CI) with the reason ------------------------------------------------
 
 
-def _postgres_url(database: str | None = None) -> str:
-    url = make_url(POSTGRES_URL)
-    if url.drivername == "postgresql":  # a plain libpq-style URL: use the driver the project installs
-        url = url.set(drivername="postgresql+psycopg")
-    if database is not None:
-        url = url.set(database=database)
-    return url.render_as_string(hide_password=False)
-
-
 def _first_line(exc: Exception) -> str:
     message = str(exc).strip()
     return f"{exc.__class__.__name__}: {message.splitlines()[0] if message else ''}"
 
 
 def _probe_postgres() -> str | None:
-    probe = create_engine(_postgres_url(), poolclass=NullPool, connect_args={"connect_timeout": CONNECT_TIMEOUT})
+    probe = create_engine(postgres_url(), poolclass=NullPool, connect_args={"connect_timeout": CONNECT_TIMEOUT})
     try:
         with probe.connect() as connection:
             connection.execute(text("SELECT 1"))
     except Exception as exc:  # whatever the driver raises, the reason is reported
-        shown = make_url(_postgres_url()).render_as_string(hide_password=True)
+        shown = make_url(postgres_url()).render_as_string(hide_password=True)
         return f"PostgreSQL not reachable at {shown} ({_first_line(exc)}; set ORDERFLOW_TEST_POSTGRES_URL)"
     finally:
         probe.dispose()
@@ -374,24 +365,8 @@ def wait_until(condition: Callable[[], Any], timeout: float, what: str, interval
 @pytest.fixture
 def db_url(postgres_ok: None) -> Iterator[str]:
     """A fresh PostgreSQL database per test (the server migrates it at start-up), dropped at the end."""
-    name = f"orderflow_dist_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(
-        _postgres_url(),
-        poolclass=NullPool,
-        isolation_level="AUTOCOMMIT",
-        connect_args={"connect_timeout": CONNECT_TIMEOUT},
-    )
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield _postgres_url(name)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(
-                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"), {"name": name}
-            )
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
+    with fresh_database("orderflow_dist") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -16,34 +16,20 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import requests
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
 
 from tests.support.diagrams import simple
 from tests.support.paths import SHIPPED
+from tests.support.postgres import fresh_database
 from tests.support.server import TOKEN
-from tests.support.services import missing
 
-POSTGRES_URL = os.environ.get("ORDERFLOW_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 WEB_PROCESSES = 4
 STARTUP = 90.0  # seconds gunicorn may take to boot its workers before the test fails
-
-
-def _postgres_url(database: str | None = None) -> str:
-    url = make_url(POSTGRES_URL)
-    if url.drivername == "postgresql":  # a plain libpq-style URL: use the driver the project installs
-        url = url.set(drivername="postgresql+psycopg")
-    if database is not None:
-        url = url.set(database=database)
-    return url.render_as_string(hide_password=False)
 
 
 def _tables(sqlite_file: Path) -> set[str]:
@@ -163,28 +149,8 @@ def test_workers_and_schedulers_refuse_a_database_without_schema(tmp_path: Path,
 @pytest.fixture
 def fresh_postgres() -> Iterator[str]:
     """A PostgreSQL database of this test only, dropped at the end."""
-    admin = create_engine(
-        _postgres_url(), poolclass=NullPool, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
-    )
-    name = f"orderflow_gunicorn_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # whatever the driver raises, the reason is reported
-        admin.dispose()
-        shown = make_url(_postgres_url()).render_as_string(hide_password=True)
-        first_line = (str(exc).strip().splitlines() or [""])[0]
-        missing(f"PostgreSQL not reachable at {shown} ({exc.__class__.__name__}: {first_line}; "
-                "set ORDERFLOW_TEST_POSTGRES_URL)")  # fmt: skip
-    try:
-        yield _postgres_url(name)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(
-                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"), {"name": name}
-            )
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
+    with fresh_database("orderflow_gunicorn") as url:
+        yield url
 
 
 GUNICORN_CONFIG = """

@@ -30,6 +30,7 @@ from connectors import (
     retry_policy,
 )
 from connectors.circuit import DEFAULT_COOLDOWN, MemoryCircuitStore, RedisCircuitStore
+from tests.support.connectors import call, control, job, stats
 
 REDIS_URL = os.environ.get("ORDERFLOW_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 
@@ -67,34 +68,8 @@ def registry(sandbox_url: str, clock: FakeClock) -> ConnectorRegistry:
     return build_registry({"ORDERFLOW_SANDBOX_URL": sandbox_url}, clock=clock)
 
 
-def control(url: str, **settings: Any) -> None:
-    requests.post(f"{url}/_control", json=settings, timeout=5).raise_for_status()
-
-
-def stats(url: str) -> dict[str, int]:
-    return requests.get(f"{url}/_stats", timeout=5).json()
-
-
 def grew(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
     return {name: after[name] - before[name] for name in after if after[name] != before[name]}
-
-
-def job(topic: str, key: str | None = None) -> JobContext:
-    return JobContext(
-        job_id=str(uuid.uuid4()),
-        idempotency_key=key or f"job-{uuid.uuid4()}",
-        attempt=1,
-        instance_id="inst-1",
-        business_key="ORD-BK",
-        element_id="Task_1",
-        topic=topic,
-    )
-
-
-def call(registry: ConnectorRegistry, topic: str, variables: dict[str, Any], ctx: JobContext | None = None):
-    connector = registry.get(topic)
-    assert connector is not None, topic
-    return connector(variables, ctx or job(topic))
 
 
 ADDRESSES = {
