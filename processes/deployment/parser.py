@@ -32,6 +32,8 @@ DMN_NAMESPACES = {
     "https://www.omg.org/spec/DMN/20240513/MODEL/",
 }
 ZEEBE_NS = "http://camunda.org/schema/zeebe/1.0"
+# Camunda 7 still reads diagrams written for Activiti, its ancestor, with the same extensions in this namespace.
+_ACTIVITI_DECLARATION = re.compile(rb"""(xmlns(?::[\w.-]+)?\s*=\s*)(["'])http://activiti\.org/bpmn\2""")
 MAX_FILE_BYTES = 2 * 1024 * 1024
 
 # Flow elements SpiffWorkflow cannot execute; named at deploy time instead of failing at run time.
@@ -69,7 +71,11 @@ def load_xml(name: str, data: bytes) -> LoadedFile:
         resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_blank_text=False
     )
     try:
-        root = etree.fromstring(data, parser)
+        # Everything orderflow (and SpiffWorkflow) reads of Camunda 7 is in the camunda namespace: an Activiti
+        # diagram is read as Camunda reads it, with its namespace declared as camunda's. Only the declaration
+        # changes, so line numbers stay; the stored text stays as drawn.
+        camunda = rb"\1\2" + CAMUNDA_MODEL_NS.encode() + rb"\2"
+        root = etree.fromstring(_ACTIVITI_DECLARATION.sub(camunda, data), parser)
     except etree.XMLSyntaxError as exc:
         raise InvalidInput(f"{name}: not well-formed XML: {exc}") from exc
     if root is None:
@@ -342,6 +348,20 @@ class ServiceTaskParser(CamundaTaskParser):
         return extensions
 
 
+class SendTaskParser(ServiceTaskParser):
+    """A send task is a job, like a service task, as Camunda 7 and 8 run it: the worker (or connector) that takes
+    its topic sends the message. Without an implementation Camunda refuses it at deploy; so does orderflow."""
+
+    def create_task(self):
+        if implementation_topic(self.parse_extensions()) is None:
+            self.raise_validation_exception(
+                "send task has no implementation: Camunda sends the message from a job, so set camunda:type="
+                '"external" and camunda:topic (or camunda:class, camunda:expression, camunda:delegateExpression; '
+                "Camunda 8: zeebe:taskDefinition type) for a worker to take, or draw a message throw event instead"
+            )
+        return super().create_task()
+
+
 class UserTaskParser(CamundaUserTaskParser):
     """Keeps who may work a user task and when it is due (SpiffWorkflow drops these): Camunda 7 attributes and
     Camunda 8 `zeebe:assignmentDefinition` / `zeebe:taskSchedule` / `zeebe:formDefinition`. Values may be
@@ -441,6 +461,7 @@ class OrderflowParser(CamundaParser):
     OVERRIDE_PARSER_CLASSES = {
         **CamundaParser.OVERRIDE_PARSER_CLASSES,
         full_tag("serviceTask"): (ServiceTaskParser, ServiceTask),
+        full_tag("sendTask"): (SendTaskParser, ServiceTask),
         full_tag("scriptTask"): (ScriptTaskParser, ScriptTask),
         full_tag("userTask"): (UserTaskParser, CamundaUserTask),
         # Camunda passes straight through a plain task.
@@ -472,8 +493,13 @@ IMPLEMENTATIONS = ("delegateExpression", "class", "expression")
 def topic_of(task_spec) -> str | None:
     """The job topic a service task is bound to, or None when it has no binding. A Camunda 7 Java implementation
     (`camunda:delegateExpression`, `camunda:class`, `camunda:expression`) names the topic when no topic is set, so an
-    external worker or connector can take over what the Java code did."""
-    extensions = getattr(task_spec, "extensions", None) or {}
-    return extensions.get("topic") or next(
+    external worker or connector can take over what the Java code did. A topic written as an expression
+    (`=validateDataType`, `${topic}`) is evaluated for each job (`processes.jobs.service_tasks`)."""
+    return implementation_topic(getattr(task_spec, "extensions", None) or {})
+
+
+def implementation_topic(extensions: dict) -> str | None:
+    """`topic_of` for the extensions a task parser read (the topic, or what names it)."""
+    return (extensions.get("topic") or "").strip() or next(
         (extensions[a].strip() for a in IMPLEMENTATIONS if (extensions.get(a) or "").strip()), None
     )

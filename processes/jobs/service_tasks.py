@@ -42,6 +42,11 @@ def service_job(
     what = f"input mapping of {element_id}"
     try:
         mapped_inputs = mappings.inputs(extensions, data)
+        if topic == (extensions.get("topic") or "").strip() and expressions.dialect_of(topic) != expressions.PYTHON:
+            # The job type as an expression (Zeebe `=…`, Camunda 7 `${…}`): evaluated for each job, after the
+            # input mappings, as Zeebe does; it must give text.
+            what = f"job type of {element_id}"
+            topic = job_topic(topic, {**data, **mapped_inputs})
         retry_cycle = extensions.get("retryCycle")
         if retry_cycle and expressions.dialect_of(retry_cycle) != expressions.PYTHON:
             # Camunda 7 takes an expression here too (`${paymentRetryCycle}`): evaluated when the job is made.
@@ -66,6 +71,17 @@ def service_job(
     )
 
 
+def job_topic(source: str, variables: dict[str, Any]) -> str:
+    """The topic a job type expression gives; ExpressionError when it is not text."""
+    value = expressions.evaluate(source, variables)
+    if not isinstance(value, str) or not value.strip():
+        shown = "null" if value is None else repr(value)
+        raise expressions.ExpressionError(
+            f"'{source}' must give the job's type as text, but gave {shown}", expressions.dialect_of(source)
+        )
+    return value.strip()
+
+
 class ServiceTasks(Feature):
     """Writes a job for every service task the engine reached; one without a topic is an incident."""
 
@@ -88,4 +104,4 @@ class ServiceTasks(Feature):
             job = service_job(step, task, topic, now)
             task.internal_data[JOB_KEY] = job.id if job is not None else None
             if job is not None:
-                step.record("job_created", task, {"jobId": job.id, "topic": topic})
+                step.record("job_created", task, {"jobId": job.id, "topic": job.topic})
