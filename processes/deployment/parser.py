@@ -18,6 +18,7 @@ from SpiffWorkflow.camunda.parser.task_spec import ScriptTaskParser as CamundaSc
 from SpiffWorkflow.camunda.parser.task_spec import UserTaskParser as CamundaUserTaskParser
 from SpiffWorkflow.camunda.specs.user_task import UserTask as CamundaUserTask
 
+from processes import expressions
 from processes.core.feature import Feature
 from processes.core.spiff import NoOpTask
 from processes.errors import InvalidInput, Problem, TooLarge
@@ -116,10 +117,66 @@ def lint_bpmn(loaded: LoadedFile) -> list[Problem]:
             kind = _LISTENERS[(qname.namespace, qname.localname)]
             message = f"{kind} {_listener_description(element)} is skipped: {LISTENERS_NOT_RUN}"
             problems.append(_problem(loaded, owner, message, element, severity="warning"))
+    problems.extend(_script_problems(loaded))
     for store in loaded.root.iter(f"{{{BPMN_NS}}}dataStore"):
         if store.get("id") not in referenced_stores:
             problems.append(_problem(loaded, store, DATA_STORE_IGNORED, severity="warning"))
     return problems
+
+
+def _script_problems(loaded: LoadedFile) -> list[Problem]:
+    """Scripts orderflow cannot run, named with their element: a script task or parameter script loaded from a
+    resource (a file of the Java deployment, which orderflow never sees), a parameter script in a language other
+    than Python, JUEL or FEEL, and a Python parameter script the sandbox refuses."""
+    problems = []
+    for task in loaded.root.iter(f"{{{BPMN_NS}}}scriptTask"):
+        resource = task.get(f"{{{CAMUNDA_MODEL_NS}}}resource")
+        if resource and not (task.findtext(f"{{{BPMN_NS}}}script") or "").strip():
+            message = (
+                f"script task loads its script from a resource (camunda:resource '{resource}'), which orderflow "
+                "cannot read: write the script into the task (Python, or a Camunda 8 zeebe:script FEEL expression)"
+            )
+            problems.append(_problem(loaded, task, message))
+    for script in loaded.root.iter(f"{{{CAMUNDA_MODEL_NS}}}script"):
+        parameter = script.getparent()
+        while parameter is not None and not etree.QName(parameter).localname.endswith("Parameter"):
+            parameter = parameter.getparent()
+        if parameter is None:
+            continue  # a listener's script: listeners are skipped with a warning
+        owner = _extension_owner(parameter)
+        where = f"{etree.QName(parameter).localname[:-9]} parameter '{parameter.get('name')}'"
+        language = (script.get("scriptFormat") or "").lower()
+        if script.get("resource"):
+            message = (
+                f"{where}: its script is loaded from a resource ('{script.get('resource')}'), which orderflow "
+                "cannot read: write the script into the parameter"
+            )
+        elif language not in SCRIPT_FORMATS:
+            message = (
+                f"{where}: a {language or 'script without a scriptFormat'} script cannot run in orderflow: write it "
+                'in Python (scriptFormat="python"; its last line is the value), or as an expression (${…}, =…)'
+            )
+        else:
+            source = (script.text or "").strip()
+            try:
+                if language != "python":
+                    expressions.check(script_expression(source, language))
+                elif source:
+                    expressions.check(source, "exec")
+                continue
+            except expressions.ExpressionError as exc:
+                message = f"{where}: {exc}"
+        problems.append(_problem(loaded, owner, message, script))
+    return problems
+
+
+def script_expression(source: str, language: str) -> str:
+    """A JUEL or FEEL parameter script as the expression orderflow evaluates."""
+    if language == "feel" and not source.startswith("="):
+        return "=" + source
+    if language == "juel" and expressions.dialect_of(source) != expressions.JUEL:
+        return "${" + source + "}"
+    return source
 
 
 # The start events of an event subprocess that orderflow runs (processes/features/event_subprocesses.py).
@@ -307,19 +364,28 @@ def io_mappings(node) -> dict[str, list[dict[str, object]]]:
     return mappings
 
 
+# The key of a `camunda:script` inside an input/output parameter, as `io_mappings` keeps it.
+SCRIPT = "orderflow.script"
+# Script languages orderflow runs in parameters: Python in the sandbox; JUEL and FEEL as expressions.
+SCRIPT_FORMATS = ("python", "juel", "feel")
+
+
 def _parameter_value(parameter) -> object:
-    camunda = f"{{{CAMUNDA_MODEL_NS}}}"
+    """A parameter's (or a map entry's) value: its text, or the list, map or script it holds."""
     children = [c for c in parameter if isinstance(c.tag, str)]
-    if not children:
-        return (parameter.text or "").strip()
-    child = children[0]
-    if child.tag == camunda + "list":
-        return [_parameter_value(item) for item in child if isinstance(item.tag, str)]
-    if child.tag == camunda + "map":
-        return {entry.get("key"): _parameter_value(entry) for entry in child if isinstance(entry.tag, str)}
-    if child.tag == camunda + "script":
-        return {"unsupported": "script"}
-    return (child.text or "").strip()
+    return _definition_value(children[0]) if children else (parameter.text or "").strip()
+
+
+def _definition_value(definition) -> object:
+    """A `camunda:list`, `camunda:map`, `camunda:script` or `camunda:value`, also as an item of a list."""
+    camunda = f"{{{CAMUNDA_MODEL_NS}}}"
+    if definition.tag == camunda + "list":
+        return [_definition_value(item) for item in definition if isinstance(item.tag, str)]
+    if definition.tag == camunda + "map":
+        return {entry.get("key"): _parameter_value(entry) for entry in definition if isinstance(entry.tag, str)}
+    if definition.tag == camunda + "script":  # run when the mapping is (expressions/mappings.py); lint checked it
+        return {SCRIPT: (definition.text or "").strip(), "scriptFormat": (definition.get("scriptFormat") or "").lower()}
+    return (definition.text or "").strip()
 
 
 class ServiceTaskParser(CamundaTaskParser):

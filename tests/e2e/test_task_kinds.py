@@ -144,3 +144,44 @@ def test_an_activiti_namespace_diagram_runs_as_camunda_reads_it(server: Server) 
     assert view["status"] == "completed" and view["variables"]["checked"] is True
     stored = server.get("/process-definitions/activiti_order/xml").text
     assert 'xmlns:activiti="http://activiti.org/bpmn"' in stored  # kept as drawn
+
+
+SCRIPTED = """<bpmn:serviceTask id="quote" camunda:type="external" camunda:topic="quote">
+  <bpmn:extensionElements><camunda:inputOutput>
+    <camunda:inputParameter name="net"><camunda:script scriptFormat="python">
+subtotal = sum(line["price"] * line["quantity"] for line in items)
+round(subtotal * (1 - discount), 2)
+    </camunda:script></camunda:inputParameter>
+    <camunda:inputParameter name="skus"><camunda:list>
+      <camunda:value>fixed</camunda:value>
+      <camunda:script scriptFormat="python">[line["sku"] for line in items]</camunda:script>
+    </camunda:list></camunda:inputParameter>
+    <camunda:outputParameter name="gross"><camunda:script scriptFormat="juel">${price * 1.19}</camunda:script>
+    </camunda:outputParameter>
+  </camunda:inputOutput></bpmn:extensionElements>
+</bpmn:serviceTask>"""
+
+
+def test_scripts_in_input_and_output_parameters_run_in_the_sandbox(server: Server) -> None:
+    assert deploy(server, process("scripted", flow(SCRIPTED))).status_code == 201
+    items = [{"sku": "A", "price": 10.0, "quantity": 3}, {"sku": "B", "price": 5.0, "quantity": 2}]
+    instance_id = start(server, "scripted", items=items, discount=0.1)
+    job = work(server, "quote", instance_id, price=100)
+    assert job["variables"]["net"] == 36.0 and job["variables"]["skus"] == ["fixed", ["A", "B"]]
+    view = wait_until_ended(server, instance_id)
+    assert view["status"] == "completed" and view["variables"]["gross"] == 119.0
+    assert "subtotal" not in view["variables"] and "price" not in view["variables"]  # the script's own, and outputs
+
+    failing = server.get(f"/process-instances/{start(server, 'scripted', items='none', discount=0)}").json()
+    assert failing["status"] == "incident" and "input mapping of quote" in failing["incidents"][0]["message"]
+
+
+def test_scripts_orderflow_cannot_run_are_refused_at_deploy_naming_element_and_parameter(server: Server) -> None:
+    groovy = SCRIPTED.replace('scriptFormat="python">[line', 'scriptFormat="groovy">[line')
+    refused = assert_problem(deploy(server, process("groovy", flow(groovy))), 422, "input parameter", "skus", "groovy")
+    assert [p["elementId"] for p in refused["problems"]] == ["quote"]
+    hostile = SCRIPTED.replace("round(subtotal", "__import__('os').system('id') or round(subtotal")
+    assert_problem(deploy(server, process("hostile", flow(hostile))), 422, "input parameter", "net", "__import__")
+    resource = '<bpmn:scriptTask id="calc" scriptFormat="groovy" camunda:resource="deployment://calc.groovy"/>'
+    refused = assert_problem(deploy(server, process("resource", flow(resource))), 422, "deployment://calc.groovy")
+    assert [p["elementId"] for p in refused["problems"]] == ["calc"]
