@@ -9,8 +9,9 @@ from dataclasses import dataclass
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
+from SpiffWorkflow.bpmn.parser.task_parsers import ConditionalGatewayParser
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
-from SpiffWorkflow.bpmn.specs.defaults import BoundaryEvent, ScriptTask, ServiceTask
+from SpiffWorkflow.bpmn.specs.defaults import BoundaryEvent, ExclusiveGateway, InclusiveGateway, ScriptTask, ServiceTask
 from SpiffWorkflow.camunda.parser import CamundaParser
 from SpiffWorkflow.camunda.parser.event_parsers import CamundaBoundaryEventParser
 from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS, CamundaTaskParser
@@ -520,6 +521,39 @@ class ScriptTaskParser(CamundaScriptTaskParser):
         return extensions
 
 
+class GatewayParser(ConditionalGatewayParser):
+    """Exclusive and inclusive gateways as Camunda 7 runs them (SpiffWorkflow refuses a flow without a condition,
+    and tries the flows top to bottom as drawn):
+
+    - a flow without a condition that is not the default counts as a condition that always holds;
+    - an exclusive gateway takes the first flow, in the order the XML lists them, whose condition holds (so a flow
+      without a condition is taken when no flow listed before it matches), else its default flow;
+    - an inclusive gateway takes every flow whose condition holds (every flow without one), else its default flow.
+
+    Camunda 8 refuses such a flow at deploy ("Must have a condition or be default flow"); orderflow runs it."""
+
+    def connect_outgoing(self, outgoing_task, sequence_flow_node, is_default):
+        if not is_default and not (self.parse_condition(sequence_flow_node) or "").strip():
+            self.task.connect_outgoing_if(ALWAYS, outgoing_task)
+        else:
+            super().connect_outgoing(outgoing_task, sequence_flow_node, is_default)
+
+    def parse_node(self):
+        parsed = super().parse_node()
+        targets = [flow.get("targetRef") for flow in self.process_parser.get_outgoing_sequence_flows(self.bpmn_id)]
+
+        def listed(pair) -> int:
+            target = pair[1].removesuffix(".BoundaryEventSplit")
+            return targets.index(target) if target in targets else len(targets)
+
+        self.task.cond_task_specs.sort(key=listed)  # stable: flows to one target keep their order
+        return parsed
+
+
+# The condition of a flow out of a gateway drawn without one (Python: the sandbox evaluates it).
+ALWAYS = "True"
+
+
 class OrderflowParser(CamundaParser):
     """orderflow's parser: the Camunda parser plus what orderflow binds and runs. Features add their classes
     (`parser_for`)."""
@@ -533,6 +567,8 @@ class OrderflowParser(CamundaParser):
         # Camunda passes straight through a plain task.
         full_tag("task"): (CamundaTaskParser, NoOpTask),
         full_tag("boundaryEvent"): (BoundaryEventParser, BoundaryEvent),
+        full_tag("exclusiveGateway"): (GatewayParser, ExclusiveGateway),
+        full_tag("inclusiveGateway"): (GatewayParser, InclusiveGateway),
     }
 
 
