@@ -9,9 +9,17 @@ from dataclasses import dataclass
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
+from SpiffWorkflow.bpmn.parser.event_parsers import ReceiveTaskParser as SpiffReceiveTaskParser
 from SpiffWorkflow.bpmn.parser.task_parsers import ConditionalGatewayParser
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
-from SpiffWorkflow.bpmn.specs.defaults import BoundaryEvent, ExclusiveGateway, InclusiveGateway, ScriptTask, ServiceTask
+from SpiffWorkflow.bpmn.specs.defaults import (
+    BoundaryEvent,
+    ExclusiveGateway,
+    InclusiveGateway,
+    ReceiveTask,
+    ScriptTask,
+    ServiceTask,
+)
 from SpiffWorkflow.camunda.parser import CamundaParser
 from SpiffWorkflow.camunda.parser.event_parsers import CamundaBoundaryEventParser
 from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS, CamundaTaskParser
@@ -429,6 +437,20 @@ class SendTaskParser(ServiceTaskParser):
         return super().create_task()
 
 
+class ReceiveTaskParser(SpiffReceiveTaskParser):
+    """A receive task waits for a message (Camunda 7 and 8 alike; it is never a job). One that names no message
+    would pass straight through in SpiffWorkflow; Camunda 8 refuses it at deploy, and so does orderflow (Camunda 7
+    would wait for a Java API call that orderflow does not have)."""
+
+    def create_task(self):
+        if self.node.get("messageRef") is None and not self.xpath("./bpmn:messageEventDefinition"):
+            self.raise_validation_exception(
+                'receive task names no message: set its message (messageRef, "Global message reference" in '
+                "Camunda Modeler) so that POST /api/v1/messages can reach it"
+            )
+        return super().create_task()
+
+
 class UserTaskParser(CamundaUserTaskParser):
     """Keeps who may work a user task and when it is due (SpiffWorkflow drops these): Camunda 7 attributes and
     Camunda 8 `zeebe:assignmentDefinition` / `zeebe:taskSchedule` / `zeebe:formDefinition`. Values may be
@@ -562,6 +584,7 @@ class OrderflowParser(CamundaParser):
         **CamundaParser.OVERRIDE_PARSER_CLASSES,
         full_tag("serviceTask"): (ServiceTaskParser, ServiceTask),
         full_tag("sendTask"): (SendTaskParser, ServiceTask),
+        full_tag("receiveTask"): (ReceiveTaskParser, ReceiveTask),
         full_tag("scriptTask"): (ScriptTaskParser, ScriptTask),
         full_tag("userTask"): (UserTaskParser, CamundaUserTask),
         # Camunda passes straight through a plain task.

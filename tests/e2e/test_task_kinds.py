@@ -185,3 +185,10 @@ def test_scripts_orderflow_cannot_run_are_refused_at_deploy_naming_element_and_p
     resource = '<bpmn:scriptTask id="calc" scriptFormat="groovy" camunda:resource="deployment://calc.groovy"/>'
     refused = assert_problem(deploy(server, process("resource", flow(resource))), 422, "deployment://calc.groovy")
     assert [p["elementId"] for p in refused["problems"]] == ["calc"]
+
+
+def test_a_receive_task_waits_for_a_message_and_one_without_a_message_is_refused(server: Server) -> None:
+    # A receive task is never a job in Camunda 7 or 8: it waits for its message (tests/e2e/test_messages.py).
+    refused = deploy(server, process("receive_nothing", flow('<bpmn:receiveTask id="wait_for_payment"/>')))
+    body = assert_problem(refused, 422, "receive task names no message", "messageRef")
+    assert [p["elementId"] for p in body["problems"]] == ["wait_for_payment"]
