@@ -555,7 +555,7 @@ class GatewayParser(ConditionalGatewayParser):
     Camunda 8 refuses such a flow at deploy ("Must have a condition or be default flow"); orderflow runs it."""
 
     def connect_outgoing(self, outgoing_task, sequence_flow_node, is_default):
-        if not is_default and not (self.parse_condition(sequence_flow_node) or "").strip():
+        if not is_default and self.parse_condition(sequence_flow_node) is None:
             self.task.connect_outgoing_if(ALWAYS, outgoing_task)
         else:
             super().connect_outgoing(outgoing_task, sequence_flow_node, is_default)

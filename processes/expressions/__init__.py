@@ -107,9 +107,10 @@ def run_script(source: str, variables: dict[str, Any]) -> Any:
     Groovy or JavaScript script gives its last value in Camunda), else None. `variables` is the script's namespace:
     what it assigns is written there."""
     try:
+        sandbox.check(source, "exec")  # refused before anything runs; also bounds what ast.parse is given
         body = ast.parse(source).body
-    except SyntaxError as exc:
-        raise ExpressionError(f"Python: syntax error at line {exc.lineno}: {exc.msg}", PYTHON) from exc
+    except Exception as exc:
+        raise _wrap(exc, PYTHON) from exc
     try:
         if not body or not isinstance(body[-1], ast.Expr):
             sandbox.execute(source, variables)
