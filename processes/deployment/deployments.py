@@ -31,6 +31,7 @@ from processes.deployment.parser import (
     LoadedFile,
     OrderflowParser,
     apply_called_elements,
+    apply_form_properties,
     called_element,
     element_type_of,
     event_subprocess_starts,
@@ -199,6 +200,7 @@ def _parser_copy(root: etree._Element, features: Sequence[Feature]) -> etree._El
     copy = deepcopy(root)
     quote_timer_literals(copy)
     apply_called_elements(copy)
+    apply_form_properties(copy)
     strip_data_stores(copy)
     for feature in features:  # timer start events fired by orderflow, compensation handlers on their activities
         feature.prepare_xml(copy)

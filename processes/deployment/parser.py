@@ -302,6 +302,38 @@ def apply_called_elements(root: etree._Element) -> None:
             call.set("calledElement", called)
 
 
+# Camunda 7's legacy form properties (`camunda:formProperty`, how every Activiti diagram declares its forms)
+# and the form field type each becomes.
+_FORM_PROPERTY_TYPES = {"string": "string", "long": "long", "boolean": "boolean", "date": "date", "enum": "enum"}
+
+
+def apply_form_properties(root: etree._Element) -> None:
+    """Give a user task that declares its form as legacy form properties the equivalent `camunda:formData`, which
+    the parser and the inbox read (parse copy only): id, name as label, type, default, enum values, and
+    required / not writable as constraints. A task with formData keeps it, as Camunda does."""
+    camunda = f"{{{CAMUNDA_MODEL_NS}}}"
+    for task in root.iter(f"{{{BPMN_NS}}}userTask"):
+        extension = task.find(f"{{{BPMN_NS}}}extensionElements")
+        properties = extension.findall(camunda + "formProperty") if extension is not None else []
+        if not properties or extension.find(camunda + "formData") is not None:
+            continue
+        data = etree.SubElement(extension, camunda + "formData")
+        for prop in properties:
+            kind = _FORM_PROPERTY_TYPES.get((prop.get("type") or "string").lower(), "string")
+            field = etree.SubElement(data, camunda + "formField", id=prop.get("id") or "", type=kind)
+            field.set("label", prop.get("name") or prop.get("id") or "")
+            if prop.get("default"):
+                field.set("defaultValue", prop.get("default"))
+            for value in prop.findall(camunda + "value"):
+                etree.SubElement(field, camunda + "value", id=value.get("id") or "", name=value.get("name") or "")
+            constraints = [n for n, on in (("required", prop.get("required") == "true"),
+                                           ("readonly", prop.get("writable") == "false")) if on]  # fmt: skip
+            if constraints:
+                validation = etree.SubElement(field, camunda + "validation")
+                for name in constraints:
+                    etree.SubElement(validation, camunda + "constraint", name=name)
+
+
 def quote_timer_literals(root: etree._Element) -> None:
     for tag in ("timeDuration", "timeDate", "timeCycle"):
         for element in root.iter(f"{{{BPMN_NS}}}{tag}"):
@@ -408,6 +440,8 @@ class ServiceTaskParser(CamundaTaskParser):
             value = node.get(camunda + attribute)
             if value is not None:
                 extensions[attribute] = value
+        if node.get(camunda + "resultVariableName") and "resultVariable" not in extensions:  # its older spelling
+            extensions["resultVariable"] = node.get(camunda + "resultVariableName")
         cycle = node.find(f".//{{{BPMN_NS}}}extensionElements/{camunda}failedJobRetryTimeCycle")
         if cycle is not None and cycle.text:
             extensions["retryCycle"] = cycle.text.strip()

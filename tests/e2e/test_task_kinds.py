@@ -113,7 +113,14 @@ ACTIVITI = """<?xml version="1.0" encoding="UTF-8"?>
   <process id="activiti_order" isExecutable="true">
     <startEvent id="start"/>
     <serviceTask id="check" activiti:class="org.acme.CheckOrder" activiti:async="true"/>
-    <userTask id="approve" name="Approve" activiti:assignee="${approver}" activiti:candidateGroups="sales"/>
+    <userTask id="approve" name="Approve" activiti:assignee="${approver}" activiti:candidateGroups="sales">
+      <extensionElements>
+        <activiti:formProperty id="approved" name="Approve?" type="boolean" required="true"/>
+        <activiti:formProperty id="level" name="Level" type="enum">
+          <activiti:value id="standard" name="Standard"/><activiti:value id="express" name="Express"/>
+        </activiti:formProperty>
+      </extensionElements>
+    </userTask>
     <userTask id="sign" name="Sign" activiti:candidateGroups="finance">
       <multiInstanceLoopCharacteristics isSequential="true" activiti:collection="${signers}"
           activiti:elementVariable="signer"/>
@@ -136,7 +143,12 @@ def test_an_activiti_namespace_diagram_runs_as_camunda_reads_it(server: Server) 
     work(server, "org.acme.CheckOrder", instance_id, checked=True)  # the delegate: a job named after its class
     task = task_of(server, instance_id, candidateGroup="sales")
     assert task["assignee"] == "alice" and task["candidateGroups"] == ["sales"]
-    assert complete(server, task["id"], "alice", approved=True).status_code == 200
+    assert [(f["id"], f["label"], f["required"]) for f in task["formFields"]] == [
+        ("approved", "Approve?", True), ("level", "Level", False)
+    ]  # fmt: skip
+    refused = assert_problem(complete(server, task["id"], "alice", level="overnight"), 422)
+    assert set(refused["errors"]) == {"approved", "level"}  # the legacy form properties are the task's form
+    assert complete(server, task["id"], "alice", approved=True, level="express").status_code == 200
     for _ in ("x", "y"):  # the collection: one task per signer, offered to finance
         task = task_of(server, instance_id, candidateGroup="finance")
         assert complete(server, task["id"], "fiona").status_code == 200
