@@ -52,14 +52,19 @@ def service_job(
             # Camunda 7 takes an expression here too (`${paymentRetryCycle}`): evaluated when the job is made.
             what = f"retry cycle of {element_id}"
             retry_cycle = str(expressions.evaluate(retry_cycle, data))
+        retries = str(extensions.get("retries") or "")
+        if retries and expressions.dialect_of(retries) != expressions.PYTHON:  # Zeebe `retries="=…"`, per job
+            what = f"retries of {element_id}"
+            value = expressions.evaluate(retries, {**data, **mapped_inputs})
+            retries = str(int(value)) if isinstance(value, int | float) and not isinstance(value, bool) else ""
     except expressions.ExpressionError as exc:
         step.open_incident("mapping_error", f"{what}: {exc}", task=task)
         return None
     max_attempts = step.engine.settings.policy_for(topic)[0]
     if retry_cycle:
         max_attempts = len(retry_delays(retry_cycle)) + 1
-    elif extensions.get("retries", "").isdigit():
-        max_attempts = max(1, int(extensions["retries"]))
+    elif retries.isdigit():
+        max_attempts = max(1, int(retries))
     return step.create_service_job(
         task,
         topic,

@@ -92,12 +92,13 @@ def test_a_compensation_handler_in_java_is_done_by_an_external_worker(server: Se
 
 def test_a_feel_job_type_is_evaluated_for_each_job(server: Server) -> None:
     task = '<bpmn:serviceTask id="validate"><bpmn:extensionElements>'
-    task += '<zeebe:taskDefinition type="=&quot;validate-&quot; + dataType"/>'
+    task += '<zeebe:taskDefinition type="=&quot;validate-&quot; + dataType" retries="=attempts"/>'
     task += "</bpmn:extensionElements></bpmn:serviceTask>"
     assert deploy(server, c8("feel_type", flow(task))).status_code == 201
-    for data_type in ("json", "xml"):
-        instance_id = start(server, "feel_type", dataType=data_type)
-        assert work(server, f"validate-{data_type}", instance_id)["elementId"] == "validate"
+    for data_type, attempts in (("json", 5), ("xml", 2)):
+        instance_id = start(server, "feel_type", dataType=data_type, attempts=attempts)
+        job = work(server, f"validate-{data_type}", instance_id)
+        assert job["elementId"] == "validate" and job["retries"] == attempts  # retries="=attempts" too
         assert wait_until_ended(server, instance_id)["status"] == "completed"
     view = server.get(f"/process-instances/{start(server, 'feel_type')}").json()
     assert view["status"] == "incident"
