@@ -50,6 +50,8 @@ def validate_form(
     scope = {**(context or {}), **variables}
     errors: dict[str, list[str]] = {}
     for field in fields:
+        if _skipped(field, scope):  # hidden, read-only or disabled by a FEEL condition: form-js checks nothing
+            continue
         name, value, problems = field["id"], variables.get(field["id"]), []
         rules = field.get("validation") or {}
         if value is None or value == "":
@@ -93,6 +95,16 @@ def _type_problems(field: dict[str, Any], value: Any) -> list[str]:
 
 # The constraints form-js evaluates when written as FEEL (a pattern is always a regular expression).
 _EXPRESSION_RULES = ("min", "max", "minlength", "maxlength")
+
+
+def _skipped(field: dict[str, Any], scope: dict[str, Any]) -> bool:
+    for condition in field.get("skipWhen") or ():
+        try:
+            if expressions.evaluate(condition, scope) is True:
+                return True
+        except expressions.ExpressionError:
+            continue  # a condition that cannot be evaluated hides nothing
+    return False
 
 
 def _evaluated(rules: dict[str, Any], scope: dict[str, Any]) -> dict[str, Any]:

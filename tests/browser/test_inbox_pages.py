@@ -162,7 +162,8 @@ def test_a_camunda_form_evaluates_its_feel_constraints_with_the_orders_data(site
     page.click("[data-testid=complete]")
     assert "250" in " ".join(page.locator("#formjs .fjs-form-field-error").all_inner_texts())
     assert site.get(f"/tasks/{task['id']}").json()["status"] == "open"
-    page.get_by_label("Refund").fill("40")
+    page.get_by_label("Refund").fill("220")
+    page.get_by_label("Approval code").fill("A-1")  # shown from 200 on ("hide": "=refund < 200")
     page.click("[data-testid=complete]")
     page.wait_for_selector(".flash")
     assert wait_until_ended(site, instance_id)["status"] == "completed"

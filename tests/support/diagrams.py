@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from xml.sax.saxutils import escape
 
 HEADER = (
     '<?xml version="1.0" encoding="UTF-8"?>\n<bpmn:definitions '
@@ -107,6 +108,13 @@ REFUND_FORM = {
             "validate": {"minLength": "=if refund > 100 then 10 else null"},
         },
         {"key": "note", "type": "textfield", "label": "Note", "validate": {"maxLength": "=noteLimit"}},
+        {
+            "key": "approvalCode",
+            "type": "textfield",
+            "label": "Approval code",
+            "validate": {"required": True},
+            "conditional": {"hide": "=refund < 200"},
+        },
     ],
 }
 
@@ -119,6 +127,6 @@ def refund_with_form(key: str) -> tuple[str, bytes]:
     </bpmn:userTask>
     <bpmn:sequenceFlow id="b" sourceRef="refund_task" targetRef="e"/><bpmn:endEvent id="e"/>"""
     name, xml = c8(key, body)
-    form = f'<zeebe:userTaskForm id="refund_form">{json.dumps(REFUND_FORM)}</zeebe:userTaskForm>'
+    form = f'<zeebe:userTaskForm id="refund_form">{escape(json.dumps(REFUND_FORM))}</zeebe:userTaskForm>'
     form = f"<bpmn:extensionElements>{form}</bpmn:extensionElements>"
     return name, xml.replace(b'isExecutable="true">', b'isExecutable="true">' + form.encode(), 1)
