@@ -7,6 +7,7 @@ import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from processes import expressions
 from processes.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -40,9 +41,17 @@ def form_fields(form) -> list[dict[str, Any]]:
     return fields
 
 
-def validate_form(fields: list[dict[str, Any]], variables: dict[str, Any]) -> None:
+def validate_form(
+    fields: list[dict[str, Any]], variables: dict[str, Any], context: dict[str, Any] | None = None
+) -> None:
+    """Raise FormInvalid naming each field's problems. A constraint written as a FEEL expression (form-js
+    `"max": "=amount"`) is evaluated, as the form-js viewer does, with the order's data (`context`) and what was
+    submitted; one that gives null constrains nothing."""
+    scope = {**(context or {}), **variables}
     errors: dict[str, list[str]] = {}
     for field in fields:
+        if _skipped(field, scope):  # hidden, read-only or disabled by a FEEL condition: form-js checks nothing
+            continue
         name, value, problems = field["id"], variables.get(field["id"]), []
         rules = field.get("validation") or {}
         if value is None or value == "":
@@ -51,7 +60,7 @@ def validate_form(fields: list[dict[str, Any]], variables: dict[str, Any]) -> No
         else:
             problems += _type_problems(field, value)
             if not problems:
-                problems += _rule_problems(rules, value)
+                problems += _rule_problems(_evaluated(rules, scope), value)
         if "readonly" in rules and name in variables:
             problems.append("is read-only")
         if problems:
@@ -82,6 +91,36 @@ def _type_problems(field: dict[str, Any], value: Any) -> list[str]:
         if not isinstance(value, list) or (allowed and not set(map(str, value)) <= allowed):
             return [f"must be a list of {', '.join(sorted(allowed))}" if allowed else "must be a list"]
     return []
+
+
+# The constraints form-js evaluates when written as FEEL (a pattern is always a regular expression).
+_EXPRESSION_RULES = ("min", "max", "minlength", "maxlength")
+
+
+def _skipped(field: dict[str, Any], scope: dict[str, Any]) -> bool:
+    for condition in field.get("skipWhen") or ():
+        try:
+            if expressions.evaluate(condition, scope) is True:
+                return True
+        except expressions.ExpressionError:
+            continue  # a condition that cannot be evaluated hides nothing
+    return False
+
+
+def _evaluated(rules: dict[str, Any], scope: dict[str, Any]) -> dict[str, Any]:
+    """The rules with their FEEL expressions evaluated; one that gives null is left out, one that fails is kept as
+    written, so it cannot be checked and says so."""
+    evaluated = {}
+    for name, config in rules.items():
+        if name in _EXPRESSION_RULES and isinstance(config, str) and config.strip().startswith("="):
+            try:
+                config = expressions.evaluate(config, scope)
+            except expressions.ExpressionError:
+                pass
+            if config is None:
+                continue
+        evaluated[name] = config
+    return evaluated
 
 
 def _rule_problems(rules: dict[str, Any], value: Any) -> list[str]:

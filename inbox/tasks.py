@@ -257,8 +257,8 @@ def complete_task(
             raise Conflict(f"task {task_id} is already {current.status}")
         if current.assignee not in (None, user):
             raise Conflict(f"task {task_id} is claimed by {current.assignee}")
-        validate_form(current.form_fields or [], variables)
         task = find_task(step.workflow, spiff_id)
+        validate_form(current.form_fields or [], variables, task.data if task is not None else None)
         if current.kind == KIND_REVIEW:
             finish_review(engine, step, current, task, variables, user)
         else:

@@ -29,6 +29,7 @@ from processes.core.records import InstanceRecord
 from processes.core.spiff import tasks_in
 from processes.core.step import Step
 from processes.errors import Conflict, InternalError, InvalidInput, NotFound
+from processes.expressions import python as sandbox
 
 MAX_VARIABLES_BYTES = 256 * 1024
 
@@ -46,9 +47,10 @@ def check_variables(variables: Any) -> dict[str, Any]:
     if not isinstance(variables, dict):
         raise InvalidInput(f"variables must be a JSON object, not {type(variables).__name__}")
     for name in variables:
-        if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
+        if not isinstance(name, str) or not sandbox.is_variable_name(name):
             raise InvalidInput(
-                f"variable name {name!r} is not allowed: use letters, digits and underscores, starting with a letter"
+                f"variable name {name!r} is not allowed: use letters, digits and underscores, not starting with a "
+                "digit, '__' or '_of_'"
             )
     size = len(json.dumps(variables))
     if size > MAX_VARIABLES_BYTES:

@@ -31,6 +31,7 @@ from processes.deployment.parser import (
     LoadedFile,
     OrderflowParser,
     apply_called_elements,
+    apply_form_properties,
     called_element,
     element_type_of,
     event_subprocess_starts,
@@ -126,7 +127,8 @@ def lint_files(
         for problem in lint_bpmn(f):
             (problems if problem.severity == "error" else parsed.ignored).append(problem)
         for feature in features:
-            problems.extend(feature.lint(f))
+            for problem in feature.lint(f):
+                (problems if problem.severity == "error" else parsed.ignored).append(problem)
     warnings.extend(parsed.ignored)
     for f in parsed.dmn_files:  # every FEEL cell of every table, named by rule and column
         try:
@@ -198,6 +200,7 @@ def _parser_copy(root: etree._Element, features: Sequence[Feature]) -> etree._El
     copy = deepcopy(root)
     quote_timer_literals(copy)
     apply_called_elements(copy)
+    apply_form_properties(copy)
     strip_data_stores(copy)
     for feature in features:  # timer start events fired by orderflow, compensation handlers on their activities
         feature.prepare_xml(copy)
@@ -318,6 +321,9 @@ def _lint_spec(
                 )
             )
         elif isinstance(task_spec, ServiceTask):
+            topic = ((task_spec.extensions or {}).get("topic") or "").strip()
+            if expressions.dialect_of(topic) != expressions.PYTHON:  # a job type evaluated per job
+                _check_expression(topic, "eval", task_spec, file.name, problems)
             _lint_service_task(task_spec, file.name, warnings, beans, offline)
 
 
@@ -372,6 +378,7 @@ def _lint_service_task(
 ) -> None:
     extensions = task_spec.extensions or {}
     topic = topic_of(task_spec)
+    kind = (task_spec.description or "service task").lower()  # send and business rule tasks are jobs too
     try:
         calls = [] if extensions.get("topic") else expressions.bean_calls(extensions.get("expression") or "")
     except expressions.ExpressionError:
@@ -383,18 +390,18 @@ def _lint_service_task(
         named = ", ".join(f"{bean}.{method}()" for bean, method in absent)
         where = "the server has them" if offline else "they are"
         message = (
-            f"service task calls bean method(s) {named}: when {where} registered (ORDERFLOW_BEANS) it runs in the "
+            f"{kind} calls bean method(s) {named}: when {where} registered (ORDERFLOW_BEANS) it runs in the "
             f"engine; until then it becomes an external-worker job on topic '{topic}': have a worker take that topic"
         )
     elif topic is None:
         message = (
-            "service task has no camunda:topic (or zeebe:taskDefinition type); an instance reaching it will stop "
+            f"{kind} has no camunda:topic (or zeebe:taskDefinition type); an instance reaching it will stop "
             'with an incident; set camunda:type="external" and camunda:topic to the topic a worker takes'
         )
     elif not extensions.get("topic"):
         implementation = next(a for a in IMPLEMENTATIONS if (extensions.get(a) or "").strip())
         message = (
-            f"service task is implemented in Java (camunda:{implementation}), which orderflow does not run; it "
+            f"{kind} is implemented in Java (camunda:{implementation}), which orderflow does not run; it "
             f"becomes an external-worker job on topic '{topic}': have a worker or connector take that topic"
         )
     else:
@@ -476,7 +483,7 @@ def _add_called_processes(
             parser.add_bpmn_xml(_stand_in(key), filename=f"(missing process {key})")
             continue
         resource_name, xml = found
-        root = etree.fromstring(xml.encode("utf-8"), etree.XMLParser(resolve_entities=False, no_network=True))
+        root = load_xml(resource_name, xml.encode("utf-8")).root  # read as at its deploy (Activiti namespace)
         parser.add_bpmn_xml(_parser_copy(root, features), filename=resource_name)
         wanted |= _called_elements(root)
     return missing

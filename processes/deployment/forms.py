@@ -25,19 +25,38 @@ _TYPES = {
 _RULES = {"min": "min", "max": "max", "minLength": "minlength", "maxLength": "maxlength", "pattern": "pattern"}
 
 
-def _components(components: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+def _components(components: list[dict[str, Any]], skip: tuple[str, ...] = ()) -> Iterator[tuple[dict, tuple]]:
+    """Each component with the FEEL conditions under which form-js neither shows nor validates it: its own and its
+    groups' (`conditional.hide`, and `readonly` / `disabled` written as expressions)."""
     for component in components or []:
         if not isinstance(component, dict):
             continue
-        yield component
-        yield from _components(component.get("components") or [])  # groups and dynamic lists nest them
+        own = skip + tuple(_skip_conditions(component))
+        yield component, own
+        yield from _components(component.get("components") or [], own)  # groups and dynamic lists nest them
+
+
+def _is_expression(value: Any) -> bool:
+    return isinstance(value, str) and value.strip().startswith("=")
+
+
+def _skip_conditions(component: dict[str, Any]) -> Iterator[str]:
+    conditional = component.get("conditional")
+    hide = conditional.get("hide") if isinstance(conditional, dict) else None
+    for condition in (hide, component.get("readonly"), component.get("disabled")):
+        if _is_expression(condition):
+            yield condition.strip()
 
 
 def formjs_fields(schema: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The input components of a form-js schema as fields. A constraint or condition written as FEEL (`"max":
+    "=amount"`, `"conditional": {"hide": "=…"}`) is kept as written and evaluated when the form is submitted
+    (inbox/forms.py), with the order's data and the submitted values."""
     fields = []
-    for component in _components((schema or {}).get("components") or []):
+    for component, skip_when in _components((schema or {}).get("components") or []):
         kind, key = _TYPES.get(component.get("type", "")), component.get("key")
-        if kind is None or not key or component.get("readonly") or component.get("disabled"):
+        fixed = [v for v in (component.get("readonly"), component.get("disabled")) if not _is_expression(v)]
+        if kind is None or not key or any(fixed):
             continue
         validate = component.get("validate") or {}
         rules = {_RULES[name]: value for name, value in validate.items() if name in _RULES and value not in (None, "")}
@@ -54,6 +73,7 @@ def formjs_fields(schema: dict[str, Any] | None) -> list[dict[str, Any]]:
                 "required": bool(validate.get("required")),
                 "validation": rules,
                 "options": options,
+                **({"skipWhen": list(skip_when)} if skip_when else {}),
             }
         )
     return fields

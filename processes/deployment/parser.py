@@ -9,8 +9,17 @@ from dataclasses import dataclass
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
+from SpiffWorkflow.bpmn.parser.event_parsers import ReceiveTaskParser as SpiffReceiveTaskParser
+from SpiffWorkflow.bpmn.parser.task_parsers import ConditionalGatewayParser
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
-from SpiffWorkflow.bpmn.specs.defaults import BoundaryEvent, ScriptTask, ServiceTask
+from SpiffWorkflow.bpmn.specs.defaults import (
+    BoundaryEvent,
+    ExclusiveGateway,
+    InclusiveGateway,
+    ReceiveTask,
+    ScriptTask,
+    ServiceTask,
+)
 from SpiffWorkflow.camunda.parser import CamundaParser
 from SpiffWorkflow.camunda.parser.event_parsers import CamundaBoundaryEventParser
 from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS, CamundaTaskParser
@@ -18,6 +27,7 @@ from SpiffWorkflow.camunda.parser.task_spec import ScriptTaskParser as CamundaSc
 from SpiffWorkflow.camunda.parser.task_spec import UserTaskParser as CamundaUserTaskParser
 from SpiffWorkflow.camunda.specs.user_task import UserTask as CamundaUserTask
 
+from processes import expressions
 from processes.core.feature import Feature
 from processes.core.spiff import NoOpTask
 from processes.errors import InvalidInput, Problem, TooLarge
@@ -32,6 +42,8 @@ DMN_NAMESPACES = {
     "https://www.omg.org/spec/DMN/20240513/MODEL/",
 }
 ZEEBE_NS = "http://camunda.org/schema/zeebe/1.0"
+# Camunda 7 still reads diagrams written for Activiti, its ancestor, with the same extensions in this namespace.
+_ACTIVITI_DECLARATION = re.compile(rb"""(xmlns(?::[\w.-]+)?\s*=\s*)(["'])http://activiti\.org/bpmn\2""")
 MAX_FILE_BYTES = 2 * 1024 * 1024
 
 # Flow elements SpiffWorkflow cannot execute; named at deploy time instead of failing at run time.
@@ -69,7 +81,11 @@ def load_xml(name: str, data: bytes) -> LoadedFile:
         resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_blank_text=False
     )
     try:
-        root = etree.fromstring(data, parser)
+        # Everything orderflow (and SpiffWorkflow) reads of Camunda 7 is in the camunda namespace: an Activiti
+        # diagram is read as Camunda reads it, with its namespace declared as camunda's. Only the declaration
+        # changes, so line numbers stay; the stored text stays as drawn.
+        camunda = rb"\1\2" + CAMUNDA_MODEL_NS.encode() + rb"\2"
+        root = etree.fromstring(_ACTIVITI_DECLARATION.sub(camunda, data), parser)
     except etree.XMLSyntaxError as exc:
         raise InvalidInput(f"{name}: not well-formed XML: {exc}") from exc
     if root is None:
@@ -110,10 +126,66 @@ def lint_bpmn(loaded: LoadedFile) -> list[Problem]:
             kind = _LISTENERS[(qname.namespace, qname.localname)]
             message = f"{kind} {_listener_description(element)} is skipped: {LISTENERS_NOT_RUN}"
             problems.append(_problem(loaded, owner, message, element, severity="warning"))
+    problems.extend(_script_problems(loaded))
     for store in loaded.root.iter(f"{{{BPMN_NS}}}dataStore"):
         if store.get("id") not in referenced_stores:
             problems.append(_problem(loaded, store, DATA_STORE_IGNORED, severity="warning"))
     return problems
+
+
+def _script_problems(loaded: LoadedFile) -> list[Problem]:
+    """Scripts orderflow cannot run, named with their element: a script task or parameter script loaded from a
+    resource (a file of the Java deployment, which orderflow never sees), a parameter script in a language other
+    than Python, JUEL or FEEL, and a Python parameter script the sandbox refuses."""
+    problems = []
+    for task in loaded.root.iter(f"{{{BPMN_NS}}}scriptTask"):
+        resource = task.get(f"{{{CAMUNDA_MODEL_NS}}}resource")
+        if resource and not (task.findtext(f"{{{BPMN_NS}}}script") or "").strip():
+            message = (
+                f"script task loads its script from a resource (camunda:resource '{resource}'), which orderflow "
+                "cannot read: write the script into the task (Python, or a Camunda 8 zeebe:script FEEL expression)"
+            )
+            problems.append(_problem(loaded, task, message))
+    for script in loaded.root.iter(f"{{{CAMUNDA_MODEL_NS}}}script"):
+        parameter = script.getparent()
+        while parameter is not None and not etree.QName(parameter).localname.endswith("Parameter"):
+            parameter = parameter.getparent()
+        if parameter is None:
+            continue  # a listener's script: listeners are skipped with a warning
+        owner = _extension_owner(parameter)
+        where = f"{etree.QName(parameter).localname[:-9]} parameter '{parameter.get('name')}'"
+        language = (script.get("scriptFormat") or "").lower()
+        if script.get("resource"):
+            message = (
+                f"{where}: its script is loaded from a resource ('{script.get('resource')}'), which orderflow "
+                "cannot read: write the script into the parameter"
+            )
+        elif language not in SCRIPT_FORMATS:
+            message = (
+                f"{where}: a {language or 'script without a scriptFormat'} script cannot run in orderflow: write it "
+                'in Python (scriptFormat="python"; its last line is the value), or as an expression (${…}, =…)'
+            )
+        else:
+            source = (script.text or "").strip()
+            try:
+                if language != "python":
+                    expressions.check(script_expression(source, language))
+                elif source:
+                    expressions.check(source, "exec")
+                continue
+            except expressions.ExpressionError as exc:
+                message = f"{where}: {exc}"
+        problems.append(_problem(loaded, owner, message, script))
+    return problems
+
+
+def script_expression(source: str, language: str) -> str:
+    """A JUEL or FEEL parameter script as the expression orderflow evaluates."""
+    if language == "feel" and not source.startswith("="):
+        return "=" + source
+    if language == "juel" and expressions.dialect_of(source) != expressions.JUEL:
+        return "${" + source + "}"
+    return source
 
 
 # The start events of an event subprocess that orderflow runs (processes/features/event_subprocesses.py).
@@ -230,6 +302,38 @@ def apply_called_elements(root: etree._Element) -> None:
             call.set("calledElement", called)
 
 
+# Camunda 7's legacy form properties (`camunda:formProperty`, how every Activiti diagram declares its forms)
+# and the form field type each becomes.
+_FORM_PROPERTY_TYPES = {"string": "string", "long": "long", "boolean": "boolean", "date": "date", "enum": "enum"}
+
+
+def apply_form_properties(root: etree._Element) -> None:
+    """Give a user task that declares its form as legacy form properties the equivalent `camunda:formData`, which
+    the parser and the inbox read (parse copy only): id, name as label, type, default, enum values, and
+    required / not writable as constraints. A task with formData keeps it, as Camunda does."""
+    camunda = f"{{{CAMUNDA_MODEL_NS}}}"
+    for task in root.iter(f"{{{BPMN_NS}}}userTask"):
+        extension = task.find(f"{{{BPMN_NS}}}extensionElements")
+        properties = extension.findall(camunda + "formProperty") if extension is not None else []
+        if not properties or extension.find(camunda + "formData") is not None:
+            continue
+        data = etree.SubElement(extension, camunda + "formData")
+        for prop in properties:
+            kind = _FORM_PROPERTY_TYPES.get((prop.get("type") or "string").lower(), "string")
+            field = etree.SubElement(data, camunda + "formField", id=prop.get("id") or "", type=kind)
+            field.set("label", prop.get("name") or prop.get("id") or "")
+            if prop.get("default"):
+                field.set("defaultValue", prop.get("default"))
+            for value in prop.findall(camunda + "value"):
+                etree.SubElement(field, camunda + "value", id=value.get("id") or "", name=value.get("name") or "")
+            constraints = [n for n, on in (("required", prop.get("required") == "true"),
+                                           ("readonly", prop.get("writable") == "false")) if on]  # fmt: skip
+            if constraints:
+                validation = etree.SubElement(field, camunda + "validation")
+                for name in constraints:
+                    etree.SubElement(validation, camunda + "constraint", name=name)
+
+
 def quote_timer_literals(root: etree._Element) -> None:
     for tag in ("timeDuration", "timeDate", "timeCycle"):
         for element in root.iter(f"{{{BPMN_NS}}}{tag}"):
@@ -301,19 +405,28 @@ def io_mappings(node) -> dict[str, list[dict[str, object]]]:
     return mappings
 
 
+# The key of a `camunda:script` inside an input/output parameter, as `io_mappings` keeps it.
+SCRIPT = "orderflow.script"
+# Script languages orderflow runs in parameters: Python in the sandbox; JUEL and FEEL as expressions.
+SCRIPT_FORMATS = ("python", "juel", "feel")
+
+
 def _parameter_value(parameter) -> object:
-    camunda = f"{{{CAMUNDA_MODEL_NS}}}"
+    """A parameter's (or a map entry's) value: its text, or the list, map or script it holds."""
     children = [c for c in parameter if isinstance(c.tag, str)]
-    if not children:
-        return (parameter.text or "").strip()
-    child = children[0]
-    if child.tag == camunda + "list":
-        return [_parameter_value(item) for item in child if isinstance(item.tag, str)]
-    if child.tag == camunda + "map":
-        return {entry.get("key"): _parameter_value(entry) for entry in child if isinstance(entry.tag, str)}
-    if child.tag == camunda + "script":
-        return {"unsupported": "script"}
-    return (child.text or "").strip()
+    return _definition_value(children[0]) if children else (parameter.text or "").strip()
+
+
+def _definition_value(definition) -> object:
+    """A `camunda:list`, `camunda:map`, `camunda:script` or `camunda:value`, also as an item of a list."""
+    camunda = f"{{{CAMUNDA_MODEL_NS}}}"
+    if definition.tag == camunda + "list":
+        return [_definition_value(item) for item in definition if isinstance(item.tag, str)]
+    if definition.tag == camunda + "map":
+        return {entry.get("key"): _parameter_value(entry) for entry in definition if isinstance(entry.tag, str)}
+    if definition.tag == camunda + "script":  # run when the mapping is (expressions/mappings.py); lint checked it
+        return {SCRIPT: (definition.text or "").strip(), "scriptFormat": (definition.get("scriptFormat") or "").lower()}
+    return (definition.text or "").strip()
 
 
 class ServiceTaskParser(CamundaTaskParser):
@@ -327,6 +440,8 @@ class ServiceTaskParser(CamundaTaskParser):
             value = node.get(camunda + attribute)
             if value is not None:
                 extensions[attribute] = value
+        if node.get(camunda + "resultVariableName") and "resultVariable" not in extensions:  # its older spelling
+            extensions["resultVariable"] = node.get(camunda + "resultVariableName")
         cycle = node.find(f".//{{{BPMN_NS}}}extensionElements/{camunda}failedJobRetryTimeCycle")
         if cycle is not None and cycle.text:
             extensions["retryCycle"] = cycle.text.strip()
@@ -340,6 +455,34 @@ class ServiceTaskParser(CamundaTaskParser):
                 extensions["retries"] = definition.get("retries")
         extensions.update(io_mappings(node))
         return extensions
+
+
+class SendTaskParser(ServiceTaskParser):
+    """A send task is a job, like a service task, as Camunda 7 and 8 run it: the worker (or connector) that takes
+    its topic sends the message. Without an implementation Camunda refuses it at deploy; so does orderflow."""
+
+    def create_task(self):
+        if implementation_topic(self.parse_extensions()) is None:
+            self.raise_validation_exception(
+                "send task has no implementation: Camunda sends the message from a job, so set camunda:type="
+                '"external" and camunda:topic (or camunda:class, camunda:expression, camunda:delegateExpression; '
+                "Camunda 8: zeebe:taskDefinition type) for a worker to take, or draw a message throw event instead"
+            )
+        return super().create_task()
+
+
+class ReceiveTaskParser(SpiffReceiveTaskParser):
+    """A receive task waits for a message (Camunda 7 and 8 alike; it is never a job). One that names no message
+    would pass straight through in SpiffWorkflow; Camunda 8 refuses it at deploy, and so does orderflow (Camunda 7
+    would wait for a Java API call that orderflow does not have)."""
+
+    def create_task(self):
+        if self.node.get("messageRef") is None and not self.xpath("./bpmn:messageEventDefinition"):
+            self.raise_validation_exception(
+                'receive task names no message: set its message (messageRef, "Global message reference" in '
+                "Camunda Modeler) so that POST /api/v1/messages can reach it"
+            )
+        return super().create_task()
 
 
 class UserTaskParser(CamundaUserTaskParser):
@@ -434,6 +577,39 @@ class ScriptTaskParser(CamundaScriptTaskParser):
         return extensions
 
 
+class GatewayParser(ConditionalGatewayParser):
+    """Exclusive and inclusive gateways as Camunda 7 runs them (SpiffWorkflow refuses a flow without a condition,
+    and tries the flows top to bottom as drawn):
+
+    - a flow without a condition that is not the default counts as a condition that always holds;
+    - an exclusive gateway takes the first flow, in the order the XML lists them, whose condition holds (so a flow
+      without a condition is taken when no flow listed before it matches), else its default flow;
+    - an inclusive gateway takes every flow whose condition holds (every flow without one), else its default flow.
+
+    Camunda 8 refuses such a flow at deploy ("Must have a condition or be default flow"); orderflow runs it."""
+
+    def connect_outgoing(self, outgoing_task, sequence_flow_node, is_default):
+        if not is_default and self.parse_condition(sequence_flow_node) is None:
+            self.task.connect_outgoing_if(ALWAYS, outgoing_task)
+        else:
+            super().connect_outgoing(outgoing_task, sequence_flow_node, is_default)
+
+    def parse_node(self):
+        parsed = super().parse_node()
+        targets = [flow.get("targetRef") for flow in self.process_parser.get_outgoing_sequence_flows(self.bpmn_id)]
+
+        def listed(pair) -> int:
+            target = pair[1].removesuffix(".BoundaryEventSplit")
+            return targets.index(target) if target in targets else len(targets)
+
+        self.task.cond_task_specs.sort(key=listed)  # stable: flows to one target keep their order
+        return parsed
+
+
+# The condition of a flow out of a gateway drawn without one (Python: the sandbox evaluates it).
+ALWAYS = "True"
+
+
 class OrderflowParser(CamundaParser):
     """orderflow's parser: the Camunda parser plus what orderflow binds and runs. Features add their classes
     (`parser_for`)."""
@@ -441,11 +617,15 @@ class OrderflowParser(CamundaParser):
     OVERRIDE_PARSER_CLASSES = {
         **CamundaParser.OVERRIDE_PARSER_CLASSES,
         full_tag("serviceTask"): (ServiceTaskParser, ServiceTask),
+        full_tag("sendTask"): (SendTaskParser, ServiceTask),
+        full_tag("receiveTask"): (ReceiveTaskParser, ReceiveTask),
         full_tag("scriptTask"): (ScriptTaskParser, ScriptTask),
         full_tag("userTask"): (UserTaskParser, CamundaUserTask),
         # Camunda passes straight through a plain task.
         full_tag("task"): (CamundaTaskParser, NoOpTask),
         full_tag("boundaryEvent"): (BoundaryEventParser, BoundaryEvent),
+        full_tag("exclusiveGateway"): (GatewayParser, ExclusiveGateway),
+        full_tag("inclusiveGateway"): (GatewayParser, InclusiveGateway),
     }
 
 
@@ -472,8 +652,13 @@ IMPLEMENTATIONS = ("delegateExpression", "class", "expression")
 def topic_of(task_spec) -> str | None:
     """The job topic a service task is bound to, or None when it has no binding. A Camunda 7 Java implementation
     (`camunda:delegateExpression`, `camunda:class`, `camunda:expression`) names the topic when no topic is set, so an
-    external worker or connector can take over what the Java code did."""
-    extensions = getattr(task_spec, "extensions", None) or {}
-    return extensions.get("topic") or next(
+    external worker or connector can take over what the Java code did. A topic written as an expression
+    (`=validateDataType`, `${topic}`) is evaluated for each job (`processes.jobs.service_tasks`)."""
+    return implementation_topic(getattr(task_spec, "extensions", None) or {})
+
+
+def implementation_topic(extensions: dict) -> str | None:
+    """`topic_of` for the extensions a task parser read (the topic, or what names it)."""
+    return (extensions.get("topic") or "").strip() or next(
         (extensions[a].strip() for a in IMPLEMENTATIONS if (extensions.get(a) or "").strip()), None
     )

@@ -9,6 +9,7 @@ against a whitelist first."""
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -98,6 +99,30 @@ def evaluate(
             value = sandbox.evaluate(source, variables)
     except Exception as exc:
         raise _wrap(exc, dialect) from exc
+    return plain(value)
+
+
+def run_script(source: str, variables: dict[str, Any]) -> Any:
+    """Run a Python script in the sandbox and give the value of its last line when that is an expression (as a
+    Groovy or JavaScript script gives its last value in Camunda), else None. `variables` is the script's namespace:
+    what it assigns is written there."""
+    try:
+        sandbox.check(source, "exec")  # refused before anything runs; also bounds what ast.parse is given
+        body = ast.parse(source).body
+    except Exception as exc:
+        raise _wrap(exc, PYTHON) from exc
+    try:
+        if not body or not isinstance(body[-1], ast.Expr):
+            sandbox.execute(source, variables)
+            return None
+        last = body[-1]
+        lines = source.splitlines(keepends=True)
+        before = "".join(lines[: last.lineno - 1]) + lines[last.lineno - 1].encode()[: last.col_offset].decode()
+        if before.strip():
+            sandbox.execute(before, variables)
+        value = sandbox.evaluate(ast.get_source_segment(source, last) or "", variables)
+    except Exception as exc:
+        raise _wrap(exc, PYTHON) from exc
     return plain(value)
 
 

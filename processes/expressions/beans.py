@@ -27,6 +27,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from processes.errors import OrderflowError
+from processes.expressions.python import is_variable_name
 
 # Bean name -> method name -> the function that method runs.
 Beans = Mapping[str, Mapping[str, Callable[..., Any]]]
@@ -88,7 +89,7 @@ class Execution(Mapping):
     def set_variable(self, name: str, value: Any) -> None:
         if not self._writable:
             raise BeanError(f"cannot set variable '{name}' here: conditions must not change variables")
-        if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
+        if not isinstance(name, str) or not is_variable_name(name):
             raise BeanError(f"variable name {name!r} is not allowed")
         self.changed[name] = value
 

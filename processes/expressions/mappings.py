@@ -6,23 +6,42 @@ process variables plus what the task produced; when a task has outputs, only the
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
 from processes import expressions
+
+# A `camunda:script` parameter, as processes.deployment.parser.io_mappings keeps it.
+SCRIPT = "orderflow.script"
 
 
 def _value(source: Any, variables: Mapping[str, Any]) -> Any:
     if isinstance(source, list):
         return [_value(item, variables) for item in source]
     if isinstance(source, dict):
-        if "unsupported" in source:
+        if SCRIPT in source:
+            return script_value(source[SCRIPT], source.get("scriptFormat") or "python", variables)
+        if "unsupported" in source:  # kept by versions deployed before parameter scripts ran
             raise expressions.ExpressionError("script parameters are not supported; use an expression", "python")
         return {key: _value(item, variables) for key, item in source.items()}
     text = str(source)
     if expressions.dialect_of(text) == expressions.PYTHON:
         return text  # literal text, as modelers write constants
     return expressions.evaluate(text, variables)
+
+
+def script_value(source: str, language: str, variables: Mapping[str, Any]) -> Any:
+    """The value of a parameter's script, as Camunda's script languages give it: for Python, the value of its last
+    line when that is an expression (None otherwise), run in the sandbox on a copy of the variables, so what the
+    script assigns or changes stays inside it. JUEL and FEEL scripts are expressions."""
+    if language in ("juel", "feel"):
+        if language == "feel" and not source.startswith("="):
+            source = "=" + source
+        elif language == "juel" and expressions.dialect_of(source) != expressions.JUEL:
+            source = "${" + source + "}"
+        return expressions.evaluate(source, variables)
+    return expressions.run_script(source, copy.deepcopy(dict(variables)))
 
 
 def _assign(target: str, value: Any, into: dict[str, Any]) -> None:

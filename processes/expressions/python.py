@@ -162,6 +162,12 @@ def _check_depth(tree: ast.AST, source: str, multiline: bool) -> None:
         stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
 
 
+def is_variable_name(name: str) -> bool:
+    """Whether a name may be a process variable seen by expressions: Camunda allows a leading underscore
+    (`_approved`), but dunder names and the sandbox's own guards (`_of_…`) stay out of reach."""
+    return name.isidentifier() and not name.startswith(("__", "_of_")) and name != "_"
+
+
 def _check_attribute(attr: str) -> str | None:
     if attr.startswith("_"):
         return f"forbidden attribute '{attr}' (names starting with '_' are not allowed)"
@@ -190,8 +196,8 @@ def _validate(tree: ast.AST, mode: str, source: str, multiline: bool) -> None:
             visit(child, lineno)
         problem: str | None = None
         if isinstance(node, ast.Name):
-            if node.id.startswith("_"):
-                problem = f"forbidden name '{node.id}' (names starting with '_' are not allowed)"
+            if not is_variable_name(node.id):
+                problem = f"forbidden name '{node.id}' (names starting with '__' or '_of_' are not allowed)"
             elif node.id in FORBIDDEN_NAMES:
                 problem = f"forbidden name '{node.id}'"
         elif isinstance(node, ast.Attribute):

@@ -32,7 +32,7 @@ from processes.core.engine import JOB_KEY
 from processes.core.feature import Feature
 from processes.core.models import utcnow
 from processes.core.spiff import data_changed, tasks_in
-from processes.deployment.parser import _problem, io_mappings
+from processes.deployment.parser import IMPLEMENTATIONS, _problem, implementation_topic, io_mappings
 from processes.errors import Problem
 from processes.expressions import mappings
 from processes.jobs.service_tasks import service_job
@@ -84,9 +84,22 @@ def _binding(handler: etree._Element) -> dict[str, Any]:
     definition = extension.find(f"{{{ZEEBE_NS}}}taskDefinition") if extension is not None else None
     topic = handler.get(f"{{{CAMUNDA_NS}}}topic") or (definition.get("type") if definition is not None else None)
     binding = {"handler": handler.get("id"), "name": handler.get("name"), "topic": topic, **io_mappings(handler)}
+    for attribute in IMPLEMENTATIONS:  # a Java implementation names the job's topic when it has none
+        if (handler.get(f"{{{CAMUNDA_NS}}}{attribute}") or "").strip():
+            binding[attribute] = handler.get(f"{{{CAMUNDA_NS}}}{attribute}")
     if cycle is not None and (cycle.text or "").strip():
         binding["retryCycle"] = cycle.text.strip()
     return binding
+
+
+def _is_job(handler: etree._Element) -> bool:
+    """Whether a handler is work orderflow gives a job: a service or send task, or a business rule task implemented
+    like one (not by a decision), with a topic or an implementation that names it."""
+    kind = etree.QName(handler).localname
+    if kind == "businessRuleTask" and handler.get(f"{{{CAMUNDA_NS}}}decisionRef"):
+        return False
+    jobs = ("serviceTask", "sendTask", "businessRuleTask")
+    return kind in jobs and implementation_topic(_binding(handler)) is not None
 
 
 def prepare_copy(root: etree._Element) -> None:
@@ -152,13 +165,27 @@ def lint(loaded: LoadedFile) -> list[Problem]:
                     "for compensation (isForCompensation)",
                 )
             )
-        elif etree.QName(handler).localname != "serviceTask" or not _binding(handler)["topic"]:
+        elif not _is_job(handler):
             problems.append(
                 _problem(
                     loaded,
                     handler,
-                    "compensation handlers must be service tasks with a topic (camunda:topic or zeebe:taskDefinition "
-                    "type): orderflow runs them as jobs",
+                    "compensation handlers must be service, send or business rule tasks with a topic (camunda:topic "
+                    "or zeebe:taskDefinition type) or a Java implementation (camunda:class, camunda:expression, "
+                    "camunda:delegateExpression): orderflow runs them as jobs",
+                )
+            )
+        elif not _binding(handler)["topic"]:
+            binding = _binding(handler)
+            implementation = next(a for a in IMPLEMENTATIONS if a in binding)
+            problems.append(
+                _problem(
+                    loaded,
+                    handler,
+                    f"compensation handler is implemented in Java (camunda:{implementation}), which orderflow does "
+                    f"not run; it becomes an external-worker job on topic '{implementation_topic(binding)}': have a "
+                    "worker or connector take that topic",
+                    severity="warning",
                 )
             )
     for element in root.iter():
@@ -259,9 +286,8 @@ def _start_handler(step: Step, task, entry: dict[str, Any]) -> None:
     binding = entry["binding"]
     # The handler sees the process as it is now, with the values its activity completed with on top.
     data = {**task.data, **entry["data"]}
-    job = service_job(
-        step, task, binding["topic"], utcnow(), extensions=binding, data=data, element_id=binding["handler"]
-    )
+    topic = implementation_topic(binding)
+    job = service_job(step, task, topic, utcnow(), extensions=binding, data=data, element_id=binding["handler"])
     if job is None:  # its input mapping failed: an incident; retrying it tries again
         task.internal_data[JOB_KEY] = None  # the throw event is never a job of its own
         return
@@ -270,7 +296,7 @@ def _start_handler(step: Step, task, entry: dict[str, Any]) -> None:
     step.record(
         "compensation_started",
         task,
-        {"activity": entry["activity"], "handler": binding["handler"], "jobId": job.id, "topic": binding["topic"]},
+        {"activity": entry["activity"], "handler": binding["handler"], "jobId": job.id, "topic": job.topic},
     )
 
 

@@ -17,6 +17,7 @@ from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.serializer.default.task_spec import BpmnTaskSpecConverter
+from SpiffWorkflow.bpmn.specs.defaults import ServiceTask
 from SpiffWorkflow.bpmn.specs.mixins.bpmn_spec_mixin import BpmnSpecMixin
 from SpiffWorkflow.bpmn.specs.mixins.script_task import ScriptEngineTask
 from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS, CamundaTaskParser
@@ -26,6 +27,7 @@ from processes import dmn
 from processes.core import spiff
 from processes.core.feature import Feature
 from processes.core.models import DecisionDefinition
+from processes.deployment.parser import ServiceTaskParser, implementation_topic
 from processes.errors import OrderflowError
 
 ZEEBE_NS = "http://camunda.org/schema/zeebe/1.0"
@@ -84,7 +86,16 @@ def map_result(outcome: dict[str, Any], mapping: str | None) -> Any:
     raise DecisionError(f"unknown mapDecisionResult '{mapping}'")
 
 
-class DecisionTaskParser(CamundaTaskParser):
+class DecisionTaskParser(ServiceTaskParser):
+    """A business rule task that names a decision runs it in the engine; one implemented like a service task
+    (`camunda:class`, `camunda:expression`, `camunda:delegateExpression`, `camunda:type="external"` with a topic,
+    Camunda 8 `zeebe:taskDefinition`) is a job, as Camunda runs it: a worker or connector decides."""
+
+    def parse_extensions(self, node=None) -> dict:
+        if isinstance(self.task, ServiceTask):
+            return super().parse_extensions(node)
+        return CamundaTaskParser.parse_extensions(self, node)
+
     @staticmethod
     def get_decision_ref(node) -> str | None:
         """The decision a business rule task names (SpiffWorkflow's parser collects these as dependencies)."""
@@ -103,10 +114,13 @@ class DecisionTaskParser(CamundaTaskParser):
             ref = node.get(camunda + "decisionRef")
             result_variable = node.get(camunda + "resultVariable")
             mapping = node.get(camunda + "mapDecisionResult") or "resultList"
+        if not ref and implementation_topic(ServiceTaskParser.parse_extensions(self)) is not None:
+            return ServiceTask(self.spec, self.bpmn_id, **self.bpmn_attributes)
         if not ref:
             raise ValidationException(
                 "business rule task names no decision: set camunda:decisionRef (or zeebe:calledDecision decisionId) "
-                "to the id of a deployed DMN decision",
+                'to the id of a deployed DMN decision, or implement it as a job (camunda:type="external" and '
+                "camunda:topic, camunda:class, camunda:expression, camunda:delegateExpression, zeebe:taskDefinition)",
                 node=node,
                 file_name=self.filename,
             )

@@ -42,19 +42,29 @@ def service_job(
     what = f"input mapping of {element_id}"
     try:
         mapped_inputs = mappings.inputs(extensions, data)
+        if topic == (extensions.get("topic") or "").strip() and expressions.dialect_of(topic) != expressions.PYTHON:
+            # The job type as an expression (Zeebe `=…`, Camunda 7 `${…}`): evaluated for each job, after the
+            # input mappings, as Zeebe does; it must give text.
+            what = f"job type of {element_id}"
+            topic = job_topic(topic, {**data, **mapped_inputs})
         retry_cycle = extensions.get("retryCycle")
         if retry_cycle and expressions.dialect_of(retry_cycle) != expressions.PYTHON:
             # Camunda 7 takes an expression here too (`${paymentRetryCycle}`): evaluated when the job is made.
             what = f"retry cycle of {element_id}"
             retry_cycle = str(expressions.evaluate(retry_cycle, data))
+        retries = str(extensions.get("retries") or "")
+        if retries and expressions.dialect_of(retries) != expressions.PYTHON:  # Zeebe `retries="=…"`, per job
+            what = f"retries of {element_id}"
+            value = expressions.evaluate(retries, {**data, **mapped_inputs})
+            retries = str(int(value)) if isinstance(value, int | float) and not isinstance(value, bool) else ""
     except expressions.ExpressionError as exc:
         step.open_incident("mapping_error", f"{what}: {exc}", task=task)
         return None
     max_attempts = step.engine.settings.policy_for(topic)[0]
     if retry_cycle:
         max_attempts = len(retry_delays(retry_cycle)) + 1
-    elif extensions.get("retries", "").isdigit():
-        max_attempts = max(1, int(extensions["retries"]))
+    elif retries.isdigit():
+        max_attempts = max(1, int(retries))
     return step.create_service_job(
         task,
         topic,
@@ -64,6 +74,17 @@ def service_job(
         element_id=element_id,
         now=now,
     )
+
+
+def job_topic(source: str, variables: dict[str, Any]) -> str:
+    """The topic a job type expression gives; ExpressionError when it is not text."""
+    value = expressions.evaluate(source, variables)
+    if not isinstance(value, str) or not value.strip():
+        shown = "null" if value is None else repr(value)
+        raise expressions.ExpressionError(
+            f"'{source}' must give the job's type as text, but gave {shown}", expressions.dialect_of(source)
+        )
+    return value.strip()
 
 
 class ServiceTasks(Feature):
@@ -88,4 +109,4 @@ class ServiceTasks(Feature):
             job = service_job(step, task, topic, now)
             task.internal_data[JOB_KEY] = job.id if job is not None else None
             if job is not None:
-                step.record("job_created", task, {"jobId": job.id, "topic": topic})
+                step.record("job_created", task, {"jobId": job.id, "topic": job.topic})

@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from tests.support.browser import DEMO_PASSWORD, log_in, start_order
+from tests.support.diagrams import refund_with_form
 from tests.support.paths import DIAGRAMS
 from tests.support.rest import deploy
 from tests.support.server import Server, start_server, stop
@@ -147,4 +148,22 @@ def test_an_operator_reviews_a_discrepancy_seeing_what_was_asked_and_answered(si
     page.check("input[name=accept][value=true]")
     page.click("[data-testid=complete]")
     assert "Done: Review" in page.inner_text(".flash")
+    assert wait_until_ended(site, instance_id)["status"] == "completed"
+
+
+def test_a_camunda_form_evaluates_its_feel_constraints_with_the_orders_data(site: Server, page):
+    assert deploy(site, refund_with_form("refund_page")).status_code == 201
+    instance_id = start_order(site, "refund_page", "ORD-UI-5", amount=250)
+    task = site.get("/tasks", params={"businessKey": "ORD-UI-5"}).json()["items"][0]
+    log_in(page, site, "sam")
+    page.goto(f"{site.url}/inbox/tasks/{task['id']}")
+    page.wait_for_selector("#formjs[data-ready=true]")
+    page.get_by_label("Refund").fill("300")  # "max": "=amount" is 250 for this order
+    page.click("[data-testid=complete]")
+    assert "250" in " ".join(page.locator("#formjs .fjs-form-field-error").all_inner_texts())
+    assert site.get(f"/tasks/{task['id']}").json()["status"] == "open"
+    page.get_by_label("Refund").fill("220")
+    page.get_by_label("Approval code").fill("A-1")  # shown from 200 on ("hide": "=refund < 200")
+    page.click("[data-testid=complete]")
+    page.wait_for_selector(".flash")
     assert wait_until_ended(site, instance_id)["status"] == "completed"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from xml.sax.saxutils import escape
+
 HEADER = (
     '<?xml version="1.0" encoding="UTF-8"?>\n<bpmn:definitions '
     'xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '
@@ -86,3 +89,44 @@ ESCALATING = """<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="a" sourceRef="s"
   <bpmn:sequenceFlow id="c" sourceRef="late" targetRef="manager"/>
   <bpmn:userTask id="manager" name="Manager decides" camunda:candidateGroups="managers" camunda:priority="90"/>
   <bpmn:sequenceFlow id="d" sourceRef="manager" targetRef="escalated"/><bpmn:endEvent id="escalated"/>"""
+
+
+REFUND_FORM = {
+    "id": "refund_form",
+    "type": "default",
+    "components": [
+        {
+            "key": "refund",
+            "type": "number",
+            "label": "Refund",
+            "validate": {"required": True, "min": 1, "max": "=amount"},
+        },
+        {
+            "key": "reason",
+            "type": "textfield",
+            "label": "Reason",
+            "validate": {"minLength": "=if refund > 100 then 10 else null"},
+        },
+        {"key": "note", "type": "textfield", "label": "Note", "validate": {"maxLength": "=noteLimit"}},
+        {
+            "key": "approvalCode",
+            "type": "textfield",
+            "label": "Approval code",
+            "validate": {"required": True},
+            "conditional": {"hide": "=refund < 200"},
+        },
+    ],
+}
+
+
+def refund_with_form(key: str) -> tuple[str, bytes]:
+    """A Camunda 8 refund task whose embedded form-js form has constraints written as FEEL (`"max": "=amount"`)."""
+    body = """<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="a" sourceRef="s" targetRef="refund_task"/>
+    <bpmn:userTask id="refund_task" name="Refund">
+      <bpmn:extensionElements><zeebe:formDefinition formKey="camunda-forms:bpmn:refund_form"/></bpmn:extensionElements>
+    </bpmn:userTask>
+    <bpmn:sequenceFlow id="b" sourceRef="refund_task" targetRef="e"/><bpmn:endEvent id="e"/>"""
+    name, xml = c8(key, body)
+    form = f'<zeebe:userTaskForm id="refund_form">{escape(json.dumps(REFUND_FORM))}</zeebe:userTaskForm>'
+    form = f"<bpmn:extensionElements>{form}</bpmn:extensionElements>"
+    return name, xml.replace(b'isExecutable="true">', b'isExecutable="true">' + form.encode(), 1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from processes import expressions
 from processes.core.engine import Engine
 from processes.deployment.deployments import deploy
 from processes.errors import DeploymentRejected
@@ -79,3 +80,27 @@ def test_bad_or_hostile_conditions_are_refused_at_deploy(engine: Engine, conditi
     with pytest.raises(DeploymentRejected) as rejected:
         deploy(engine, [process("refused", body)])
     assert any(p.element_id == "gw" and fragment in p.message for p in rejected.value.problems), rejected.value.problems
+
+
+@pytest.mark.parametrize(
+    ("script", "value"),
+    [
+        ("subtotal = price * quantity\nsubtotal * 1.19", 119.0),  # the last line's value, as Groovy gives it
+        ("a = 1; a + price", 101),  # the last statement shares its line
+        ("total = price", None),  # no expression at the end: no value
+        ("[q for q in range(quantity)]", [0]),
+        ("", None),
+    ],
+)
+def test_a_parameter_script_gives_its_last_line_and_keeps_its_assignments(script: str, value) -> None:
+    variables = {"price": 100, "quantity": 1}
+    assert expressions.run_script(script, variables) == value
+
+
+@pytest.mark.parametrize(
+    ("script", "fragment"),
+    [("__import__('os')", "__import__"), ("x = (", "syntax"), ("_of_iter([1])", "_of_iter"), ("1\n" * 20000, "long")],
+)
+def test_a_parameter_script_the_sandbox_refuses_never_runs(script: str, fragment: str) -> None:
+    with pytest.raises(expressions.ExpressionError, match=f"(?i){fragment}"):
+        expressions.run_script(script, {})

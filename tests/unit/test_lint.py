@@ -145,7 +145,7 @@ def test_data_stores_are_warnings_at_their_line(conformance: Path) -> None:
     # Refused only for its own precise reasons, each with the fix.
     errors = [p for p in problems if p["severity"] == "error"]
     assert code == 1 and errors
-    assert "make it the gateway's default flow" in errors[0]["message"]
+    assert "set a loop condition or a loop maximum" in errors[0]["message"]
 
 
 def test_files_that_are_not_diagrams_are_errors_and_the_rest_is_still_linted(tmp_path: Path, conformance) -> None:

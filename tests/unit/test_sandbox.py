@@ -307,7 +307,7 @@ ESCAPES = [
     ("type(1)", "eval", "forbidden name 'type'", True),
     ("object()", "eval", "forbidden name 'object'", True),
     ("x._secret", "eval", "forbidden attribute '_secret'", True),
-    ("_hidden", "eval", "forbidden name '_hidden'", True),
+    ("_of_pow", "eval", "forbidden name '_of_pow'", True),
     ("[y := 1]", "eval", "walrus operator", True),
     ("__builtins__", "eval", "forbidden name '__builtins__'", True),
     ("compile('1', '', 'eval')", "eval", "forbidden name 'compile'", True),
