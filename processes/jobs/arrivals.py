@@ -34,6 +34,7 @@ class JobArrivals:
         self._slots = threading.BoundedSemaphore(max(limit, 0)) if limit > 0 else None
         self._changed = threading.Condition()
         self._generation = 0
+        self.waiting = 0  # polls waiting now (monitoring, tests)
 
     def announce(self) -> None:
         """New jobs were committed (or a lock was released): every waiting poll looks again."""
@@ -48,6 +49,8 @@ class JobArrivals:
         found = fetch()
         if found or timeout_seconds <= 0 or self._slots is None or not self._slots.acquire(blocking=False):
             return found
+        with self._changed:
+            self.waiting += 1
         try:
             deadline = time.monotonic() + timeout_seconds
             while True:
@@ -62,6 +65,8 @@ class JobArrivals:
                 if found:
                     return found
         finally:
+            with self._changed:
+                self.waiting -= 1
             self._slots.release()
 
 
