@@ -565,6 +565,8 @@ def message():
         raise InvalidInput("messageName is required")
     business_key = body.get("businessKey") or None
     instance_id = body.get("processInstanceId") or None
+    if not isinstance(business_key, str | None) or not isinstance(instance_id, str | None):
+        raise InvalidInput("businessKey and processInstanceId must be text")
     matching = {
         **read_variables(body.get("correlationKeys"), "correlationKeys"),
         **read_variables(body.get("localCorrelationKeys"), "localCorrelationKeys"),
@@ -642,12 +644,11 @@ def _topic_filters(topic: dict[str, Any]) -> dict[str, Any]:
     names = topic.get("variables")
     if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
         raise InvalidInput(f"topic {name}: variables must be a list of variable names")
-    keys = topic.get("processDefinitionKeyIn") or (
-        [topic["processDefinitionKey"]] if topic.get("processDefinitionKey") else None
-    )
-    ids = topic.get("processDefinitionIdIn") or (
-        [topic["processDefinitionId"]] if topic.get("processDefinitionId") else None
-    )
+    keys = _texts(topic, "processDefinitionKeyIn", "processDefinitionKey", name)
+    ids = _texts(topic, "processDefinitionIdIn", "processDefinitionId", name)
+    business_key = topic.get("businessKey") or None
+    if business_key is not None and not isinstance(business_key, str):
+        raise InvalidInput(f"topic {name}: businessKey must be text")
     values = topic.get("processVariables") or {}
     if not isinstance(values, dict):
         raise InvalidInput(f"topic {name}: processVariables must be an object of variable values")
@@ -655,12 +656,20 @@ def _topic_filters(topic: dict[str, Any]) -> dict[str, Any]:
         "name": name,
         "lock_seconds": lock / 1000,
         "variables": names,
-        "business_key": topic.get("businessKey") or None,
+        "business_key": business_key,
         "process_keys": keys,
         "definition_ids": ids,
         "values": values,
         "properties": bool(topic.get("includeExtensionProperties")),
     }
+
+
+def _texts(topic: dict[str, Any], many: str, one: str, name: str) -> list[str] | None:
+    """A filter given as a list (`...In`) or as one value, checked to be text."""
+    values = topic.get(many) or ([topic[one]] if topic.get(one) else None)
+    if values is not None and not (isinstance(values, list) and all(isinstance(v, str) for v in values)):
+        raise InvalidInput(f"topic {name}: {many} must be a list of text and {one} text")
+    return values
 
 
 def _candidates(topic: dict[str, Any], limit: int) -> list[str] | None:
@@ -1051,8 +1060,10 @@ def task(task_id: str):
 @_roles(WORKERS)
 @_doc("Claim a task for userId (only admins claim for someone else)")
 def claim(task_id: str):
-    body = json_body()
-    claim_task(services().engine, task_id, acting_user(body.get("userId")), caller())
+    user_id = json_body().get("userId")
+    if not isinstance(user_id, str | None):
+        raise InvalidInput("userId must be text")
+    claim_task(services().engine, task_id, acting_user(user_id), caller())
     return "", 204
 
 

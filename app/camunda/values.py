@@ -12,6 +12,7 @@ Writing: every value gets the type Camunda would give it: an object or a list is
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime
 from typing import Any
 
@@ -49,9 +50,10 @@ def read_value(name: str, entry: Any) -> Any:
                 raise ValueError(value)
             return int(value)
         if kind == "double":
-            if isinstance(value, bool):
+            number = float(value)
+            if isinstance(value, bool) or not math.isfinite(number):  # JSON has no NaN or infinity
                 raise ValueError(value)
-            return float(value)
+            return number
         if kind == "boolean":
             if isinstance(value, bool):
                 return value
