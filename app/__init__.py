@@ -38,7 +38,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> APIFlask:
     app.config.update(from_environment())
     if config:
         app.config.update(config)
-    app.config["SECURITY_SCHEMES"] = {"BearerAuth": {"type": "http", "scheme": "bearer"}}
+    app.config["SECURITY_SCHEMES"] = {
+        "BearerAuth": {"type": "http", "scheme": "bearer"},
+        # Camunda clients (/engine-rest, /v2) may send the API token as the Basic password instead.
+        "BasicAuth": {"type": "http", "scheme": "basic"},
+    }
     Path(app.config["ORDERFLOW_DATA_DIR"]).mkdir(parents=True, exist_ok=True)
     app.secret_key = app.config["SECRET_KEY"] or _data_dir_secret(Path(app.config["ORDERFLOW_DATA_DIR"]))
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):

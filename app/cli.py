@@ -83,7 +83,10 @@ def serve() -> None:
         services = app.extensions["orderflow"]
         services.start_workers()
         host = config["ORDERFLOW_HOST"]
-        server = create_server(app, host=host, port=config["ORDERFLOW_PORT"], threads=8, ident="orderflow")
+        # Long polls of external workers (Camunda's fetchAndLock, job activation) wait on threads of their own, so
+        # they never take the threads the rest of the API answers on.
+        threads = 8 + config["ORDERFLOW_LONG_POLLS"]
+        server = create_server(app, host=host, port=config["ORDERFLOW_PORT"], threads=threads, ident="orderflow")
         port = server.effective_port  # the real one when ORDERFLOW_PORT=0 (tests)
         if config["ORDERFLOW_USING_DEV_TOKEN"]:
             click.echo(f"API token (development default, set ORDERFLOW_API_TOKEN to change): {DEV_TOKEN}")

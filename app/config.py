@@ -35,6 +35,8 @@ def from_environment(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "ORDERFLOW_EMBEDDED_WORKERS": _bool(env.get("ORDERFLOW_EMBEDDED_WORKERS"), not env.get("ORDERFLOW_BROKER_URL")),
         "ORDERFLOW_WORKER_THREADS": int(env.get("ORDERFLOW_WORKER_THREADS", "4")),
         "ORDERFLOW_LEASE_SECONDS": float(env.get("ORDERFLOW_LEASE_SECONDS", "30")),
+        # How many external-worker long polls (Camunda fetchAndLock, job activation) may wait at once.
+        "ORDERFLOW_LONG_POLLS": int(env.get("ORDERFLOW_LONG_POLLS", "8")),
         # Python functions Camunda 7 diagrams call as Java beans: "module:attribute,..." (expressions/beans.py).
         "ORDERFLOW_BEANS": env.get("ORDERFLOW_BEANS") or "",
         "ORDERFLOW_SANDBOX": _bool(env.get("ORDERFLOW_SANDBOX"), True),

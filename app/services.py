@@ -23,6 +23,7 @@ from processes.core.db import make_session_factory
 from processes.core.engine import Engine, EngineSettings
 from processes.core.transport import JobDispatcher
 from processes.expressions.beans import load as load_beans
+from processes.jobs.arrivals import AnnouncingDispatcher, JobArrivals
 from processes.jobs.embedded import EmbeddedRunner
 from processes.jobs.service import BpmnErrorThrown, ClaimedJob, JobExecutor, JobFailed, JobNeedsReview, JobService
 
@@ -63,6 +64,7 @@ class Services:
     jobs: JobService
     connectors: ConnectorRegistry
     runner: EmbeddedRunner | None
+    arrivals: JobArrivals  # where external workers' long polls wait for new jobs
 
     @property
     def transport(self) -> str:
@@ -104,7 +106,9 @@ def build_services(sql_engine, config: Mapping[str, Any]) -> Services:
         from .monitoring import schedule_alerts
 
         schedule_alerts(runner, engine, config)  # the `orderflow scheduler` loop checks them with a broker
-    return Services(engine=engine, jobs=jobs, connectors=registry, runner=runner)
+    arrivals = JobArrivals(limit=config.get("ORDERFLOW_LONG_POLLS", 8))
+    engine.dispatcher = AnnouncingDispatcher(engine.dispatcher, arrivals)
+    return Services(engine=engine, jobs=jobs, connectors=registry, runner=runner, arrivals=arrivals)
 
 
 def services() -> Services:

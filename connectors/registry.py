@@ -133,8 +133,12 @@ def build_registry(settings: Mapping[str, str], *, clock: Clock | None = None) -
         "wms.backorder": partial(wms.backorder, clients["wms"]),
         "notify.customer": partial(notify.send, clients["notify"]),
     }
+    # Topics that workers of the installation serve instead of the built-in connector (existing Camunda workers
+    # keep theirs when moving over): left unbound, their jobs wait for an external worker.
+    external = set(_names(settings, "ORDERFLOW_EXTERNAL_TOPICS", ()))
     for topic, connector in topics.items():
-        registry.register(topic, connector)
+        if topic not in external:
+            registry.register(topic, connector)
     return registry
 
 

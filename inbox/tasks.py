@@ -83,6 +83,8 @@ def list_tasks(
     unassigned: bool = False,
     sort: str = "urgency",
     due_before: datetime | None = None,
+    instance_id: str | None = None,
+    element_id: str | None = None,
 ) -> dict[str, Any]:
     """The inbox: most urgent first (priority, then due date, then age). With `visible_to`, only the tasks that
     person may work on."""
@@ -103,6 +105,10 @@ def list_tasks(
         query = query.where(HumanTask.process_key == process_key)
     if business_key:
         query = query.where(HumanTask.business_key == business_key)
+    if instance_id:
+        query = query.where(HumanTask.instance_id == instance_id)
+    if element_id:
+        query = query.where(HumanTask.element_id == element_id)
     if overdue:
         query = query.where(HumanTask.due_at < utcnow())
     if unassigned:

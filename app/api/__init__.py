@@ -22,3 +22,6 @@ def register_blueprints(app: APIFlask) -> None:
     from .monitoring import bp as monitoring  # metrics, audit trail, /metrics for Prometheus
 
     app.register_blueprint(monitoring)
+    from ..camunda import register as register_camunda  # /engine-rest and /v2: Camunda's REST for its clients
+
+    register_camunda(app)

@@ -18,7 +18,11 @@ def register_pages(app: APIFlask) -> None:
 
     csrf.init_app(app)
     for name, blueprint in app.blueprints.items():
-        if not name.startswith("web_") and blueprint.url_prefix and blueprint.url_prefix.startswith("/api"):
+        if (
+            not name.startswith("web_")
+            and blueprint.url_prefix
+            and blueprint.url_prefix.startswith(("/api", "/engine-rest", "/v2"))
+        ):
             csrf.exempt(blueprint)  # bearer tokens, no cookies: nothing for a forged form to ride on
     login_manager.init_app(app)
     login_manager.user_loader(people.load_user)

@@ -163,13 +163,17 @@ def correlate(
     correlation_key: str | None = None,
     variables: dict[str, Any] | None = None,
     actor: str | None = None,
+    instance_id: str | None = None,
+    matching: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Deliver a message to the one instance waiting for it, or start an instance at a message start event."""
+    """Deliver a message to the one instance waiting for it, or start an instance at a message start event.
+    `instance_id` names the instance; `matching` (Camunda 7's correlationKeys) keeps only instances whose
+    variables have these values."""
     from processes.instances import check_variables, start_instance
 
     variables = check_variables(variables)
     for _ in range(3):  # the instance may move on between lookup and delivery: look again
-        waiting = _waiting(engine, name, business_key, correlation_key)
+        waiting = _waiting(engine, name, business_key, correlation_key, instance_id, matching)
         instances = {instance_id for instance_id, _task in waiting}
         if len(instances) > 1:
             raise Conflict(
@@ -185,7 +189,7 @@ def correlate(
             continue
         return {"result": "correlated", "instanceId": instance_id}
 
-    keys = _message_starts(engine, name)
+    keys = _message_starts(engine, name) if instance_id is None and not matching else []
     if len(keys) > 1:
         raise Conflict(f"message '{name}' starts several processes ({', '.join(sorted(keys))}); it must start one")
     if keys:
@@ -203,14 +207,35 @@ def correlate(
         return {"result": "started", "instanceId": instance_id}
     which = f" with businessKey '{business_key}'" if business_key else ""
     which += f" with correlationKey '{correlation_key}'" if correlation_key else ""
+    which += f" with id {instance_id}" if instance_id else ""
+    which += f" with variables {dict(matching)}" if matching else ""
     raise NotFound(f"no process instance is waiting for message '{name}'{which}, and no process starts with it")
+
+
+def waiting_instances(
+    engine: Engine,
+    name: str,
+    business_key: str | None = None,
+    instance_id: str | None = None,
+    matching: Mapping[str, Any] | None = None,
+) -> list[str]:
+    """Ids of the instances waiting for this message, oldest subscription first (to correlate to all of them)."""
+    found = _waiting(engine, name, business_key, None, instance_id, matching)
+    return list(dict.fromkeys(found_id for found_id, _task in found))
 
 
 class _NotWaiting(InternalError):
     pass
 
 
-def _waiting(engine: Engine, name: str, business_key: str | None, correlation_key: str | None):
+def _waiting(
+    engine: Engine,
+    name: str,
+    business_key: str | None,
+    correlation_key: str | None,
+    instance_id: str | None = None,
+    matching: Mapping[str, Any] | None = None,
+):
     query = (
         select(MessageSubscription.instance_id, MessageSubscription.task_id)
         .join(ProcessInstance, ProcessInstance.id == MessageSubscription.instance_id)
@@ -221,8 +246,19 @@ def _waiting(engine: Engine, name: str, business_key: str | None, correlation_ke
         query = query.where(ProcessInstance.business_key == business_key)
     if correlation_key is not None:
         query = query.where(MessageSubscription.correlation_key == correlation_key)
+    if instance_id is not None:
+        query = query.where(MessageSubscription.instance_id == instance_id)
+    if matching:
+        query = query.add_columns(ProcessInstance.variables)
     with engine.read_session() as session:
-        return [tuple(row) for row in session.execute(query)]
+        rows = session.execute(query).all()
+    if matching:  # compared here: JSON equality in SQL differs between SQLite and PostgreSQL
+        return [
+            (row[0], row[1])
+            for row in rows
+            if all(var in (row[2] or {}) and row[2][var] == value for var, value in matching.items())
+        ]
+    return [tuple(row) for row in rows]
 
 
 def _deliver(name: str, task_id: str, variables: dict[str, Any]):

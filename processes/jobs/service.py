@@ -89,6 +89,10 @@ def retry_delays(cycle: str) -> list[float]:
     return [seconds(part) for part in cycle.split(",") if part.strip()]
 
 
+def _expired(job: Job) -> bool:
+    return job.lock_expires_at is not None and job.lock_expires_at < utcnow()
+
+
 class JobService:
     """Claiming, running and reporting jobs, on top of the engine step."""
 
@@ -107,9 +111,12 @@ class JobService:
         job_ids: Iterable[str] | None = None,
         lease_seconds: float | None = None,
         service_only: bool = False,
+        business_key: str | None = None,
+        process_keys: Iterable[str] | None = None,
     ) -> list[ClaimedJob]:
         """Lease due jobs (and jobs whose lease expired) to a worker. FOR UPDATE SKIP LOCKED on PostgreSQL;
-        SQLite takes the database write lock for the claim."""
+        SQLite takes the database write lock for the claim. `business_key` and `process_keys` take only the jobs
+        of those orders (a worker that serves one process, as Camunda's fetchAndLock filters allow)."""
         now = utcnow()
         lease = timedelta(seconds=lease_seconds or self.engine.settings.lease_seconds)
         claimable = or_(
@@ -122,6 +129,14 @@ class JobService:
         if topics is not None:
             by_topic = Job.topic.in_(list(topics))
             query = query.where(by_topic if service_only else or_(Job.kind.in_((TIMER, SCHEDULE)), by_topic))
+        if business_key is not None or process_keys is not None:
+            # A subquery, not a join: FOR UPDATE must lock the job rows only, never the instances.
+            orders = select(ProcessInstance.id)
+            if business_key is not None:
+                orders = orders.where(ProcessInstance.business_key == business_key)
+            if process_keys is not None:
+                orders = orders.where(ProcessInstance.process_key.in_(list(process_keys)))
+            query = query.where(Job.instance_id.in_(orders))
         query = query.order_by(Job.due_at).limit(limit).with_for_update(skip_locked=True)
         claimed = []
         with self.engine.write_session() as session:
@@ -282,6 +297,40 @@ class JobService:
                 raise Conflict(f"job {job_id} is not locked by worker '{worker_id}' (its lock expired or it was done)")
             return job.lease_token, job.instance_id
 
+    def current_lease(self, job_id: str) -> tuple[str, str]:
+        """(lease token, instance id) of a locked job, whoever holds it: how a Camunda 8 worker reports, which
+        names only the job key. A job that is not locked (done, or its lock expired and it was taken back) gets
+        Conflict."""
+        with self.engine.read_session() as session:
+            job = session.get(Job, job_id)
+            if job is None or job.kind != SERVICE:
+                raise NotFound(f"job {job_id} does not exist")
+            if job.status != JOB_LOCKED or job.lease_token is None or _expired(job):
+                raise Conflict(f"job {job_id} is not activated by a worker (its timeout passed or it was done)")
+            return job.lease_token, job.instance_id
+
+    def extend_lock(self, job_id: str, worker_id: str, seconds: float) -> None:
+        """Give the worker that holds a job `seconds` more from now (a long job that is still being worked on)."""
+        with self.engine.write_session() as session:
+            job = session.get(Job, job_id, with_for_update=True)
+            if job is None:
+                raise NotFound(f"job {job_id} does not exist")
+            if job.status != JOB_LOCKED or job.locked_by != worker_id or _expired(job):
+                raise Conflict(f"job {job_id} is not locked by worker '{worker_id}' (its lock expired or it was done)")
+            job.lock_expires_at = utcnow() + timedelta(seconds=seconds)
+            job.updated_at = utcnow()
+            session.commit()
+
+    def unlock(self, job_id: str) -> None:
+        """Release a job's lock at once, so any worker may fetch it again; the attempt is not counted."""
+        with self.engine.write_session() as session:
+            job = session.get(Job, job_id, with_for_update=True)
+            if job is None or job.kind != SERVICE or job.status not in (JOB_READY, JOB_LOCKED):
+                raise NotFound(f"job {job_id} does not exist or is done")
+            job.status, job.locked_by, job.lease_token, job.lock_expires_at = JOB_READY, None, None, None
+            job.due_at = job.updated_at = utcnow()
+            session.commit()
+
     def _instance_of(self, job_id: str) -> str:
         with self.engine.read_session() as session:
             job = session.get(Job, job_id)
@@ -403,7 +452,7 @@ class JobService:
                 job.status = JOB_CANCELLED
                 return
             task.data.update(variables or {})
-            throw_error_at(self.engine, step, task, job, code, message)
+            throw_error_at(self.engine, step, task, job, code, message, variables)
 
         self.engine.step(instance_id or self._instance_of(job_id), apply, actor=actor or "worker")
 
@@ -457,9 +506,11 @@ def catches_exhausted(step: Step, task) -> bool:
     return False
 
 
-def throw_error_at(engine: Engine, step: Step, task, job: JobRecord, code: str, message: str) -> None:
+def throw_error_at(
+    engine: Engine, step: Step, task, job: JobRecord, code: str, message: str, variables: dict[str, Any] | None = None
+) -> None:
     """Within a step: throw BPMN error `code` at a job's task; a boundary error event catching it takes over,
-    else an incident."""
+    else an incident. The worker's `variables` go on with the path the boundary event takes."""
     event = BpmnEvent(ErrorEventDefinition(code, code=code), {"code": code, "message": message})
     catchers = [
         t
@@ -477,6 +528,7 @@ def throw_error_at(engine: Engine, step: Step, task, job: JobRecord, code: str, 
         catcher.data[extensions["errorCodeVariable"]] = code
     if extensions.get("errorMessageVariable"):
         catcher.data[extensions["errorMessageVariable"]] = message
+    catcher.data.update(variables or {})
     catcher.task_spec.catch(catcher, event)
     spiff.update(catcher)
 

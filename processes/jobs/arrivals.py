@@ -1,0 +1,93 @@
+"""Long polling for external workers: a fetch that finds nothing waits until new jobs arrive or its time is up.
+
+A worker's long poll (Camunda 7 `fetchAndLock` with `asyncResponseTimeout`, Camunda 8 job activation with
+`requestTimeout`) holds one server thread while it waits. Two things keep that cheap and prompt:
+
+- a wake-up: every commit of this process that made or rescheduled jobs wakes the waiting polls, which look again
+  at once, so a job is handed out as soon as it is ready; a poll also looks again every `recheck_seconds`, for jobs
+  made by other processes (gunicorn workers, Celery workers) and retries that became due;
+- a cap: at most `limit` polls wait at once. One beyond the cap is answered at once with what there is (possibly
+  nothing), so waiting workers can never take every thread of the server (waitress has a fixed pool; `orderflow
+  serve` gives the long polls threads of their own on top of it)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
+
+from processes.core.transport import ClaimedJob, JobDispatcher
+
+if TYPE_CHECKING:
+    from processes.core.records import JobRecord
+
+T = TypeVar("T")
+
+
+class JobArrivals:
+    """Where long polls wait for new jobs."""
+
+    def __init__(self, limit: int = 8, recheck_seconds: float = 1.0):
+        self.limit = limit
+        self.recheck_seconds = recheck_seconds
+        self._slots = threading.BoundedSemaphore(max(limit, 0)) if limit > 0 else None
+        self._changed = threading.Condition()
+        self._generation = 0
+        self.waiting = 0  # polls waiting now (monitoring, tests)
+
+    def announce(self) -> None:
+        """New jobs were committed (or a lock was released): every waiting poll looks again."""
+        with self._changed:
+            self._generation += 1
+            self._changed.notify_all()
+
+    def poll(self, fetch: Callable[[], list[T]], timeout_seconds: float) -> list[T]:
+        """`fetch()` now; while it finds nothing, again after each arrival, until `timeout_seconds` have passed."""
+        with self._changed:
+            seen = self._generation
+        found = fetch()
+        if found or timeout_seconds <= 0 or self._slots is None or not self._slots.acquire(blocking=False):
+            return found
+        with self._changed:
+            self.waiting += 1
+        try:
+            deadline = time.monotonic() + timeout_seconds
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return []
+                with self._changed:
+                    if self._generation == seen:
+                        self._changed.wait(min(remaining, self.recheck_seconds))
+                    seen = self._generation
+                found = fetch()
+                if found:
+                    return found
+        finally:
+            with self._changed:
+                self.waiting -= 1
+            self._slots.release()
+
+
+class AnnouncingDispatcher(JobDispatcher):
+    """The installation's transport, unchanged, plus a wake-up for long polls after every commit that made jobs."""
+
+    def __init__(self, inner: JobDispatcher, arrivals: JobArrivals):
+        self.inner = inner
+        self.arrivals = arrivals
+
+    @property
+    def sends_after_commit(self) -> bool:  # type: ignore[override]
+        return self.inner.sends_after_commit
+
+    def dispatch(self, jobs: list[JobRecord]) -> None:
+        self.inner.dispatch(jobs)
+        if jobs:
+            self.arrivals.announce()
+
+    def lease_holder(self, topic: str | None) -> str | None:
+        return self.inner.lease_holder(topic)
+
+    def run_claimed(self, jobs: list[ClaimedJob]) -> None:
+        self.inner.run_claimed(jobs)
