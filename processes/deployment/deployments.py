@@ -6,7 +6,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
 from copy import deepcopy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lxml import etree
@@ -132,9 +132,11 @@ def lint_files(
     warnings.extend(parsed.ignored)
     for f in parsed.dmn_files:  # every FEEL cell of every table, named by rule and column
         try:
-            dmn.parse(f.text.encode("utf-8"), f.name)
+            model = dmn.parse(f.text.encode("utf-8"), f.name)
         except dmn.DmnParseError as exc:
             problems.extend(exc.as_problems())
+        else:  # a decision that cannot be used is refused on its own, the others deploy
+            warnings.extend(replace(p, element_type="dmn", file=f.name) for p in model.refusals)
     if problems:  # elements SpiffWorkflow cannot parse: stop before it tries
         return _located(problems, parsed), _located(warnings, parsed), parsed
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
-from ..errors import NotFound
+from ..errors import NotFound, Problem
 from ..feel import FeelError
 from ..feel.functions import EvalContext, Scope, UserFunction, invoke
 from ..feel.ops import eq
@@ -466,7 +466,7 @@ class InputData:
 class Bkm:
     """A business knowledge model: a FEEL function value (parameters -> its boxed expression)."""
 
-    __slots__ = ("id", "name", "owner", "params", "logic", "type", "required", "function", "_scope")
+    __slots__ = ("id", "name", "owner", "params", "logic", "type", "required", "function", "_scope", "refused")
 
     def __init__(self, id_: str, name: str, params: list[tuple[str, TypeSpec | None]], logic, type_) -> None:
         self.id = id_
@@ -476,8 +476,13 @@ class Bkm:
         self.logic: Expression | None = logic
         self.type: TypeSpec | None = type_
         self.required: list[Bkm] = []
+        self.refused: str | None = None
         self._scope: dict[str, Any] = {}
         self.function = UserFunction([p for p, _ in params], self._call, Scope(self._scope, None, EvalContext()), False)
+
+    def refuse(self, reason: str) -> None:
+        """Not usable (an unsupported construct or a syntax error): calling it fails with ``reason``."""
+        self.refused = reason
 
     def link(self) -> None:
         """Make the required knowledge models visible inside this one (after all are built)."""
@@ -486,6 +491,8 @@ class Bkm:
 
     def _call(self, scope: Scope) -> Any:
         owner = self.owner
+        if self.refused is not None:
+            raise fail(owner, f"cannot be used: {self.refused}")
         if self.logic is None:
             raise fail(owner, "has no encapsulated logic")
         for name, spec in self.params:
@@ -507,6 +514,7 @@ class Decision:
         "bkms",
         "needed",
         "line",
+        "refused",
     )
 
     def __init__(self, id_: str, name: str, logic: Expression | None, type_: TypeSpec | None, line: int | None):
@@ -520,6 +528,11 @@ class Decision:
         self.bkms: list[Bkm] = []
         self.needed: frozenset[str] = frozenset()  # caller variable names the decision graph can read
         self.line = line
+        self.refused: str | None = None
+
+    def refuse(self, reason: str) -> None:
+        """Not usable (an unsupported construct or a syntax error): evaluating it fails with ``reason``."""
+        self.refused = reason
 
     def __repr__(self) -> str:
         return f"Decision({self.id!r}, {self.name!r})"
@@ -537,6 +550,8 @@ class Decision:
     def decide(self, scope: Scope) -> tuple[Any, list[Rule], list[list[Any]]]:
         owner = self.owner
         logic = self.logic
+        if self.refused is not None:
+            raise fail(owner, f"cannot be evaluated: {self.refused}")
         if logic is None:
             raise fail(owner, "has no decision logic (a decision table or an expression) to evaluate")
         if isinstance(logic, DecisionTable):
@@ -576,6 +591,7 @@ class DmnModel:
         self._by_name = {}
         for decision in decisions.values():
             self._by_name.setdefault(decision.name, decision)
+        self.refusals: list[Problem] = []  # decisions and knowledge models refused, as warnings
         self._variants: dict[frozenset[str], DmnModel] = {}
         self._relevant: dict[str, bool] = {}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from lxml import etree
@@ -487,9 +488,11 @@ class _Reader:
             input_data[element_id] = InputData(element_id, name, type_, el.sourceline)
 
         bkms: dict[str, Bkm] = {}
+        refusals: list[Problem] = []
         for el in by_kind.get("businessKnowledgeModel", []):
             element_id = el.get("id") or el.get("name") or "bkm"
             name = el.get("name") or element_id
+            start = len(self.problems)
             logic_el = _child(el, "encapsulatedLogic")
             params: list = []
             logic = None
@@ -510,13 +513,16 @@ class _Reader:
             if type_ is not None and type_.check is None and type_.components is None:
                 type_ = None  # a function type: nothing to check
             bkms[element_id] = Bkm(element_id, name, params, logic, type_)
+            self.refuse(bkms[element_id], start, refusals)
         for el in by_kind.get("businessKnowledgeModel", []):
             bkm = bkms[el.get("id") or el.get("name") or "bkm"]
+            start = len(self.problems)
             for href, at in self.hrefs(el, "knowledgeRequirement", "requiredKnowledge", namespace):
                 if href in bkms:
                     bkm.required.append(bkms[href])
                 else:
                     self.problem(bkm.id, f"requires knowledge model {href!r}, which is not in this file", at)
+            self.refuse(bkm, start, refusals)
             bkm.link()
 
         decisions: dict[str, Decision] = {}
@@ -531,6 +537,7 @@ class _Reader:
             name = el.get("name") or element_id
             self.decision_name = name
             self.names = set()
+            start = len(self.problems)
             logic_el = next((c for c in el if _local(c) in EXPRESSION_KINDS), None)
             logic = self.expression(logic_el, element_id) if logic_el is not None else None
             variable = _child(el, "variable")
@@ -538,10 +545,12 @@ class _Reader:
             decision = Decision(element_id, name, logic, type_, el.sourceline)
             decision.needed = frozenset(self.names)
             decisions[element_id] = decision
+            self.refuse(decision, start, refusals)
         for el in decision_els:
             decision = decisions.get(el.get("id") or "")
             if decision is None:
                 continue
+            start = len(self.problems)
             for href, at in self.hrefs(el, "informationRequirement", "requiredDecision", namespace):
                 if href in decisions:
                     decision.required_decisions.append(decisions[href])
@@ -557,11 +566,26 @@ class _Reader:
                     decision.bkms.append(bkms[href])
                 else:
                     self.problem(decision.id, f"requires knowledge model {href!r}, which is not in this file", at)
+            self.refuse(decision, start, refusals)
         self.check_cycles(decisions, ids)
+        if decisions and all(d.refused for d in decisions.values()):
+            self.problems[:0] = refusals  # nothing in the file can be used: refuse the file
         if self.problems:
             raise DmnParseError(self.name, self.problems)
         self.close_needed(decisions)
-        return DmnModel(self.name, namespace, decisions, input_data, bkms, self.known, "\n".join(self.texts), self.data)
+        model = DmnModel(self.name, namespace, decisions, input_data, bkms, self.known, "\n".join(self.texts), self.data)
+        model.refusals = refusals
+        return model
+
+    def refuse(self, owner: Decision | Bkm, start: int, refusals: list[Problem]) -> None:
+        """The problems found since ``start`` belong to one decision or knowledge model: refuse only that one (it
+        fails, naming them, when evaluated), not the file."""
+        if len(self.problems) == start:
+            return
+        found = self.problems[start:]
+        del self.problems[start:]
+        owner.refuse("; ".join(p.message for p in found))
+        refusals.extend(replace(p, severity="warning", message=f"{owner.owner.label}: {p.message}") for p in found)
 
     def hrefs(self, el, requirement: str, kind: str, namespace: str | None):
         for req in _children(el, requirement):
