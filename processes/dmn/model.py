@@ -16,8 +16,9 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
-from ..errors import NotFound, Problem
+from ..errors import InternalError, NotFound, Problem
 from ..feel import FeelError
+from ..feel.evaluator import iteration_domain
 from ..feel.functions import EvalContext, Scope, UserFunction, invoke
 from ..feel.ops import eq
 from ..feel.unary import range_contains
@@ -201,6 +202,72 @@ class Invocation(Expression):
             raise
         except FeelError as exc:
             raise fail(owner, f"invoking {self.function.text!r}: {exc}", self.function.element_id) from exc
+
+
+class Conditional(Expression):
+    """A boxed conditional: ``then`` when ``if`` is true, else ``else`` (as FEEL's if: null or not a boolean is
+    false)."""
+
+    __slots__ = ("cond", "then", "other")
+
+    def __init__(self, cond: Expression, then: Expression, other: Expression) -> None:
+        self.cond, self.then, self.other = cond, then, other
+
+    def evaluate(self, scope: Scope, owner: Owner) -> Any:
+        chosen = self.then if self.cond.evaluate(scope, owner) is True else self.other
+        return chosen.evaluate(scope, owner)
+
+
+class Filter(Expression):
+    """A boxed filter: the items of ``in`` for which ``match`` (seeing ``item`` and a context item's entries) is
+    true."""
+
+    __slots__ = ("source", "match")
+
+    def __init__(self, source: Expression, match: Expression) -> None:
+        self.source, self.match = source, match
+
+    def evaluate(self, scope: Scope, owner: Owner) -> Any:
+        value = self.source.evaluate(scope, owner)
+        if value is None:
+            return None
+        out = []
+        for item in value if type(value) is list else [value]:
+            scope.ctx.tick()
+            inner = Scope({"item": item}, scope, scope.ctx)
+            if type(item) is dict:
+                inner = Scope(item, inner, scope.ctx)
+            if self.match.evaluate(inner, owner) is True:
+                out.append(item)
+        return out
+
+
+class Iterator(Expression):
+    """A boxed for / some / every over the items of ``in`` (a list, a single value or an integer range), the
+    iterator variable bound to each."""
+
+    __slots__ = ("kind", "variable", "source", "body")
+
+    def __init__(self, kind: str, variable: str, source: Expression, body: Expression) -> None:
+        self.kind, self.variable, self.source, self.body = kind, variable, source, body
+
+    def evaluate(self, scope: Scope, owner: Owner) -> Any:
+        try:
+            domain = list(iteration_domain(self.source.evaluate(scope, owner)))
+        except InternalError:  # a null domain
+            return None
+        except FeelError as exc:
+            raise fail(owner, f"{self.kind}: {exc}") from exc
+        results = []
+        for item in domain:
+            scope.ctx.tick()
+            results.append(self.body.evaluate(Scope({self.variable: item}, scope, scope.ctx), owner))
+        if self.kind == "for":
+            return results
+        stop = self.kind == "some"  # some: true when one is true; every: false when one is false
+        if any(r is stop for r in results):
+            return stop
+        return None if any(r is not (not stop) for r in results) else not stop
 
 
 # ---------------------------------------------------------------- decision tables

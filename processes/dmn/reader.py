@@ -16,15 +16,18 @@ from .model import (
     HIT_POLICIES,
     Bkm,
     Cell,
+    Conditional,
     ContextExpr,
     Decision,
     DecisionTable,
     DmnModel,
     Expression,
+    Filter,
     FunctionDef,
     Input,
     InputData,
     Invocation,
+    Iterator,
     ListExpr,
     Literal,
     Output,
@@ -37,6 +40,7 @@ from .types import BUILTIN_CHECKS, TypeSpec, builtin_key
 DMN_NAMESPACES = frozenset(
     {
         "http://www.omg.org/spec/DMN/20151101/dmn.xsd",  # 1.1
+        "http://www.omg.org/spec/DMN/20151101/dmn11.xsd",  # 1.1, as Camunda Modeler 1.x wrote it
         "http://www.omg.org/spec/DMN/20180521/MODEL/",  # 1.2 (as some tools write it)
         "https://www.omg.org/spec/DMN/20180521/MODEL/",  # 1.2
         "https://www.omg.org/spec/DMN/20191111/MODEL/",  # 1.3
@@ -318,8 +322,41 @@ class _Reader:
                     )
                 )
             return Invocation(function, bindings)
+        if kind in ("conditional", "filter", "for", "some", "every"):
+            return self.boxed(el, kind, element_id, owner_id)
         self.problem(element_id, f"<{kind}> decision logic is not supported (use a decision table or FEEL)", el)
         return None
+
+    def boxed(self, el, kind: str, element_id: str, owner_id: str) -> Expression | None:
+        """A boxed conditional, filter or iterator (for / some / every): its parts are boxed expressions."""
+        roles = {
+            "conditional": ("if", "then", "else"),
+            "filter": ("in", "match"),
+            "for": ("in", "return"),
+            "some": ("in", "satisfies"),
+            "every": ("in", "satisfies"),
+        }[kind]
+        parts: list[Expression | None] = []
+        for role in roles:
+            part = _child(el, role)
+            body = next((c for c in part if _local(c) in EXPRESSION_KINDS), None) if part is not None else None
+            if body is None:
+                self.problem(element_id, f"<{kind}> has no <{role}> expression", el)
+                return None
+            parts.append(self.expression(body, owner_id))
+        if None in parts:
+            return None
+        if kind == "conditional":
+            return Conditional(*parts)
+        if kind == "filter":
+            self.names.discard("item")
+            return Filter(*parts)
+        variable = el.get("iteratorVariable") or ""
+        if not variable:
+            self.problem(element_id, f"<{kind}> has no iteratorVariable", el)
+            return None
+        self.names.discard(variable)
+        return Iterator(kind, variable, *parts)
 
     def table(self, el, owner_id: str) -> DecisionTable | None:
         table_id = el.get("id")
@@ -530,9 +567,9 @@ class _Reader:
         if not decision_els:
             self.problem(root.get("id"), "the file has no <decision>", root)
         for el in decision_els:
-            element_id = el.get("id") or ""
+            element_id = el.get("id") or el.get("name") or ""  # DMN makes the id optional
             if not element_id:
-                self.problem(el.get("name"), "a decision needs an id", el)
+                self.problem(None, "a decision needs an id or a name", el)
                 continue
             name = el.get("name") or element_id
             self.decision_name = name
@@ -547,7 +584,7 @@ class _Reader:
             decisions[element_id] = decision
             self.refuse(decision, start, refusals)
         for el in decision_els:
-            decision = decisions.get(el.get("id") or "")
+            decision = decisions.get(el.get("id") or el.get("name") or "")
             if decision is None:
                 continue
             start = len(self.problems)
