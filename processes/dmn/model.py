@@ -204,6 +204,13 @@ class Invocation(Expression):
             raise fail(owner, f"invoking {self.function.text!r}: {exc}", self.function.element_id) from exc
 
 
+def _boolean(value: Any, owner: Owner, what: str) -> bool | None:
+    """A boxed expression's condition must be a boolean (or null): anything else is a modelling error."""
+    if value is not None and type(value) is not bool:
+        raise fail(owner, f"{what} must give a boolean, not {describe(value)}")
+    return value
+
+
 class Conditional(Expression):
     """A boxed conditional: ``then`` when ``if`` is true, else ``else`` (as FEEL's if: null or not a boolean is
     false)."""
@@ -214,7 +221,8 @@ class Conditional(Expression):
         self.cond, self.then, self.other = cond, then, other
 
     def evaluate(self, scope: Scope, owner: Owner) -> Any:
-        chosen = self.then if self.cond.evaluate(scope, owner) is True else self.other
+        cond = _boolean(self.cond.evaluate(scope, owner), owner, "conditional: 'if'")
+        chosen = self.then if cond is True else self.other
         return chosen.evaluate(scope, owner)
 
 
@@ -237,7 +245,7 @@ class Filter(Expression):
             inner = Scope({"item": item}, scope, scope.ctx)
             if type(item) is dict:
                 inner = Scope(item, inner, scope.ctx)
-            if self.match.evaluate(inner, owner) is True:
+            if _boolean(self.match.evaluate(inner, owner), owner, "filter: 'match'") is True:
                 out.append(item)
         return out
 
@@ -264,6 +272,8 @@ class Iterator(Expression):
             results.append(self.body.evaluate(Scope({self.variable: item}, scope, scope.ctx), owner))
         if self.kind == "for":
             return results
+        for r in results:
+            _boolean(r, owner, f"{self.kind}: 'satisfies'")
         stop = self.kind == "some"  # some: true when one is true; every: false when one is false
         if any(r is stop for r in results):
             return stop

@@ -610,7 +610,9 @@ class _Reader:
         if self.problems:
             raise DmnParseError(self.name, self.problems)
         self.close_needed(decisions)
-        model = DmnModel(self.name, namespace, decisions, input_data, bkms, self.known, "\n".join(self.texts), self.data)
+        model = DmnModel(
+            self.name, namespace, decisions, input_data, bkms, self.known, "\n".join(self.texts), self.data
+        )
         model.refusals = refusals
         return model
 

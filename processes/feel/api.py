@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
-from . import lib_convert, lib_list, lib_number, lib_text  # noqa: F401  (registers the built-ins)
+from . import lib_convert, lib_list, lib_number, lib_range, lib_text  # noqa: F401  (registers the built-ins)
 from . import nodes as n
 from .errors import FeelError, FeelSyntaxError
 from .evaluator import compile_expr
