@@ -9,7 +9,7 @@ from typing import Any
 from ..feel import to_feel, to_json
 from ..feel.functions import EvalContext, Scope
 from .errors import DmnDecisionError
-from .model import Decision, DmnModel, conform, fail
+from .model import Decision, DecisionService, DmnModel, conform, fail
 from .reader import variant
 
 
@@ -102,6 +102,9 @@ def evaluate(model: DmnModel, decision_id: str, variables: Mapping[str, Any] | N
     variables = variables if variables is not None else {}
     if not isinstance(variables, Mapping):
         raise DmnDecisionError(f"variables must be an object, not {type(variables).__name__}")
+    service = model.service(decision_id) if decision_id not in model.decisions else None
+    if service is not None:
+        return _evaluate_service(model, service, variables)
     decision = model.decision(decision_id)
     extra = None
     for key in variables:
@@ -126,4 +129,21 @@ def evaluate(model: DmnModel, decision_id: str, variables: Mapping[str, Any] | N
         outputs=[{name: to_json(v) for name, v in zip(names, out, strict=True)} for out in outs],
         trace=evaluation.trace,
         value=value,
+    )
+
+
+def _evaluate_service(model: DmnModel, service: DecisionService, variables: Mapping[str, Any]) -> DecisionResult:
+    """A decision service invoked on its own: its parameters (input data and input decisions) by name from the
+    variables (a missing one is null); the result is a context of its output decisions' values."""
+    params = {name: to_feel(variables.get(name)) for name in service.function.params}
+    try:
+        outputs = service.outputs_for(params, EvalContext())
+    except RecursionError as exc:
+        raise DmnDecisionError(f"{service.owner.label}: evaluation nested too deeply", decision_id=service.id) from exc
+    return DecisionResult(
+        decision_id=service.id,
+        decision_name=service.name,
+        result=to_json(outputs),
+        outputs=[{name: to_json(v) for name, v in outputs.items()}],
+        value=outputs,
     )

@@ -12,7 +12,7 @@ closures of ``processes.feel`` against ``Scope`` frames:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -643,6 +643,91 @@ class Decision:
         return conform(self.type, value, owner, "result", None, False), [], []
 
 
+class DecisionService:
+    """A decision service: its output decisions evaluated from its input data and input decisions (the parameters,
+    in that order), computing its encapsulated decisions on the way. Callable as a FEEL function (from decisions
+    and knowledge models that require it) and on its own (``engine.evaluate`` by its id or name)."""
+
+    def __init__(self, id_: str, name: str, hrefs: dict[str, list[str]], type_: TypeSpec | None) -> None:
+        self.id = id_
+        self.name = name
+        self.owner = Owner("decision service", id_, name)
+        self.hrefs = hrefs  # outputDecision, inputDecision, inputData, encapsulatedDecision -> element ids
+        self.type = type_
+        self.outputs: list[Decision] = []
+        self.input_decisions: list[Decision] = []
+        self.input_data: list[InputData] = []
+        self.refused: str | None = None
+        self.function = UserFunction([], self._call, Scope({}, None, EvalContext()), False)
+
+    def refuse(self, reason: str) -> None:
+        self.refused = reason
+
+    def link(self, decisions: dict[str, Decision], input_data: dict[str, InputData]) -> list[str]:
+        """Resolve the hrefs; the problems (references to elements not in the file)."""
+        problems = []
+        for kind, target, found in (
+            ("outputDecision", self.outputs, decisions),
+            ("inputDecision", self.input_decisions, decisions),
+            ("inputData", self.input_data, input_data),
+        ):
+            for href in self.hrefs.get(kind, []):
+                if href in found:
+                    target.append(found[href])
+                else:
+                    problems.append(f"{kind} {href!r} is not in this file")
+        if not self.outputs and not problems:
+            problems.append("has no output decision")
+        self.function.params = tuple(d.name for d in [*self.input_data, *self.input_decisions])
+        return problems
+
+    def _call(self, scope: Scope) -> Any:
+        return self.run(scope.values, scope.ctx)
+
+    def run(self, params: Mapping[str, Any], ctx: EvalContext) -> Any:
+        """The output decision's value (several: a context by their names) for these parameter values."""
+        outputs = self.outputs_for(params, ctx)
+        value = next(iter(outputs.values())) if len(outputs) == 1 else outputs
+        return conform(self.type, value, self.owner, "result", None, False)
+
+    def outputs_for(self, params: Mapping[str, Any], ctx: EvalContext) -> dict[str, Any]:
+        owner = self.owner
+        if self.refused is not None:
+            raise fail(owner, f"cannot be used: {self.refused}")
+        values: dict[str, Any] = {}
+        for data in self.input_data:
+            values[data.name] = _coerce_parameter(data.type, params.get(data.name), owner, data.name)
+        done: dict[str, Any] = {d.id: params.get(d.name) for d in self.input_decisions}
+        base = Scope(values, None, ctx)
+
+        def decide(decision: Decision) -> Any:
+            if decision.id in done:
+                return done[decision.id]
+            own: dict[str, Any] = {}
+            for required in decision.required_decisions:
+                own[required.id] = own[required.name] = decide(required)
+            for bkm in decision.bkms:
+                own[bkm.name] = bkm.function
+            value = decision.decide(Scope(own, base, ctx) if own else base)[0]
+            done[decision.id] = value
+            return value
+
+        return {decision.name: decide(decision) for decision in self.outputs}
+
+
+def _coerce_parameter(spec: TypeSpec | None, value: Any, owner: Owner, name: str) -> Any:
+    """A decision service's parameter: a one-element list stands for its element, a value that does not conform
+    to the input data's type is null (DMN's coercion rules for invocation)."""
+    if spec is None or value is None:
+        return value
+    if type(value) is list and len(value) == 1 and not spec.collection:
+        value = value[0]
+    try:
+        return conform(spec, value, owner, f"parameter {name!r}", None, True)
+    except DmnDecisionError:
+        return None
+
+
 class DmnModel:
     """A parsed DMN file: decisions by id (``decisions``), ``decision(id_or_name)``, ``evaluate(...)``."""
 
@@ -669,11 +754,17 @@ class DmnModel:
         for decision in decisions.values():
             self._by_name.setdefault(decision.name, decision)
         self.refusals: list[Problem] = []  # decisions and knowledge models refused, as warnings
+        self.services: dict[str, DecisionService] = {}
         self._variants: dict[frozenset[str], DmnModel] = {}
         self._relevant: dict[str, bool] = {}
 
     def __repr__(self) -> str:
         return f"DmnModel({self.name!r}, decisions={list(self.decisions)})"
+
+    def service(self, id_or_name: str) -> DecisionService | None:
+        """The decision service with this id or name (None when there is none)."""
+        found = self.services.get(id_or_name)
+        return found or next((s for s in self.services.values() if s.name == id_or_name), None)
 
     def decision(self, id_or_name: str) -> Decision:
         found = self.decisions.get(id_or_name) or self._by_name.get(id_or_name)

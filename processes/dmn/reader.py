@@ -19,6 +19,7 @@ from .model import (
     Conditional,
     ContextExpr,
     Decision,
+    DecisionService,
     DecisionTable,
     DmnModel,
     Expression,
@@ -526,6 +527,25 @@ class _Reader:
 
         bkms: dict[str, Bkm] = {}
         refusals: list[Problem] = []
+        services: dict[str, DecisionService] = {}
+        for el in by_kind.get("decisionService", []):
+            element_id = el.get("id") or el.get("name") or "decisionService"
+            hrefs: dict[str, list[str]] = {}
+            for kind in ("outputDecision", "inputDecision", "inputData", "encapsulatedDecision"):
+                for ref in _children(el, kind):
+                    href = (ref.get("href") or "").strip()
+                    prefix, _, local_id = href.rpartition("#")
+                    if prefix and prefix != namespace:
+                        self.problem(
+                            element_id, f"{kind} {href!r} points into another file (imports are not supported)", ref
+                        )
+                    hrefs.setdefault(kind, []).append(local_id)
+            variable = _child(el, "variable")
+            type_ = self.type_ref(variable.get("typeRef") if variable is not None else None, element_id, variable)
+            if type_ is not None and type_.check is None and type_.components is None:
+                type_ = None  # a function type: nothing to check
+            services[element_id] = DecisionService(element_id, el.get("name") or element_id, hrefs, type_)
+        callable_models: dict[str, Bkm | DecisionService] = {}
         for el in by_kind.get("businessKnowledgeModel", []):
             element_id = el.get("id") or el.get("name") or "bkm"
             name = el.get("name") or element_id
@@ -551,12 +571,14 @@ class _Reader:
                 type_ = None  # a function type: nothing to check
             bkms[element_id] = Bkm(element_id, name, params, logic, type_)
             self.refuse(bkms[element_id], start, refusals)
+        callable_models.update(services)
+        callable_models.update(bkms)
         for el in by_kind.get("businessKnowledgeModel", []):
             bkm = bkms[el.get("id") or el.get("name") or "bkm"]
             start = len(self.problems)
             for href, at in self.hrefs(el, "knowledgeRequirement", "requiredKnowledge", namespace):
-                if href in bkms:
-                    bkm.required.append(bkms[href])
+                if href in callable_models:
+                    bkm.required.append(callable_models[href])
                 else:
                     self.problem(bkm.id, f"requires knowledge model {href!r}, which is not in this file", at)
             self.refuse(bkm, start, refusals)
@@ -599,11 +621,16 @@ class _Reader:
                 else:
                     self.problem(decision.id, f"requires input data {href!r}, which is not in this file", at)
             for href, at in self.hrefs(el, "knowledgeRequirement", "requiredKnowledge", namespace):
-                if href in bkms:
-                    decision.bkms.append(bkms[href])
+                if href in callable_models:
+                    decision.bkms.append(callable_models[href])
                 else:
                     self.problem(decision.id, f"requires knowledge model {href!r}, which is not in this file", at)
             self.refuse(decision, start, refusals)
+        for service in services.values():
+            found = service.link(decisions, input_data)
+            if found:
+                service.refuse("; ".join(found))
+                refusals.extend(Problem(f"{service.owner.label}: {p}", service.id, severity="warning") for p in found)
         self.check_cycles(decisions, ids)
         if decisions and all(d.refused for d in decisions.values()):
             self.problems[:0] = refusals  # nothing in the file can be used: refuse the file
@@ -614,6 +641,7 @@ class _Reader:
             self.name, namespace, decisions, input_data, bkms, self.known, "\n".join(self.texts), self.data
         )
         model.refusals = refusals
+        model.services = services
         return model
 
     def refuse(self, owner: Decision | Bkm, start: int, refusals: list[Problem]) -> None:

@@ -174,7 +174,7 @@ def run_case(model: DmnModel, case) -> list[str]:
             if service is not None:
                 if isinstance(service_result, DmnDecisionError):
                     raise service_result
-                value = service_result.get(name) if isinstance(service_result, dict) else service_result
+                value = service_result.get(name)  # a decision service gives its output decisions by name
             else:
                 result = evaluate(model, name, variables)
                 json.dumps(result.result)  # what callers get is JSON-friendly
