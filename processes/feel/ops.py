@@ -131,6 +131,10 @@ def _date_as_datetime(value: dt.date) -> dt.datetime:
     return dt.datetime(value.year, value.month, value.day)
 
 
+def _date_as_utc(value: dt.date) -> dt.datetime:
+    return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
+
+
 @_guard
 def add(a: Any, b: Any) -> Any:
     ta, tb = type(a), type(b)
@@ -186,6 +190,8 @@ def sub(a: Any, b: Any) -> Any:
             return add(a, negate(b))
         return None
     if ka in ("date", "date and time") and kb in ("date", "date and time"):
+        if ka != kb:  # a date against a date and time is that day's midnight UTC (DMN 1.4, 10.3.2.3.6)
+            a, b = (_date_as_utc(v) if k == "date" else v for v, k in ((a, ka), (b, kb)))
         a, b = _date_as_datetime(a), _date_as_datetime(b)
         if _naive(a) != _naive(b):
             return None

@@ -79,10 +79,16 @@ def parse_datetime(text: str) -> dt.datetime | None:
         return None
     if not sep:
         return dt.datetime(day.year, day.month, day.day)
+    next_day = time_text.startswith("24:00:00") and not time_text[8:].lstrip(".0").startswith(tuple("123456789"))
+    if next_day:  # ISO 8601's end of day: midnight of the next day
+        time_text = "00" + time_text[2:]
     clock = parse_time(time_text)
     if clock is None:
         return None
-    return dt.datetime.combine(day, clock)
+    try:
+        return dt.datetime.combine(day, clock) + (dt.timedelta(days=1) if next_day else dt.timedelta(0))
+    except OverflowError:
+        return None
 
 
 def parse_duration(text: str) -> dt.timedelta | YearsMonthsDuration | None:
