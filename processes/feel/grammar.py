@@ -72,11 +72,14 @@ literal: NUMBER                                       -> number
        | "@" STRING                                   -> temporal
 
 type: name ["<" type ("," type)* ">"]
-    | "function"                                      -> function_type
+    | name "<" context_field ("," context_field)* ">" -> context_type
+    | "function" ["<" [type ("," type)*] ">" ARROW type] -> function_type
+context_field: name ":" type
 name: NAME+
 
 // ---------------------------------------------------------------- terminals
 DOTDOT.2: ".."
+ARROW.2: "->"
 POW: "**"
 STAR: "*"
 SLASH: "/"

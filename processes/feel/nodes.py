@@ -82,10 +82,13 @@ class In(Node):
 
 
 class TypeRef(Node):
-    __slots__ = ("name", "params")
+    """A type: ``name``, ``list<T>``/``range<T>`` (params), ``context<a: T>`` (params named by ``field``) or
+    ``function<T, U> -> R`` (the parameter types, then the result type, whose ``field`` is "->")."""
 
-    def __init__(self, name: str, params: list[TypeRef]) -> None:
-        self.name, self.params = name, params
+    __slots__ = ("name", "params", "field")
+
+    def __init__(self, name: str, params: list[TypeRef], field: str | None = None) -> None:
+        self.name, self.params, self.field = name, params, field
         self._children(*params)
 
 

@@ -264,7 +264,23 @@ class ToAst(Transformer):
         return n.TypeRef(str(name), [x for x in c[1:] if x is not None])
 
     def function_type(self, c):
-        return n.TypeRef("function", [])
+        types = [x for x in c if isinstance(x, n.TypeRef)]
+        if types:
+            types[-1].field = "->"
+        return n.TypeRef("function", types)
+
+    def context_type(self, c):
+        name = c[0]
+        if str(name) != "context":
+            raise FeelSyntaxError(
+                f"{str(name)!r} takes no named fields", line=name.line, column=name.column, hint="write context<a: T>"
+            )
+        return n.TypeRef("context", [x for x in c[1:] if isinstance(x, n.TypeRef)])
+
+    def context_field(self, c):
+        type_ = c[1]
+        type_.field = str(c[0])
+        return type_
 
     def name(self, c):
         words = [t.value for t in c]
