@@ -129,7 +129,9 @@ def instance_of(value: Any, type_: n.TypeRef) -> bool:
     if type_.params and k == "list":
         return all(instance_of(item, type_.params[0]) for item in value)
     if type_.params and k == "context":
-        return all(f.field in value and instance_of(value[f.field], f) for f in type_.params)
+        return all(
+            f.field in value and (value[f.field] is None or instance_of(value[f.field], f)) for f in type_.params
+        )
     if type_.params and k == "function" and isinstance(value, UserFunction):
         return len(value.params) == len(type_.params) - 1
     if type_.params and k == "range":
