@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test test-quick bench lint install clean assets
+.PHONY: run test test-quick tck bench lint install clean assets
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ test: $(INSTALLED)
 # The fast kinds only: unit tests and in-process API contract tests (no server process, browser or services).
 test-quick: $(INSTALLED)
 	$(VENV)/bin/python -m pytest tests/unit tests/api
+
+# The whole DMN TCK (../shared/conformance/dmn-tck and dmn-tck-more), in process: pass count per compliance level and
+# every failing case. The default suite runs it too (tests/unit/test_dmn_tck.py, a few seconds).
+tck: $(INSTALLED)
+	$(VENV)/bin/python -m tests.support.dmn_tck -v
 
 bench: $(INSTALLED)
 	$(VENV)/bin/python bench/run.py

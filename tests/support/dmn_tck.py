@@ -138,7 +138,7 @@ class FileResult:
         return self.cases - len(self.failed_cases)
 
 
-def test_files(conformance: Path) -> list[tuple[int, Path]]:
+def tck_files(conformance: Path) -> list[tuple[int, Path]]:
     """Every TCK test file with its compliance level."""
     found = [(2, p) for p in sorted((conformance / "dmn-tck").glob("*-test-*.xml"))]
     found += [(2, p) for p in sorted((conformance / "dmn-tck-more" / "level-2").glob("*-test-*.xml"))]
@@ -217,7 +217,7 @@ def run_file(test_file: Path, level: int = 2) -> FileResult:
 def run_all(conformance: Path) -> dict[int, list[FileResult]]:
     """Every test file, by compliance level."""
     results: dict[int, list[FileResult]] = {}
-    for level, path in test_files(conformance):
+    for level, path in tck_files(conformance):
         results.setdefault(level, []).append(run_file(path, level))
     return results
 

@@ -647,7 +647,7 @@ def test_table_problems(kwargs, message):
         parse(dmn(table(TIER_AMOUNT, [("fee", None, None, None)], OVERLAPPING, **kwargs)))
 
 
-def test_structural_problems_are_all_listed():
+def test_each_decision_with_a_problem_is_refused_on_its_own():
     body = (
         table(
             TIER_AMOUNT,
@@ -656,7 +656,31 @@ def test_structural_problems_are_all_listed():
             requirements='<informationRequirement><requiredDecision href="#ghost"/></informationRequirement>',
             variable='<variable name="Decision" typeRef="tUnknown"/>',
         )
-        + '<decision id="loop1" name="loop1"><informationRequirement><requiredDecision href="#loop2"/>'
+        + '<decision id="js" name="js"><literalExpression expressionLanguage="javascript"><text>1</text>'
+        + "</literalExpression></decision>"
+        + '<decision id="typo" name="typo"><literalExpression><text>1 +* 2</text></literalExpression></decision>'
+        + '<decision id="fine" name="fine"><literalExpression><text>1 + 2</text></literalExpression></decision>'
+    )
+    model = parse(dmn(body))
+    messages = "\n".join(p.message for p in model.refusals)
+    assert "two outputs are named 'a'" in messages
+    assert "rule r1 (row 1) has 1 input and 2 output entries; the table has 2 inputs" in messages
+    assert "requires decision 'ghost', which is not in this file" in messages
+    assert "unknown type 'tUnknown'" in messages
+    assert "expression language 'javascript' is not supported" in messages
+    assert {p.severity for p in model.refusals} == {"warning"}
+    assert evaluate(model, "fine", {}).result == 3
+    with pytest.raises(
+        DmnDecisionError, match=r"decision 'typo': cannot be evaluated: .*FEEL syntax error in '1 \+\* 2'"
+    ):
+        evaluate(model, "typo", {})
+    with pytest.raises(DmnDecisionError, match="decision 'js': cannot be evaluated: .*'javascript'"):
+        evaluate(model, "js", {})
+
+
+def test_a_file_whose_decisions_all_have_problems_is_refused_with_every_problem():
+    body = (
+        '<decision id="loop1" name="loop1"><informationRequirement><requiredDecision href="#loop2"/>'
         + "</informationRequirement><literalExpression><text>1</text></literalExpression></decision>"
         + '<decision id="loop2" name="loop2"><informationRequirement><requiredDecision href="#loop1"/>'
         + "</informationRequirement><literalExpression><text>2</text></literalExpression></decision>"
@@ -666,12 +690,15 @@ def test_structural_problems_are_all_listed():
     with pytest.raises(DmnParseError) as err:
         parse(dmn(body))
     messages = "\n".join(p.message for p in err.value.problems)
-    assert "two outputs are named 'a'" in messages
-    assert "rule r1 (row 1) has 1 input and 2 output entries; the table has 2 inputs" in messages
-    assert "requires decision 'ghost', which is not in this file" in messages
-    assert "unknown type 'tUnknown'" in messages
     assert "required decisions form a cycle: loop1 -> loop2 -> loop1" in messages
-    assert "expression language 'javascript' is not supported" in messages
+    with pytest.raises(DmnParseError) as err:
+        parse(
+            dmn(
+                '<decision id="js" name="js"><literalExpression expressionLanguage="javascript"><text>1</text>'
+                "</literalExpression></decision>"
+            )
+        )
+    assert "expression language 'javascript' is not supported" in str(err.value)
 
 
 def test_a_decision_without_logic_fails_when_evaluated():
