@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,15 @@ class StartResult:
     created: bool  # False when an Idempotency-Key or active business key returned an existing instance
 
 
+# A FEEL name (DMN 1.4, 10.3.1.2): words of letters, digits, underscores and . / - ' + * separated by single spaces,
+# so decisions can read "Years of Service" (Python and JUEL expressions cannot name these, FEEL can).
+VARIABLE_NAME = re.compile(r"[^\W\d_][\w.'/+*-]*(?: [\w.'/+*-]+)*")
+
+
+def _is_feel_name(name: str) -> bool:
+    return len(name) <= 255 and VARIABLE_NAME.fullmatch(name) is not None
+
+
 def check_variables(variables: Any) -> dict[str, Any]:
     """Variables are a JSON object with string keys that are valid names in expressions."""
     if variables is None:
@@ -47,10 +57,10 @@ def check_variables(variables: Any) -> dict[str, Any]:
     if not isinstance(variables, dict):
         raise InvalidInput(f"variables must be a JSON object, not {type(variables).__name__}")
     for name in variables:
-        if not isinstance(name, str) or not sandbox.is_variable_name(name):
+        if not isinstance(name, str) or not (sandbox.is_variable_name(name) or _is_feel_name(name)):
             raise InvalidInput(
                 f"variable name {name!r} is not allowed: use letters, digits and underscores, not starting with a "
-                "digit, '__' or '_of_'"
+                "digit, '__' or '_of_' (words may be separated by single spaces, as in FEEL: 'Years of Service')"
             )
     size = len(json.dumps(variables))
     if size > MAX_VARIABLES_BYTES:

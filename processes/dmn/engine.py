@@ -70,6 +70,8 @@ class _Evaluation:
             own[required.name] = value
         for data in decision.required_inputs:
             if data.name not in self.variables:
+                if data.name not in decision.reads:
+                    continue  # drawn in the diagram only (as Camunda 7 modelers do): nothing reads it
                 raise fail(decision.owner, f"required input {data.name!r} was not given", data.id)
             if data.type is not None and data.name in self.values:
                 self.values[data.name] = conform(

@@ -592,6 +592,7 @@ class Decision:
         "needed",
         "line",
         "refused",
+        "reads",
     )
 
     def __init__(self, id_: str, name: str, logic: Expression | None, type_: TypeSpec | None, line: int | None):
@@ -606,6 +607,7 @@ class Decision:
         self.needed: frozenset[str] = frozenset()  # caller variable names the decision graph can read
         self.line = line
         self.refused: str | None = None
+        self.reads: frozenset[str] = frozenset()  # the names its own FEEL texts mention
 
     def refuse(self, reason: str) -> None:
         """Not usable (an unsupported construct or a syntax error): evaluating it fails with ``reason``."""

@@ -602,7 +602,7 @@ class _Reader:
             variable = _child(el, "variable")
             type_ = self.type_ref(variable.get("typeRef") if variable is not None else None, element_id, variable)
             decision = Decision(element_id, name, logic, type_, el.sourceline)
-            decision.needed = frozenset(self.names)
+            decision.needed = decision.reads = frozenset(self.names)
             decisions[element_id] = decision
             self.refuse(decision, start, refusals)
         for el in decision_els:

@@ -772,3 +772,121 @@ def test_feel_errors_while_matching_name_the_rule_and_column():
         evaluate(model, "decision", {"tier": "silver", "amount": 1})
     assert "rule r2 (row 2), input 'amount'" in str(err.value) and "string length" in str(err.value)
     assert err.value.element_id == "r2" and err.value.decision_id == "decision"
+
+
+# ---------------------------------------------------------------- DMN level 3 constructs (issue 17)
+
+
+def literal(decision_id: str, text: str, extra: str = "") -> str:
+    return (
+        f'<decision id="{decision_id}" name="{decision_id}">{extra}'
+        f"<literalExpression><text>{escape(text)}</text></literalExpression></decision>"
+    )
+
+
+def test_names_with_spaces_are_decision_inputs():
+    model = parse(
+        dmn(
+            table(
+                [("Years of Service", "number", None), ("Another boolean", "boolean", None)],
+                [("Vacation Days", "number", None, None)],
+                [(["< 5", "true"], ["22"]), (["< 5", "false"], ["20"]), ([">= 5", "-"], ["25"])],
+            )
+        )
+    )
+    assert evaluate(model, "decision", {"Years of Service": 3, "Another boolean": True}).result == 22
+    assert evaluate(model, "decision", {"Years of Service": 30, "Another boolean": None}).result == 25
+
+
+def test_a_dmn_11_file_in_the_dmn11_xsd_namespace_runs():
+    model = parse(dmn(literal("d", "1 + 1"), ns="http://www.omg.org/spec/DMN/20151101/dmn11.xsd"))
+    assert evaluate(model, "d", {}).result == 2
+
+
+def test_input_data_drawn_only_in_the_diagram_is_not_required():
+    body = '<inputData id="season_data" name="Season"/><inputData id="guests_data" name="Guests"/>' + literal(
+        "dish",
+        'if Guests > 4 then "stew" else "salad"',
+        '<informationRequirement><requiredInput href="#season_data"/></informationRequirement>'
+        '<informationRequirement><requiredInput href="#guests_data"/></informationRequirement>',
+    )
+    model = parse(dmn(body))
+    assert evaluate(model, "dish", {"Guests": 6}).result == "stew"  # nothing reads Season
+    with pytest.raises(DmnDecisionError, match="required input 'Guests' was not given"):
+        evaluate(model, "dish", {"Season": "winter"})
+
+
+def test_boxed_conditional_filter_and_iterators():
+    def boxed(decision_id: str, xml: str) -> str:
+        return f'<decision id="{decision_id}" name="{decision_id}">{xml}</decision>'
+
+    def lit(text: str) -> str:
+        return f"<literalExpression><text>{escape(text)}</text></literalExpression>"
+
+    big, small, numbers = lit('"big"'), lit('"small"'), lit("[1, 2, 3]")
+    body = (
+        boxed("cond", f"<conditional><if>{lit('x > 1')}</if><then>{big}</then><else>{small}</else></conditional>")
+        + boxed("bad_cond", f"<conditional><if>{big}</if><then>{big}</then><else>{small}</else></conditional>")
+        + boxed("filtered", f"<filter><in>{lit('[{a: 1}, {a: 5}, {a: 7}]')}</in><match>{lit('a > x')}</match></filter>")
+        + boxed("doubled", f'<for iteratorVariable="n"><in>{numbers}</in><return>{lit("n * 2")}</return></for>')
+        + boxed("any_big", f'<some iteratorVariable="n"><in>{numbers}</in><satisfies>{lit("n > x")}</satisfies></some>')
+        + boxed(
+            "all_big", f'<every iteratorVariable="n"><in>{numbers}</in><satisfies>{lit("n > x")}</satisfies></every>'
+        )
+    )
+    model = parse(dmn(body))
+    assert evaluate(model, "cond", {"x": 2}).result == "big"
+    assert evaluate(model, "cond", {"x": 1}).result == "small"
+    with pytest.raises(DmnDecisionError, match="'if' must give a boolean"):
+        evaluate(model, "bad_cond", {})
+    assert evaluate(model, "filtered", {"x": 4}).result == [{"a": 5}, {"a": 7}]
+    assert evaluate(model, "doubled", {}).result == [2, 4, 6]
+    assert evaluate(model, "any_big", {"x": 2}).result is True
+    assert evaluate(model, "all_big", {"x": 2}).result is False
+    assert evaluate(model, "all_big", {"x": 0}).result is True
+
+
+def test_decision_services_run_on_their_own_and_as_functions():
+    body = (
+        '<decisionService id="price_service" name="Price service">'
+        '<outputDecision href="#price"/><encapsulatedDecision href="#base"/><inputData href="#qty"/>'
+        "</decisionService>"
+        '<inputData id="qty" name="Quantity"><variable name="Quantity" typeRef="number"/></inputData>'
+        + literal("base", "10", "")
+        + literal(
+            "price",
+            "base * Quantity",
+            '<informationRequirement><requiredDecision href="#base"/></informationRequirement>'
+            '<informationRequirement><requiredInput href="#qty"/></informationRequirement>',
+        )
+        + literal(
+            "quote",
+            "Price service(3) + Price service(Quantity: 1)",
+            '<knowledgeRequirement><requiredKnowledge href="#price_service"/></knowledgeRequirement>',
+        )
+    )
+    model = parse(dmn(body))
+    assert evaluate(model, "quote", {}).result == 40
+    assert evaluate(model, "Price service", {"Quantity": 2}).result == {"price": 20}
+    assert evaluate(model, "Price service", {"Quantity": ["4"]}).result == {"price": None}  # not a number: null
+
+
+def test_a_bkm_invoked_from_a_decision_and_a_boxed_invocation():
+    body = (
+        '<businessKnowledgeModel id="fee_bkm" name="fee"><encapsulatedLogic>'
+        '<formalParameter name="Order Total" typeRef="number"/>'
+        "<literalExpression><text>Order Total * 0.1</text></literalExpression>"
+        "</encapsulatedLogic></businessKnowledgeModel>"
+        + literal(
+            "direct",
+            "fee(200)",
+            '<knowledgeRequirement><requiredKnowledge href="#fee_bkm"/></knowledgeRequirement>',
+        )
+        + '<decision id="boxed" name="boxed"><knowledgeRequirement><requiredKnowledge href="#fee_bkm"/>'
+        "</knowledgeRequirement><invocation><literalExpression><text>fee</text></literalExpression>"
+        '<binding><parameter name="Order Total"/><literalExpression><text>Order Total</text></literalExpression>'
+        "</binding></invocation></decision>"
+    )
+    model = parse(dmn(body))
+    assert evaluate(model, "direct", {}).result == 20
+    assert evaluate(model, "boxed", {"Order Total": 50}).result == 5
