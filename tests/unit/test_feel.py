@@ -917,3 +917,61 @@ def test_every_builtin_with_any_argument_types_gives_a_value_or_feel_error(name)
                 evaluate(call, {"fn": feel_functions.BUILTINS[name], **dict(zip("ab", args, strict=False))})
             except FeelError:
                 pass
+
+
+# ---------------------------------------------------------------- DMN 1.4 ranges and types (issue 17)
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ('2 in range("[1..3]")', True),
+        ('range("(18..21]") = (18..21]', True),
+        ('range(from: "[@\\"1970-01-01\\"..@\\"1970-01-02\\"]") instance of range<date>', True),
+        ('range("[date(\\"1970-01-01\\")..date(\\"1970-01-02\\")]") = [date("1970-01-01")..date("1970-01-02")]', True),
+        ('range("[3..1]")', None),  # descending
+        ('range("[1..\\"b\\"]")', None),  # endpoints of different types
+        ('range("[date(x)..date(\\"1970-01-02\\")]")', None),  # not a literal
+        ('range(">= 10")', None),
+        ("before(1, 10)", True),
+        ("before(1, (1..10])", True),
+        ("before([1..5], [5..10])", False),
+        ("after([5..10], 1)", True),
+        ("meets([1..5], [5..10])", True),
+        ("met by([5..10], [1..5])", True),
+        ("overlaps([1..5], [3..8])", True),
+        ("overlaps before([1..5], [3..8])", True),
+        ("overlaps after([3..8], [1..5])", True),
+        ("finishes(10, [1..10])", True),
+        ("finished by([1..10], [5..10])", True),
+        ("includes([1..10], 5)", True),
+        ("during(5, [1..10])", True),
+        ("starts(1, [1..10])", True),
+        ("started by([1..10], [1..5])", True),
+        ("coincides([1..5], [1..5])", True),
+        ("coincides(point1: 5, point2: 5)", True),
+        ("meets(1, [1..5])", None),  # points have no meets
+        ('{a: "x"} instance of context<a: string>', True),
+        ("{a: null} instance of context<a: string>", True),
+        ('{a: "x"} instance of context<a: number>', False),
+        ('{b: "x"} instance of context<a: string>', False),
+        ("(function(x) x) instance of function<Any> -> Any", True),
+        ("(function(x, y) x) instance of function<Any> -> Any", False),
+        ("1 instance of function<>->Any", False),
+    ],
+)
+def test_range_functions_and_types(source, expected):
+    assert evaluate(source, {"x": "1970-01-01"}) == expected
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ('@"2021-01-01T24:00:00"', dt.datetime(2021, 1, 2)),
+        ('@"2021-01-02" - @"2021-01-01T10:10:10+11:00"', dt.timedelta(days=1, seconds=2990)),
+        ('@"2021-01-02T00:00:00Z" - @"2021-01-02"', dt.timedelta(0)),
+        ('@"2021-01-02" - @"2021-01-01T10:10:10"', None),  # a date is UTC; a local time has no zone
+    ],
+)
+def test_end_of_day_and_dates_against_date_times(source, expected):
+    assert evaluate(source) == expected
