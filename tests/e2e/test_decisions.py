@@ -112,10 +112,77 @@ def test_a_unique_table_with_overlapping_rules_is_an_error_naming_them(server) -
     assert "r_auto" in body["detail"] and "r_manager" in body["detail"]
 
 
-def test_feel_syntax_errors_in_cells_are_refused_at_deploy(server) -> None:
-    broken = DMN.replace("&gt; 10000", "&gt;&gt; 10000").replace('id="approvals"', 'id="broken"')
-    body = assert_problem(deploy(server, ("broken.dmn", broken.encode())), 422)
+def test_a_feel_syntax_error_refuses_only_its_decision(server) -> None:
+    broken = (
+        DMN.replace("&gt; 10000", "&gt;&gt; 10000")
+        .replace('id="approvals"', 'id="broken"')
+        .replace("approval_level", "broken_level")
+        .replace('id="risk"', 'id="broken_risk"')
+        .replace('href="#risk"', 'href="#broken_risk"')
+    )
+    response = deploy(server, ("broken.dmn", broken.encode()))
+    assert response.status_code == 201, response.text
+    warnings = response.json()["warnings"]
+    assert any("broken_level" in w["message"] and "&gt;" not in w["message"] for w in warnings), warnings
+    assert any("'&gt;&gt; 10000'".replace("&gt;", ">") in w["message"] for w in warnings), warnings
+    assert evaluate(server, "broken_risk", tier="gold").json()["result"] == "low"  # the other decision runs
+    body = assert_problem(evaluate(server, "broken_level", total=1, tier="gold"), 422, "broken_level")
+    assert ">> 10000" in body["detail"]
+
+
+def test_a_file_whose_only_decision_is_broken_is_refused_at_deploy(server) -> None:
+    broken = DMN.replace("&gt; 10000", "&gt;&gt; 10000").replace('id="approvals"', 'id="broken2"')
+    only = broken[: broken.index('  <decision id="risk"')] + "</definitions>\n"
+    only = only.replace('<informationRequirement><requiredDecision href="#risk"/></informationRequirement>', "")
+    body = assert_problem(deploy(server, ("broken2.dmn", only.encode())), 422)
     assert any("r_director" in (p["elementId"] or "") + p["message"] for p in body["problems"]), body["problems"]
+
+
+SPACED_DMN = """<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="http://www.omg.org/spec/DMN/20151101/dmn11.xsd" id="vacation" name="Vacation" namespace="hr">
+  <decision id="vacation_days" name="Vacation days">
+    <decisionTable id="dt_vacation" hitPolicy="FIRST">
+      <input id="in_years" label="Years of Service">
+        <inputExpression typeRef="number"><text>Years of Service</text></inputExpression></input>
+      <input id="in_part" label="Part time"><inputExpression typeRef="boolean"><text>Part time</text></inputExpression>
+      </input>
+      <output id="out_days" name="days" typeRef="number"/>
+      <rule id="r_part"><inputEntry><text>-</text></inputEntry><inputEntry><text>true</text></inputEntry>
+        <outputEntry><text>15</text></outputEntry></rule>
+      <rule id="r_senior"><inputEntry><text>&gt;= 10</text></inputEntry><inputEntry><text>-</text></inputEntry>
+        <outputEntry><text>30</text></outputEntry></rule>
+      <rule id="r_other"><inputEntry><text>-</text></inputEntry><inputEntry><text>-</text></inputEntry>
+        <outputEntry><text>25</text></outputEntry></rule>
+    </decisionTable>
+  </decision>
+  <inputData id="in_department" name="Department"/>
+</definitions>
+"""
+
+SPACED_TASK = """<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="a" sourceRef="s" targetRef="decide"/>
+  <bpmn:businessRuleTask id="decide" camunda:decisionRef="vacation_days" camunda:resultVariable="days"
+     camunda:mapDecisionResult="singleEntry"/>
+  <bpmn:sequenceFlow id="b" sourceRef="decide" targetRef="e"/><bpmn:endEvent id="e"/>"""
+
+
+def test_names_with_spaces_in_a_dmn_11_file_over_rest_and_in_a_business_rule_task(server) -> None:
+    assert deploy(server, ("vacation.dmn", SPACED_DMN.encode())).status_code == 201
+    answer = server.post(
+        "/decisions/vacation_days/evaluate", json={"variables": {"Years of Service": 12, "Part time": False}}
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["result"] == 30 and answer.json()["matchedRules"] == ["r_senior"]
+    assert deploy(server, process("spaced_decides", SPACED_TASK)).status_code == 201
+    started = server.post(
+        "/process-definitions/spaced_decides/instances",
+        json={"variables": {"Years of Service": 2, "Part time": True}},
+    )
+    assert started.status_code == 201, started.text
+    view = wait_until_ended(server, started.json()["id"])
+    assert view["status"] == "completed" and view["variables"]["days"] == 15
+    assert_problem(
+        server.post("/decisions/vacation_days/evaluate", json={"variables": {" Years": 1}}), 422, "not allowed"
+    )
 
 
 def test_camunda7_business_rule_task_routes_on_the_decision(deployed) -> None:
