@@ -91,7 +91,9 @@ def conform(spec: TypeSpec | None, value: Any, owner: Owner, what: str, element_
         return value
     try:
         simple = spec.simple
-        return simple(value, coerce) if simple is not None else spec.conform(value, coerce)
+        if simple is not None:
+            return simple(spec.unwrap(value) if type(value) is list else value, coerce)
+        return spec.conform(value, coerce)
     except TypeMismatch as exc:
         raise fail(owner, f"{what} ({spec.name}): {exc}", element_id) from None
 

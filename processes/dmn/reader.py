@@ -235,7 +235,9 @@ class _Reader:
         base = self.type_ref(base_ref, element_id, el) if base_ref else None
         if base is None and allowed is None and not collection:
             return None
-        if base is not None and base.collection and not collection:
+        if base is not None and base.collection and collection:  # a list of lists: each item is a list
+            base_check, components = lambda v, coerce: base.conform(v, coerce), None
+        elif base is not None and base.collection and not collection:
             collection, base_check, components = True, base.check, base.components
         else:
             base_check = base.check if base is not None else None

@@ -179,16 +179,23 @@ class TypeSpec:
     def __repr__(self) -> str:
         return f"TypeSpec({self.name!r})"
 
+    def unwrap(self, value: Any) -> Any:
+        """DMN's singleton-list conversion (10.3.2.9.4): a one-element list where one value of a type that is not a
+        list is expected stands for its element."""
+        if type(value) is list and len(value) == 1 and not self.collection and self.check not in (None, _list):
+            return value[0]
+        return value
+
     def conform(self, value: Any, coerce: bool = False) -> Any:
         """The value (coerced if ``coerce`` and possible) or TypeMismatch."""
         if value is None:
             return None
         if self.collection:
-            if type(value) is not list:
-                raise TypeMismatch(f"expected a list ({self.name}), got {describe(value)}")
+            if type(value) is not list:  # a single value where a list is expected: the singleton list
+                return [self.conform_item(value, coerce)]
             out = [self.conform_item(v, coerce) for v in value]
             return out if any(a is not b for a, b in zip(out, value, strict=True)) else value
-        return self.conform_item(value, coerce)
+        return self.conform_item(self.unwrap(value), coerce)
 
     def conform_item(self, value: Any, coerce: bool) -> Any:
         if value is None:

@@ -387,8 +387,8 @@ def test_item_definitions_with_allowed_values_components_and_collections():
         evaluate(model, "cheapest", {"offers": [{"tier": "bronze", "price": 1}]})
     assert "input data 'offers'" in str(err.value) and "entry 'tier'" in str(err.value)
     assert "not one of the allowed values" in str(err.value)
-    with pytest.raises(DmnDecisionError, match="expected a list"):
-        evaluate(model, "cheapest", {"offers": {"tier": "gold", "price": 1}})
+    # DMN's singleton-list conversion: one offer where a list is expected is a list of one
+    assert evaluate(model, "cheapest", {"offers": {"tier": "gold", "price": 1}}).result == 1
     with pytest.raises(DmnDecisionError, match="entry 'price'.*expected a number"):
         evaluate(model, "cheapest", {"offers": [{"tier": "gold", "price": "1"}]})
 
