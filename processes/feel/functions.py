@@ -144,6 +144,8 @@ class Builtin(FeelFunction):
             given = f"named arguments {', '.join(names)}" if names is not None else f"{len(args)} arguments"
             forms = " or ".join(f"{self.name}({', '.join(o.params)})" for o in self.overloads)
             raise FeelError(f"{self.name}() cannot be called with {given}; expected {forms}")
+        if overload.variadic == "items" and not args:
+            return None  # min(), mode(), ...: neither a list nor any item
         values = overload.positional(args, names)
         ctx.tick(1 + _work(values))
         try:

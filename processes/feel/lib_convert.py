@@ -90,14 +90,13 @@ def duration(value: Any) -> Any:
 
 @builtin("years and months duration", "from", "to")
 def years_and_months(start: Any, end: Any) -> YearsMonthsDuration:
-    a, b = _as_datetime(need(start, dt.date, dt.datetime)), _as_datetime(need(end, dt.date, dt.datetime))
-    if (a.tzinfo is None) != (b.tzinfo is None):
-        raise NullResult
+    # Only the calendar dates count (the TCK's reading of DMN 1.4, 10.3.4.5): times and zones are ignored.
+    a, b = _as_date(need(start, dt.date, dt.datetime)), _as_date(need(end, dt.date, dt.datetime))
     return YearsMonthsDuration(months_between(a, b))
 
 
-def _as_datetime(value: dt.date) -> dt.datetime:
-    return value if type(value) is dt.datetime else dt.datetime(value.year, value.month, value.day)
+def _as_date(value: dt.date) -> dt.date:
+    return value.date() if isinstance(value, dt.datetime) else value
 
 
 # ---------------------------------------------------------------- number / string / boolean
@@ -131,12 +130,15 @@ def not_(value: Any) -> bool:
     return not need(value, bool)
 
 
-@builtin("is", "value1", "value2")
+@builtin("is", "value1?", "value2?")
 def is_(a: Any, b: Any) -> bool:
     """Same type and same value (a date is not a date and time; offsets must match)."""
     if kind(a) != kind(b):
         return False
     if isinstance(a, dt.datetime | dt.time):
+        zone_a, zone_b = getattr(a.tzinfo, "key", None), getattr(b.tzinfo, "key", None)
+        if zone_a != zone_b:  # a zone id is not its offset, nor another zone with the same offset
+            return False
         return a == b and a.utcoffset() == b.utcoffset() and (a.tzinfo is None) == (b.tzinfo is None)
     from .ops import eq
 
@@ -212,7 +214,9 @@ def context(entries: Any) -> dict:
             raise NullResult
         if entry["key"] in out:
             raise NullResult
-        out[entry["key"]] = entry.get("value")
+        if "value" not in entry:
+            raise NullResult
+        out[entry["key"]] = entry["value"]
     return out
 
 
@@ -223,21 +227,24 @@ def _put(ctx: dict, keys: list, value: Any) -> dict:
         out[key] = value
     else:
         inner = out.get(key)
-        out[key] = _put(inner if type(inner) is dict else {}, keys[1:], value)
+        if type(inner) is not dict:  # a path through something that is not a context
+            raise NullResult
+        out[key] = _put(inner, keys[1:], value)
     return out
 
 
-@builtin("context put", "context", "key", "value")
-def context_put(ctx: Any, key: Any, value: Any) -> dict:
-    keys = key if type(key) is list else [key]
+# The keys form first: a positional call takes a key or a list of keys; by name, ``key`` is one key.
+@builtin("context put", "context", "keys", "value")
+def context_put_keys(ctx: Any, keys: Any, value: Any) -> dict:
+    keys = keys if type(keys) is list else [keys]
     if not keys:
         raise NullResult
     return _put(_context(ctx), keys, value)
 
 
-@builtin("context put", "context", "keys", "value")
-def context_put_keys(ctx: Any, keys: Any, value: Any) -> dict:
-    return context_put(ctx, need(keys, list), value)
+@builtin("context put", "context", "key", "value")
+def context_put(ctx: Any, key: Any, value: Any) -> dict:
+    return _put(_context(ctx), [need_str(key)], value)
 
 
 @builtin("context merge", "contexts")

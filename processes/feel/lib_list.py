@@ -234,12 +234,24 @@ def remove(items: Any, position: Any) -> list:
 def list_replace(ctx: EvalContext, items: Any, position: Any, new_item: Any) -> list:
     values = list(need_list(items))
     if type(position) is Decimal:
-        values[_start(values, position)] = new_item
+        if not position.is_finite():
+            raise NullResult
+        values[_start(values, Decimal(int(position)))] = new_item  # 2.5 is position 2
         return values
     for i, item in enumerate(values):
-        if call_function(ctx, position, item, new_item) is True:
+        hit = call_function(ctx, position, item, new_item)
+        if hit is not None and type(hit) is not bool:  # a match function must decide
+            raise NullResult
+        if hit is True:
             values[i] = new_item
     return values
+
+
+@builtin("list replace", "list", "match", "newItem", ctx=True)
+def list_replace_matching(ctx: EvalContext, items: Any, match: Any, new_item: Any) -> list:
+    if type(match) is Decimal:
+        raise NullResult
+    return list_replace(ctx, items, match, new_item)
 
 
 @builtin("reverse", "list")

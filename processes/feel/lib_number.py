@@ -16,22 +16,34 @@ from decimal import (
 from typing import Any
 
 from .errors import NullResult
-from .functions import builtin, need_int, need_num
+from .functions import builtin, need_num
 from .values import CTX, YearsMonthsDuration
+
+_NO_SCALE = object()
 
 
 def _round(n: Any, scale: Any, mode: str) -> Decimal:
     value = need_num(n)
-    places = 0 if scale is None else need_int(scale, -6111, 6176)
+    if scale is None:  # given, but null
+        raise NullResult
+    places = 0 if scale is _NO_SCALE else _whole(scale)
     exponent = value.as_tuple().exponent
     if isinstance(exponent, int) and exponent >= -places:
         return value  # already at (or coarser than) the requested scale
     return value.quantize(Decimal(1).scaleb(-places), rounding=mode, context=CTX)
 
 
+def _whole(scale: Any) -> int:
+    """A scale with a fraction counts by its whole part (decimal(1/3, 2.5) rounds to 2 places)."""
+    if type(scale) is not Decimal or not scale.is_finite() or not -6111 <= scale <= 6176:
+        raise NullResult
+    return int(scale)
+
+
 def _rounding(name: str, mode: str, optional_scale: bool = True) -> None:
-    params = ("n", "scale?") if optional_scale else ("n", "scale")
-    builtin(name, *params)(lambda n, scale: _round(n, scale, mode))
+    if optional_scale:
+        builtin(name, "n")(lambda n: _round(n, _NO_SCALE, mode))
+    builtin(name, "n", "scale")(lambda n, scale: _round(n, scale, mode))
 
 
 _rounding("decimal", ROUND_HALF_EVEN, optional_scale=False)

@@ -119,7 +119,7 @@ def parse_temporal(text: str):
     """An ``@"..."`` literal: date, time, date and time or duration, by its shape."""
     if text.startswith(("P", "-P")):
         return parse_duration(text)
-    if "T" in text:
+    if "T" in text.partition("@")[0]:  # not the T of a zone id (@Etc/GMT)
         return parse_datetime(text)
     if text.count(":") >= 2 and "-" not in text.split(":")[0]:
         return parse_time(text)
