@@ -51,11 +51,11 @@ class _Evaluation:
 
     __slots__ = ("variables", "values", "base", "ctx", "done", "trace")
 
-    def __init__(self, decision: Decision, variables: Mapping[str, Any]) -> None:
+    def __init__(self, decision: Decision, variables: Mapping[str, Any], types: Scope | None = None) -> None:
         self.variables = variables
         self.values = {name: to_feel(variables[name]) for name in decision.needed if name in variables}
         self.ctx = EvalContext()
-        self.base = Scope(self.values, None, self.ctx)
+        self.base = Scope(self.values, types, self.ctx)
         self.done: dict[str, tuple[Any, list, list]] = {}
         self.trace: list[dict[str, Any]] = []
 
@@ -115,7 +115,7 @@ def evaluate(model: DmnModel, decision_id: str, variables: Mapping[str, Any] | N
     if extra:
         model = variant(model, frozenset(extra))
         decision = model.decisions[decision.id]
-    evaluation = _Evaluation(decision, variables)
+    evaluation = _Evaluation(decision, variables, model.types)
     try:
         value, rules, outs = evaluation.run(decision, top=True)
     except RecursionError as exc:

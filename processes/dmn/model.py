@@ -662,6 +662,7 @@ class DecisionService:
         self.input_decisions: list[Decision] = []
         self.input_data: list[InputData] = []
         self.refused: str | None = None
+        self.types: Scope | None = None  # the item definitions' instance-of checks
         self.function = UserFunction([], self._call, Scope({}, None, EvalContext()), False)
 
     def refuse(self, reason: str) -> None:
@@ -702,7 +703,7 @@ class DecisionService:
         for data in self.input_data:
             values[data.name] = _coerce_parameter(data.type, params.get(data.name), owner, data.name)
         done: dict[str, Any] = {d.id: params.get(d.name) for d in self.input_decisions}
-        base = Scope(values, None, ctx)
+        base = Scope(values, self.types, ctx)
 
         def decide(decision: Decision) -> Any:
             if decision.id in done:
@@ -759,6 +760,7 @@ class DmnModel:
             self._by_name.setdefault(decision.name, decision)
         self.refusals: list[Problem] = []  # decisions and knowledge models refused, as warnings
         self.services: dict[str, DecisionService] = {}
+        self.types = Scope({}, None, EvalContext())  # the item definitions' instance-of checks (a root frame)
         self._variants: dict[frozenset[str], DmnModel] = {}
         self._relevant: dict[str, bool] = {}
 

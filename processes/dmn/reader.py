@@ -10,6 +10,7 @@ from lxml import etree
 from ..errors import Problem
 from ..feel import FeelError, FeelSyntaxError, compile_feel
 from ..feel.functions import EvalContext, Scope
+from ..feel.nodes import TYPE_KEY
 from .errors import DmnParseError
 from .model import (
     AGGREGATIONS,
@@ -68,6 +69,10 @@ EXPRESSION_KINDS = frozenset(
         "some",
     }
 )
+
+
+def _anything(value: Any) -> bool:
+    return True
 
 
 def parse(xml: bytes | str, name: str = "decisions.dmn", *, extra_names: frozenset[str] = frozenset()) -> DmnModel:
@@ -144,6 +149,7 @@ class _Reader:
         self.names: set[str] = set()  # free names of the FEEL texts of the element being read
         self.types: dict[str, TypeSpec | None] = {}
         self.item_definitions: dict[str, Any] = {}
+        self.type_names: frozenset[str] = frozenset()  # item definitions FEEL texts may name as types
         self.resolving: set[str] = set()
         self.language: str | None = None
         self.decision_name = ""  # the decision (or knowledge model) being read: names a single unnamed output
@@ -166,7 +172,7 @@ class _Reader:
         self.texts.append(text)
         known = frozenset(n for n in self.known if n in text) if self.known else frozenset()
         try:
-            compiled = compile_feel(text, tests, known)
+            compiled = compile_feel(text, tests, known, self.type_names)
         except FeelSyntaxError as exc:
             line = el.sourceline + exc.line - 1 if el is not None and el.sourceline else None
             self.problems.append(Problem(f"{what}: FEEL syntax error in {text!r}: {exc}", element_id, line=line))
@@ -493,6 +499,16 @@ class _Reader:
         for el in by_kind.get("itemDefinition", []):
             if el.get("name"):
                 self.item_definitions[el.get("name")] = el
+        self.type_names = frozenset(self.item_definitions)
+        types_root = Scope({}, None, EvalContext())  # ``instance of tPerson``: the item definitions' checks
+        for type_name in self.item_definitions:
+            start = len(self.problems)
+            spec = self.type_ref(type_name, None, None)
+            if len(self.problems) > start:  # reported where the type is used, refusing only what uses it
+                del self.problems[start:]
+                self.types.pop(type_name, None)
+                continue
+            types_root.values[TYPE_KEY + type_name] = spec.is_instance if spec is not None else _anything
 
         ids: dict[str, Any] = {}
         for el in elements:
@@ -644,6 +660,11 @@ class _Reader:
         )
         model.refusals = refusals
         model.services = services
+        model.types = types_root
+        for bkm in bkms.values():
+            bkm.function.scope.parent = types_root
+        for service in services.values():
+            service.types = types_root
         return model
 
     def refuse(self, owner: Decision | Bkm, start: int, refusals: list[Problem]) -> None:

@@ -179,6 +179,31 @@ class TypeSpec:
     def __repr__(self) -> str:
         return f"TypeSpec({self.name!r})"
 
+    def is_instance(self, value: Any) -> bool:
+        """FEEL's ``instance of`` this type: the structure and base type, not the allowed values (the TCK's reading
+        of DMN 1.4, 10.3.2.9); null entries and items conform."""
+        if value is None:
+            return True
+        if self.collection:
+            return type(value) is list and all(self._is_item(v) for v in value)
+        return self._is_item(value)
+
+    def _is_item(self, value: Any) -> bool:
+        if value is None:
+            return True
+        if self.components is not None:
+            return type(value) is dict and all(
+                name in value and (spec is None or spec.is_instance(value[name]))
+                for name, spec in self.components.items()
+            )
+        if self.check is None:
+            return True
+        try:
+            self.check(value, False)
+        except TypeMismatch:
+            return False
+        return True
+
     def unwrap(self, value: Any) -> Any:
         """DMN's singleton-list conversion (10.3.2.9.4): a one-element list where one value of a type that is not a
         list is expected stands for its element."""

@@ -22,12 +22,18 @@ CACHE_SIZE = 4096
 class Compiled:
     """A parsed and compiled expression or unary-tests text (or the syntax error it has)."""
 
-    __slots__ = ("run", "names", "source", "error")
+    __slots__ = ("run", "names", "source", "error", "types")
 
     def __init__(
-        self, run: Callable | None, names: frozenset[str], source: str, error: FeelSyntaxError | None = None
+        self,
+        run: Callable | None,
+        names: frozenset[str],
+        source: str,
+        error: FeelSyntaxError | None = None,
+        types: dict[str, tuple] | None = None,
     ) -> None:
         self.run, self.names, self.source, self.error = run, names, source, error
+        self.types = types or {}  # type names that are not FEEL's own (the host defines them) -> (line, column)
 
 
 _NONE: frozenset[str] = frozenset()
@@ -41,11 +47,25 @@ def _known(source: str, variables: Mapping[str, Any] | None) -> frozenset[str]:
     return frozenset(found) if found else _NONE
 
 
-def compile_feel(source: str, tests: bool, known: frozenset[str] = frozenset()) -> Compiled:
-    """Parse and compile; raises FeelSyntaxError. Cached per (text, kind, known special names), errors too."""
+def compile_feel(
+    source: str, tests: bool, known: frozenset[str] = frozenset(), types: frozenset[str] = frozenset()
+) -> Compiled:
+    """Parse and compile; raises FeelSyntaxError. Cached per (text, kind, known special names), errors too.
+
+    ``types``: type names besides FEEL's own that the text may use (a DMN file's item definitions)."""
     compiled = _compile(source, tests, known)
     if compiled.error is not None:
         raise compiled.error.clone()
+    unknown = [(at, name) for name, at in compiled.types.items() if name not in types]
+    if unknown:
+        (line, column), name = min(unknown)
+        raise FeelSyntaxError(
+            f"unknown type {name!r}",
+            line=line,
+            column=column,
+            hint="known types: " + ", ".join(sorted(n.TYPE_NAMES | types)),
+            source=source,
+        )
     return compiled
 
 
@@ -60,7 +80,7 @@ def _compile(source: str, tests: bool, known: frozenset[str]) -> Compiled:
     if tree is None:
         return Compiled(None, frozenset(), source)
     run = compile_unary_tests(tree, compile_expr) if tests else compile_expr(tree)
-    return Compiled(run, n.free_names(tree), source)
+    return Compiled(run, n.free_names(tree), source, types=n.custom_types(tree))
 
 
 compile_feel.cache_info = _compile.cache_info  # type: ignore[attr-defined]

@@ -117,32 +117,38 @@ def _in(node: n.In) -> Compiled:
     return run
 
 
-def instance_of(value: Any, type_: n.TypeRef) -> bool:
+def instance_of(value: Any, type_: n.TypeRef, scope: Scope | None = None) -> bool:
     name = type_.name
     if name == "Any":
         return value is not None
     if name == "Null":
         return value is None
+    if name not in n.TYPE_NAMES:  # a type the host defines (a DMN item definition)
+        check = lookup(scope, n.TYPE_KEY + name)
+        if check is MISSING:
+            raise FeelError(f"unknown type {name!r}")
+        return value is not None and check(value)
     k = kind(value)
     if k != name:
         return False
-    if type_.params and k == "list":
-        return all(instance_of(item, type_.params[0]) for item in value)
-    if type_.params and k == "context":
+    params = type_.params
+    if params and k == "list":
+        return all(instance_of(item, params[0], scope) for item in value)
+    if params and k == "context":
         return all(
-            f.field in value and (value[f.field] is None or instance_of(value[f.field], f)) for f in type_.params
+            f.field in value and (value[f.field] is None or instance_of(value[f.field], f, scope)) for f in params
         )
-    if type_.params and k == "function" and isinstance(value, UserFunction):
-        return len(value.params) == len(type_.params) - 1
-    if type_.params and k == "range":
-        return all(instance_of(end, type_.params[0]) for end in (value.start, value.end) if end is not None)
+    if params and k == "function" and isinstance(value, UserFunction):
+        return len(value.params) == len(params) - 1
+    if params and k == "range":
+        return all(instance_of(end, params[0], scope) for end in (value.start, value.end) if end is not None)
     return True
 
 
 @compiles(n.InstanceOf)
 def _instance_of(node: n.InstanceOf) -> Compiled:
     value, type_ = compile_expr(node.value), node.type
-    return lambda s: instance_of(value(s), type_)
+    return lambda s: instance_of(value(s), type_, s)
 
 
 @compiles(n.Logic)

@@ -39,7 +39,8 @@ param: name [":" type]
            | comparison "between" additive "and" additive            -> between
            | comparison "in" in_rhs                                  -> in_test
            | comparison "instance" OF type                           -> instance_of
-in_rhs: simple_put | additive | "(" positive_unary_tests ")"
+in_rhs: simple_put | additive
+      | "(" positive_unary_test ("," positive_unary_test)+ ")" -> in_list
 
 ?additive: multiplicative ((PLUS | MINUS) multiplicative)*
 ?multiplicative: power ((STAR | SLASH) power)*
@@ -61,6 +62,8 @@ named_arg: name ":" expression
         | "[" [expression ("," expression)*] "]"      -> list_literal
         | "{" [entry ("," entry)*] "}"                -> context_literal
         | interval
+        | "(" simple_put ")"                          -> unary_range
+        | "(" EQ additive ")"                         -> unary_range
 entry: (name | STRING) ":" expression
 !interval: ("(" | IOPEN | "[") additive DOTDOT additive (")" | "]" | ICLOSE)
 

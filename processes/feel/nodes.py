@@ -81,14 +81,38 @@ class In(Node):
         self._children(value, *tests)
 
 
+# FEEL's own type names; any other name in a type (``instance of tPerson``) is a type the host defines (a DMN
+# itemDefinition), checked by a function the host puts in scope under ``TYPE_KEY + name``.
+TYPE_NAMES = frozenset(
+    {
+        "number",
+        "string",
+        "boolean",
+        "date",
+        "time",
+        "date and time",
+        "days and time duration",
+        "years and months duration",
+        "list",
+        "context",
+        "function",
+        "range",
+        "Any",
+        "Null",
+    }
+)
+TYPE_KEY = "\x00type "
+
+
 class TypeRef(Node):
     """A type: ``name``, ``list<T>``/``range<T>`` (params), ``context<a: T>`` (params named by ``field``) or
     ``function<T, U> -> R`` (the parameter types, then the result type, whose ``field`` is "->")."""
 
-    __slots__ = ("name", "params", "field")
+    __slots__ = ("name", "params", "field", "at")
 
-    def __init__(self, name: str, params: list[TypeRef], field: str | None = None) -> None:
+    def __init__(self, name: str, params: list[TypeRef], field: str | None = None, at: tuple = (1, 1)) -> None:
         self.name, self.params, self.field = name, params, field
+        self.at = at  # (line, column) where the name is written
         self._children(*params)
 
 
@@ -252,3 +276,12 @@ def uses_input(node: Node) -> bool:
 def free_names(node: Node) -> frozenset[str]:
     """Every name the expression mentions (a superset of the variables it can read)."""
     return frozenset(n.name for n in walk(node) if isinstance(n, Name))
+
+
+def custom_types(node: Node) -> dict[str, tuple]:
+    """The type names the expression uses that are not FEEL's own, each with where it is first written."""
+    found: dict[str, tuple] = {}
+    for x in walk(node):
+        if isinstance(x, TypeRef) and x.name not in TYPE_NAMES:
+            found[x.name] = min(found.get(x.name, x.at), x.at)
+    return found

@@ -16,24 +16,7 @@ from .temporal import parse_temporal
 
 MAX_SOURCE = 20_000
 
-TYPE_NAMES = frozenset(
-    {
-        "number",
-        "string",
-        "boolean",
-        "date",
-        "time",
-        "date and time",
-        "days and time duration",
-        "years and months duration",
-        "list",
-        "context",
-        "function",
-        "range",
-        "Any",
-        "Null",
-    }
-)
+TYPE_NAMES = n.TYPE_NAMES
 
 
 class Ident(str):
@@ -115,6 +98,21 @@ class ToAst(Transformer):
         if isinstance(x, list):
             return x
         return [x if isinstance(x, n.UnaryCompare) else n.UnaryExpr(x)]
+
+    def in_list(self, c):
+        return [x if isinstance(x, n.UnaryCompare) else n.UnaryExpr(x) for x in c]
+
+    def unary_range(self, c):
+        """``(< 10)``, ``(>= 10)``, ``(= 10)`` as range values (DMN 1.4, 10.3.2.7): the open side is null."""
+        if isinstance(c[0], n.UnaryCompare):
+            op, endpoint = c[0].op, c[0].endpoint
+        else:
+            op, endpoint = "=", c[1]
+        if op == "=":
+            return n.Interval(True, endpoint, endpoint, True)
+        if op in ("<", "<="):
+            return n.Interval(False, n.Lit(None), endpoint, op == "<=")
+        return n.Interval(op == ">=", endpoint, n.Lit(None), False)
 
     # -- expressions
     def for_expr(self, c):
@@ -253,15 +251,8 @@ class ToAst(Transformer):
         return n.Lit(value)
 
     def type(self, c):
-        name = c[0]
-        if name not in TYPE_NAMES:
-            raise FeelSyntaxError(
-                f"unknown type {str(name)!r}",
-                line=name.line,
-                column=name.column,
-                hint="known types: " + ", ".join(sorted(TYPE_NAMES)),
-            )
-        return n.TypeRef(str(name), [x for x in c[1:] if x is not None])
+        name = c[0]  # names that are not FEEL types: see nodes.custom_types
+        return n.TypeRef(str(name), [x for x in c[1:] if x is not None], at=(name.line, name.column))
 
     def function_type(self, c):
         types = [x for x in c if isinstance(x, n.TypeRef)]
