@@ -11,7 +11,7 @@ from ..errors import InternalError
 from . import nodes as n
 from .errors import FeelError
 from .functions import BUILTINS, MISSING, EvalContext, FeelFunction, Scope, UserFunction, invoke, lookup
-from .ops import ARITHMETIC, COMPARATORS, ge, le, negate
+from .ops import ARITHMETIC, COMPARATORS, ge, gt, le, negate
 from .unary import compile_positive_tests
 from .values import MAX_LIST, Range, is_integer, kind
 
@@ -180,6 +180,9 @@ class _NullDomain(InternalError):  # noqa: N818
 
 
 def _integer_range(start: Any, end: Any, start_included: bool = True, end_included: bool = True):
+    if type(start) is dt.date and type(end) is dt.date:  # day by day (DMN 1.5)
+        days = _integer_range(Decimal(start.toordinal()), Decimal(end.toordinal()), start_included, end_included)
+        return (dt.date.fromordinal(int(d)) for d in days)
     if not (is_integer(start) and is_integer(end)):
         raise _NullDomain
     a, b = int(start), int(end)
@@ -201,8 +204,8 @@ def iteration_domain(value: Any, end: Any = MISSING):
     if value is None:
         raise _NullDomain
     if type(value) is Range:
-        if value.start is None or value.end is None:
-            raise _NullDomain
+        if value.start is None or value.end is None or gt(value.start, value.end) is not False:
+            raise _NullDomain  # open, descending ([2..1]) or not comparable: no domain
         return _integer_range(value.start, value.end, value.start_included, value.end_included)
     return [value]
 
@@ -282,6 +285,23 @@ def _quantified(node: n.Quantified) -> Compiled:
 @compiles(n.FunctionDef)
 def _function_def(node: n.FunctionDef) -> Compiled:
     params, body, external = node.params, compile_expr(node.body), node.external
+    typed = [(name, t) for name, t in zip(params, node.types, strict=True) if t is not None]
+    if typed:
+        untyped_body = body
+
+        def body(s: Scope) -> Any:
+            # Arguments must conform to the declared types (a one-element list counts as its element); a call
+            # that does not conform is null (DMN 1.4, 10.3.2.9.4).
+            for name, type_ in typed:
+                value = s.values.get(name)
+                if value is None or instance_of(value, type_, s):
+                    continue
+                if type(value) is list and len(value) == 1 and instance_of(value[0], type_, s):
+                    s.values[name] = value[0]
+                    continue
+                return None
+            return untyped_body(s)
+
     return lambda s: UserFunction(params, body, s, external)
 
 

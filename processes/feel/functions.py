@@ -211,7 +211,15 @@ def need(value: Any, *types: type) -> Any:
     raise NullResult
 
 
+def _single(value: Any) -> Any:
+    """A one-element list passed where one value is expected is that value (DMN 1.4, 10.3.2.9.4)."""
+    return value[0] if type(value) is list and len(value) == 1 else value
+
+
 def need_str(value: Any) -> str:
+    if type(value) is str:
+        return value
+    value = _single(value)
     if type(value) is str:
         return value
     raise NullResult
@@ -220,10 +228,14 @@ def need_str(value: Any) -> str:
 def need_num(value: Any) -> Decimal:
     if type(value) is Decimal:
         return value
+    value = _single(value)
+    if type(value) is Decimal:
+        return value
     raise NullResult
 
 
 def need_int(value: Any, low: int = -(10**9), high: int = 10**9) -> int:
+    value = _single(value)
     if type(value) is Decimal and value == value.to_integral_value() and low <= value <= high:
         return int(value)
     raise NullResult

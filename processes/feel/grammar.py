@@ -99,7 +99,7 @@ QMARK: "?"
 SOME: "some"
 EVERY: "every"
 EXTERNAL: "external"
-NUMBER: /\d+(\.\d+)?|\.\d+/
+NUMBER: /(\d+(\.\d+)?|\.\d+)([eE][+-]?\d+)?/
 STRING: /"(?:[^"\\]|\\.)*"/s
 NAME: /[^\W\d]\w*/
 COMMENT: /\/\/[^\n]*|\/\*(?:.|\n)*?\*\//

@@ -65,8 +65,8 @@ def time_from(value: Any) -> dt.time:
         return _ok(parse_time(value))
     if type(value) is dt.datetime:
         return value.timetz()
-    if type(value) is dt.date:
-        return dt.time(0, 0, 0)
+    if type(value) is dt.date:  # a date is its midnight UTC (DMN 1.4, 10.3.4.1)
+        return dt.time(0, 0, 0, tzinfo=dt.UTC)
     return need(value, dt.time)
 
 

@@ -161,10 +161,11 @@ class Quantified(Node):
 
 
 class FunctionDef(Node):
-    __slots__ = ("params", "body", "external")
+    __slots__ = ("params", "body", "external", "types")
 
-    def __init__(self, params: list[str], body: Node, external: bool) -> None:
+    def __init__(self, params: list[str], body: Node, external: bool, types: list | None = None) -> None:
         self.params, self.body, self.external = params, body, external
+        self.types = types or [None] * len(params)  # each parameter's declared TypeRef, or None
         self._children(body)
 
 

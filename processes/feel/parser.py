@@ -137,7 +137,7 @@ class ToAst(Transformer):
         if dupes:
             raise FeelSyntaxError(f"parameter {sorted(dupes)[0]!r} is declared twice", hint="rename one of them")
         external = any(isinstance(p, Token) and p.type == "EXTERNAL" for p in c[:-1])
-        return n.FunctionDef(names, c[-1], external)
+        return n.FunctionDef(names, c[-1], external, [p[1] for p in params])
 
     def param(self, c):
         return (c[0], c[1])

@@ -246,8 +246,9 @@ def _format_offset(value: dt.date | dt.time) -> str:
     if not offset:
         return "Z"
     sign = "-" if offset < dt.timedelta(0) else "+"
-    minutes = abs(int(offset.total_seconds())) // 60
-    return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+    minutes, seconds = divmod(abs(int(offset.total_seconds())), 60)
+    text = f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+    return text + f":{seconds:02d}" if seconds else text  # an offset with seconds keeps them
 
 
 def format_time(value: dt.time) -> str:
