@@ -41,6 +41,8 @@ def _lit(node: n.Lit) -> Compiled:
 def _name(node: n.Name) -> Compiled:
     name = node.name
     fallback = BUILTINS.get(name)
+    if "." in name and fallback is None:
+        return _dotted_name(name)
 
     def run(s: Scope) -> Any:
         while s is not None:
@@ -49,6 +51,27 @@ def _name(node: n.Name) -> Compiled:
                 return values[name]
             s = s.parent
         return fallback
+
+    return run
+
+
+def _dotted_name(name: str) -> Compiled:
+    """A known name with dots (``Person.Gender``, a parameter somewhere in the file) is that variable where it is
+    one, and otherwise the path it spells (the entry Gender of Person), as FEEL resolves names by scope."""
+    parts = name.split(".")
+    splits = [(".".join(parts[:i]), parts[i:]) for i in range(len(parts) - 1, 0, -1)]
+
+    def run(s: Scope) -> Any:
+        found = lookup(s, name)
+        if found is not MISSING:
+            return found
+        for head, rest in splits:
+            value = lookup(s, head.strip())
+            if value is not MISSING:
+                for key in rest:
+                    value = get_path(value, key.strip(), s.ctx)
+                return value
+        return None
 
     return run
 

@@ -101,7 +101,7 @@ EVERY: "every"
 EXTERNAL: "external"
 NUMBER: /(\d+(\.\d+)?|\.\d+)([eE][+-]?\d+)?/
 STRING: /"(?:[^"\\]|\\.)*"/s
-NAME: /[^\W\d]\w*/
+NAME: /(?:[^\W\d]|[\U00010000-\U000EFFFF])(?:[\w']|[\U00010000-\U000EFFFF])*/
 COMMENT: /\/\/[^\n]*|\/\*(?:.|\n)*?\*\//
 %declare NEG OF ICLOSE IOPEN
 %ignore /\s+/
