@@ -20,11 +20,16 @@ Supported:
 * Result shape: one output column -> its value; several -> an object keyed by output name; COLLECT (no aggregator),
   RULE ORDER, OUTPUT ORDER -> a list; no match -> null, or the default outputs (a one-element list for the list
   policies). COUNT of nothing is 0; SUM/MIN/MAX of nothing is null, and they skip null outputs.
+* Boxed conditional, filter and iterators (for / some / every); ``<decisionService>``s, callable as functions and
+  on their own (``evaluate(model, service_id_or_name, params)`` gives a context of its output decisions).
 * A value of the wrong type is an error (DmnDecisionError naming the decision and the input/output/rule), not DMN's
-  silent null: a business rule fed the wrong type should stop, not decide something else.
+  silent null: a business rule fed the wrong type should stop, not decide something else. DMN's singleton-list
+  conversions apply (a one-element list for a single value, a single value for a list).
 
-Not supported (reported at parse time): imports, decision services as decision logic, boxed conditional/filter/
-iteration expressions, non-FEEL expression languages (JUEL, JavaScript, ...), Java/PMML functions.
+Not supported: imports, non-FEEL expression languages (JUEL, JavaScript, ...), Java/PMML functions. A decision (or
+knowledge model) that uses one, or has a FEEL syntax error, is refused on its own: ``model.refusals`` lists it as a
+warning naming it and the expression, and evaluating it raises DmnDecisionError with that message. Only a file none
+of whose decisions can be used is refused as a whole (DmnParseError).
 """
 
 from .engine import DecisionResult, evaluate
