@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from .errors import NullResult
+from .far_years import at_midnight, make_date
 from .functions import builtin, check_list, need, need_int, need_list, need_str
 from .temporal import (
     DAY_NAMES,
@@ -34,23 +35,27 @@ def _ok(value: Any) -> Any:
 def date_from(value: Any) -> dt.date:
     if type(value) is str:
         return _ok(parse_date(value))
-    if type(value) is dt.datetime:
+    if isinstance(value, dt.datetime):
         return value.date()
-    return need(value, dt.date)
+    if isinstance(value, dt.date):
+        return value
+    raise NullResult
 
 
 @builtin("date", "year", "month", "day")
 def date_parts(year: Any, month: Any, day: Any) -> dt.date:
-    return dt.date(need_int(year), need_int(month), need_int(day))
+    return make_date(need_int(year), need_int(month), need_int(day))
 
 
 @builtin("date and time", "from")
 def datetime_from(value: Any) -> dt.datetime:
     if type(value) is str:
         return _ok(parse_datetime(value))
-    if type(value) is dt.date:
-        return dt.datetime(value.year, value.month, value.day)
-    return need(value, dt.datetime)
+    if isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, dt.date):
+        return at_midnight(value)
+    raise NullResult
 
 
 @builtin("date and time", "date", "time")
@@ -91,7 +96,9 @@ def duration(value: Any) -> Any:
 @builtin("years and months duration", "from", "to")
 def years_and_months(start: Any, end: Any) -> YearsMonthsDuration:
     # Only the calendar dates count (the TCK's reading of DMN 1.4, 10.3.4.5): times and zones are ignored.
-    a, b = _as_date(need(start, dt.date, dt.datetime)), _as_date(need(end, dt.date, dt.datetime))
+    if not (isinstance(start, dt.date) and isinstance(end, dt.date)):
+        raise NullResult
+    a, b = _as_date(start), _as_date(end)
     return YearsMonthsDuration(months_between(a, b))
 
 

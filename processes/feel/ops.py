@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from .errors import FeelError
+from .far_years import at_midnight, plus
 from .temporal import add_months, micros_to_timedelta, time_as_delta, time_plus, total_micros
 from .values import CTX, MAX_STRING, YearsMonthsDuration, kind
 
@@ -128,11 +129,11 @@ def _guard(fn):
 def _date_as_datetime(value: dt.date) -> dt.datetime:
     if isinstance(value, dt.datetime):
         return value
-    return dt.datetime(value.year, value.month, value.day)
+    return at_midnight(value)
 
 
 def _date_as_utc(value: dt.date) -> dt.datetime:
-    return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
+    return at_midnight(value, dt.UTC)
 
 
 @_guard
@@ -153,9 +154,9 @@ def add(a: Any, b: Any) -> Any:
         if ka == "days and time duration":
             return a + b
         if ka == "date and time":
-            return a + b
+            return plus(a, b)
         if ka == "date":
-            return (_date_as_datetime(a) + b).date()
+            return plus(_date_as_datetime(a), b).date()
         if ka == "time":
             return time_plus(a, b)
     if kb == "years and months duration":

@@ -1,6 +1,6 @@
 """Dates, times and durations: parsing FEEL/ISO-8601 text, calendar arithmetic.
 
-Python's datetime limits apply: years 1..9999 (other years give null), microsecond precision.
+Years outside 1..9999 are kept by ``far_years.py``; times have microsecond precision.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from decimal import Decimal
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+from .far_years import make_date, make_datetime, stand_in_date
 from .values import YearsMonthsDuration
 
 # These patterns validate the *value* strings given to date()/time()/duration(); they are not FEEL syntax.
@@ -51,7 +52,7 @@ def parse_date(text: str) -> dt.date | None:
     if not m:
         return None
     try:
-        return dt.date(int(m[1]), int(m[2]), int(m[3]))
+        return make_date(int(m[1]), int(m[2]), int(m[3]))
     except ValueError:
         return None
 
@@ -78,7 +79,7 @@ def parse_datetime(text: str) -> dt.datetime | None:
     if day is None:
         return None
     if not sep:
-        return dt.datetime(day.year, day.month, day.day)
+        return make_datetime(day.year, dt.datetime.combine(stand_in_date(day), dt.time()))
     next_day = time_text.startswith("24:00:00") and not time_text[8:].lstrip(".0").startswith(tuple("123456789"))
     if next_day:  # ISO 8601's end of day: midnight of the next day
         time_text = "00" + time_text[2:]
@@ -86,8 +87,9 @@ def parse_datetime(text: str) -> dt.datetime | None:
     if clock is None:
         return None
     try:
-        return dt.datetime.combine(day, clock) + (dt.timedelta(days=1) if next_day else dt.timedelta(0))
-    except OverflowError:
+        value = make_datetime(day.year, dt.datetime.combine(stand_in_date(day), clock))
+        return value + dt.timedelta(days=1) if next_day else value
+    except (OverflowError, ValueError):
         return None
 
 
@@ -131,8 +133,11 @@ def add_months(value: dt.date, months: int) -> dt.date:
     index = value.year * 12 + value.month - 1 + months
     year, month = divmod(index, 12)
     month += 1
-    day = min(value.day, calendar.monthrange(year, month)[1]) if 1 <= year <= 9999 else value.day
-    return value.replace(year=year, month=month, day=day)
+    leap_alike = 2000 + year % 400  # the same leap years, every 400 years
+    day = min(value.day, calendar.monthrange(leap_alike, month)[1])
+    if isinstance(value, dt.datetime):
+        return make_datetime(year, value.replace(year=leap_alike, month=month, day=day))
+    return make_date(year, month, day)
 
 
 def months_between(start: dt.date, end: dt.date) -> int:

@@ -975,3 +975,25 @@ def test_range_functions_and_types(source, expected):
 )
 def test_end_of_day_and_dates_against_date_times(source, expected):
     assert evaluate(source) == expected
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ('string(@"-2021-01-01T10:10:10+11:00" + @"P1M")', "-2021-02-01T10:10:10+11:00"),
+        ('string(@"-2021-01-01T10:10:10@Australia/Melbourne" - @"P1D")', "-2022-12-31T10:10:10@Australia/Melbourne"),
+        ('string(@"-2021-01-01" - @"P1Y")', "-2022-01-01"),
+        ('string(@"9999-12-31" + @"P1D")', "10000-01-01"),
+        ('string(@"10000-01-01" - @"P1D")', "9999-12-31"),
+        ('string(@"0000-12-31" + @"P1D")', "0001-01-01"),  # astronomical years: 0 comes before 1
+        ("string(date(-44, 3, 15))", "-0044-03-15"),
+        ('@"10000-01-01".year', Decimal(10000)),
+        ('@"-2021-01-01" < @"2021-01-01"', True),
+        ('@"-2021-01-01" = date("-2021-01-01")', True),
+        ('@"10000-01-01" - @"9999-12-31"', dt.timedelta(days=1)),
+        ('years and months duration(@"2014-12-31", @"-2019-10-01")', YearsMonthsDuration(-(4033 * 12 + 2))),
+        ('@"-0001-01-01".weekday = @"2399-01-01".weekday', True),  # 400 years: the same weekdays
+    ],
+)
+def test_years_outside_1_to_9999(source, expected):
+    assert evaluate(source) == expected
