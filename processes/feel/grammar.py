@@ -19,7 +19,7 @@ unary_tests: MINUS                                  -> any_test
            | positive_unary_tests
 positive_unary_tests: positive_unary_test ("," positive_unary_test)*
 ?positive_unary_test: simple_put | expression
-simple_put: (LT | LE | GT | GE) additive
+simple_put: (LT | LE | GT | GE | EQ | NE) additive
 
 // ---------------------------------------------------------------- expressions
 ?expression: for_expr | if_expr | quantified | function_def | disjunction
@@ -63,7 +63,6 @@ named_arg: name ":" expression
         | "{" [entry ("," entry)*] "}"                -> context_literal
         | interval
         | "(" simple_put ")"                          -> unary_range
-        | "(" EQ additive ")"                         -> unary_range
 entry: (name | STRING) ":" expression
 !interval: ("(" | IOPEN | "[") additive DOTDOT additive (")" | "]" | ICLOSE)
 

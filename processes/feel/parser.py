@@ -104,10 +104,9 @@ class ToAst(Transformer):
 
     def unary_range(self, c):
         """``(< 10)``, ``(>= 10)``, ``(= 10)`` as range values (DMN 1.4, 10.3.2.7): the open side is null."""
-        if isinstance(c[0], n.UnaryCompare):
-            op, endpoint = c[0].op, c[0].endpoint
-        else:
-            op, endpoint = "=", c[1]
+        op, endpoint = c[0].op, c[0].endpoint
+        if op == "!=":
+            raise FeelSyntaxError("(!= x) is not a range", hint="write not(x) in a unary test, or x != y")
         if op == "=":
             return n.Interval(True, endpoint, endpoint, True)
         if op in ("<", "<="):

@@ -997,3 +997,17 @@ def test_end_of_day_and_dates_against_date_times(source, expected):
 )
 def test_years_outside_1_to_9999(source, expected):
     assert evaluate(source) == expected
+
+
+@pytest.mark.parametrize(
+    ("tests", "value", "expected"),
+    [("=10", 10, True), ("= 10", 5, False), ("!=10", 5, True), ("<5, =7", 7, True), ("=[1, 2]", [1, 2], True)],
+)
+def test_unary_tests_with_equals_and_not_equals(tests, value, expected):
+    assert unary_test(tests, value) is expected
+
+
+def test_in_with_a_simple_unary_test():
+    assert evaluate("10 in =10") is True
+    assert evaluate("5 in !=4") is True
+    assert evaluate("5 in (<3, =5)") is True
