@@ -613,7 +613,7 @@ class Decision:
 
     def refuse(self, reason: str) -> None:
         """Not usable (an unsupported construct or a syntax error): evaluating it fails with ``reason``."""
-        self.refused = reason
+        self.refused = reason if self.refused is None else f"{self.refused}; {reason}"
 
     def __repr__(self) -> str:
         return f"Decision({self.id!r}, {self.name!r})"

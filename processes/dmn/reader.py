@@ -553,11 +553,8 @@ class _Reader:
                 for ref in _children(el, kind):
                     href = (ref.get("href") or "").strip()
                     prefix, _, local_id = href.rpartition("#")
-                    if prefix and prefix != namespace:
-                        self.problem(
-                            element_id, f"{kind} {href!r} points into another file (imports are not supported)", ref
-                        )
-                    hrefs.setdefault(kind, []).append(local_id)
+                    # a reference into another file is not found when the service is linked: it refuses the service
+                    hrefs.setdefault(kind, []).append(href if prefix and prefix != namespace else local_id)
             variable = _child(el, "variable")
             type_ = self.type_ref(variable.get("typeRef") if variable is not None else None, element_id, variable)
             if type_ is not None and type_.check is None and type_.components is None:

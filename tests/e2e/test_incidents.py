@@ -476,18 +476,18 @@ def test_unknown_process_key_is_kept_and_replayed_once_deployed(server: Server) 
 
 def test_invalid_variables_are_kept_and_replayed_with_corrected_variables(server: Server) -> None:
     deploy_external(server, "dl_vars", "dl.vars")
-    response = server.post("/process-definitions/dl_vars/instances", json={"variables": {"not a name": 1}})
-    dead_letter_id = assert_problem(response, 422, "not a name")["deadLetterId"]
+    response = server.post("/process-definitions/dl_vars/instances", json={"variables": {"2 not a name": 1}})
+    dead_letter_id = assert_problem(response, 422, "2 not a name")["deadLetterId"]
     letter = server.get(f"/dead-letters/{dead_letter_id}").json()
-    assert letter["variables"] == {"not a name": 1} and letter["errorType"] == "InvalidInput"
+    assert letter["variables"] == {"2 not a name": 1} and letter["errorType"] == "InvalidInput"
 
     again = server.post(f"/dead-letters/{dead_letter_id}/replay", json={})
-    assert assert_problem(again, 422, "not a name")["deadLetterId"] == dead_letter_id
+    assert assert_problem(again, 422, "2 not a name")["deadLetterId"] == dead_letter_id
     replayed = server.post(f"/dead-letters/{dead_letter_id}/replay", json={"variables": {"a_name": 1}})
     assert replayed.status_code == 201, replayed.text
     instance_id = replayed.json()["instance"]["id"]
     assert server.get(f"/process-instances/{instance_id}").json()["variables"] == {"a_name": 1}
-    assert replayed.json()["deadLetter"]["variables"] == {"not a name": 1}  # kept as it came
+    assert replayed.json()["deadLetter"]["variables"] == {"2 not a name": 1}  # kept as it came
 
 
 def test_a_repeated_idempotency_key_is_one_dead_letter_and_replay_finds_the_started_instance(server: Server) -> None:
