@@ -130,6 +130,7 @@ def lint_files(
             for problem in feature.lint(f):
                 (problems if problem.severity == "error" else parsed.ignored).append(problem)
     warnings.extend(parsed.ignored)
+    refused: dict[str, str] = {}  # decisions of these files that cannot be used -> why
     for f in parsed.dmn_files:  # every FEEL cell of every table, named by rule and column
         try:
             model = dmn.parse(f.text.encode("utf-8"), f.name)
@@ -137,6 +138,7 @@ def lint_files(
             problems.extend(exc.as_problems())
         else:  # a decision that cannot be used is refused on its own, the others deploy
             warnings.extend(replace(p, element_type="dmn", file=f.name) for p in model.refusals)
+            refused.update((d.id, d.refused) for d in model.decisions.values() if d.refused)
     if problems:  # elements SpiffWorkflow cannot parse: stop before it tries
         return _located(problems, parsed), _located(warnings, parsed), parsed
 
@@ -180,6 +182,7 @@ def lint_files(
                 if s.file in names and s.name not in linted:
                     linted.add(s.name)
                     _lint_spec(s, names[s.file], problems, warnings, decisions, offline, beans)
+                    problems.extend(_calls_of_refused_decisions(s, s.file, refused))
                     for problem in link_forms(s, parsed.forms, None if offline else known_forms, s.file):
                         (problems if problem.severity == "error" else warnings).append(problem)
             parsed.processes.append(ParsedProcess(f, key, spec, subprocess_specs, message_starts))
@@ -194,6 +197,20 @@ def lint_files(
             )
         )
     return _located(problems, parsed), _located(warnings, parsed), parsed
+
+
+def _calls_of_refused_decisions(spec, file: str, refused: dict[str, str]) -> list[Problem]:
+    """A business rule task calling a decision of these files that cannot be used would only fail at run time."""
+    return [
+        Problem(
+            message=f"decision '{task.decision_ref}' cannot be used: {refused[task.decision_ref]}",
+            element_id=task.bpmn_id,
+            element_type="bpmn:businessRuleTask",
+            file=file,
+        )
+        for task in spec.task_specs.values()
+        if isinstance(task, DecisionTask) and task.decision_ref in refused
+    ]
 
 
 def _parser_copy(root: etree._Element, features: Sequence[Feature]) -> etree._Element:

@@ -333,3 +333,27 @@ def test_a_rejection_also_lists_the_ignored_elements(engine: Engine) -> None:
     with pytest.raises(DeploymentRejected) as rejected:
         deploy(engine, [process("broken", body + '<bpmn:dataStoreReference id="Store"/>')])
     assert [(p.element_id, p.severity) for p in rejected.value.problems] == [("t", "error"), ("Store", "warning")]
+
+
+def test_a_business_rule_task_calling_a_refused_decision_is_an_error_the_other_decisions_deploy():
+    dmn_xml = """<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="https://www.omg.org/spec/DMN/20191111/MODEL/" id="d" name="d" namespace="t">
+  <decision id="broken" name="broken"><literalExpression><text>1 +* 2</text></literalExpression></decision>
+  <decision id="fine" name="fine"><literalExpression><text>1 + 2</text></literalExpression></decision>
+</definitions>"""
+    calls = """<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="a" sourceRef="s" targetRef="decide"/>
+      <bpmn:businessRuleTask id="decide" camunda:decisionRef="REF" camunda:resultVariable="r"
+        camunda:mapDecisionResult="singleEntry"/>
+      <bpmn:sequenceFlow id="b" sourceRef="decide" targetRef="e"/><bpmn:endEvent id="e"/>"""
+    errors, warnings, _ = lint_files(
+        [("d.dmn", dmn_xml.encode()), process("uses_broken", calls.replace("REF", "broken"))],
+        features=default_features(),
+    )
+    assert [(e.element_id, e.element_type) for e in errors] == [("decide", "bpmn:businessRuleTask")]
+    assert "decision 'broken' cannot be used" in errors[0].message and "'1 +* 2'" in errors[0].message
+    assert any("decision 'broken'" in w.message for w in warnings)
+    errors, _, _ = lint_files(
+        [("d.dmn", dmn_xml.encode()), process("uses_fine", calls.replace("REF", "fine"))],
+        features=default_features(),
+    )
+    assert errors == []
