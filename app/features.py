@@ -26,6 +26,8 @@ from processes.features import (
     TimerStarts,
 )
 from processes.jobs import ServiceTasks
+from processes.operations.batches import BatchRunner
+from processes.operations.suspension import Suspension
 
 
 def default_features(settings: EngineSettings | None = None) -> list[Feature]:
@@ -45,6 +47,8 @@ def default_features(settings: EngineSettings | None = None) -> list[Feature]:
         HumanTasks(),
         Reviews(),
         Escalations(),
+        Suspension(),  # holds a suspended order's jobs, also those the features before it made in the step
+        BatchRunner(),
     ]
 
 

@@ -18,6 +18,7 @@ from processes.core.models import (
     TASK_OPEN,
     AuditEvent,
     HumanTask,
+    User,
     iso,
     utcnow,
 )
@@ -223,6 +224,14 @@ def _assign(
             raise Conflict(f"task {task_id} is already claimed by {row.assignee}")
         if require_assignee is not None and row.assignee != require_assignee:
             raise Conflict(f"task {task_id} is not claimed by {require_assignee}")
+        known = (
+            event != "task_delegated"
+            or assignee is None
+            or session.scalar(select(User.id).where(User.username == assignee)) is not None
+        )
+        if not known:
+            # A task handed to nobody who can log in would be stranded: nobody would ever see it.
+            raise InvalidInput(f"there is no user '{assignee}' to delegate task {task_id} to")
         row.assignee = assignee
         row.claimed_at = utcnow() if assignee else None
         session.add(
@@ -285,5 +294,5 @@ def complete_task(
             current.assignee = user
         step.records.append(current)
 
-    engine.step(instance_id, apply, actor=user)
+    engine.step(instance_id, apply, actor=user, kind="task")
     return get_task(engine, task_id)

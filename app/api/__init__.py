@@ -25,3 +25,6 @@ def register_blueprints(app: APIFlask) -> None:
     from ..camunda import register as register_camunda  # /engine-rest and /v2: Camunda's REST for its clients
 
     register_camunda(app)
+    from .operations import bp as operations  # variables, suspend/resume, modification, migration, batches
+
+    app.register_blueprint(operations)

@@ -18,7 +18,7 @@ class StartInstanceIn(Strict):
 
 
 class InstanceQuery(Strict):
-    status: Literal["running", "waiting", "completed", "cancelled", "incident"] | None = None
+    status: Literal["running", "waiting", "completed", "cancelled", "incident", "suspended"] | None = None
     processKey: str | None = None
     businessKey: str | None = None
     businessKeyPrefix: str | None = Field(default=None, description="Orders whose business key starts with this")

@@ -28,6 +28,9 @@ from processes.core.models import (
     COMPLETED,
     INCIDENT,
     JOB_CANCELLED,
+    JOB_HELD,
+    JOB_LOCKED,
+    JOB_READY,
     JOB_REVIEW,
     RUNNING,
     SERVICE,
@@ -163,8 +166,10 @@ class Engine:
         *,
         actor: str | None = None,
         create: Callable[[Connection], tuple[InstanceRecord, BpmnWorkflow]] | None = None,
+        kind: str | None = None,
     ) -> Step:
-        """Apply one command to one instance. `create` instead of `instance_id` starts a new instance."""
+        """Apply one command to one instance. `create` instead of `instance_id` starts a new instance. `kind` names
+        the command for features that may refuse it (`Feature.admit`); a start is always "start"."""
         with self.write_connection() as connection:
             if create is not None:
                 instance, workflow = create(connection)
@@ -184,6 +189,8 @@ class Engine:
                 records=[instance],
             )
             try:
+                for feature in self.hooks.admit:
+                    feature.admit(step, "start" if create is not None else kind)
                 for feature in self.hooks.begin:
                     feature.begin(step)
                 command(step)
@@ -195,7 +202,7 @@ class Engine:
                 raise
             revision = instance.revision
             instance_id = instance.id
-        self.workflows.put(instance_id, revision, workflow)
+        self.workflows.put(instance_id, revision, step.workflow)  # a command may rebuild it (a migration)
         if step.new_jobs:
             self.dispatcher.dispatch(step.new_jobs)
         if step.leased_jobs:
@@ -276,6 +283,14 @@ class Engine:
                     for feature in self.hooks.job_left:
                         feature.job_left(step, job, JOB_REVIEW)
                 continue
+            if job.status == JOB_HELD:  # waits for a feature to release it; left like any other when its task is
+                if job.kind == TIMER:
+                    timer_job = job
+                elif job.task_id not in started_ids:
+                    job.status, job.updated_at = JOB_CANCELLED, now
+                    for feature in self.hooks.job_left:
+                        feature.job_left(step, job, JOB_HELD)
+                continue
             if job.status not in ACTIVE_JOB_STATUSES:  # settled by this step's command
                 continue
             if job.kind == TIMER:
@@ -298,6 +313,8 @@ class Engine:
             step.new_jobs.append(timer_job)
         elif due is None and timer_job is not None:
             timer_job.status, timer_job.updated_at = JOB_CANCELLED, now
+        if self.hooks.holds_jobs:
+            self._hold_jobs(step, any(f.holds_jobs(step) for f in self.hooks.holds_jobs), now)
 
         if workflow.is_completed():
             if instance.ended_at is None:
@@ -313,6 +330,8 @@ class Engine:
                 instance.status = RUNNING
             else:
                 instance.status = WAITING
+            for feature in self.hooks.instance_status:
+                instance.status = feature.instance_status(step, instance.status)
             variables = {}
             for task in active_tasks:
                 variables.update(task.data)
@@ -332,6 +351,25 @@ class Engine:
                 feature.describe(step, t, element)
             elements.append(element)
         instance.active_elements = elements
+
+    def _hold_jobs(self, step: Step, hold: bool, now) -> None:
+        """Held: the instance's ready and locked jobs (also those made in this step) wait, unclaimable, and a
+        worker still holding a lease finds it gone. Released: held jobs are ready again with their due time (a
+        timer that fell due meanwhile fires at once) and go to the transport like new jobs."""
+        jobs = [r for r in step.records if isinstance(r, JobRecord)]
+        if hold:
+            for job in jobs:
+                if job.status in (JOB_READY, JOB_LOCKED):
+                    job.status, job.updated_at = JOB_HELD, now
+                    job.locked_by, job.lease_token, job.lock_expires_at = None, None, None
+            step.new_jobs[:] = [j for j in step.new_jobs if j.status != JOB_HELD]
+            step.leased_jobs.clear()
+            return
+        for job in jobs:
+            if job.status == JOB_HELD:
+                job.status, job.updated_at = JOB_READY, now
+                job.dispatched_at = now if self.dispatcher.sends_after_commit else None
+                step.new_jobs.append(job)
 
     def _save(self, step: Step) -> None:
         instance = step.instance

@@ -45,6 +45,10 @@ class Feature:
 
     # -- inside an engine step --------------------------------------------------------------------------------
 
+    def admit(self, step: Step, kind: str | None) -> None:
+        """The command of `kind` ("start", "job", "timer", "task", "message", ...; None when the caller names none)
+        is about to run on the locked instance: raise an `OrderflowError` to refuse it (nothing is written)."""
+
     def begin(self, step: Step) -> None:
         """The instance is loaded (or created) and the command is about to run."""
 
@@ -61,6 +65,15 @@ class Feature:
 
     def derive(self, step: Step, active_tasks: list) -> None:
         """The engine has settled: derive side effects (jobs, inbox rows, subscriptions) from the active tasks."""
+
+    def holds_jobs(self, step: Step) -> bool:
+        """True while the instance's jobs (service jobs and its timer) must wait: the core writes them held, and
+        releases them in the first step where no feature holds them any more."""
+        return False
+
+    def instance_status(self, step: Step, status: str) -> str:
+        """The status of an instance that has not ended, as the step derived it: a feature may say another."""
+        return status
 
     def next_timer(self, step: Step) -> datetime | None:
         """The earliest moment this feature needs the instance woken, beyond SpiffWorkflow's own timers."""

@@ -36,6 +36,7 @@ WAITING = "waiting"  # waiting for a person, a message or a timer
 COMPLETED = "completed"
 CANCELLED = "cancelled"
 INCIDENT = "incident"  # stopped on a failure that needs an operator
+SUSPENDED = "suspended"  # held by an operator: runs no job, fires no timer, takes no task or message
 ENDED_STATUSES = (COMPLETED, CANCELLED)
 
 
@@ -70,6 +71,7 @@ class ProcessDefinition(Versioned, Base):
     spec_json: Mapped[str] = mapped_column(Text)
     # Names of the messages that start an instance of this process (message start events).
     message_starts: Mapped[list[str] | None] = mapped_column(JSON)
+    suspended_at: Mapped[datetime | None] = mapped_column()  # set while an operator holds new starts of it
 
 
 class DecisionDefinition(Versioned, Base):
@@ -116,6 +118,7 @@ class ProcessInstance(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column()
+    suspended_at: Mapped[datetime | None] = mapped_column()  # set while an operator holds the order
 
 
 # Job kinds and statuses
@@ -128,6 +131,8 @@ JOB_DONE = "done"
 JOB_FAILED = "failed"  # retries exhausted: an incident holds the instance
 JOB_CANCELLED = "cancelled"
 JOB_REVIEW = "review"  # the answer did not match what was asked: a person decides (a review task)
+JOB_HELD = "held"  # a feature holds the instance's jobs (a suspended order): nobody claims it until released
+BATCH = "batch"  # a batch of operator actions on many orders (processes/operations/batches.py)
 ACTIVE_JOB_STATUSES = (JOB_READY, JOB_LOCKED)
 
 
@@ -197,6 +202,23 @@ class IncidentBatch(Base):
     succeeded: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
     items: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
+class Batch(Base):
+    """Operator actions on many orders (cancel, suspend, resume, migrate, retry incidents), run by the workers as a
+    job: what was asked, the orders it targets, and a result per order as it goes."""
+
+    __tablename__ = "batches"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    operation: Mapped[str] = mapped_column(String(50))
+    status: Mapped[str] = mapped_column(String(20), default="running")  # running, completed
+    request: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    targets: Mapped[list[str]] = mapped_column(JSON, default=list)  # instance (or incident) ids, in order
+    items: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)  # results so far, in target order
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(255))
+    finished_at: Mapped[datetime | None] = mapped_column()
 
 
 # Dead letter statuses

@@ -120,7 +120,7 @@ class JobRecord(Record):
 
 _jobs = Job.__table__
 ACTIVE_JOBS = select(_jobs).where(
-    _jobs.c.instance_id == bindparam("instance_id"), _jobs.c.status.in_(["ready", "locked", "review"])
+    _jobs.c.instance_id == bindparam("instance_id"), _jobs.c.status.in_(["ready", "locked", "review", "held"])
 )
 
 

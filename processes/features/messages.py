@@ -184,7 +184,7 @@ def correlate(
             break
         instance_id, task_id = waiting[0]
         try:
-            engine.step(instance_id, _deliver(name, task_id, variables), actor=actor)
+            engine.step(instance_id, _deliver(name, task_id, variables), actor=actor, kind="message")
         except _NotWaiting:
             continue
         return {"result": "correlated", "instanceId": instance_id}
@@ -203,7 +203,7 @@ def correlate(
                     )
                 )
             if task_id is not None:
-                engine.step(instance_id, _deliver(name, task_id, variables), actor=actor)
+                engine.step(instance_id, _deliver(name, task_id, variables), actor=actor, kind="message")
         return {"result": "started", "instanceId": instance_id}
     which = f" with businessKey '{business_key}'" if business_key else ""
     which += f" with correlationKey '{correlation_key}'" if correlation_key else ""

@@ -27,7 +27,6 @@ from processes.core.models import (
     JOB_LOCKED,
     JOB_READY,
     JOB_REVIEW,
-    SCHEDULE,
     SERVICE,
     TIMER,
     Job,
@@ -128,7 +127,7 @@ class JobService:
             query = query.where(Job.id.in_(list(job_ids)))
         if topics is not None:
             by_topic = Job.topic.in_(list(topics))
-            query = query.where(by_topic if service_only else or_(Job.kind.in_((TIMER, SCHEDULE)), by_topic))
+            query = query.where(by_topic if service_only else or_(Job.kind != SERVICE, by_topic))
         if business_key is not None or process_keys is not None:
             # A subquery, not a join: FOR UPDATE must lock the job rows only, never the instances.
             orders = select(ProcessInstance.id)
@@ -212,7 +211,7 @@ class JobService:
             .with_for_update(skip_locked=True)
         )
         if topics is not None:  # jobs of other topics wait for external workers
-            query = query.where(or_(Job.kind.in_((TIMER, SCHEDULE)), Job.topic.in_(list(topics))))
+            query = query.where(or_(Job.kind != SERVICE, Job.topic.in_(list(topics))))
         with self.engine.write_session() as session:
             jobs = list(session.scalars(query))
             for job in jobs:
@@ -367,7 +366,7 @@ class JobService:
             task.complete()
             step.record("element_completed", task, data_changed(task) or None)
 
-        self.engine.step(instance_id or self._instance_of(job_id), apply, actor=actor or "worker")
+        self.engine.step(instance_id or self._instance_of(job_id), apply, actor=actor or "worker", kind="job")
 
     def fail(
         self,
@@ -414,7 +413,7 @@ class JobService:
             job.status = JOB_FAILED
             step.open_incident("job_failed", f"{job.topic}: {message}", task=task, job=job)
 
-        self.engine.step(instance_id or self._instance_of(job_id), apply, actor=actor or "worker")
+        self.engine.step(instance_id or self._instance_of(job_id), apply, actor=actor or "worker", kind="job")
 
     def _backoff(self, job: JobRecord) -> float:
         if job.retry_cycle:
@@ -454,7 +453,7 @@ class JobService:
             task.data.update(variables or {})
             throw_error_at(self.engine, step, task, job, code, message, variables)
 
-        self.engine.step(instance_id or self._instance_of(job_id), apply, actor=actor or "worker")
+        self.engine.step(instance_id or self._instance_of(job_id), apply, actor=actor or "worker", kind="job")
 
     def hold_for_review(self, job: ClaimedJob, review: JobNeedsReview) -> None:
         """A response that does not match what was asked is never accepted silently: the job waits while a person
@@ -472,7 +471,7 @@ class JobService:
                 row.status = JOB_FAILED  # nobody can review it: an operator must look
                 step.open_incident("discrepancy", f"{row.topic}: {review.code}: {review}", task=task, job=row)
 
-        self.engine.step(job.instance_id, apply, actor="worker")
+        self.engine.step(job.instance_id, apply, actor="worker", kind="job")
 
     def fire_timers(self, job: ClaimedJob) -> None:
         def apply(step: Step) -> None:
@@ -488,7 +487,7 @@ class JobService:
             for feature in self.engine.hooks.after_timers:
                 feature.after_timers(step, before.get(feature))
 
-        self.engine.step(job.instance_id, apply, actor="timer")
+        self.engine.step(job.instance_id, apply, actor="timer", kind="timer")
 
 
 # The BPMN error a job throws when its retries run out, if a boundary event on its task catches exactly this code

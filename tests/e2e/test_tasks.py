@@ -7,7 +7,7 @@ import time
 from datetime import datetime, timedelta
 
 from tests.support.diagrams import ESCALATING, process
-from tests.support.rest import assert_problem, complete, deploy, drive_external_jobs, start, task_of
+from tests.support.rest import add_user, assert_problem, complete, deploy, drive_external_jobs, start, task_of
 from tests.support.server import Server
 from tests.support.waiting import wait_until_ended
 
@@ -88,6 +88,9 @@ def test_delegate_and_unclaim(server: Server) -> None:
     deploy(server, process("approval", APPROVAL))
     task = task_of(server, start(server, "approval", total=10, region="emea"))
     server.post(f"/tasks/{task['id']}/claim", json={"userId": "carol"})
+    # Nobody can be handed a task who does not exist: it would be stranded.
+    assert_problem(server.post(f"/tasks/{task['id']}/delegate", json={"userId": "dave"}), 422, "no user 'dave'")
+    add_user(server, "dave", ["approver"])
     assert server.post(f"/tasks/{task['id']}/delegate", json={"userId": "dave"}).json()["assignee"] == "dave"
     assert server.get("/tasks", params={"assignee": "dave"}).json()["total"] >= 1
     assert_problem(server.post(f"/tasks/{task['id']}/unclaim", json={"userId": "carol"}), 409)
