@@ -51,20 +51,6 @@ class MigrationIn(Strict):
     comment: str | None = Comment
 
 
-class MigrationCheck(BaseModel):
-    id: str
-    migratable: bool
-    reason: str | None
-
-
-class DryRunOut(BaseModel):
-    processKey: str
-    sourceVersion: int
-    targetVersion: int
-    mapping: dict[str, str]
-    instances: list[MigrationCheck]
-
-
 class BatchIn(Strict):
     operation: Literal["cancel", "suspend", "resume"]
     filter: InstanceFilter = Field(description="Which open orders: ids, business keys, active element, process, ...")

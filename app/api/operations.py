@@ -19,7 +19,6 @@ from .operation_schemas import (
     BatchStarted,
     CommentIn,
     DefinitionSuspension,
-    DryRunOut,
     MigrationIn,
     ModifyIn,
     RetryBatchIn,
@@ -115,7 +114,7 @@ def modify(instance_id: str, body: ModifyIn):
     description="A dry run (`dryRun: true`) answers 200 with each selected order and whether it can move (and "
     "why not), changing nothing. A real run answers 202 with the batch that moves each order in its own engine "
     "step; an order that cannot move stays as it was and its item says why.",
-    responses={200: DryRunOut, 202: BatchStarted},
+    responses={200: "The dry run: `instances` with `migratable` and `reason`", 202: "`batchId` of the migration"},
 )
 def migrate(body: MigrationIn):
     engine = services().engine
