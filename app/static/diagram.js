@@ -14,6 +14,21 @@
       for (const id of active) {
         if (registry.get(id)) canvas.addMarker(id, "current-step");
       }
+      for (const id of JSON.parse(container.dataset.failing || "[]")) {
+        if (id && registry.get(id)) canvas.addMarker(id, "failing-step");
+      }
+      const move = document.getElementById("move");
+      if (container.dataset.movable && move) {
+        // An operator clicks a step: the form below offers to move the order's token there.
+        viewer.get("eventBus").on("element.click", (event) => {
+          const element = event.element;
+          const type = element.type || "";
+          if (!element.businessObject || type === "bpmn:Process" || type === "bpmn:SequenceFlow" || type === "label") return;
+          document.getElementById("move-element").value = element.id;
+          document.getElementById("move-label").textContent = (element.businessObject.name || element.id) + ":";
+          move.hidden = false;
+        });
+      }
       container.dataset.ready = "true";
     })
     .catch((error) => {

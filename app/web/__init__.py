@@ -14,7 +14,7 @@ login_manager.login_message = "Log in to see this page."
 
 
 def register_pages(app: APIFlask) -> None:
-    from . import inbox, login, modeler, modeler_api, monitoring, people
+    from . import inbox, login, modeler, modeler_api, monitoring, operations, people
 
     csrf.init_app(app)
     for name, blueprint in app.blueprints.items():
@@ -29,6 +29,7 @@ def register_pages(app: APIFlask) -> None:
     app.register_blueprint(login.bp)
     app.register_blueprint(inbox.bp)
     app.register_blueprint(monitoring.bp)
+    app.register_blueprint(operations.bp)
     app.register_blueprint(modeler.bp)
     app.register_blueprint(modeler_api.bp)
     app.jinja_env.globals["roles_for"] = people.roles_for

@@ -45,7 +45,12 @@ def roles_for(area: str) -> bool:
     return page_caller().has_role(*AREAS[area])
 
 
-AREAS = {"inbox": ("approver", "operator"), "monitoring": ("operator", "analyst"), "modeler": ("analyst",)}
+AREAS = {
+    "inbox": ("approver", "operator"),
+    "monitoring": ("operator", "analyst"),
+    "modeler": ("analyst",),
+    "operations": ("operator",),  # the actions on incidents and orders, inside the monitoring pages
+}
 
 
 def page_requires(area: str) -> Callable:

@@ -178,6 +178,7 @@ _COLUMNS = (
     ProcessInstance.process_key,
     ProcessInstance.variables,
     ProcessInstance.status.label("instance_status"),
+    ProcessInstance.definition_version,
 )
 
 
@@ -221,6 +222,7 @@ def incident_view(row, weights: ImpactWeights, now: datetime) -> dict[str, Any]:
         "instanceStatus": row.instance_status,
         "businessKey": row.business_key,
         "processKey": row.process_key,
+        "definitionVersion": row.definition_version,
         "elementId": incident.element_id,
         "jobId": incident.job_id,
         "errorType": incident.error_type,
