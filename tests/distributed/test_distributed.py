@@ -637,3 +637,94 @@ def test_orders_complete_with_a_rabbitmq_broker(rabbitmq_ok: None, cluster_facto
     cluster.wait_completed("RABBIT", ids, timeout=30)
     health = server.get("/health").json()
     assert health["checks"]["broker"]["ok"] is True and health["checks"]["workers"]["transport"] == "celery", health
+
+
+# -- 6. operating running orders: migration and suspend/resume run on the Celery workers --------------------------
+
+APPROVE_V1 = process(
+    "dist_approve",
+    """<bpmn:startEvent id="start"/><bpmn:sequenceFlow id="f0" sourceRef="start" targetRef="Approve"/>
+    <bpmn:userTask id="Approve" name="Approve"/><bpmn:sequenceFlow id="f1" sourceRef="Approve" targetRef="end"/>
+    <bpmn:endEvent id="end"/>""",
+)
+APPROVE_V2 = process(
+    "dist_approve",
+    """<bpmn:startEvent id="start"/><bpmn:sequenceFlow id="f0" sourceRef="start" targetRef="ApproveOrder"/>
+    <bpmn:userTask id="ApproveOrder" name="Approve the order"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="ApproveOrder" targetRef="Check"/>
+    <bpmn:userTask id="Check" name="Check"/><bpmn:sequenceFlow id="f2" sourceRef="Check" targetRef="end"/>
+    <bpmn:endEvent id="end"/>""",
+)
+PAUSE = process(
+    "dist_pause",
+    """<bpmn:startEvent id="start"/><bpmn:sequenceFlow id="f0" sourceRef="start" targetRef="pause"/>
+    <bpmn:intermediateCatchEvent id="pause"><bpmn:timerEventDefinition><bpmn:timeDuration>PT3S</bpmn:timeDuration>
+    </bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="pause" targetRef="end"/><bpmn:endEvent id="end"/>""",
+)
+
+
+def _deploy(server: Server, diagram: tuple[str, bytes]) -> None:
+    name, xml = diagram
+    response = server.post("/deployments", files=[("files", (name, xml, "application/xml"))])
+    assert response.status_code == 201, response.text
+
+
+def test_a_migration_batch_runs_on_the_celery_workers(redis_ok: None, cluster_factory: Callable[..., Cluster]) -> None:
+    cluster = cluster_factory(REDIS_URL)
+    server = cluster.serve()
+    cluster.worker(concurrency=2)
+    cluster.scheduler()
+    _deploy(server, APPROVE_V1)
+    ids = cluster.start_orders("MIGRATE", 5, key="dist_approve", amount=1)
+    _deploy(server, APPROVE_V2)
+
+    request = {
+        "processKey": "dist_approve",
+        "sourceVersion": 1,
+        "targetVersion": 2,
+        "mapping": {"Approve": "ApproveOrder"},
+    }
+    dry = server.post("/migrations", json={**request, "dryRun": True}).json()
+    assert sorted(i["id"] for i in dry["instances"] if i["migratable"]) == sorted(ids)
+    started = server.post("/migrations", json=request)
+    assert started.status_code == 202, started.text
+    batch_id = started.json()["batchId"]
+    batch = wait_until(
+        lambda: (b := server.get(f"/batches/{batch_id}").json())["status"] == "completed" and b, 30, "the batch"
+    )
+    assert batch["counts"] == {"done": 5, "failed": 0, "skipped": 0}, batch
+    assert [j["locked_by"] for j in cluster.jobs("kind = 'batch'")][0].startswith("celery-")  # a worker ran it
+    for instance_id in ids:
+        for element in ("ApproveOrder", "Check"):
+            task = server.get("/tasks").json()
+            mine = [t for t in task["items"] if t["instanceId"] == instance_id and t["elementId"] == element]
+            assert len(mine) == 1, (element, task)
+            done = server.post(f"/tasks/{mine[0]['id']}/complete", json={"userId": "admin", "variables": {}})
+            assert done.status_code == 200, done.text
+    cluster.wait_completed("MIGRATE", ids, timeout=30)
+
+
+def test_suspend_holds_a_timer_on_the_celery_workers_until_resume(
+    redis_ok: None, cluster_factory: Callable[..., Cluster]
+) -> None:
+    cluster = cluster_factory(REDIS_URL)
+    server = cluster.serve()
+    cluster.worker(concurrency=2)
+    cluster.scheduler(resend_after=0.5, interval=0.1)
+    _deploy(server, PAUSE)
+    late, early = cluster.start_orders("PAUSE", 2, key="dist_pause", n=1)
+    for instance_id in (late, early):
+        response = server.post(f"/process-instances/{instance_id}/suspend", json={"comment": "hold"})
+        assert response.status_code == 200 and response.json()["status"] == "suspended", response.text
+    # Resumed before its timer is due: the released timer job goes to the workers, which fire it.
+    assert server.post(f"/process-instances/{early}/resume", json={}).status_code == 200
+    cluster.wait_completed("PAUSE", [early], timeout=30)
+    assert any(e["type"] == "timers_checked" and e["actor"] == "timer" for e in cluster.events(early))
+
+    time.sleep(3.5)  # the held timer of the other order falls due: neither the scheduler nor a worker fires it
+    view = server.get(f"/process-instances/{late}").json()
+    assert view["status"] == "suspended" and [e["elementId"] for e in view["activeElements"]] == ["pause"], view
+    assert [j["status"] for j in cluster.jobs("instance_id = :id", id=late)] == ["held"]
+    assert server.post(f"/process-instances/{late}/resume", json={}).status_code == 200  # due: it fires on resume
+    cluster.wait_completed("PAUSE", [late], timeout=30)
