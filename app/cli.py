@@ -524,7 +524,7 @@ def _print_story(story: RealisticResult, url: str) -> None:
     click.echo("how they ended: " + ", ".join(f"{n} {outcome}" for outcome, n in story.outcomes.items()))
     click.echo("people worked: " + (", ".join(f"{n} {what}" for what, n in story.tasks_worked.items()) or "nothing"))
     click.echo("the sandbox meanwhile: " + "; ".join(story.events))
-    click.echo(f"see the inbox at {url}/inbox and the incidents at {url}/api/v1/incidents")
+    click.echo(f"see the inbox at {url}/inbox and the incidents at {url}/monitoring/incidents")
 
 
 if __name__ == "__main__":
