@@ -108,6 +108,8 @@ def modify_instance(
             parent = anchors.get(id(scope)) or scope.task_tree
             child = spiff.add_child(parent, start_spec, spiff.TaskState.FUTURE)
             child.data = deepcopy(data)
+            # Its way on to the end is predicted as a new token's would be (SpiffWorkflow's reset does the same).
+            spiff.predict(child, spiff.TaskState.PREDICTED_MASK | spiff.TaskState.FUTURE)
             spiff.update(child)
             child.data.update(deepcopy(data))
             step.record("element_started", element_id=element, data={"comment": comment, "by": "modification"})

@@ -261,6 +261,12 @@ def test_a_token_moved_past_a_failing_service_task_completes_the_order(server: S
     done = wait_until_ended(server, order)
     assert done["status"] == "completed" and done["variables"]["noted"] is True
     assert all(i["resolvedAt"] for i in done["incidents"])
+    trail = server.get(f"/process-instances/{order}/events").json()["items"]
+    assert any(e["type"] == "element_completed" and e["elementId"] == "end" for e in trail)  # it ran to its end
+    moved_event = next(e for e in trail if e["type"] == "instance_modified")
+    assert moved_event["data"]["comment"] == "charged by phone" and moved_event["data"]["before"]["activeElements"] == [
+        "charge"
+    ]
     assert [j["status"] for j in done["jobs"]] == ["cancelled"] or all(j["status"] != "ready" for j in done["jobs"])
 
 
