@@ -101,3 +101,20 @@ def test_an_admin_migrates_running_orders_after_a_dry_run(site: Server, page) ->
     for order in orders:
         moved = site.get(f"/process-instances/{order}").json()
         assert moved["definitionVersion"] == 2 and moved["activeElements"][0]["elementId"] == "ApproveOrder"
+
+
+def test_an_operator_moves_an_order_past_a_broken_step_on_the_diagram(site: Server, page) -> None:
+    order = start_order(site, "ops_split", "SPLIT-MOVE", amount=10, count=0)
+    assert wait_until_ended(site, order)["status"] == "incident"
+    log_in(page, site, "olga", start=f"/monitoring/orders/{order}")
+    page.wait_for_selector("#diagram[data-ready]", state="attached")
+    assert page.locator("#diagram .failing-step").count() == 1
+    page.click("#diagram [data-element-id=end]")
+    page.fill("[data-testid=move-form] input[name=comment]", "split by hand")
+    page.click("[data-testid=move]")
+    assert "Moved the order to end" in page.inner_text(".flash")
+    assert page.inner_text("[data-testid=order-status]") == "completed"
+    moved = next(
+        e for e in site.get(f"/process-instances/{order}/events").json()["items"] if e["type"] == "instance_modified"
+    )
+    assert moved["actor"] == "olga" and moved["data"]["instructions"] == [{"cancel": "split"}, {"startBefore": "end"}]
