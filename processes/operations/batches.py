@@ -195,7 +195,8 @@ def run_batch(engine: Engine, job: ClaimedJob) -> None:
     budget = time.monotonic() + engine.settings.lease_seconds / 3
     new_items: list[dict[str, Any]] = []
     position = len(items)
-    while position + len(new_items) < len(targets) and time.monotonic() < budget:
+    # At least one order per round, so that a batch always gets on, however short the lease.
+    while position + len(new_items) < len(targets) and (not new_items or time.monotonic() < budget):
         target = targets[position + len(new_items)]
         new_items.append(run_item(engine, operation, request, target, actor))
     finished = position + len(new_items) >= len(targets)

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import pytest
 
-from processes.core.engine import Engine
+from app.features import build_engine
+from app.migrations import upgrade
+from processes.core.db import make_engine, make_session_factory
+from processes.core.engine import Engine, EngineSettings
 from processes.deployment.deployments import deploy
 from processes.errors import Conflict
 from processes.instances import get_instance, start_instance
 from processes.jobs.service import JobService
-from processes.operations import migration, modification, suspension
+from processes.operations import batches, migration, modification, suspension
 from tests.support.diagrams import process
 
 V1 = """<bpmn:startEvent id="start"/><bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="Approve"/>
@@ -76,3 +79,26 @@ def test_suspension_holds_a_leased_job_until_resume(engine: Engine) -> None:
     [again] = service.claim("w2", topics=["pay"], service_only=True)
     service.complete(again.id, again.lease_token, {})
     assert get_instance(engine, order)["status"] == "completed"
+
+
+def test_a_batch_goes_on_where_it_stopped_when_its_worker_is_gone(db_url: str) -> None:
+    sql_engine = make_engine(db_url)
+    upgrade(sql_engine)
+    # A lease so short that every round of the batch does one order, then saves and puts the job back.
+    engine = build_engine(make_session_factory(sql_engine), settings=EngineSettings(lease_seconds=0.003))
+    deploy(engine, [process("many", V1)])
+    orders = [start_instance(engine, "many").instance["id"] for _ in range(3)]
+    batch_id = batches.batch_instances(engine, "suspend", {"instanceIds": orders}, comment="night")
+    service = JobService(engine)
+
+    [lost] = service.claim("dead-worker", lease_seconds=0.001)  # claimed by a worker that dies at once
+    assert lost.kind == "batch" and batches.get_batch(engine, batch_id)["status"] == "running"
+    rounds = 0
+    while batches.get_batch(engine, batch_id)["status"] == "running" and rounds < 20:
+        for job in service.claim("worker", lease_seconds=30):
+            service.run(job)
+        rounds += 1
+    batch = batches.get_batch(engine, batch_id)
+    assert batch["status"] == "completed" and rounds > 1
+    assert [i["instanceId"] for i in batch["items"]] == orders and batch["counts"]["done"] == 3
+    assert {get_instance(engine, o)["status"] for o in orders} == {"suspended"}
