@@ -179,7 +179,7 @@ def definition_dto(d: ProcessDefinition) -> dict[str, Any]:
         "resource": d.resource_name,
         "deploymentId": d.deployment_id,
         "diagram": None,
-        "suspended": False,
+        "suspended": getattr(d, "suspended_at", None) is not None,  # new starts held by an operator
         "tenantId": None,
         "versionTag": None,
         "historyTimeToLive": None,
