@@ -122,6 +122,8 @@ class ProcessInstance(Base):
 SERVICE = "service"
 TIMER = "timer"
 SCHEDULE = "schedule"  # a timer start event's next tick: starts an instance (processes/features/schedules.py)
+PUBLISH = "publish"  # a message or signal an instance threw, delivered to other instances after its step committed
+ENGINE_KINDS = (TIMER, SCHEDULE, PUBLISH)  # jobs the engine runs itself, whatever topics a worker serves
 JOB_READY = "ready"
 JOB_LOCKED = "locked"
 JOB_DONE = "done"

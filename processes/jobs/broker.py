@@ -15,7 +15,7 @@ from typing import Any
 
 from celery import Celery
 
-from processes.core.models import SCHEDULE, TIMER, utcnow
+from processes.core.models import ENGINE_KINDS, utcnow
 from processes.core.records import JobRecord
 from processes.core.transport import JobDispatcher
 
@@ -63,7 +63,7 @@ class CeleryDispatcher(JobDispatcher):
         now = utcnow()
         failed = []
         for job in jobs:
-            if job.kind not in (TIMER, SCHEDULE) and job.topic not in self.topics:
+            if job.kind not in ENGINE_KINDS and job.topic not in self.topics:
                 continue
             wait = (job.due_at - now).total_seconds()
             if wait > SOON_SECONDS:

@@ -21,13 +21,13 @@ from processes import expressions
 from processes.core import spiff
 from processes.core.engine import JOB_KEY, Engine
 from processes.core.models import (
+    ENGINE_KINDS,
     JOB_CANCELLED,
     JOB_DONE,
     JOB_FAILED,
     JOB_LOCKED,
     JOB_READY,
     JOB_REVIEW,
-    SCHEDULE,
     SERVICE,
     TIMER,
     Job,
@@ -128,7 +128,7 @@ class JobService:
             query = query.where(Job.id.in_(list(job_ids)))
         if topics is not None:
             by_topic = Job.topic.in_(list(topics))
-            query = query.where(by_topic if service_only else or_(Job.kind.in_((TIMER, SCHEDULE)), by_topic))
+            query = query.where(by_topic if service_only else or_(Job.kind.in_(ENGINE_KINDS), by_topic))
         if business_key is not None or process_keys is not None:
             # A subquery, not a join: FOR UPDATE must lock the job rows only, never the instances.
             orders = select(ProcessInstance.id)
@@ -212,7 +212,7 @@ class JobService:
             .with_for_update(skip_locked=True)
         )
         if topics is not None:  # jobs of other topics wait for external workers
-            query = query.where(or_(Job.kind.in_((TIMER, SCHEDULE)), Job.topic.in_(list(topics))))
+            query = query.where(or_(Job.kind.in_(ENGINE_KINDS), Job.topic.in_(list(topics))))
         with self.engine.write_session() as session:
             jobs = list(session.scalars(query))
             for job in jobs:
@@ -503,7 +503,10 @@ def catches_exhausted(step: Step, task) -> bool:
         code = getattr(definition, "code", None)
         if waiting.parent is task.parent and waiting is not task and code == RETRIES_EXHAUSTED:
             return True
-    return False
+    # An error event subprocess around the task (or a boundary event on an enclosing activity) may catch it.
+    return any(
+        f.uncaught_error(step, task, RETRIES_EXHAUSTED, "", check=True) for f in step.engine.hooks.uncaught_error
+    )
 
 
 def throw_error_at(
@@ -517,6 +520,12 @@ def throw_error_at(
         for t in tasks_in(step.workflow, TaskState.WAITING)
         if t.parent is task.parent and t is not task and t.task_spec.catches(t, event)
     ]
+    if not catchers:
+        # The error goes on outwards: error event subprocesses of the task's scope, then enclosing activities.
+        if any(f.uncaught_error(step, task, code, message) for f in engine.hooks.uncaught_error):
+            job.status = JOB_DONE
+            step.record("bpmn_error", task, {"code": code, "message": message, "caught": True})
+            return
     step.record("bpmn_error", task, {"code": code, "message": message, "caught": bool(catchers)})
     if not catchers:
         job.status = JOB_FAILED
