@@ -122,7 +122,7 @@ def broadcast(
     started = []
     for key in starting_processes(engine, name):
         instance = start_instance(engine, key, variables=variables, actor=actor).instance
-        engine.step(instance["id"], deliver, actor=actor)
+        engine.step(instance["id"], lambda step: catch(step, name, variables, source=sender), actor=actor)
         started.append(instance["id"])
     return {"signal": name, "reached": reached, "started": started}
 
