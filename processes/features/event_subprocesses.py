@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from lxml import etree
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
 from SpiffWorkflow.bpmn.parser.event_parsers import (
@@ -44,6 +45,7 @@ from SpiffWorkflow.task import TaskState
 from processes import expressions
 from processes.core import spiff
 from processes.core.feature import Feature
+from processes.deployment.parser import _problem
 from processes.features.conditional_events import (
     MET,
     ScopedConditionalEventDefinition,
@@ -403,6 +405,9 @@ class EventSubprocesses(Feature):
     def converters(self) -> dict:
         return {ScopeTrigger: ScopeTriggerConverter}
 
+    def lint(self, loaded) -> list:
+        return lint_timers(loaded)
+
     def prepare_specs(self, specs: list, roots) -> None:
         connect_ends(specs)
 
@@ -481,12 +486,16 @@ def arm_timers(step: Step) -> None:
 
 
 def _first_tick(definition: ScopeTrigger, variables: dict[str, Any]) -> dict[str, Any]:
-    value = expressions.evaluate(definition.timer or "", variables)
+    return _tick(definition.code, expressions.evaluate(definition.timer or "", variables))
+
+
+def _tick(kind: str | None, value: Any) -> dict[str, Any]:
+    """The first due moment of a timer (`kind` TimeDate, DurationTimer or CycleTimer) with this value."""
     now = datetime.now(UTC)
     if isinstance(value, datetime):
         return {"due": _naive(value)}
     text = str(value).strip()
-    if definition.code == "Cycle" or text.upper().startswith("R"):
+    if kind == "CycleTimer" or text.upper().startswith("R"):
         cycles, start, duration = TimerEventDefinition.parse_iso_recurring_interval(text)
         return {"due": _naive(start), "left": cycles, "every": duration.total_seconds()}
     if text.upper().startswith("P"):
@@ -499,6 +508,39 @@ def _naive(moment: datetime) -> str:
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC).replace(tzinfo=None)
     return moment.isoformat()
+
+
+TIMER_KINDS = {"timeDate": "TimeDate", "timeDuration": "DurationTimer", "timeCycle": "CycleTimer"}
+
+
+def lint_timers(loaded) -> list:
+    """A timer start of an event subprocess whose date, duration or cycle is written out (not an expression) and is
+    not one orderflow can schedule: refused, naming the start event."""
+    problems = []
+    for subprocess in loaded.root.iter(f"{{{BPMN_NS}}}subProcess"):
+        if subprocess.get("triggeredByEvent") != "true":
+            continue
+        for start in subprocess.iterfind(f"{{{BPMN_NS}}}startEvent"):
+            timer = start.find(f"{{{BPMN_NS}}}timerEventDefinition")
+            if timer is None:
+                continue
+            children = [c for c in timer if isinstance(c.tag, str)]
+            found = [
+                (TIMER_KINDS[etree.QName(c).localname], c) for c in children if etree.QName(c).localname in TIMER_KINDS
+            ]
+            if not found:
+                problems.append(_problem(loaded, start, "the timer has no date, duration or cycle"))
+                continue
+            kind, element = found[0]
+            text = (element.text or "").strip()
+            if expressions.dialect_of(text) != expressions.PYTHON:
+                continue  # an expression: evaluated when the scope starts
+            try:
+                _tick(kind, text)
+            except Exception:  # noqa: BLE001 - SpiffWorkflow's parsers raise plain exceptions
+                message = f"timer '{text}' is not an ISO 8601 date, duration (PT5M) or cycle (R3/PT10M)"
+                problems.append(_problem(loaded, start, message, element))
+    return problems
 
 
 def next_timer(step: Step) -> datetime | None:

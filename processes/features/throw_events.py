@@ -210,8 +210,11 @@ def _throw(step: Step, task) -> bool:
         )
         step.record("bpmn_error", task, {"code": definition.code, "caught": caught is not None, "by": caught})
         if caught is None:
+            # Thrown again when the incident is retried (the engine runs again: nothing catches it unless the
+            # instance was changed meanwhile).
+            del task.internal_data[THROWN]
             step.open_incident(
-                "bpmn_error",
+                "uncaught_error",
                 f"{definition.code or definition.name}: thrown by {spec.bpmn_id} and not caught (no event subprocess "
                 "or boundary event catches it)",
                 task=task,
@@ -402,6 +405,21 @@ def lint_links(loaded: LoadedFile) -> list[Problem]:
     return problems
 
 
+def lint_multiple(loaded: LoadedFile) -> list[Problem]:
+    """A throw event, or the start of an event subprocess, with several event definitions (BPMN's "multiple"):
+    orderflow throws and catches one kind at a time, so it is refused, naming the event."""
+    problems = []
+    for event in loaded.root.iter(f"{_b}intermediateThrowEvent", f"{_b}endEvent", f"{_b}startEvent"):
+        if event.tag == f"{_b}startEvent" and event.getparent().get("triggeredByEvent") != "true":
+            continue
+        children = [etree.QName(c).localname for c in event if isinstance(c.tag, str)]
+        kinds = [kind for kind in children if kind.endswith("EventDefinition")]
+        if len(kinds) > 1:
+            message = f"several event definitions ({', '.join(kinds)}) on one event are not run; draw one event each"
+            problems.append(_problem(loaded, event, message))
+    return problems
+
+
 class ThrownEvents(Feature):
     """Error, escalation, signal and message throw events, and link events (see the module's docstring)."""
 
@@ -419,7 +437,7 @@ class ThrownEvents(Feature):
         connect_links(root)
 
     def lint(self, loaded: LoadedFile) -> list[Problem]:
-        return lint_links(loaded)
+        return lint_links(loaded) + lint_multiple(loaded)
 
     def prepare_specs(self, specs: list, roots) -> None:
         keys: dict[str, str] = {}

@@ -170,3 +170,31 @@ def test_miwg_c9_error_and_timer_event_subprocesses_deploy_and_run(engine: Engin
     assert timer["dueAt"] > check["createdAt"]
     onboarding = get_instance(engine, start_instance(engine, "customer_onboarding_en").instance["id"])
     assert onboarding["status"] == "running" and not onboarding["incidents"]
+
+
+def test_what_cannot_run_is_refused_naming_the_element(engine: Engine) -> None:
+    from processes.errors import DeploymentRejected
+
+    body = """
+    <bpmn:startEvent id="start"/><bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="both"/>
+    <bpmn:endEvent id="both"><bpmn:signalEventDefinition signalRef="Sig"/>
+      <bpmn:escalationEventDefinition escalationRef="Esc"/></bpmn:endEvent>
+    <bpmn:subProcess id="late" triggeredByEvent="true">
+      <bpmn:startEvent id="bad_timer"><bpmn:timerEventDefinition><bpmn:timeDuration>soon</bpmn:timeDuration>
+      </bpmn:timerEventDefinition></bpmn:startEvent>
+      <bpmn:sequenceFlow id="l1" sourceRef="bad_timer" targetRef="late_end"/><bpmn:endEvent id="late_end"/>
+    </bpmn:subProcess>
+    <bpmn:subProcess id="undo" triggeredByEvent="true">
+      <bpmn:startEvent id="on_compensation"><bpmn:compensateEventDefinition/></bpmn:startEvent>
+      <bpmn:sequenceFlow id="u1" sourceRef="on_compensation" targetRef="undo_end"/><bpmn:endEvent id="undo_end"/>
+    </bpmn:subProcess>"""
+    try:
+        deployed(engine, "cannot_run", body, SIGNAL + ESCALATION)
+    except DeploymentRejected as refused:
+        problems = {p.element_id: p.message for p in refused.problems}
+    else:
+        raise AssertionError("deployed")
+    assert set(problems) == {"both", "bad_timer", "on_compensation"}, problems
+    assert "several event definitions" in problems["both"]
+    assert "timer 'soon' is not an ISO 8601" in problems["bad_timer"]
+    assert "compensation event subprocesses" in problems["on_compensation"]
