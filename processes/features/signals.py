@@ -57,6 +57,16 @@ def waits(step: Step, tasks: list) -> list[dict[str, Any]]:
     return found
 
 
+def rearm(boundary) -> None:
+    """BPMN: a non-interrupting boundary event catches every occurrence while its activity runs; SpiffWorkflow arms
+    it once. So before one fires, a fresh one is set to wait beside it (the activity's end cancels it as usual)."""
+    if getattr(boundary.task_spec, "cancel_activity", True) is not False:
+        return
+    fresh = spiff.add_child(boundary.parent, boundary.task_spec, TaskState.WAITING)
+    spiff.predict(fresh, TaskState.NOT_FINISHED_MASK)
+    spiff.update(fresh)
+
+
 def catch(step: Step, name: str, variables: dict[str, Any], *, source: str | None = None) -> list[str]:
     """Within a step: the signal reaches everything in the instance that waits for it; the elements it reached."""
     reached = []
@@ -67,6 +77,7 @@ def catch(step: Step, name: str, variables: dict[str, Any], *, source: str | Non
             continue
         if spec.event_definition.name != name:
             continue
+        rearm(task)
         spec.catch(task, BpmnEvent(definition, payload=dict(variables)))
         spiff.update(task)
         reached.append(spec.bpmn_id)

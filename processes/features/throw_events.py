@@ -165,6 +165,7 @@ def propagate(step: Step, task, kind: str, code: str | None, message: str = "", 
             catcher = _boundary_catcher(step, level, event)
             if catcher is not None:
                 if act:
+                    signals.rearm(catcher)
                     extensions = getattr(catcher.task_spec, "extensions", None) or {}
                     if extensions.get("errorCodeVariable"):
                         catcher.data[extensions["errorCodeVariable"]] = code

@@ -198,3 +198,28 @@ def test_what_cannot_run_is_refused_naming_the_element(engine: Engine) -> None:
     assert "several event definitions" in problems["both"]
     assert "timer 'soon' is not an ISO 8601" in problems["bad_timer"]
     assert "compensation event subprocesses" in problems["on_compensation"]
+
+
+SIGNAL_BOUNDARY = """
+<bpmn:startEvent id="start"/>
+<bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="review"/>
+<bpmn:userTask id="review"/>
+<bpmn:sequenceFlow id="f2" sourceRef="review" targetRef="done"/>
+<bpmn:endEvent id="done"/>
+<bpmn:boundaryEvent id="recall_seen" attachedToRef="review" cancelActivity="false">
+  <bpmn:signalEventDefinition signalRef="Sig"/>
+</bpmn:boundaryEvent>
+<bpmn:sequenceFlow id="f3" sourceRef="recall_seen" targetRef="log"/>
+<bpmn:scriptTask id="log"><bpmn:script>logged = batch</bpmn:script></bpmn:scriptTask>
+<bpmn:sequenceFlow id="f4" sourceRef="log" targetRef="logged_end"/>
+<bpmn:endEvent id="logged_end"/>"""
+
+
+def test_a_non_interrupting_boundary_event_catches_every_signal_while_its_task_waits(engine: Engine) -> None:
+    deployed(engine, "recall_boundary", SIGNAL_BOUNDARY, SIGNAL)
+    instance_id = start_instance(engine, "recall_boundary").instance["id"]
+    for batch in ("B-1", "B-2"):
+        assert broadcast(engine, "recall", {"batch": batch})["reached"] == [instance_id]
+    assert completed(engine, instance_id).count("log") == 2
+    view = get_instance(engine, instance_id)
+    assert sorted(e["elementId"] for e in view["activeElements"]) == ["recall_seen", "review"]
