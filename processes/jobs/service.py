@@ -128,7 +128,10 @@ class JobService:
             query = query.where(Job.id.in_(list(job_ids)))
         if topics is not None:
             by_topic = Job.topic.in_(list(topics))
-            query = query.where(by_topic if service_only else or_(Job.kind.in_(ENGINE_KINDS), by_topic))
+            # service_only: an external worker never gets the engine's own jobs, whatever topic it asks for.
+            query = query.where(
+                (by_topic & (Job.kind == SERVICE)) if service_only else or_(Job.kind.in_(ENGINE_KINDS), by_topic)
+            )
         if business_key is not None or process_keys is not None:
             # A subquery, not a join: FOR UPDATE must lock the job rows only, never the instances.
             orders = select(ProcessInstance.id)
