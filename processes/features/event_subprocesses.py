@@ -165,6 +165,8 @@ def with_event_subprocesses(classes: dict, start_event_tag: str) -> dict:
             parent = node.getparent()
             if parent is not None and parent.get("triggeredByEvent") == "true":
                 extensions[INTERRUPTING] = node.get("isInterrupting", "true") != "false"
+                if node.find(f"{{{BPMN_NS}}}errorEventDefinition") is not None:
+                    extensions[INTERRUPTING] = True  # BPMN: an error start event always interrupts
             return extensions
 
     return {**classes, start_event_tag: (InterruptingStartEventParser, spec_class)}
