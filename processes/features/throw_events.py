@@ -98,12 +98,18 @@ class HeldThrowEvent(IntermediateThrowEvent):
         return None
 
 
-def _with_implementation(parser_class: type, end_event: bool) -> type:
+HELD_TAGS = ("errorEventDefinition", "escalationEventDefinition", "signalEventDefinition", "messageEventDefinition")
+
+
+def _with_implementation(parser_class: type, base: type, held: type, end_event: bool) -> type:
     class ThrowEventParser(parser_class):
         """Keeps a message throw event's implementation (Camunda 7 puts it on the message event definition) and
-        its input mapping; reads signal end events (SpiffWorkflow parses them as none end events)."""
+        its input mapping; reads signal end events (SpiffWorkflow parses them as none end events). Only the events
+        this feature throws get its spec class: the others stay SpiffWorkflow's."""
 
         def create_task(self):
+            throws = any(self.node.find(f"{_b}{tag}") is not None for tag in HELD_TAGS)
+            self.spec_class = held if throws else base
             if not end_event or self.node.find(f"{_b}signalEventDefinition") is None:
                 return super().create_task()
             task = spiff.create_event_task(self, self.get_event_definition([SIGNAL_EVENT_XPATH]))
@@ -427,8 +433,9 @@ class ThrownEvents(Feature):
     def parser_classes(self, classes: dict, defaults: dict) -> dict:
         classes = dict(classes)
         for tag, spec_class in (("endEvent", HeldEndEvent), ("intermediateThrowEvent", HeldThrowEvent)):
-            parser_class, _spec = classes.get(full_tag(tag), defaults[full_tag(tag)])
-            classes[full_tag(tag)] = (_with_implementation(parser_class, tag == "endEvent"), spec_class)
+            parser_class, base = classes.get(full_tag(tag), defaults[full_tag(tag)])
+            parser = _with_implementation(parser_class, base, spec_class, tag == "endEvent")
+            classes[full_tag(tag)] = (parser, spec_class)
         return classes
 
     def converters(self) -> dict:
