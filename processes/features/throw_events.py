@@ -125,6 +125,14 @@ def _with_implementation(parser_class: type, base: type, held: type, end_event: 
                     value = definition.get(f"{{{CAMUNDA_MODEL_NS}}}{attribute}")
                     if value:
                         extensions[attribute] = value
+            signal = node.find(f"{_b}signalEventDefinition")
+            if signal is not None:  # Camunda 7: what a thrown signal carries, `camunda:in` as on call activities
+                passed = [
+                    {a: entry.get(a) for a in ("source", "sourceExpression", "target", "variables") if entry.get(a)}
+                    for entry in signal.iterfind(f"./{_b}extensionElements/{{{CAMUNDA_MODEL_NS}}}in")
+                ]
+                if passed:
+                    extensions["signalIn"] = passed
             task_definition = node.find(f"./{_b}extensionElements/{{{ZEEBE_NS}}}taskDefinition")
             if task_definition is not None and task_definition.get("type"):
                 extensions["topic"] = task_definition.get("type")
@@ -257,9 +265,20 @@ def _throw(step: Step, task) -> bool:
 
 
 def _payload(step: Step, task) -> dict[str, Any] | None:
-    """The variables a throw event sends: its input mapping's, or none. None (with an incident) when it fails."""
+    """The variables a throw event sends: its input mapping's and (signals, Camunda 7) its `camunda:in` entries:
+    `variables="all"`, `source`/`sourceExpression` to `target`. None (with an incident) when one fails."""
+    extensions = task.task_spec.extensions or {}
     try:
-        return mappings.inputs(task.task_spec.extensions or {}, task.data)
+        payload = {}
+        for entry in extensions.get("signalIn") or []:
+            if entry.get("variables") == "all":
+                payload.update(deepcopy(task.data))
+            elif entry.get("target") and entry.get("sourceExpression"):
+                payload[entry["target"]] = expressions.evaluate(entry["sourceExpression"], task.data)
+            elif entry.get("target") and entry.get("source") in task.data:
+                payload[entry["target"]] = deepcopy(task.data[entry["source"]])
+        payload.update(mappings.inputs(extensions, task.data))
+        return payload
     except expressions.ExpressionError as exc:
         step.open_incident("mapping_error", f"input mapping of {task.task_spec.bpmn_id}: {exc}", task=task)
         return None
@@ -310,6 +329,8 @@ def settle(step: Step) -> bool:
     progressed = False
     for task in spiff.tasks_in(step.workflow, TaskState.STARTED):
         if not isinstance(task.task_spec, (HeldEndEvent, HeldThrowEvent)) or THROWN in task.internal_data:
+            continue
+        if task.state != TaskState.STARTED:  # an earlier throw of this round ended its scope
             continue
         if not isinstance(task.task_spec.event_definition, HELD):
             continue

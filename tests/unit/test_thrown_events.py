@@ -223,3 +223,24 @@ def test_a_non_interrupting_boundary_event_catches_every_signal_while_its_task_w
     assert completed(engine, instance_id).count("log") == 2
     view = get_instance(engine, instance_id)
     assert sorted(e["elementId"] for e in view["activeElements"]) == ["recall_seen", "review"]
+
+
+SIGNAL_THROW_ALL = """
+<bpmn:startEvent id="start"/>
+<bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="recall"/>
+<bpmn:endEvent id="recall"><bpmn:signalEventDefinition signalRef="Sig">
+  <bpmn:extensionElements><camunda:in variables="all"/><camunda:in source="batch" target="recalledBatch"/>
+  </bpmn:extensionElements></bpmn:signalEventDefinition></bpmn:endEvent>"""
+
+
+def test_a_thrown_signal_carries_the_variables_camunda_in_names(engine: Engine) -> None:
+    deployed(engine, "recall_review_in", SIGNAL_SUBPROCESS, SIGNAL)
+    deployed(engine, "recall_throw", SIGNAL_THROW_ALL, SIGNAL)
+    reviewing = start_instance(engine, "recall_review_in").instance["id"]
+    thrower = start_instance(engine, "recall_throw", variables={"batch": "B-9"}).instance["id"]
+    assert get_instance(engine, thrower)["status"] == "completed"
+    run_due_jobs(engine)  # the publish job: the signal reaches the other orders after the thrower's step
+    checked = [e["data"] for e in instance_events(engine, reviewing) if e["elementId"] == "check"]
+    assert checked == [{"checked": "B-9"}]
+    received = [e for e in instance_events(engine, reviewing) if e["type"] == "event_subprocess_started"]
+    assert received and received[0]["data"]["signal"] == "recall"
