@@ -244,3 +244,27 @@ def test_a_thrown_signal_carries_the_variables_camunda_in_names(engine: Engine) 
     assert checked == [{"checked": "B-9"}]
     received = [e for e in instance_events(engine, reviewing) if e["type"] == "event_subprocess_started"]
     assert received and received[0]["data"]["signal"] == "recall"
+
+
+def test_message_throw_events_with_an_implementation_are_jobs_on_its_topic(engine: Engine) -> None:
+    from tests.support.diagrams import c8
+
+    body = """
+    <bpmn:startEvent id="start"/><bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="tell"/>
+    <bpmn:intermediateThrowEvent id="tell"><bpmn:messageEventDefinition messageRef="M"
+      camunda:class="com.example.TellCustomer"/></bpmn:intermediateThrowEvent>
+    <bpmn:sequenceFlow id="f2" sourceRef="tell" targetRef="told"/>
+    <bpmn:endEvent id="told"><bpmn:extensionElements><zeebe:taskDefinition type="crm.told" retries="2"/>
+      </bpmn:extensionElements><bpmn:messageEventDefinition messageRef="M"/></bpmn:endEvent>"""
+    name, xml = c8("message_jobs", body)
+    deploy(engine, [(name, xml.replace(b"<bpmn:process ", b'<bpmn:message id="M" name="m"/><bpmn:process ', 1))])
+    instance_id = start_instance(engine, "message_jobs").instance["id"]
+    jobs = JobService(engine, lambda job: {f"done_{job.topic}": True})
+    topics = []
+    for _ in range(2):
+        [job] = jobs.claim("test", limit=5, topics=["com.example.TellCustomer", "crm.told"], service_only=True)
+        topics.append((job.topic, job.element_id, job.max_attempts))
+        jobs.run(job)
+    assert topics == [("com.example.TellCustomer", "tell", 3), ("crm.told", "told", 2)]
+    view = get_instance(engine, instance_id)
+    assert view["status"] == "completed" and view["variables"]["done_crm.told"] is True
