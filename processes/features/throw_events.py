@@ -101,6 +101,12 @@ class HeldThrowEvent(IntermediateThrowEvent):
 HELD_TAGS = ("errorEventDefinition", "escalationEventDefinition", "signalEventDefinition", "messageEventDefinition")
 
 
+# Serialized and shown under SpiffWorkflow's names (its serializer knows spec classes by name): a spec stays readable
+# by a core without this feature, and audit events and active elements say EndEvent and IntermediateThrowEvent.
+HeldEndEvent.__name__ = EndEvent.__name__
+HeldThrowEvent.__name__ = IntermediateThrowEvent.__name__
+
+
 def _with_implementation(parser_class: type, base: type, held: type, end_event: bool) -> type:
     class ThrowEventParser(parser_class):
         """Keeps a message throw event's implementation (Camunda 7 puts it on the message event definition) and

@@ -259,6 +259,8 @@ def test_message_throw_events_with_an_implementation_are_jobs_on_its_topic(engin
     name, xml = c8("message_jobs", body)
     deploy(engine, [(name, xml.replace(b"<bpmn:process ", b'<bpmn:message id="M" name="m"/><bpmn:process ', 1))])
     instance_id = start_instance(engine, "message_jobs").instance["id"]
+    waiting = get_instance(engine, instance_id)["activeElements"]
+    assert [(e["elementId"], e["type"], e["state"]) for e in waiting] == [("tell", "IntermediateThrowEvent", "started")]
     jobs = JobService(engine, lambda job: {f"done_{job.topic}": True})
     topics = []
     for _ in range(2):
