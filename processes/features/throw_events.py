@@ -330,8 +330,18 @@ def _publish(step: Step, task, topic: str, payload: dict[str, Any]) -> None:
     step.new_jobs.append(job)
 
 
+def _throws(workflow) -> bool:
+    def compute() -> bool:
+        specs = [workflow.spec, *workflow.subprocess_specs.values()]
+        return any(isinstance(t, (HeldEndEvent, HeldThrowEvent)) for s in specs for t in s.task_specs.values())
+
+    return spiff.spec_fact(workflow.spec, "throws events", compute)
+
+
 def settle(step: Step) -> bool:
     """Within a step: throw what the held throw events the engine reached throw."""
+    if not _throws(step.workflow):  # most processes have none: no scan of their tasks
+        return False
     progressed = False
     for task in spiff.tasks_in(step.workflow, TaskState.STARTED):
         if not isinstance(task.task_spec, (HeldEndEvent, HeldThrowEvent)) or THROWN in task.internal_data:
