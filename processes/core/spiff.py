@@ -13,8 +13,8 @@ subclasses); they call this module for anything private they touch. Check each o
   multi-instance spec; copies the original spec's attributes with `copy_task_attrs`.
 - `processes.features.decisions.DecisionTask._execute`: ScriptEngineTask's, evaluates the decision instead of a script.
 - `processes.features.throw_events.HeldEndEvent._run_hook` and
-  `processes.features.throw_events.HeldThrowEvent._run_hook`: ThrowingEvent's; an
-  error, escalation, signal or message throw waits in STARTED (BpmnTaskSpec's hook runs, SpiffWorkflow's throw not).
+  `processes.features.throw_events.HeldThrowEvent._run_hook`: ThrowingEvent's; an error, escalation, signal or
+  message throw waits in STARTED (BpmnTaskSpec's hook runs, SpiffWorkflow's throw does not).
 tests/unit/test_spiff_adapter.py fails when an override of a SpiffWorkflow private method is missing from this list."""
 
 from __future__ import annotations

@@ -200,7 +200,9 @@ def correlate(
             with engine.read_session() as session:
                 task_id = session.scalar(
                     select(MessageSubscription.task_id).where(
-                        MessageSubscription.instance_id == instance_id, MessageSubscription.message_name == name
+                        MessageSubscription.instance_id == instance_id,
+                        MessageSubscription.message_name == name,
+                        MessageSubscription.task_id.not_like(signals.PREFIX + "%"),
                     )
                 )
             if task_id is not None:
