@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from processes.core import spiff
 from processes.core.models import MessageSubscription, ProcessDefinition, ProcessInstance
-from processes.features import event_subprocesses
+from processes.features import event_gateways, event_subprocesses
 
 if TYPE_CHECKING:
     from processes.core.engine import Engine
@@ -34,11 +34,12 @@ def waits(step: Step, tasks: list) -> list[dict[str, Any]]:
     """What the instance's waiting elements and active scopes expect, in the shape of message subscriptions."""
     found = []
     for task in tasks:
-        definition = getattr(task.task_spec, "event_definition", None)
-        if task.state == TaskState.WAITING and type(definition) is SignalEventDefinition:
+        if task.state != TaskState.WAITING:
+            continue
+        for name in _signals_of(task):
             found.append(
                 {
-                    "message_name": definition.name,
+                    "message_name": name,
                     "correlation_key": None,
                     "task_id": PREFIX + task.id.hex,
                     "element_id": task.task_spec.bpmn_id,
@@ -57,6 +58,16 @@ def waits(step: Step, tasks: list) -> list[dict[str, Any]]:
     return found
 
 
+def _signals_of(task) -> list[str]:
+    """The signals a waiting element catches: its own, or those after an event-based gateway."""
+    definition = getattr(task.task_spec, "event_definition", None)
+    if type(definition) is SignalEventDefinition:
+        return [definition.name]
+    if event_gateways.is_event_gateway(task.task_spec):
+        return [d.name for d in definition.event_definitions if type(d) is SignalEventDefinition]
+    return []
+
+
 def rearm(boundary) -> None:
     """BPMN: a non-interrupting boundary event catches every occurrence while its activity runs; SpiffWorkflow arms
     it once. So before one fires, a fresh one is set to wait beside it (the activity's end cancels it as usual)."""
@@ -73,9 +84,14 @@ def catch(step: Step, name: str, variables: dict[str, Any], *, source: str | Non
     definition = SignalEventDefinition(name)
     for task in spiff.tasks_in(step.workflow, TaskState.WAITING):
         spec = task.task_spec
-        if type(getattr(spec, "event_definition", None)) is not SignalEventDefinition:
+        if name not in _signals_of(task):
             continue
-        if spec.event_definition.name != name:
+        if event_gateways.is_event_gateway(spec):  # whichever comes first: this signal takes its path
+            inner = next(d for d in spec.event_definition.event_definitions if getattr(d, "name", None) == name)
+            spec.event_definition.catch(task, BpmnEvent(inner, payload=dict(variables)))
+            spiff.update(task)
+            reached.append(spec.bpmn_id)
+            step.record("signal_received", task, {"signal": name, "variables": variables, "from": source})
             continue
         rearm(task)
         spec.catch(task, BpmnEvent(definition, payload=dict(variables)))

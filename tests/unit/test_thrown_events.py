@@ -270,3 +270,27 @@ def test_message_throw_events_with_an_implementation_are_jobs_on_its_topic(engin
     assert topics == [("com.example.TellCustomer", "tell", 3), ("crm.told", "told", 2)]
     view = get_instance(engine, instance_id)
     assert view["status"] == "completed" and view["variables"]["done_crm.told"] is True
+
+
+SIGNAL_OR_TIMEOUT = """
+<bpmn:startEvent id="start"/>
+<bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="which"/>
+<bpmn:eventBasedGateway id="which"/>
+<bpmn:sequenceFlow id="f2" sourceRef="which" targetRef="recalled"/>
+<bpmn:sequenceFlow id="f3" sourceRef="which" targetRef="quiet"/>
+<bpmn:intermediateCatchEvent id="recalled"><bpmn:signalEventDefinition signalRef="Sig"/></bpmn:intermediateCatchEvent>
+<bpmn:intermediateCatchEvent id="quiet"><bpmn:timerEventDefinition><bpmn:timeDuration>PT1H</bpmn:timeDuration>
+</bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>
+<bpmn:sequenceFlow id="f4" sourceRef="recalled" targetRef="by_signal"/>
+<bpmn:endEvent id="by_signal"/>
+<bpmn:sequenceFlow id="f5" sourceRef="quiet" targetRef="by_timer"/>
+<bpmn:endEvent id="by_timer"/>"""
+
+
+def test_a_signal_after_an_event_based_gateway_takes_its_path(engine: Engine) -> None:
+    deployed(engine, "recall_or_quiet", SIGNAL_OR_TIMEOUT, SIGNAL)
+    instance_id = start_instance(engine, "recall_or_quiet").instance["id"]
+    assert broadcast(engine, "recall", {"batch": "B-3"})["reached"] == [instance_id]
+    view = get_instance(engine, instance_id)
+    assert view["status"] == "completed" and view["variables"]["batch"] == "B-3"
+    assert "by_signal" in completed(engine, instance_id) and "by_timer" not in completed(engine, instance_id)
