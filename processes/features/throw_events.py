@@ -161,20 +161,25 @@ def implementation_topic(extensions: Mapping[str, Any]) -> str | None:
 
 
 def _boundary_catcher(step: Step, activity, event: BpmnEvent):
-    """The boundary event on `activity` that catches the event, or None."""
+    """The boundary event on `activity` that catches the event, or None. An instance of a multi-instance activity
+    is one task under the activity's own: the boundary events are on that one."""
+    activities = [activity]
+    while activities[-1].parent is not None and spiff.element_id(activities[-1].parent) == spiff.element_id(activity):
+        activities.append(activities[-1].parent)
     for waiting in spiff.tasks_in(step.workflow, TaskState.WAITING):
-        if waiting.parent is not activity.parent or waiting is activity:
-            continue
-        catches = getattr(waiting.task_spec, "catches", None)
-        if catches is not None and catches(waiting, event):
-            return waiting
+        for each in activities:
+            if waiting.parent is not each.parent or waiting is each:
+                continue
+            catches = getattr(waiting.task_spec, "catches", None)
+            if catches is not None and catches(waiting, event):
+                return waiting
     return None
 
 
 def propagate(step: Step, task, kind: str, code: str | None, message: str = "", *, own_boundaries: bool,
-              act: bool = True, payload: dict | None = None) -> str | None:  # fmt: skip
+              act: bool = True, payload: dict | None = None) -> tuple[str, bool] | None:  # fmt: skip
     """Throw an error or escalation at `task`, from the innermost scope outwards (see the module's docstring). The
-    element that caught it, or None. With `act` False, only find it."""
+    element that caught it and whether it interrupts, or None. With `act` False, only find it."""
     definition = (ErrorEventDefinition if kind == "error" else EscalationEventDefinition)(code, code=code)
     # A boundary event takes the payload into its variables: the thrower's variables (as SpiffWorkflow throws them),
     # or for a job's error its code and message.
@@ -193,7 +198,7 @@ def propagate(step: Step, task, kind: str, code: str | None, message: str = "", 
                         catcher.data[extensions["errorMessageVariable"]] = message
                     catcher.task_spec.catch(catcher, event)
                     spiff.update(catcher)
-                return catcher.task_spec.bpmn_id
+                return catcher.task_spec.bpmn_id, getattr(catcher.task_spec, "cancel_activity", True) is not False
         scope = level.workflow
         found = event_subprocesses.catching(scope, kind, code)
         if found is not None:
@@ -207,7 +212,7 @@ def propagate(step: Step, task, kind: str, code: str | None, message: str = "", 
                     variables[names["errorMessageVariable"]] = message
                 why = {kind: code, "message": message, "thrownAt": spiff.element_id(task)}
                 event_subprocesses.start_triggered(step, scope, esp_name, start, why, variables)
-            return start.bpmn_id
+            return start.bpmn_id, (start.extensions or {}).get(event_subprocesses.INTERRUPTING, True)
         parent_id = getattr(scope, "parent_task_id", None)
         level = spiff.find_task(step.workflow, str(parent_id)) if parent_id is not None else None
         boundaries = True
@@ -229,7 +234,8 @@ def _throw(step: Step, task) -> bool:
             own_boundaries=False,
             payload=deepcopy(task.data),
         )
-        step.record("bpmn_error", task, {"code": definition.code, "caught": caught is not None, "by": caught})
+        by = caught[0] if caught else None
+        step.record("bpmn_error", task, {"code": definition.code, "caught": caught is not None, "by": by})
         if caught is None:
             # Thrown again when the incident is retried (the engine runs again: nothing catches it unless the
             # instance was changed meanwhile).
@@ -243,7 +249,8 @@ def _throw(step: Step, task) -> bool:
             return False
     elif isinstance(definition, EscalationEventDefinition):
         caught = propagate(step, task, "escalation", definition.code, own_boundaries=False, payload=deepcopy(task.data))
-        step.record("escalation_thrown", task, {"code": definition.code, "caught": caught is not None, "by": caught})
+        by = caught[0] if caught else None
+        step.record("escalation_thrown", task, {"code": definition.code, "caught": caught is not None, "by": by})
     elif isinstance(definition, SignalEventDefinition):
         variables = _payload(step, task)
         if variables is None:

@@ -294,3 +294,28 @@ def test_a_signal_after_an_event_based_gateway_takes_its_path(engine: Engine) ->
     view = get_instance(engine, instance_id)
     assert view["status"] == "completed" and view["variables"]["batch"] == "B-3"
     assert "by_signal" in completed(engine, instance_id) and "by_timer" not in completed(engine, instance_id)
+
+
+EACH_ITEM = """
+<bpmn:startEvent id="start"/><bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="each"/>
+<bpmn:subProcess id="each">
+  <bpmn:multiInstanceLoopCharacteristics camunda:collection="${items}" camunda:elementVariable="item"/>
+  <bpmn:startEvent id="item_start"/><bpmn:sequenceFlow id="e1" sourceRef="item_start" targetRef="check"/>
+  <bpmn:exclusiveGateway id="check" default="ok"/>
+  <bpmn:sequenceFlow id="bad" sourceRef="check" targetRef="refuse">
+    <bpmn:conditionExpression>${item == 'x'}</bpmn:conditionExpression></bpmn:sequenceFlow>
+  <bpmn:sequenceFlow id="ok" sourceRef="check" targetRef="fine"/>
+  <bpmn:endEvent id="refuse"><bpmn:errorEventDefinition errorRef="Err"/></bpmn:endEvent>
+  <bpmn:endEvent id="fine"/>
+</bpmn:subProcess>
+<bpmn:sequenceFlow id="f2" sourceRef="each" targetRef="done"/><bpmn:endEvent id="done"/>
+<bpmn:boundaryEvent id="refused" attachedToRef="each"><bpmn:errorEventDefinition errorRef="Err"/></bpmn:boundaryEvent>
+<bpmn:sequenceFlow id="f3" sourceRef="refused" targetRef="failed"/><bpmn:endEvent id="failed"/>"""
+
+
+def test_an_error_end_event_in_a_multi_instance_subprocess_reaches_its_boundary_event(engine: Engine) -> None:
+    deployed(engine, "each_item", EACH_ITEM, '<bpmn:error id="Err" errorCode="BAD"/>')
+    instance_id = start_instance(engine, "each_item", variables={"items": ["a", "x"]}).instance["id"]
+    assert get_instance(engine, instance_id)["status"] == "completed"
+    steps = completed(engine, instance_id)
+    assert "failed" in steps and "done" not in steps
