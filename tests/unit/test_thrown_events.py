@@ -319,3 +319,21 @@ def test_an_error_end_event_in_a_multi_instance_subprocess_reaches_its_boundary_
     assert get_instance(engine, instance_id)["status"] == "completed"
     steps = completed(engine, instance_id)
     assert "failed" in steps and "done" not in steps
+
+
+def test_an_error_end_event_of_a_called_process_reaches_the_call_activitys_boundary_event(engine: Engine) -> None:
+    called = """<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="c1" sourceRef="s" targetRef="no"/>
+      <bpmn:endEvent id="no"><bpmn:errorEventDefinition errorRef="Err"/></bpmn:endEvent>"""
+    caller = """<bpmn:startEvent id="start"/><bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="call"/>
+      <bpmn:callActivity id="call" calledElement="says_no"/>
+      <bpmn:sequenceFlow id="f2" sourceRef="call" targetRef="done"/><bpmn:endEvent id="done"/>
+      <bpmn:boundaryEvent id="said_no" attachedToRef="call"><bpmn:errorEventDefinition errorRef="Err"/>
+      </bpmn:boundaryEvent><bpmn:sequenceFlow id="f3" sourceRef="said_no" targetRef="refused"/>
+      <bpmn:endEvent id="refused"/>"""
+    error = '<bpmn:error id="Err" errorCode="NO"/>'
+    deployed(engine, "says_no", called, error)
+    deployed(engine, "asks", caller, error)
+    instance_id = start_instance(engine, "asks").instance["id"]
+    assert get_instance(engine, instance_id)["status"] == "completed"
+    steps = completed(engine, instance_id)
+    assert "refused" in steps and "done" not in steps
