@@ -23,6 +23,7 @@ from processes.features import (
     EventSubprocesses,
     Messages,
     MultiInstance,
+    ThrownEvents,
     TimerStarts,
 )
 from processes.jobs import ServiceTasks
@@ -41,6 +42,7 @@ def default_features(settings: EngineSettings | None = None) -> list[Feature]:
         ConditionalEvents(),
         EventSubprocesses(),
         EventGateways(),
+        ThrownEvents(),
         TimerStarts(),
         ServiceTasks(),
         Messages(),

@@ -1,15 +1,17 @@
-"""Messages: deliver a message to the instance waiting for it, or start one at a message start event."""
+"""Messages and signals: deliver a message to the instance waiting for it, or start one at a message start event;
+broadcast a signal to every instance waiting for it."""
 
 from __future__ import annotations
 
 from apiflask import APIBlueprint
 
 from processes.features.messages import correlate
+from processes.features.signals import broadcast
 
 from ..auth import actor
 from ..extensions import auth
 from ..services import services
-from .schemas import MessageIn, MessageOut
+from .schemas import MessageIn, MessageOut, SignalIn, SignalOut
 
 bp = APIBlueprint("messages", __name__, url_prefix="/api/v1", tag="Messages")
 
@@ -32,3 +34,18 @@ def send(body: MessageIn):
         variables=body.variables,
         actor=actor(),
     )
+
+
+@bp.post("/signals")
+@bp.auth_required(auth, roles=["integrator", "operator"])
+@bp.input(SignalIn, arg_name="body")
+@bp.output(SignalOut)
+@bp.doc(
+    summary="Broadcast a signal",
+    description="Reaches every instance waiting for the signal (intermediate catch and boundary events, event "
+    "subprocesses of active scopes) and starts every process whose latest version has a signal start event of that "
+    "name. Each instance is its own engine step; the variables are set where the signal arrives. 200 also when "
+    "nothing waits (a signal is not kept).",
+)
+def signal(body: SignalIn):
+    return broadcast(services().engine, body.name, body.variables, actor=actor())

@@ -217,6 +217,17 @@ class MessageOut(BaseModel):
     instanceId: str
 
 
+class SignalIn(Strict):
+    name: str = Field(min_length=1, max_length=255, description="The signal name (bpmn:signal name)")
+    variables: dict[str, Any] = Field(default_factory=dict, description="Set on every instance the signal reaches")
+
+
+class SignalOut(BaseModel):
+    signal: str
+    reached: list[str] = Field(description="Ids of the waiting instances the signal reached")
+    started: list[str] = Field(description="Ids of the instances started at a signal start event")
+
+
 class EvaluateDecisionIn(Strict):
     variables: dict[str, Any] = Field(default_factory=dict)
 

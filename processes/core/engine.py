@@ -295,7 +295,7 @@ class Engine:
                 continue
             if job.kind == TIMER:
                 timer_job = job
-            elif job.task_id not in started_ids:
+            elif job.kind == SERVICE and job.task_id not in started_ids:  # (an outbox job outlives its task)
                 status, job.status, job.updated_at = job.status, JOB_CANCELLED, now
                 for feature in self.hooks.job_left:
                     feature.job_left(step, job, status)

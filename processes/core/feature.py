@@ -88,6 +88,11 @@ class Feature:
     def saved(self, step: Step) -> None:
         """The step's rows are written (the instance row exists): write this feature's own rows."""
 
+    def uncaught_error(self, step: Step, task: Any, code: str, message: str, *, check: bool = False) -> bool:
+        """A BPMN error thrown at `task` that no boundary event on it catches. True when the feature caught it (an
+        error event subprocess, a boundary event of an enclosing activity); with `check`, only say whether it would."""
+        return False
+
     # -- job results (each inside a step) ---------------------------------------------------------------------
 
     def job_result(self, step: Step, task: Any, job: JobRecord, variables: dict[str, Any]) -> bool:

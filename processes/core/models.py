@@ -125,6 +125,7 @@ class ProcessInstance(Base):
 SERVICE = "service"
 TIMER = "timer"
 SCHEDULE = "schedule"  # a timer start event's next tick: starts an instance (processes/features/schedules.py)
+PUBLISH = "publish"  # a message or signal an instance threw, delivered to other instances after its step committed
 JOB_READY = "ready"
 JOB_LOCKED = "locked"
 JOB_DONE = "done"

@@ -12,6 +12,9 @@ subclasses); they call this module for anything private they touch. Check each o
 - `processes.features.multi_instance.MultiInstanceParsing._add_multiinstance_task`: TaskParser's, builds orderflow's
   multi-instance spec; copies the original spec's attributes with `copy_task_attrs`.
 - `processes.features.decisions.DecisionTask._execute`: ScriptEngineTask's, evaluates the decision instead of a script.
+- `processes.features.throw_events.HeldEndEvent._run_hook` and
+  `processes.features.throw_events.HeldThrowEvent._run_hook`: ThrowingEvent's; an error, escalation, signal or
+  message throw waits in STARTED (BpmnTaskSpec's hook runs, SpiffWorkflow's throw does not).
 tests/unit/test_spiff_adapter.py fails when an override of a SpiffWorkflow private method is missing from this list."""
 
 from __future__ import annotations
@@ -208,6 +211,11 @@ def run_hook_of(owner: type, spec, my_task) -> bool | None:
     return super(owner, spec)._run_hook(my_task)
 
 
+def create_event_task(parser, event_definition):
+    """EventDefinitionParser: the parser's task spec for an event with `event_definition`."""
+    return parser._create_task(event_definition)
+
+
 def copy_task_attrs(parser, original, loop_characteristics) -> None:
     """TaskParser: give the parser's new task spec the inputs, outputs and other attributes of `original`."""
     parser._copy_task_attrs(original, loop_characteristics)
@@ -240,6 +248,7 @@ __all__ = [
     "add_child",
     "add_input",
     "copy_task_attrs",
+    "create_event_task",
     "data_changed",
     "decide_of",
     "element_id",

@@ -190,7 +190,14 @@ def script_expression(source: str, language: str) -> str:
 
 
 # The start events of an event subprocess that orderflow runs (processes/features/event_subprocesses.py).
-EVENT_SUBPROCESS_STARTS = ("messageEventDefinition", "conditionalEventDefinition")
+EVENT_SUBPROCESS_STARTS = (
+    "messageEventDefinition",
+    "conditionalEventDefinition",
+    "errorEventDefinition",
+    "escalationEventDefinition",
+    "signalEventDefinition",
+    "timerEventDefinition",
+)
 
 
 def event_subprocess_starts(loaded: LoadedFile) -> list[Problem]:
@@ -202,12 +209,13 @@ def event_subprocess_starts(loaded: LoadedFile) -> list[Problem]:
         for start in subprocess.iterfind(f"{{{BPMN_NS}}}startEvent"):
             kinds = [etree.QName(child).localname for child in start if etree.QName(child).localname.endswith(
                 "EventDefinition")]  # fmt: skip
-            unsupported = [kind for kind in kinds if kind not in EVENT_SUBPROCESS_STARTS]
+            # Compensation starts are the compensation feature's to refuse (processes/features/compensation.py).
+            unsupported = [k for k in kinds if k not in EVENT_SUBPROCESS_STARTS and k != "compensateEventDefinition"]
             if unsupported:
                 kind = unsupported[0].removesuffix("EventDefinition")
                 message = (
-                    f"an event subprocess that starts on a {kind} event is not run by orderflow yet (message and "
-                    f"conditional starts are): draw a {kind} boundary event on a subprocess around the work instead"
+                    f"an event subprocess that starts on a {kind} event is not run by orderflow yet (message, "
+                    "conditional, error, escalation, signal and timer starts are)"
                 )
                 problems.append(_problem(loaded, start, message))
     return problems

@@ -11,6 +11,7 @@ from processes.features.event_subprocesses import EventSubprocesses
 from processes.features.messages import Messages
 from processes.features.multi_instance import MultiInstance
 from processes.features.schedules import TimerStarts
+from processes.features.throw_events import ThrownEvents
 
 __all__ = [
     "BeanCalls",
@@ -22,5 +23,6 @@ __all__ = [
     "EventSubprocesses",
     "Messages",
     "MultiInstance",
+    "ThrownEvents",
     "TimerStarts",
 ]

@@ -8,10 +8,11 @@ compensation throw event. orderflow runs it:
 - when such an activity completes, the engine remembers it with the variables it completed with. Its handler later
   sees the process's variables as they are then, with those values on top (the process may have moved on, or been
   interrupted, since);
-- a compensation throw event (`intermediateThrowEvent` with `compensateEventDefinition`) runs the handlers of the
-  activities completed in its scope, the last completed first, one at a time, each once, and waits for them. Its
-  scope is the (sub)process it is drawn in; drawn in an event subprocess, the scope the event subprocess belongs
-  to. `activityRef` limits it to one activity. What a handler returns becomes the throw event's variables.
+- a compensation throw event (`intermediateThrowEvent` or `endEvent` with `compensateEventDefinition`) runs the
+  handlers of the activities completed in its scope, the last completed first, one at a time, each once, and waits
+  for them. Its scope is the (sub)process it is drawn in; drawn in an event subprocess, the scope the event
+  subprocess belongs to. `activityRef` limits it to one activity. What a handler returns becomes the throw event's
+  variables.
 
 Handler failures behave like any job's: retries, then an incident on the throw event; a BPMN error a handler throws
 is an incident too (there is nothing to catch it). At deploy, the copy of the diagram SpiffWorkflow parses carries
@@ -116,7 +117,8 @@ def prepare_copy(root: etree._Element) -> None:
         boundary.getparent().remove(boundary)
         if handler is not None and handler.getparent() is not None:
             handler.getparent().remove(handler)
-    for throw in list(root.iter(f"{_b}intermediateThrowEvent")):
+    # A compensation end event is the same throw event with nothing after it: the scope ends once the handlers ran.
+    for throw in list(root.iter(f"{_b}intermediateThrowEvent", f"{_b}endEvent")):
         definition = _compensate(throw)
         if definition is None:
             continue
@@ -192,7 +194,7 @@ def lint(loaded: LoadedFile) -> list[Problem]:
         if not isinstance(element.tag, str) or _compensate(element) is None:
             continue
         kind = etree.QName(element).localname
-        if kind == "intermediateThrowEvent":
+        if kind in ("intermediateThrowEvent", "endEvent"):
             ref = _compensate(element).get("activityRef")
             if ref and ref not in compensable:
                 problems.append(
@@ -202,15 +204,6 @@ def lint(loaded: LoadedFile) -> list[Problem]:
                         f"activityRef '{ref}' names no activity with a compensation boundary event",
                     )
                 )
-        elif kind == "endEvent":
-            problems.append(
-                _problem(
-                    loaded,
-                    element,
-                    "compensation end events are not supported: draw an intermediate compensation throw event "
-                    "followed by an end event",
-                )
-            )
         elif kind == "startEvent":
             problems.append(
                 _problem(

@@ -15,12 +15,28 @@ condition is true the event subprocess starts in that step."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from lxml import etree
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
+from SpiffWorkflow.bpmn.parser.event_parsers import (
+    CONDITIONAL_EVENT_XPATH,
+    MESSAGE_EVENT_XPATH,
+    SIGNAL_EVENT_XPATH,
+    TIMER_EVENT_XPATH,
+)
+from SpiffWorkflow.bpmn.serializer.helpers.spec import EventDefinitionConverter
 from SpiffWorkflow.bpmn.specs.defaults import StartEvent
+from SpiffWorkflow.bpmn.specs.event_definitions.base import EventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import (
+    ErrorEventDefinition,
+    EscalationEventDefinition,
+    SignalEventDefinition,
+)
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.camunda.parser.event_parsers import CamundaStartEventParser
 from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition as CamundaMessageEventDefinition
@@ -29,6 +45,7 @@ from SpiffWorkflow.task import TaskState
 from processes import expressions
 from processes.core import spiff
 from processes.core.feature import Feature
+from processes.deployment.parser import _problem
 from processes.features.conditional_events import (
     MET,
     ScopedConditionalEventDefinition,
@@ -38,6 +55,9 @@ from processes.features.conditional_events import (
 
 if TYPE_CHECKING:
     from processes.core.step import Step
+
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
 
 # A message subscription of an event subprocess names its scope, "esp:<parent task id, 32 hex digits>" or "esp:top"
 # (the column holds 36 characters); the message name tells which of the scope's event subprocesses it starts.
@@ -50,17 +70,103 @@ OPEN = TaskState.FUTURE | TaskState.LIKELY | TaskState.MAYBE | TaskState.READY |
 SEEN = TaskState.COMPLETED | TaskState.READY | TaskState.STARTED | TaskState.WAITING
 
 
+class ScopeTrigger(EventDefinition):
+    """The start of an event subprocess that starts on an error, an escalation, a signal or a timer. SpiffWorkflow
+    would start such an event subprocess itself (timers with its scope, errors and signals without interrupting, only
+    at the top level) or not at all (error and escalation starts are parsed as none starts); orderflow starts it
+    instead, so this definition never matches an event SpiffWorkflow throws. `kind` is error, escalation, signal or
+    timer; `code` the error or escalation code (None: every one), `name` the signal's name, `timer` the timer's text."""
+
+    def __init__(self, name=None, kind: str = "", code=None, timer=None, variables=None, description=None):
+        super().__init__(name, description)
+        self.kind, self.code, self.timer, self.variables = kind, code, timer, dict(variables or {})
+
+    def catches(self, my_task, event) -> bool:
+        return False
+
+    def __eq__(self, other) -> bool:
+        return self is other
+
+    def __hash__(self) -> int:
+        return id(self)
+
+
+class ScopeTriggerConverter(EventDefinitionConverter):
+    def to_dict(self, event_definition) -> dict:
+        dct = super().to_dict(event_definition)
+        dct.update(
+            kind=event_definition.kind,
+            code=event_definition.code,
+            timer=event_definition.timer,
+            variables=event_definition.variables,
+        )
+        return dct
+
+
+def _trigger_of(definition, node) -> ScopeTrigger | None:
+    """The ScopeTrigger for a parsed start event definition of an event subprocess, or None for one SpiffWorkflow
+    (message) or orderflow's conditional events run."""
+    error = node.find(f"{{{BPMN_NS}}}errorEventDefinition")
+    escalation = node.find(f"{{{BPMN_NS}}}escalationEventDefinition")
+    variables = {}
+    for found in (error, escalation):
+        if found is None:
+            continue
+        for attribute in ("errorCodeVariable", "errorMessageVariable", "escalationCodeVariable"):
+            value = found.get(f"{{{CAMUNDA_NS}}}{attribute}")
+            if value:
+                variables[attribute] = value
+    if isinstance(definition, ErrorEventDefinition) or error is not None:
+        code = definition.code if isinstance(definition, ErrorEventDefinition) else _code(node, error, "error")
+        return ScopeTrigger(getattr(definition, "name", None), "error", code, variables=variables)
+    if isinstance(definition, EscalationEventDefinition) or escalation is not None:
+        code = _code(node, escalation, "escalation")
+        return ScopeTrigger(None, "escalation", code, variables=variables)
+    if isinstance(definition, SignalEventDefinition):
+        return ScopeTrigger(definition.name, "signal")
+    if isinstance(definition, TimerEventDefinition):
+        kind = definition.__class__.__name__.removesuffix("EventDefinition")
+        return ScopeTrigger(definition.name, "timer", kind, timer=definition.expression)
+    return None
+
+
+def _code(node, definition, kind: str) -> str | None:
+    """The code an error or escalation start catches (SpiffWorkflow parses neither on start events)."""
+    ref = definition.get(f"{kind}Ref")
+    if not ref:
+        return None
+    for candidate in node.getroottree().getroot().iter(f"{{{BPMN_NS}}}{kind}"):
+        if candidate.get("id") == ref:
+            return candidate.get(f"{kind}Code") or None
+    return None
+
+
 def with_event_subprocesses(classes: dict, start_event_tag: str) -> dict:
-    """Parser classes whose start events remember whether they interrupt (SpiffWorkflow drops `isInterrupting`)."""
+    """Parser classes whose start events remember whether they interrupt (SpiffWorkflow drops `isInterrupting`),
+    and whose error, escalation, signal and timer starts of event subprocesses orderflow runs (`ScopeTrigger`)."""
     parser_class, spec_class = classes.get(start_event_tag, (CamundaStartEventParser, StartEvent))
 
     class InterruptingStartEventParser(parser_class):
+        def create_task(self):
+            parent = self.node.getparent()
+            if parent is None or parent.get("triggeredByEvent") != "true":
+                return super().create_task()
+            definition = self.get_event_definition(
+                [MESSAGE_EVENT_XPATH, SIGNAL_EVENT_XPATH, TIMER_EVENT_XPATH, CONDITIONAL_EVENT_XPATH]
+            )
+            trigger = _trigger_of(definition, self.node)
+            task = spiff.create_event_task(self, trigger or definition)
+            self.spec.start.connect(task)
+            return task
+
         def parse_extensions(self, node=None) -> dict:
             extensions = super().parse_extensions(node)
             node = self.node if node is None else node
             parent = node.getparent()
             if parent is not None and parent.get("triggeredByEvent") == "true":
                 extensions[INTERRUPTING] = node.get("isInterrupting", "true") != "false"
+                if node.find(f"{{{BPMN_NS}}}errorEventDefinition") is not None:
+                    extensions[INTERRUPTING] = True  # BPMN: an error start event always interrupts
             return extensions
 
     return {**classes, start_event_tag: (InterruptingStartEventParser, spec_class)}
@@ -298,11 +404,175 @@ class EventSubprocesses(Feature):
     def parser_classes(self, classes: dict, defaults: dict) -> dict:
         return with_event_subprocesses(classes, full_tag("startEvent"))
 
+    def converters(self) -> dict:
+        return {ScopeTrigger: ScopeTriggerConverter}
+
+    def lint(self, loaded) -> list:
+        return lint_timers(loaded)
+
     def prepare_specs(self, specs: list, roots) -> None:
         connect_ends(specs)
 
     def before_run(self, step: Step) -> bool:
         return fire_conditions(step)
 
+    def derive(self, step: Step, active_tasks: list) -> None:
+        arm_timers(step)
+
+    def next_timer(self, step: Step) -> datetime | None:
+        return next_timer(step)
+
+    def after_timers(self, step: Step, before: Any) -> None:
+        fire_timers(step)
+
     def settle(self, step: Step) -> bool:
         return fire_conditions(step)
+
+
+# -- error, escalation, signal and timer starts (ScopeTrigger) ------------------------------------------------------
+
+TIMERS = "orderflow.esp.timers"  # in a scope's root task: each timer start's next due moment and the cycles left
+
+
+def triggers(scope, kind: str) -> list[tuple[str, Any]]:
+    """(event subprocess name, start event spec) of the scope's event subprocesses that start on `kind`, none when an
+    interrupting one already started there."""
+    if scope.task_tree.internal_data.get(INTERRUPTED):
+        return []
+    return [(n, s) for n, s in _starts(scope, ScopeTrigger) if s.event_definition.kind == kind]
+
+
+def catching(scope, kind: str, code: str | None) -> tuple[str, Any] | None:
+    """The event subprocess of the scope that catches an error or escalation with `code`: one for exactly that code
+    first, else one that catches every code (BPMN)."""
+    found = triggers(scope, kind)
+    exact = [f for f in found if f[1].event_definition.code is not None and f[1].event_definition.code == code]
+    every = [f for f in found if f[1].event_definition.code is None]
+    return (exact or every or [None])[0]
+
+
+def start_triggered(step: Step, scope, esp_name: str, start, why: dict[str, Any], variables: dict | None = None):
+    """Start event subprocess `esp_name` of `scope` for its ScopeTrigger start event, with `variables` on its start;
+    the start event's task, fired, or None."""
+    start_task = _start(step, scope, esp_name, start, why)
+    if start_task is None:
+        return None
+    start_task.data.update(variables or {})
+    spiff.set_event_fired(start_task)
+    spiff.update(start_task)
+    return start_task
+
+
+def scopes(workflow) -> list[tuple[str, Any]]:
+    """The active scopes of an instance, with their ids: the process, and every subprocess that is running."""
+    return _scopes(workflow)
+
+
+def arm_timers(step: Step) -> None:
+    """Within a step: give each active scope's timer starts their due moment when the scope is first seen (a
+    duration counts from then); a scope that ended takes its timers with it."""
+    for _scope_id, scope in _scopes(step.workflow):
+        starts = triggers(scope, "timer")
+        if not starts:
+            continue
+        armed = scope.task_tree.internal_data.setdefault(TIMERS, {})
+        for esp_name, start in starts:
+            if esp_name in armed:
+                continue
+            try:
+                armed[esp_name] = _first_tick(start.event_definition, current_variables(scope))
+            except Exception as exc:  # noqa: BLE001 - any bad timer text is the diagram's problem: an incident
+                armed[esp_name] = {"due": None}
+                step.open_incident("timer_error", f"timer of {start.bpmn_id}: {exc}")
+                return
+
+
+def _first_tick(definition: ScopeTrigger, variables: dict[str, Any]) -> dict[str, Any]:
+    return _tick(definition.code, expressions.evaluate(definition.timer or "", variables))
+
+
+def _tick(kind: str | None, value: Any) -> dict[str, Any]:
+    """The first due moment of a timer (`kind` TimeDate, DurationTimer or CycleTimer) with this value."""
+    now = datetime.now(UTC)
+    if isinstance(value, datetime):
+        return {"due": _naive(value)}
+    text = str(value).strip()
+    if kind == "CycleTimer" or text.upper().startswith("R"):
+        cycles, start, duration = TimerEventDefinition.parse_iso_recurring_interval(text)
+        return {"due": _naive(start), "left": cycles, "every": duration.total_seconds()}
+    if text.upper().startswith("P"):
+        delta = TimerEventDefinition.get_timedelta_from_start(TimerEventDefinition.parse_iso_duration(text), now)
+        return {"due": _naive(now + delta)}
+    return {"due": _naive(TimerEventDefinition.get_datetime(text))}
+
+
+def _naive(moment: datetime) -> str:
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.isoformat()
+
+
+TIMER_KINDS = {"timeDate": "TimeDate", "timeDuration": "DurationTimer", "timeCycle": "CycleTimer"}
+
+
+def lint_timers(loaded) -> list:
+    """A timer start of an event subprocess whose date, duration or cycle is written out (not an expression) and is
+    not one orderflow can schedule: refused, naming the start event."""
+    problems = []
+    for subprocess in loaded.root.iter(f"{{{BPMN_NS}}}subProcess"):
+        if subprocess.get("triggeredByEvent") != "true":
+            continue
+        for start in subprocess.iterfind(f"{{{BPMN_NS}}}startEvent"):
+            timer = start.find(f"{{{BPMN_NS}}}timerEventDefinition")
+            if timer is None:
+                continue
+            children = [c for c in timer if isinstance(c.tag, str)]
+            found = [
+                (TIMER_KINDS[etree.QName(c).localname], c) for c in children if etree.QName(c).localname in TIMER_KINDS
+            ]
+            if not found:
+                problems.append(_problem(loaded, start, "the timer has no date, duration or cycle"))
+                continue
+            kind, element = found[0]
+            text = (element.text or "").strip()
+            if expressions.dialect_of(text) != expressions.PYTHON:
+                continue  # an expression: evaluated when the scope starts
+            try:
+                _tick(kind, text)
+            except Exception:  # noqa: BLE001 - SpiffWorkflow's parsers raise plain exceptions
+                message = f"timer '{text}' is not an ISO 8601 date, duration (PT5M) or cycle (R3/PT10M)"
+                problems.append(_problem(loaded, start, message, element))
+    return problems
+
+
+def next_timer(step: Step) -> datetime | None:
+    """The earliest due timer start of the active scopes."""
+    due = None
+    for _scope_id, scope in _scopes(step.workflow):
+        if scope.task_tree.internal_data.get(INTERRUPTED):
+            continue
+        for tick in (scope.task_tree.internal_data.get(TIMERS) or {}).values():
+            if tick.get("due"):
+                at = datetime.fromisoformat(tick["due"])
+                due = at if due is None or at < due else due
+    return due
+
+
+def fire_timers(step: Step) -> None:
+    """Within a step: start the event subprocesses whose timer is due (a cycle arms its next tick)."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    for _scope_id, scope in _scopes(step.workflow):
+        armed = scope.task_tree.internal_data.get(TIMERS) or {}
+        for esp_name, start in triggers(scope, "timer"):
+            tick = armed.get(esp_name)
+            if not tick or not tick.get("due") or datetime.fromisoformat(tick["due"]) > now:
+                continue
+            left = tick.get("left")
+            if left is not None and left != 1 and tick.get("every"):
+                tick["left"] = left - 1 if left > 0 else left
+                tick["due"] = (datetime.fromisoformat(tick["due"]) + timedelta(seconds=tick["every"])).isoformat()
+            else:
+                tick["due"] = None
+            start_triggered(step, scope, esp_name, start, {"timer": start.event_definition.timer})
+            if scope.task_tree.internal_data.get(INTERRUPTED):
+                break

@@ -27,7 +27,7 @@ from processes.core.feature import Feature
 from processes.core.models import MessageSubscription, ProcessDefinition, ProcessInstance, utcnow
 from processes.core.spiff import find_task
 from processes.errors import Conflict, InternalError, NotFound
-from processes.features import event_gateways, event_subprocesses
+from processes.features import event_gateways, event_subprocesses, signals
 
 if TYPE_CHECKING:
     from processes.core.engine import Engine
@@ -133,6 +133,7 @@ def waiting_messages(step: Step, tasks: list) -> list[dict[str, Any]]:
                 }
             )
     waits.extend(event_subprocesses.subscriptions(step.workflow))  # message event subprocesses of active scopes
+    waits.extend(signals.waits(step, tasks))  # signals, in the same table (never routed as messages: `_waiting`)
     return waits
 
 
@@ -199,7 +200,9 @@ def correlate(
             with engine.read_session() as session:
                 task_id = session.scalar(
                     select(MessageSubscription.task_id).where(
-                        MessageSubscription.instance_id == instance_id, MessageSubscription.message_name == name
+                        MessageSubscription.instance_id == instance_id,
+                        MessageSubscription.message_name == name,
+                        MessageSubscription.task_id.not_like(signals.PREFIX + "%"),
                     )
                 )
             if task_id is not None:
@@ -239,7 +242,11 @@ def _waiting(
     query = (
         select(MessageSubscription.instance_id, MessageSubscription.task_id)
         .join(ProcessInstance, ProcessInstance.id == MessageSubscription.instance_id)
-        .where(MessageSubscription.message_name == name, ProcessInstance.ended_at.is_(None))
+        .where(
+            MessageSubscription.message_name == name,
+            ProcessInstance.ended_at.is_(None),
+            MessageSubscription.task_id.not_like(signals.PREFIX + "%"),
+        )
         .order_by(MessageSubscription.created_at)
     )
     if business_key is not None:

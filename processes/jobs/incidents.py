@@ -5,7 +5,8 @@ A retry is one engine step (`Engine.step` with a command), like every other chan
 - `engine_error` / `timer_error` (a script, expression, decision or timer failed: the SpiffWorkflow task is in
   ERROR): the task is reset to READY (`reset_from_task_id`, data again from its parent) and the step runs it again;
 - `bpmn_error` (no boundary caught it) and `unbound_service_task`: the job of the waiting service task is made
-  again by the step.
+  again by the step;
+- `uncaught_error` (an error end or throw event nothing catches): the engine runs again and the event throws again.
 The incident is then resolved with resolution "retried"; the instance leaves the incident status (unless other
 incidents of it are still open) and the step derives running or waiting. A retry that fails again opens a new
 incident (in the same step for engine errors, when the worker reports for jobs); the retried one stays resolved.

@@ -127,7 +127,10 @@ class JobService:
             query = query.where(Job.id.in_(list(job_ids)))
         if topics is not None:
             by_topic = Job.topic.in_(list(topics))
-            query = query.where(by_topic if service_only else or_(Job.kind != SERVICE, by_topic))
+            # service_only: an external worker never gets the engine's own jobs, whatever topic it asks for.
+            query = query.where(
+                (by_topic & (Job.kind == SERVICE)) if service_only else or_(Job.kind != SERVICE, by_topic)
+            )
         if business_key is not None or process_keys is not None:
             # A subquery, not a join: FOR UPDATE must lock the job rows only, never the instances.
             orders = select(ProcessInstance.id)
@@ -502,7 +505,10 @@ def catches_exhausted(step: Step, task) -> bool:
         code = getattr(definition, "code", None)
         if waiting.parent is task.parent and waiting is not task and code == RETRIES_EXHAUSTED:
             return True
-    return False
+    # An error event subprocess around the task (or a boundary event on an enclosing activity) may catch it.
+    return any(
+        f.uncaught_error(step, task, RETRIES_EXHAUSTED, "", check=True) for f in step.engine.hooks.uncaught_error
+    )
 
 
 def throw_error_at(
@@ -516,6 +522,12 @@ def throw_error_at(
         for t in tasks_in(step.workflow, TaskState.WAITING)
         if t.parent is task.parent and t is not task and t.task_spec.catches(t, event)
     ]
+    if not catchers:
+        # The error goes on outwards: error event subprocesses of the task's scope, then enclosing activities.
+        if any(f.uncaught_error(step, task, code, message) for f in engine.hooks.uncaught_error):
+            job.status = JOB_DONE
+            step.record("bpmn_error", task, {"code": code, "message": message, "caught": True})
+            return
     step.record("bpmn_error", task, {"code": code, "message": message, "caught": bool(catchers)})
     if not catchers:
         job.status = JOB_FAILED

@@ -95,17 +95,24 @@ def test_event_subprocesses_orderflow_does_not_run_are_refused_naming_their_star
     from processes.deployment.deployments import deploy
     from processes.errors import DeploymentRejected
 
-    for kind, definition in (
-        ("timer", "<bpmn:timerEventDefinition><bpmn:timeDuration>PT1H</bpmn:timeDuration></bpmn:timerEventDefinition>"),
-        ("error", "<bpmn:errorEventDefinition/>"),
-        ("signal", "<bpmn:signalEventDefinition/>"),
-    ):
+    def esp(kind: str, definition: str) -> tuple[str, bytes]:
         body = f"""<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="a" sourceRef="s" targetRef="e"/>
           <bpmn:endEvent id="e"/><bpmn:subProcess id="on_{kind}" triggeredByEvent="true">
           <bpmn:startEvent id="{kind}_start">{definition}
           </bpmn:startEvent><bpmn:sequenceFlow id="r" sourceRef="{kind}_start" targetRef="r_end"/>
           <bpmn:endEvent id="r_end"/></bpmn:subProcess>"""
-        with pytest.raises(DeploymentRejected) as refused:
-            deploy(engine, [process(f"esp_{kind}", body)])
-        [problem] = refused.value.problems
-        assert problem.element_id == f"{kind}_start" and f"starts on a {kind} event is not run" in problem.message
+        return process(f"esp_{kind}", body)
+
+    # Timer, error, escalation and signal starts run (tests/e2e/test_thrown_events.py): they deploy.
+    for kind, definition in (
+        ("timer", "<bpmn:timerEventDefinition><bpmn:timeDuration>PT1H</bpmn:timeDuration></bpmn:timerEventDefinition>"),
+        ("error", "<bpmn:errorEventDefinition/>"),
+        ("escalation", "<bpmn:escalationEventDefinition/>"),
+        ("signal", '<bpmn:signalEventDefinition signalRef="Sig"/>'),
+    ):
+        name, xml = esp(kind, definition)
+        deploy(engine, [(name, xml.replace(b"<bpmn:process ", b'<bpmn:signal id="Sig" name="go"/><bpmn:process '))])
+    with pytest.raises(DeploymentRejected) as refused:
+        deploy(engine, [esp("compensate", "<bpmn:compensateEventDefinition/>")])
+    [problem] = refused.value.problems
+    assert problem.element_id == "compensate_start" and "compensation event subprocesses" in problem.message
