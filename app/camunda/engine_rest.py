@@ -49,6 +49,7 @@ from processes.errors import (
     OrderflowError,
 )
 from processes.features.messages import correlate, waiting_instances
+from processes.features.signals import broadcast
 from processes.instances import cancel_instance, get_instance, start_instance
 
 from ..api.tasks import acting_user
@@ -622,13 +623,16 @@ def message():
 
 @bp.post("/signal")
 @_roles(SENDERS)
-@_doc("Signals: not supported yet (404)")
+@_doc("Broadcast a signal: every order waiting for it gets it, processes with a signal start event start (204)")
 def signal():
-    return camunda_error(
-        404,
-        "NotSupported",
-        "signals are not supported yet by orderflow: no process catches a signal; send a message (/message) instead",
-    )
+    body = json_body()
+    name = body.get("name")
+    if not isinstance(name, str) or not name:
+        raise InvalidInput("name is required: the signal's name")
+    if body.get("executionId"):
+        raise InvalidInput("executionId is not supported: orderflow broadcasts a signal to every order waiting for it")
+    broadcast(services().engine, name, read_variables(body.get("variables")), actor=actor())
+    return "", 204
 
 
 # -- external tasks --------------------------------------------------------------------------------------------

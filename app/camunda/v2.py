@@ -26,6 +26,7 @@ from sqlalchemy import select
 from processes.core.models import ProcessInstance
 from processes.errors import InvalidInput
 from processes.features.messages import correlate
+from processes.features.signals import broadcast as broadcast_signal
 from processes.instances import check_variables, start_instance
 
 from .. import __version__
@@ -262,13 +263,12 @@ def correlation():
 
 @bp.post("/signals/broadcast")
 @_roles(SENDERS)
-@_doc("Signals: not supported yet (404)")
+@_doc("Broadcast a signal: every order waiting for it gets it, processes with a signal start event start")
 def broadcast():
-    return problem(
-        404,
-        "Not supported",
-        "signals are not supported yet by orderflow: no process catches a signal; publish a message instead",
-    )
+    body = json_body()
+    outcome = broadcast_signal(services().engine, _text(body, "signalName"), _variables(body), actor=actor())
+    key = (outcome["started"] or outcome["reached"] or [None])[0]
+    return {"signalKey": key or outcome["signal"], "tenantId": "<default>"}
 
 
 @bp.get("/topology")

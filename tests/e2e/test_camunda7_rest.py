@@ -22,10 +22,10 @@ import pytest
 import requests
 from requests.auth import HTTPBasicAuth
 
-from tests.support.diagrams import ERROR_BOUNDARY, process, service_task
+from tests.support.diagrams import ERROR_BOUNDARY, process, service_task, signal_wait
 from tests.support.order_story import completed, events, finished, order, sent, waiting_at
 from tests.support.paths import ROOT
-from tests.support.rest import add_user
+from tests.support.rest import add_user, deploy, start
 from tests.support.server import TOKEN, Server, read_line, start_server, stop
 
 ZURICH = {"name": "Ada Lovelace", "street": "Bahnhofstrasse 1", "city": "Zurich", "postalCode": "8001", "country": "CH"}
@@ -391,8 +391,16 @@ def test_definitions_deployments_and_errors_as_camunda_answers_them(server: Serv
     assert nobody.status_code == 401 and nobody.json()["type"] == "AuthenticationException"
     unsupported = admin.get(f"{url}/case-definition")
     assert unsupported.status_code == 404 and "not supported" in unsupported.json()["message"]
-    signal = admin.post(f"{url}/signal", json={"name": "stop"})
-    assert signal.status_code == 404 and "signals are not supported yet" in signal.json()["message"]
+    assert deploy(server, signal_wait("c7_signal_wait", "c7-dock-open")).status_code == 201
+    waiting = [start(server, "c7_signal_wait") for _ in range(2)]
+    typed = {"dock": {"value": 4, "type": "Integer"}}
+    signal = admin.post(f"{url}/signal", json={"name": "c7-dock-open", "variables": typed})
+    assert signal.status_code == 204, signal.text
+    for instance_id in waiting:
+        view = server.get(f"/process-instances/{instance_id}").json()
+        assert view["status"] == "completed" and view["variables"]["dock"] == 4
+    no_signal_name = admin.post(f"{url}/signal", json={"variables": typed})
+    assert no_signal_name.status_code == 400 and "name" in no_signal_name.json()["message"]
     no_name = admin.post(f"{url}/message", json={"businessKey": "x"})
     assert no_name.status_code == 400 and "messageName" in no_name.json()["message"]
     basic = base64.b64encode(f"ivan:{people['ivan']}".encode()).decode()

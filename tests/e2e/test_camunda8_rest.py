@@ -13,9 +13,9 @@ import pytest
 import requests
 
 from connectors import JobContext, build_registry
-from tests.support.diagrams import c8
+from tests.support.diagrams import c8, signal_wait
 from tests.support.order_story import events, finished, order, sent
-from tests.support.rest import add_user
+from tests.support.rest import add_user, deploy
 from tests.support.server import TOKEN, Server, start_server, stop
 from tests.support.waiting import wait_until_ended
 
@@ -217,8 +217,15 @@ def test_what_camunda_8_clients_see_of_the_cluster_and_of_mistakes(server: Serve
     assert no_type.status_code == 400 and "type is required" in no_type.json()["detail"]
     unknown = client.post(v2(server, "/process-instances"), json={"processDefinitionId": "no_such_process"})
     assert unknown.status_code == 404 and "no_such_process" in unknown.json()["detail"]
-    signal = client.post(v2(server, "/signals/broadcast"), json={"signalName": "stop"})
-    assert signal.status_code == 404 and "signals are not supported yet" in signal.json()["detail"]
+    assert deploy(server, signal_wait("c8_signal_wait", "c8-dock-open")).status_code == 201
+    waiting = [start(server, client, "c8_signal_wait", {}) for _ in range(2)]
+    signal = client.post(
+        v2(server, "/signals/broadcast"), json={"signalName": "c8-dock-open", "variables": {"dock": 7}}
+    )
+    assert signal.status_code == 200 and signal.json()["tenantId"] == "<default>", signal.text
+    for instance_id in waiting:
+        view = server.get(f"/process-instances/{instance_id}").json()
+        assert view["status"] == "completed" and view["variables"]["dock"] == 7
     other = client.get(v2(server, "/user-tasks/search"))
     assert other.status_code == 404 and "not supported by orderflow" in other.json()["detail"]
     anonymous = requests.post(v2(server, "/jobs/activation"), json={}, timeout=10)

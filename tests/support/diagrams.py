@@ -130,3 +130,16 @@ def refund_with_form(key: str) -> tuple[str, bytes]:
     form = f'<zeebe:userTaskForm id="refund_form">{escape(json.dumps(REFUND_FORM))}</zeebe:userTaskForm>'
     form = f"<bpmn:extensionElements>{form}</bpmn:extensionElements>"
     return name, xml.replace(b'isExecutable="true">', b'isExecutable="true">' + form.encode(), 1)
+
+
+def signal_wait(key: str, signal: str) -> tuple[str, bytes]:
+    """A process that waits at an intermediate catch event for the signal `signal`, then ends."""
+    name, xml = process(key, """
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="wait_signal"/>
+    <bpmn:intermediateCatchEvent id="wait_signal"><bpmn:signalEventDefinition signalRef="Sig_Wait"/>
+    </bpmn:intermediateCatchEvent>
+    <bpmn:sequenceFlow id="f2" sourceRef="wait_signal" targetRef="done"/>
+    <bpmn:endEvent id="done"/>""")  # fmt: skip
+    definition = f'<bpmn:signal id="Sig_Wait" name="{signal}"/>'.encode()
+    return name, xml.replace(b"<bpmn:process ", definition + b"<bpmn:process ", 1)
