@@ -59,7 +59,7 @@ class OverBudget(OrderflowError):
     status = 422
     title = "Expression over budget"
 
-    def __init__(self, message: str, budget: str) -> None:
+    def __init__(self, message: str, budget: str = "time") -> None:
         super().__init__(message)
         self.budget = budget
 

@@ -31,7 +31,7 @@ import functools
 import math
 import re
 import textwrap
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import CodeType, TracebackType
 from typing import Any
@@ -359,17 +359,11 @@ def _guarded_callable(value: Any) -> Any:
     return value
 
 
-def _counting(builtin: Any) -> Any:
-    """A builtin whose iterable arguments are counted and whose function arguments are guarded."""
-
-    def call(*args: Any, **kwargs: Any) -> Any:
-        args = tuple(_counted(_guarded_callable(a)) for a in args)
-        if kwargs:
-            kwargs = {k: _guarded_callable(v) for k, v in kwargs.items()}
-        return builtin(*args, **kwargs)
-
-    call.__name__ = builtin.__name__
-    return call
+# Builtins that walk their iterable arguments in C, or call their function arguments from C: the items they walk
+# are counted and the functions they call go through the call guard (so map(sum, ...) counts what sum walks).
+_ITERATING = frozenset(
+    id(f) for f in (all, any, dict, enumerate, filter, list, map, max, min, set, sorted, tuple, zip, frozenset)
+)
 
 
 def _too_long(what: str) -> _LimitError:
@@ -414,6 +408,10 @@ def _of_call(function: Any, *args: Any, **kwargs: Any) -> Any:
     """Every call in user code: a step of work; str methods that could build a huge result are checked first;
     a result over the size limit is refused (before it reaches a variable)."""
     limits.current().tick()
+    if id(function) in _ITERATING:
+        args = tuple(_counted(_guarded_callable(a)) for a in args)
+        if kwargs:
+            kwargs = {k: _guarded_callable(v) for k, v in kwargs.items()}
     owner = getattr(function, "__self__", None)
     if isinstance(owner, str):
         args = _check_str_method(owner, getattr(function, "__name__", ""), args)
@@ -491,28 +489,28 @@ _GUARDS: dict[str, Any] = {
 
 _SAFE_BUILTINS: dict[str, Any] = {
     "abs": abs,
-    "all": _counting(all),
-    "any": _counting(any),
+    "all": all,
+    "any": any,
     "bool": bool,
-    "dict": _counting(dict),
-    "enumerate": _counting(enumerate),
-    "filter": _counting(filter),
+    "dict": dict,
+    "enumerate": enumerate,
+    "filter": filter,
     "float": float,
     "int": int,
     "len": len,
-    "list": _counting(list),
-    "map": _counting(map),
-    "max": _counting(max),
-    "min": _counting(min),
+    "list": list,
+    "map": map,
+    "max": max,
+    "min": min,
     "range": _safe_range,
     "reversed": reversed,
     "round": round,
-    "set": _counting(set),
-    "sorted": _counting(sorted),
+    "set": set,
+    "sorted": sorted,
     "str": str,
     "sum": _safe_sum,
-    "tuple": _counting(tuple),
-    "zip": _counting(zip),
+    "tuple": tuple,
+    "zip": zip,
 }
 
 # Globals for code that needs no guards and has no nested scopes: variables are passed as locals.

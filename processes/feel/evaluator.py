@@ -9,9 +9,9 @@ from typing import Any
 
 from ..errors import InternalError
 from . import nodes as n
-from .lib_text import REGEX_ARGUMENTS, check_pattern
 from .errors import FeelError
 from .functions import BUILTINS, MISSING, EvalContext, FeelFunction, Scope, UserFunction, invoke, lookup
+from .lib_text import REGEX_ARGUMENTS, check_pattern
 from .ops import ARITHMETIC, COMPARATORS, ge, gt, le, negate
 from .unary import compile_positive_tests
 from .values import MAX_LIST, Range, is_integer, kind

@@ -155,7 +155,7 @@ def _xsd_to_re2(pattern: str, extended: bool) -> str:
         if c == "\\":
             nxt = pattern[i + 1] if i + 1 < n else ""
             if nxt.isdigit() and nxt != "0":
-                raise FeelError("back-references (\\1) are not supported in regular expressions (RE2 runs in linear time)")
+                raise FeelError("back-references (\\1) are not supported in regular expressions (RE2, linear time)")
             if nxt in ("i", "I", "c", "C"):
                 raise FeelError(f"the XML name escape \\{nxt} is not supported in regular expressions")
             out.append(pattern[i : i + 2])
