@@ -354,7 +354,7 @@ def _counted(value: Any) -> Any:
 
 def _guarded_callable(value: Any) -> Any:
     """A function handed to a builtin (map, sorted's key ...) is called through the call guard too."""
-    if callable(value) and not isinstance(value, type):
+    if callable(value) and (not isinstance(value, type) or id(value) in _ITERATING):  # map(list, ...) too
         return functools.partial(_of_call, value)
     return value
 
