@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.pool import NullPool
 
-from tests.support.diagrams import c8, process
+from tests.support.diagrams import HEADER, c8, process
 from tests.support.rest import activate, complete, deploy, start, task_of
 from tests.support.server import Server, start_server, stop
 from tests.support.waiting import wait_until_ended
@@ -202,6 +202,9 @@ UNSAVABLE_AFTER = {
   <bpmn:intermediateCatchEvent id="pause"><bpmn:timerEventDefinition><bpmn:timeDuration>PT0.2S</bpmn:timeDuration>
   </bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>
   <bpmn:sequenceFlow id="f1" sourceRef="pause" targetRef="work"/>""",
+    "message": """<bpmn:startEvent id="start"/><bpmn:sequenceFlow id="f0" sourceRef="start" targetRef="go"/>
+  <bpmn:intermediateCatchEvent id="go"><bpmn:messageEventDefinition messageRef="Msg_go"/></bpmn:intermediateCatchEvent>
+  <bpmn:sequenceFlow id="f1" sourceRef="go" targetRef="work"/>""",
 }
 UNSAVABLE = {
     "type": ("x = map.mro()", "'x'", "not data"),
@@ -210,12 +213,15 @@ UNSAVABLE = {
 
 
 def _unsavable_process(key: str, before: str, script: str) -> tuple[str, bytes]:
-    return process(
-        key,
-        before
+    xml = (
+        HEADER
+        + f'<bpmn:message id="Msg_go" name="{key}-go"/><bpmn:process id="{key}" isExecutable="true">'
+        + before
         + f"""<bpmn:scriptTask id="work"><bpmn:script>{script}</bpmn:script></bpmn:scriptTask>
-  <bpmn:sequenceFlow id="f2" sourceRef="work" targetRef="end"/><bpmn:endEvent id="end"/>""",
+  <bpmn:sequenceFlow id="f2" sourceRef="work" targetRef="end"/><bpmn:endEvent id="end"/>"""
+        + "</bpmn:process></bpmn:definitions>"
     )
+    return f"{key}.bpmn", xml.encode()
 
 
 @pytest.mark.parametrize("value", sorted(UNSAVABLE))
@@ -224,10 +230,13 @@ def test_a_value_that_cannot_be_saved_is_an_incident_naming_the_variable(server:
     script, variable, why = UNSAVABLE[value]
     key = f"unsavable_{path}_{value}"
     assert deploy(server, _unsavable_process(key, UNSAVABLE_AFTER[path], script)).status_code == 201
-    answer = server.post(f"/process-definitions/{key}/instances", json={"variables": {}})
+    answer = server.post(f"/process-definitions/{key}/instances", json={"variables": {}, "businessKey": key})
     assert answer.status_code == 201, answer.text
     instance_id = answer.json()["id"]
-    if path == "user_task":
+    if path == "message":
+        sent = server.post("/messages", json={"name": f"{key}-go", "businessKey": key})
+        assert sent.status_code == 200 and sent.json()["instanceId"] == instance_id, sent.text
+    elif path == "user_task":
         task = task_of(server, instance_id)
         done = complete(server, task["id"], "admin")
         # The approval was given and stays given: the order stops after it, at the script.
