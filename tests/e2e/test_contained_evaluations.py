@@ -8,21 +8,17 @@
 
 from __future__ import annotations
 
-import os
 import threading
-import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 
 import pytest
-from sqlalchemy import create_engine, make_url, text
-from sqlalchemy.pool import NullPool
 
 from tests.support.diagrams import HEADER, c8, process
+from tests.support.postgres import fresh_database
 from tests.support.rest import activate, complete, deploy, start, task_of
 from tests.support.server import Server, start_server, stop
 from tests.support.waiting import wait_until_ended
-
-POSTGRES_URL = os.environ.get("ORDERFLOW_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 def script_process(key: str, script: str) -> tuple[str, bytes]:
@@ -82,41 +78,16 @@ HOSTILE = {
 QUICK = script_process("quick", "doubled = amount * 2")
 
 
-def _postgres_database() -> Iterator[str]:
-    url = make_url(POSTGRES_URL)
-    if url.drivername == "postgresql":
-        url = url.set(drivername="postgresql+psycopg")
-    admin = create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
-    name = f"orderflow_contain_{uuid.uuid4().hex[:10]}"
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # no server here: skipped, except in CI where it must be there
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip(f"PostgreSQL not reachable: {exc.__class__.__name__}")
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def busy_server(request, sandbox_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A server on the embedded default (SQLite) and one on PostgreSQL, each with embedded workers."""
-    env: dict[str, str] = {}
-    databases = _postgres_database() if request.param == "postgresql" else None
-    if databases is not None:
-        env["ORDERFLOW_DATABASE_URL"] = next(databases)
-    server = start_server(tmp_path_factory.mktemp(f"contain_{request.param}"), sandbox_url, **env)
-    try:
+    with ExitStack() as stack:
+        env: dict[str, str] = {}
+        if request.param == "postgresql":
+            env["ORDERFLOW_DATABASE_URL"] = stack.enter_context(fresh_database("orderflow_contain"))
+        server = start_server(tmp_path_factory.mktemp(f"contain_{request.param}"), sandbox_url, **env)
+        stack.callback(stop, server.proc)
         yield server
-    finally:
-        stop(server.proc)
-        if databases is not None:
-            next(databases, None)
 
 
 def _incident(view: dict) -> dict:
