@@ -19,7 +19,7 @@ class EvalContext:
     """Per-evaluation state: the work and allocation budgets, the current call depth, and the deadline of the
     evaluation under way (processes/limits.py: a DMN decision's cells share their decision's)."""
 
-    __slots__ = ("steps", "alloc", "depth", "deadline", "next_check")
+    __slots__ = ("steps", "alloc", "depth", "deadline", "next_check", "max_steps")
 
     def __init__(self) -> None:
         self.steps = 0
@@ -27,6 +27,7 @@ class EvalContext:
         self.depth = 0
         self.deadline = limits.deadline()
         self.next_check = limits.CHECK_EVERY
+        self.max_steps = min(MAX_STEPS, limits.LIMITS.steps)  # ORDERFLOW_EXPRESSION_STEPS, as every dialect
 
     def charge(self, size: int) -> None:
         self.alloc += size
@@ -35,9 +36,11 @@ class EvalContext:
 
     def tick(self, n: int = 1) -> None:
         self.steps += n
-        if self.steps > MAX_STEPS:
+        if self.steps > self.max_steps:
             raise _over(
-                f"evaluation exceeded {MAX_STEPS} steps (loops, filters, calls); the expression is too costly", "steps"
+                f"evaluation did more than {self.max_steps:,} steps (loops, filters, calls), its step budget "
+                "(ORDERFLOW_EXPRESSION_STEPS)",
+                "steps",
             )
         if self.steps >= self.next_check:
             self.next_check = self.steps + limits.CHECK_EVERY
