@@ -474,11 +474,8 @@ class Engine:
         except (TypeError, ValueError, RecursionError, OverflowError) as exc:
             raise self._unsavable_state(step) from exc
         problem = unsavable(instance.variables or {}, None)
-        if problem is not None:
-            problem.element_id = _setter(step, problem.variable)
-            if problem.element_id:
-                problem.args = (str(problem).replace(" cannot", f" set at {problem.element_id} cannot", 1),)
-            raise problem
+        if problem is not None:  # name the element that set it, when this step's events tell
+            raise unsavable(instance.variables, _setter(step, problem.variable)) or problem
         instance.revision = (instance.revision or 0) + 1
         instance.updated_at = utcnow()
         connection = step.connection
