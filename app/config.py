@@ -37,6 +37,10 @@ def from_environment(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "ORDERFLOW_LEASE_SECONDS": float(env.get("ORDERFLOW_LEASE_SECONDS", "30")),
         # How many external-worker long polls (Camunda fetchAndLock, job activation) may wait at once.
         "ORDERFLOW_LONG_POLLS": int(env.get("ORDERFLOW_LONG_POLLS", "8")),
+        # What one evaluation of a diagram's expression may cost, and what an instance may keep (README: Limits).
+        "ORDERFLOW_EXPRESSION_SECONDS": float(env.get("ORDERFLOW_EXPRESSION_SECONDS", "1")),
+        "ORDERFLOW_EXPRESSION_STEPS": int(env.get("ORDERFLOW_EXPRESSION_STEPS", "1000000")),
+        "ORDERFLOW_MAX_VARIABLES_BYTES": int(env.get("ORDERFLOW_MAX_VARIABLES_BYTES", str(4 * 1024 * 1024))),
         # Python functions Camunda 7 diagrams call as Java beans: "module:attribute,..." (expressions/beans.py).
         "ORDERFLOW_BEANS": env.get("ORDERFLOW_BEANS") or "",
         "ORDERFLOW_SANDBOX": _bool(env.get("ORDERFLOW_SANDBOX"), True),

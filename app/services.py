@@ -89,6 +89,9 @@ def build_services(sql_engine, config: Mapping[str, Any]) -> Services:
         lease_seconds=config["ORDERFLOW_LEASE_SECONDS"],
         retry_policy=lambda topic: tuple(retry_policy(topic)) if topic in registry else None,
         beans=load_beans(config.get("ORDERFLOW_BEANS")),
+        expression_seconds=config.get("ORDERFLOW_EXPRESSION_SECONDS", 1.0),
+        expression_steps=config.get("ORDERFLOW_EXPRESSION_STEPS", 1_000_000),
+        max_variables_bytes=config.get("ORDERFLOW_MAX_VARIABLES_BYTES", 4 * 1024 * 1024),
     )
     runner = None
     dispatcher = JobDispatcher()

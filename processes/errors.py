@@ -27,6 +27,8 @@ status says what they would mean to a caller.
     ├── JuelError           422  expressions.juel: a JUEL expression was refused or failed
     ├── FeelError           422  feel: a FEEL expression failed in a way that cannot be null
     │   └── FeelSyntaxError 422  feel: the text is not valid FEEL (``line``, ``column``, ``hint``)
+    ├── OverBudget          422  limits: an expression over its time, step or size budget (``budget``)
+    ├── UnsavableVariable   422  core.engine: a variable that cannot be saved (not JSON, or over the size cap)
     ├── ScheduleError       422  features.schedules: a timer start event that cannot be scheduled
     ├── DecisionError       422  features.decisions: a deployed decision failed or does not fit the task's mapping
     │   └── DecisionNotFound 404 features.decisions: no decision with that key (and version) is deployed

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from processes import limits
 from processes.core.engine import Engine
 from processes.core.models import (
     CANCELLED,
@@ -63,8 +64,9 @@ def check_variables(variables: Any) -> dict[str, Any]:
                 "digit, '__' or '_of_' (words may be separated by single spaces, as in FEEL: 'Years of Service')"
             )
     size = len(json.dumps(variables))
-    if size > MAX_VARIABLES_BYTES:
-        raise InvalidInput(f"variables are {size} bytes; the limit is {MAX_VARIABLES_BYTES}")
+    limit = min(MAX_VARIABLES_BYTES, limits.LIMITS.max_variables_bytes)  # what an instance may keep at all
+    if size > limit:
+        raise InvalidInput(f"variables are {size} bytes; the limit is {limit}")
     return variables
 
 

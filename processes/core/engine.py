@@ -18,10 +18,12 @@ from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import TaskState
 from sqlalchemy import Connection, insert, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from processes import limits
 from processes.core import spiff
-from processes.core.db import writer_lock
+from processes.core.db import begin_with_retries, writer_lock
 from processes.core.feature import Feature, Hooks
 from processes.core.models import (
     ACTIVE_JOB_STATUSES,
@@ -37,15 +39,17 @@ from processes.core.models import (
     TIMER,
     WAITING,
     AuditEvent,
+    Incident,
     ProcessDefinition,
     iso,
     new_id,
     utcnow,
 )
-from processes.core.records import INSTANCE_STATE, LOCK_INSTANCE, InstanceRecord, JobRecord, write
+from processes.core.records import INSTANCE_STATE, LOCK_INSTANCE, IncidentRecord, InstanceRecord, JobRecord, write
 from processes.core.state import SpecCache, StateSerializer, WorkflowCache
 from processes.core.step import Step
 from processes.core.transport import JobDispatcher
+from processes.core.variables import UnsavableVariable, problem_with, unsavable
 from processes.errors import NotFound
 
 log = logging.getLogger(__name__)
@@ -68,6 +72,10 @@ class EngineSettings:
     retry_policy: Callable[[str], tuple[int, float, float] | None] | None = None
     # Functions JUEL may call as Camunda 7 beans: bean name -> method name -> function (expressions/beans.py).
     beans: Any = None
+    # What one evaluation of an expression may cost, and what an instance may keep (processes/limits.py).
+    expression_seconds: float = 1.0
+    expression_steps: int = 1_000_000
+    max_variables_bytes: int = 4 * 1024 * 1024
 
     def policy_for(self, topic: str | None) -> tuple[int, float, float]:
         policy = self.retry_policy(topic) if self.retry_policy is not None and topic else None
@@ -79,6 +87,24 @@ class EngineSettings:
 
 
 INSERT_EVENTS = insert(AuditEvent.__table__)
+
+
+def _begin_write(session: Session) -> None:
+    try:
+        session.connection(execution_options={"orderflow_write": True})
+    except OperationalError:
+        session.rollback()  # so that the session can begin again
+        raise
+
+
+def _setter(step: Step, variable: str | None) -> str | None:
+    """The element that last set `variable` in this step, as its audit events tell."""
+    for event in reversed(step.events):
+        data = event.get("data")
+        if event.get("element_id") and isinstance(data, dict):
+            if variable in data or variable in (data.get("variables") or {}):
+                return event["element_id"]
+    return None
 
 
 class Engine:
@@ -99,6 +125,11 @@ class Engine:
         self.session_factory = session_factory
         self.dispatcher = dispatcher or JobDispatcher()
         self.settings = settings or EngineSettings()
+        limits.configure(
+            seconds=self.settings.expression_seconds,
+            steps=self.settings.expression_steps,
+            max_variables_bytes=self.settings.max_variables_bytes,
+        )
         self.features = tuple(features)
         self.hooks = Hooks(self.features)
         self.serializer = StateSerializer(self.features)
@@ -132,7 +163,7 @@ class Engine:
         with self._writer_lock:
             session = self.session_factory()
             try:
-                session.connection(execution_options={"orderflow_write": True})
+                begin_with_retries(lambda: _begin_write(session))
                 yield session
             except BaseException:
                 session.rollback()
@@ -145,7 +176,7 @@ class Engine:
         """A Core connection in a write transaction (the engine step's): no ORM session bookkeeping."""
         with self._writer_lock, self.sql.connect() as connection:
             connection = connection.execution_options(orderflow_write=True)
-            with connection.begin():
+            with begin_with_retries(connection.begin):
                 yield connection
 
     # -- the engine step ----------------------------------------------------------------------------------
@@ -169,7 +200,52 @@ class Engine:
         kind: str | None = None,
     ) -> Step:
         """Apply one command to one instance. `create` instead of `instance_id` starts a new instance. `kind` names
-        the command for features that may refuse it (`Feature.admit`); a start is always "start"."""
+        the command for features that may refuse it (`Feature.admit`); a start is always "start".
+
+        When the new state cannot be saved (a variable that is not data, or over the size cap, that no element's
+        own check caught), the command's changes are rolled back and a fresh step stops the instance with an
+        incident naming the variable: a start still creates the instance (in incident); any other command raises
+        UnsavableVariable after the incident is committed, so its caller hears that the change was not applied."""
+        try:
+            return self._step(instance_id, command, actor, create, kind)
+        except UnsavableVariable as problem:
+            return self._stranded(instance_id, command, problem, actor, create)
+
+    def _stranded(
+        self,
+        instance_id: str | None,
+        command: Callable[[Step], None],
+        problem: UnsavableVariable,
+        actor: str | None,
+        create: Callable[[Connection], tuple[InstanceRecord, BpmnWorkflow]] | None,
+    ) -> Step:
+        message = str(problem)
+
+        def stop(step: Step) -> None:
+            if create is not None:
+                command(step)  # a start's command only hands the new instance its variables; the engine runs no more
+            elif IncidentRecord.load(
+                step.connection,
+                Incident.instance_id == step.instance.id,
+                Incident.resolved_at.is_(None),
+                Incident.message == message,
+            ):
+                return  # the same change tried again (a worker's report): one incident is enough
+            step.open_incident("engine_error", message, element_id=problem.element_id)
+
+        step = self._step(instance_id, stop, actor, create, None)  # the command itself was admitted
+        if create is None:
+            raise problem
+        return step
+
+    def _step(
+        self,
+        instance_id: str | None,
+        command: Callable[[Step], None],
+        actor: str | None,
+        create: Callable[[Connection], tuple[InstanceRecord, BpmnWorkflow]] | None,
+        kind: str | None,
+    ) -> Step:
         with self.write_connection() as connection:
             if create is not None:
                 instance, workflow = create(connection)
@@ -255,7 +331,14 @@ class Engine:
         def completed(task) -> None:
             # Called after every run, also for service tasks that only reached STARTED (their job runs now).
             if spiff.is_element(task) and task.state == TaskState.COMPLETED:
-                step.record("element_completed", task, spiff.data_changed(task) or None)
+                changed = spiff.data_changed(task)
+                # A value that cannot be saved fails the element that made it, as a failing script does: the
+                # element is back before it ran (in ERROR), so retrying the incident runs it again.
+                problem = unsavable(changed, spiff.element_id(task), task) if changed else None
+                if problem is not None:
+                    spiff.fail_completed(step.workflow, task)
+                    raise problem
+                step.record("element_completed", task, changed or None)
                 for feature in listeners:
                     feature.element_completed(step, task)
 
@@ -263,6 +346,19 @@ class Engine:
             step.workflow.do_engine_steps(did_complete_task=completed)
         except SpiffWorkflowException as exc:
             step.open_incident("engine_error", spiff.plain_message(exc), task=getattr(exc, "task", None))
+        except UnsavableVariable as exc:
+            step.open_incident("engine_error", str(exc), task=exc.task)
+
+    def _unsavable_state(self, step: Step) -> UnsavableVariable:
+        """Which variable of which task made the state unsavable (only looked for when saving failed)."""
+        for task in spiff.tasks_in(step.workflow, TaskState.ANY_MASK):
+            problem = problem_with(task.data)
+            if problem is not None:
+                name, why = problem
+                where = _setter(step, name) or spiff.element_id(task)
+                at = f" set at {where}" if where else ""
+                return UnsavableVariable(f"variable {name!r}{at} cannot be saved: {why}", name, where)
+        return UnsavableVariable("the state of the instance cannot be saved: it holds a value that is not data")
 
     def _derive(self, step: Step) -> None:
         """Side effects of the new state: features' (jobs, inbox rows, subscriptions), jobs whose task was left,
@@ -373,7 +469,13 @@ class Engine:
 
     def _save(self, step: Step) -> None:
         instance = step.instance
-        instance.state = self.serializer.dump_state(step.workflow)
+        try:
+            instance.state = self.serializer.dump_state(step.workflow)
+        except (TypeError, ValueError, RecursionError, OverflowError) as exc:
+            raise self._unsavable_state(step) from exc
+        problem = unsavable(instance.variables or {}, None)
+        if problem is not None:  # name the element that set it, when this step's events tell
+            raise unsavable(instance.variables, _setter(step, problem.variable)) or problem
         instance.revision = (instance.revision or 0) + 1
         instance.updated_at = utcnow()
         connection = step.connection

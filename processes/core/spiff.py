@@ -89,6 +89,13 @@ def element_id(task) -> str | None:
     return getattr(task.task_spec, "bpmn_id", None) if task is not None else None
 
 
+def fail_completed(workflow: BpmnWorkflow, task) -> None:
+    """Undo a task that just completed (its children go, its data is its parent's again) and mark it failed
+    (ERROR), as if its own work had raised: retrying an incident resets it and runs it again."""
+    workflow.reset_from_task_id(task.id)
+    task.error()
+
+
 def data_changed(task) -> dict[str, Any]:
     """The variables a task set or changed, compared with its parent's."""
     parent = task.parent.data if task.parent is not None else {}
@@ -250,6 +257,7 @@ __all__ = [
     "copy_task_attrs",
     "create_event_task",
     "data_changed",
+    "fail_completed",
     "decide_of",
     "element_id",
     "encoder_class",

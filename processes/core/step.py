@@ -54,12 +54,15 @@ class Step:
             }
         )
 
-    def open_incident(self, error_type: str, message: str, task=None, job: JobRecord | None = None) -> None:
-        """Stop the instance with an incident at `task` (or at the job's element); the engine runs no further."""
+    def open_incident(
+        self, error_type: str, message: str, task=None, job: JobRecord | None = None, element_id: str | None = None
+    ) -> None:
+        """Stop the instance with an incident at `task` (or at the job's element, or at `element_id`); the engine
+        runs no further."""
         incident = IncidentRecord.new(
             instance_id=self.instance.id,
             job_id=job.id if job is not None else None,
-            element_id=spiff.element_id(task) if task is not None else job and job.element_id,
+            element_id=spiff.element_id(task) if task is not None else (job and job.element_id) or element_id,
             task_id=str(task.id) if task is not None else job and job.task_id,
             error_type=error_type,
             message=message,

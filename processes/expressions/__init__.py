@@ -15,6 +15,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
+from processes import limits
 from processes.errors import OrderflowError
 from processes.expressions import beans as beans_
 from processes.expressions import python as sandbox
@@ -98,7 +99,7 @@ def evaluate(
         else:
             value = sandbox.evaluate(source, variables)
     except Exception as exc:
-        raise _wrap(exc, dialect) from exc
+        raise _wrap(exc, dialect, source) from exc
     return plain(value)
 
 
@@ -155,8 +156,27 @@ def iso_duration(value: timedelta) -> str:
     return text + (f"T{time_part}" if time_part else ("" if days else "T0S"))
 
 
-def _wrap(exc: Exception, dialect: str) -> ExpressionError:
+def over_budget(exc: BaseException) -> str | None:
+    """Which budget (processes/limits.py: "time", "steps" or "size") an evaluation error went over, if any."""
+    if isinstance(exc, limits.OverBudget):
+        return exc.budget
+    budget = getattr(exc, "budget", None)
+    if budget is None and exc.__cause__ is not None and exc.__cause__ is not exc:
+        return over_budget(exc.__cause__)
+    return budget
+
+
+def named(source: str) -> str:
+    """An expression's text as an incident names it: on one line, shortened."""
+    text = " ".join(source.split())
+    return repr(text if len(text) <= 120 else text[:117] + "...")
+
+
+def _wrap(exc: Exception, dialect: str, source: str | None = None) -> ExpressionError:
     if isinstance(exc, ExpressionError):
         return exc
     label = {FEEL: "FEEL", JUEL: "JUEL", PYTHON: "Python"}[dialect]
+    if source is not None and over_budget(exc):
+        # An incident must say which expression to fix, and the budget it went over says why.
+        return ExpressionError(f"{label} expression {named(source)}: {exc}", dialect)
     return ExpressionError(f"{label}: {exc}", dialect)

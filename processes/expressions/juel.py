@@ -67,6 +67,7 @@ from decimal import ROUND_HALF_UP, Context, Decimal, DecimalException, DivisionB
 from decimal import localcontext as _decimal_context
 from typing import Any
 
+from processes import limits
 from processes.errors import OrderflowError
 
 __all__ = [
@@ -1382,7 +1383,7 @@ def bean_calls(text: str) -> list[tuple[str, str]]:
 
 
 class _Evaluator:
-    __slots__ = ("beans", "clock", "names", "now", "variables")
+    __slots__ = ("beans", "budget", "clock", "names", "now", "variables")
 
     def __init__(
         self,
@@ -1443,6 +1444,7 @@ class _Evaluator:
                         case _Index(key):
                             current = _get_property(current, self.value(key))
                         case _MethodCall(name, args):
+                            self.budget.tick()
                             current = _call_method(current, name, [self.value(arg) for arg in args])
                 return current
             case _Unary(ops, operand):
@@ -1556,7 +1558,10 @@ def evaluate(
         variables = {}
     evaluator = _Evaluator(variables, _names(context, variables), clock or globals()["clock"], beans)
     try:
-        return evaluator.run(compiled)
+        with limits.evaluation() as evaluator.budget:
+            return evaluator.run(compiled)
+    except limits.OverBudget as error:
+        raise JuelError(str(error), expression=text) from error
     except JuelError as error:
         if error.expression is None:
             error.expression = text

@@ -15,10 +15,12 @@ are out of reach.  Attributes that lead to interpreter internals without an unde
 (``gi_frame``, ``f_globals``, ...) and ``str.format``/``format_map`` (whose format strings can
 walk attributes) are rejected as well.
 
-The resource limits are best effort: they stop the obvious "one-liner" bombs (``9**9**9``,
-``'a'*10**9``, ``range(10**9)``, nested loops), not every possible way of allocating memory
-through methods of values (e.g. ``'a'.ljust(10**9)``).  If diagram authors are hostile, run
-evaluation in a worker process with an OS-level memory/time limit as well.
+Work and memory are bounded (processes/limits.py): every loop iteration and every item a builtin
+walks (``sum``, ``map``, ``sorted``, ``min`` ...) counts against the evaluation's step budget, which
+also watches its deadline; every call goes through a guard that refuses, before they are built,
+results over the size limits (``'a'.ljust(10**9)``, ``' '.join(big)``, ``str.replace``), and
+f-string and ``%`` format specs with huge widths; ``*`` refuses repetition whose result would hold
+too much data (``['a'*10**6]*50``).
 """
 
 from __future__ import annotations
@@ -27,12 +29,14 @@ import ast
 import copy
 import functools
 import math
+import re
 import textwrap
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import CodeType, TracebackType
 from typing import Any
 
+from processes import limits
 from processes.errors import InternalError, OrderflowError
 
 __all__ = ["SandboxError", "check", "evaluate", "execute"]
@@ -43,11 +47,12 @@ MAX_EXPONENT = 10_000
 MAX_INT_DIGITS = 4_000
 MAX_SEQUENCE_LENGTH = 1_000_000
 MAX_RANGE_LENGTH = 100_000
-MAX_ITERATIONS = 1_000_000
+MAX_DATA = 10_000_000  # characters/elements a repetition's result may hold, counted one level deep
 
 _FILENAME = "<diagram>"
 _MAX_INT_BITS = math.ceil(MAX_INT_DIGITS * math.log2(10))
 _SEQUENCE_TYPES = (str, bytes, bytearray, list, tuple)
+_SIZED_TYPES = (*_SEQUENCE_TYPES, dict, set)
 _MAX_MESSAGE = 300
 
 
@@ -63,21 +68,24 @@ class SandboxError(OrderflowError):
     status = 422
     title = "Python expression failed"
 
-    def __init__(self, message: str, expression: str = "", lineno: int | None = None) -> None:
+    def __init__(
+        self, message: str, expression: str = "", lineno: int | None = None, budget: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.expression = expression
         self.lineno = lineno
+        self.budget = budget  # which budget of processes/limits.py it went over, if that is what failed
 
     def __str__(self) -> str:
         return self.message
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.message, self.expression, self.lineno))
+        return (type(self), (self.message, self.expression, self.lineno, self.budget))
 
 
 class _LimitError(InternalError):
-    """Raised by the guards inside user code; turned into SandboxError by the runner."""
+    """Raised by the guards inside user code; turned into SandboxError by the runner (its size budget)."""
 
 
 # --------------------------------------------------------------------------- whitelist
@@ -243,6 +251,13 @@ def _check_mul(left: Any, right: Any) -> None:
         return
     if isinstance(sequence, _SEQUENCE_TYPES) and len(sequence) * count > MAX_SEQUENCE_LENGTH:
         raise _LimitError(f"result of * would be too long (more than {MAX_SEQUENCE_LENGTH:,} elements)")
+    if count > 1 and isinstance(sequence, list | tuple) and _weight(sequence) * count > MAX_DATA:
+        raise _LimitError(f"result of * would hold too much data (more than {MAX_DATA:,} characters or elements)")
+
+
+def _weight(value: Any) -> int:
+    """Characters and elements in a sequence and its direct items (what repeating it copies by reference)."""
+    return len(value) + sum(len(item) for item in value if isinstance(item, _SIZED_TYPES))
 
 
 def _check_add(left: Any, right: Any) -> None:
@@ -309,22 +324,6 @@ def _of_ilshift(left: Any, right: Any) -> Any:
     return left
 
 
-class _IterationBudget:
-    """Counts loop/comprehension iterations of one evaluation, so nested loops cannot hang."""
-
-    __slots__ = ("left",)
-
-    def __init__(self) -> None:
-        self.left = MAX_ITERATIONS
-
-    def iterate(self, iterable: Iterable[Any]) -> Iterator[Any]:
-        for item in iterable:
-            self.left -= 1
-            if self.left < 0:
-                raise _LimitError(f"too many loop iterations (limit {MAX_ITERATIONS:,})")
-            yield item
-
-
 def _safe_range(*args: int) -> range:
     result = range(*args)
     try:
@@ -339,7 +338,137 @@ def _safe_range(*args: int) -> range:
 def _safe_sum(iterable: Iterable[Any], /, start: Any = 0) -> Any:
     if isinstance(start, _SEQUENCE_TYPES):
         raise _LimitError("sum() can only add numbers; use a comprehension to join lists")
-    return sum(iterable, start)
+    return sum(_counted(iterable), start)
+
+
+# -- work inside builtins and methods ---------------------------------------------------------------------
+
+
+def _counted(value: Any) -> Any:
+    """An iterable whose items count against the evaluation's step budget (mappings pass as they are: their
+    size was counted when they were built, and dict() needs the mapping itself)."""
+    if isinstance(value, Mapping) or not hasattr(type(value), "__iter__"):
+        return value
+    return limits.current().iterate(value)
+
+
+def _guarded_callable(value: Any) -> Any:
+    """A function handed to a builtin (map, sorted's key ...) is called through the call guard too."""
+    if callable(value) and (not isinstance(value, type) or id(value) in _ITERATING):  # map(list, ...) too
+        return functools.partial(_of_call, value)
+    return value
+
+
+# Builtins that walk their iterable arguments in C, or call their function arguments from C: the items they walk
+# are counted and the functions they call go through the call guard (so map(sum, ...) counts what sum walks).
+_ITERATING = frozenset(
+    id(f) for f in (all, any, dict, enumerate, filter, list, map, max, min, set, sorted, tuple, zip, frozenset)
+)
+
+
+def _too_long(what: str) -> _LimitError:
+    return _LimitError(f"{what} would be too long (more than {MAX_SEQUENCE_LENGTH:,} characters or elements)")
+
+
+def _int_arg(args: tuple[Any, ...], index: int) -> int:
+    value = args[index] if len(args) > index else 0
+    return value if isinstance(value, int) else 0
+
+
+def _check_str_method(text: str, name: str, args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Refuse, before it is built, a str method result over the size limit; returns the args to call with."""
+    if name in ("ljust", "rjust", "center", "zfill"):
+        if _int_arg(args, 0) > MAX_SEQUENCE_LENGTH:
+            raise _too_long(f"result of {name}()")
+    elif name == "expandtabs":
+        if text.count("\t") * max(_int_arg(args, 0), 8) + len(text) > MAX_SEQUENCE_LENGTH:
+            raise _too_long("result of expandtabs()")
+    elif name == "replace" and len(args) >= 2 and isinstance(args[0], str) and isinstance(args[1], str):
+        count = text.count(args[0]) if args[0] else len(text) + 1
+        if len(args) > 2 and isinstance(args[2], int) and args[2] >= 0:
+            count = min(count, args[2])
+        if len(text) + count * (len(args[1]) - len(args[0])) > MAX_SEQUENCE_LENGTH:
+            raise _too_long("result of replace()")
+    elif name == "join" and args:
+        items = list(_counted(args[0]))
+        size = sum(len(item) for item in items if isinstance(item, str)) + len(text) * max(len(items) - 1, 0)
+        if size > MAX_SEQUENCE_LENGTH:
+            raise _too_long("result of join()")
+        return (items, *args[1:])
+    elif name == "translate":
+        table = args[0] if args else None
+        if isinstance(table, Mapping):
+            longest = max((len(v) for v in table.values() if isinstance(v, str)), default=1)
+            if len(text) * longest > MAX_SEQUENCE_LENGTH:
+                raise _too_long("result of translate()")
+    return args
+
+
+def _of_call(function: Any, *args: Any, **kwargs: Any) -> Any:
+    """Every call in user code: a step of work; str methods that could build a huge result are checked first;
+    a result over the size limit is refused (before it reaches a variable)."""
+    limits.current().tick()
+    if id(function) in _ITERATING:
+        args = tuple(_counted(_guarded_callable(a)) for a in args)
+        if kwargs:
+            kwargs = {k: _guarded_callable(v) for k, v in kwargs.items()}
+    owner = getattr(function, "__self__", None)
+    if isinstance(owner, str):
+        args = _check_str_method(owner, getattr(function, "__name__", ""), args)
+    elif getattr(function, "__objclass__", None) is str and args and isinstance(args[0], str):  # str.ljust(s, n)
+        args = (args[0], *_check_str_method(args[0], function.__name__, args[1:]))
+    elif isinstance(owner, list) and getattr(function, "__name__", "") == "extend" and args:
+        items = args[0] if isinstance(args[0], _SEQUENCE_TYPES) else list(_counted(args[0]))
+        if len(owner) + len(items) > MAX_SEQUENCE_LENGTH:
+            raise _too_long("result of extend()")
+        args = (items,)
+    result = function(*args, **kwargs)
+    if isinstance(result, _SIZED_TYPES) and len(result) > MAX_SEQUENCE_LENGTH:
+        raise _too_long("result of a call")
+    return result
+
+
+_FORMAT_NUMBER = re.compile(r"\d+")
+_PERCENT_SPEC = re.compile(r"%[-+ #0]*(\*|\d*)(?:\.(\*|\d*))?")
+
+
+def _check_format_spec(spec: str) -> None:
+    if any(len(n) > 7 or int(n) > MAX_SEQUENCE_LENGTH for n in _FORMAT_NUMBER.findall(spec)):
+        raise _too_long("formatted value")
+
+
+def _of_format(value: Any, conversion: int, spec: str) -> str:
+    """An f-string placeholder: its width and precision are checked before the text is built."""
+    if conversion == ord("r"):
+        value = repr(value)
+    elif conversion == ord("s"):
+        value = str(value)
+    elif conversion == ord("a"):
+        value = ascii(value)
+    _check_format_spec(spec)
+    return format(value, spec)
+
+
+def _of_fstring(*parts: str) -> str:
+    if sum(len(part) for part in parts) > MAX_SEQUENCE_LENGTH:
+        raise _too_long("f-string")
+    return "".join(parts)
+
+
+def _of_mod(left: Any, right: Any) -> Any:
+    if isinstance(left, str):
+        for width, precision in _PERCENT_SPEC.findall(left):
+            for number in (width, precision):
+                if number == "*" or (number and (len(number) > 7 or int(number) > MAX_SEQUENCE_LENGTH)):
+                    raise _too_long("result of %")
+    result = left % right
+    if isinstance(result, str) and len(result) > MAX_SEQUENCE_LENGTH:
+        raise _too_long("result of %")
+    return result
+
+
+def _of_imod(left: Any, right: Any) -> Any:
+    return _of_mod(left, right)
 
 
 _GUARDS: dict[str, Any] = {
@@ -351,6 +480,11 @@ _GUARDS: dict[str, Any] = {
     "_of_iadd": _of_iadd,
     "_of_lshift": _of_lshift,
     "_of_ilshift": _of_ilshift,
+    "_of_mod": _of_mod,
+    "_of_imod": _of_imod,
+    "_of_call": _of_call,
+    "_of_format": _of_format,
+    "_of_fstring": _of_fstring,
 }
 
 _SAFE_BUILTINS: dict[str, Any] = {
@@ -390,12 +524,14 @@ _BINOP_GUARDS: dict[type, str] = {
     ast.Mult: "_of_mul",
     ast.Add: "_of_add",
     ast.LShift: "_of_lshift",
+    ast.Mod: "_of_mod",
 }
 _AUGASSIGN_GUARDS: dict[type, str] = {
     ast.Pow: "_of_ipow",
     ast.Mult: "_of_imul",
     ast.Add: "_of_iadd",
     ast.LShift: "_of_ilshift",
+    ast.Mod: "_of_imod",
 }
 
 
@@ -418,6 +554,24 @@ class _Guarder(ast.NodeTransformer):
             return node
         self.guarded = True
         return ast.copy_location(_call(guard, node.left, node.right), node)
+
+    def visit_Call(self, node: ast.Call) -> ast.expr:
+        self.generic_visit(node)
+        self.guarded = True
+        call = ast.Call(func=ast.Name(id="_of_call", ctx=ast.Load()), args=[node.func, *node.args],
+                        keywords=node.keywords)  # fmt: skip
+        return ast.copy_location(call, node)
+
+    def visit_JoinedStr(self, node: ast.JoinedStr) -> ast.expr:
+        self.generic_visit(node)
+        self.guarded = True
+        return ast.copy_location(_call("_of_fstring", *node.values), node)
+
+    def visit_FormattedValue(self, node: ast.FormattedValue) -> ast.expr:
+        self.generic_visit(node)
+        self.guarded = True
+        spec = node.format_spec if node.format_spec is not None else ast.Constant(value="")
+        return ast.copy_location(_call("_of_format", node.value, ast.Constant(value=node.conversion), spec), node)
 
     def visit_For(self, node: ast.For) -> ast.For:
         self.generic_visit(node)
@@ -582,7 +736,13 @@ def _error_line(traceback: TracebackType | None) -> int | None:
 
 
 def _runtime_error(error: Exception, source: str, compiled: _Compiled) -> SandboxError:
-    if isinstance(error, _LimitError | NameError):
+    if isinstance(error, limits.OverBudget):
+        lineno = _error_line(error.__traceback__)
+        return SandboxError(str(error) + _location(lineno, compiled.multiline), source, lineno, error.budget)
+    if isinstance(error, _LimitError):
+        lineno = _error_line(error.__traceback__)
+        return SandboxError(str(error) + _location(lineno, compiled.multiline), source, lineno, "size")
+    if isinstance(error, NameError):
         message = str(error)
     elif isinstance(error, ZeroDivisionError):
         message = "division by zero"
@@ -606,7 +766,7 @@ def _globals_for(compiled: _Compiled, variables: Mapping[str, Any]) -> dict[str,
     namespace.update(_GUARDS)
     namespace["__builtins__"] = _SAFE_BUILTINS
     if compiled.loops:
-        namespace["_of_iter"] = _IterationBudget().iterate
+        namespace["_of_iter"] = limits.current().iterate
     return namespace
 
 
@@ -625,7 +785,8 @@ def evaluate(expression: str, variables: Mapping[str, Any]) -> Any:
     try:
         if compiled.plain:
             return eval(compiled.code, _PLAIN_GLOBALS, variables)  # validated code, safe builtins
-        return eval(compiled.code, _globals_for(compiled, variables))
+        with limits.evaluation():
+            return eval(compiled.code, _globals_for(compiled, variables))
     except Exception as error:
         raise _runtime_error(error, expression, compiled) from error
 
@@ -638,9 +799,10 @@ def execute(script: str, variables: dict[str, Any]) -> None:
     place (``items.append(x)``) are of course changed either way.
     """
     compiled = _compile(script, "exec")
-    namespace = _globals_for(compiled, variables)
     try:
-        exec(compiled.code, namespace)  # validated code, safe builtins
+        with limits.evaluation():
+            namespace = _globals_for(compiled, variables)
+            exec(compiled.code, namespace)  # validated code, safe builtins
     except Exception as error:
         raise _runtime_error(error, script, compiled) from error
     for name in compiled.touched:

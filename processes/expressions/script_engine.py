@@ -11,7 +11,7 @@ from typing import Any
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 
-from processes import expressions
+from processes import expressions, limits
 from processes.core import spiff
 from processes.expressions import python as sandbox
 from processes.expressions.beans import Beans, Execution
@@ -98,7 +98,8 @@ class SandboxedScriptEngine(PythonScriptEngine):
     def execute(self, task, script, external_context=None):
         if expressions.dialect_of(script or "") != expressions.PYTHON:  # a Camunda 8 zeebe:script (FEEL)
             try:
-                value = expressions.evaluate(script, task.data)
+                with limits.evaluation():
+                    value = expressions.evaluate(script, task.data)
             except expressions.ExpressionError as err:
                 raise WorkflowTaskException(f"script failed: {err}", task=task, exception=err) from err
             result = (task.task_spec.extensions or {}).get("resultVariable")
@@ -108,6 +109,8 @@ class SandboxedScriptEngine(PythonScriptEngine):
         try:
             return self.environment.execute(script, task.data, external_context or {})
         except sandbox.SandboxError as err:
+            if err.budget:  # name the script whose budget it was (the element is named by the incident)
+                err = sandbox.SandboxError(f"{expressions.named(script)}: {err}", script, err.lineno, err.budget)
             raise WorkflowTaskException(f"script failed: {err}", task=task, exception=err) from err
         except Exception as err:
             raise WorkflowTaskException(f"script failed: {err}", task=task, exception=err) from err

@@ -10,6 +10,7 @@ class FeelError(OrderflowError):
 
     status = 422
     title = "FEEL expression failed"
+    budget: str | None = None  # which budget of processes/limits.py it went over, if that is what failed
 
 
 class FeelSyntaxError(FeelError):

@@ -11,6 +11,7 @@ from ..errors import InternalError
 from . import nodes as n
 from .errors import FeelError
 from .functions import BUILTINS, MISSING, EvalContext, FeelFunction, Scope, UserFunction, invoke, lookup
+from .lib_text import REGEX_ARGUMENTS, check_pattern
 from .ops import ARITHMETIC, COMPARATORS, ge, gt, le, negate
 from .unary import compile_positive_tests
 from .values import MAX_LIST, Range, is_integer, kind
@@ -447,12 +448,31 @@ def _is_defined(arg: n.Node) -> Compiled:
     return evaluate
 
 
+def _check_literal_pattern(node: n.Call, where: tuple[tuple[int | None, str | None], ...]) -> None:
+    """A regular expression written as a literal is checked when the expression is compiled (at deploy), so a
+    pattern RE2 cannot run is refused naming the element instead of failing when an order gets there."""
+
+    def literal(position: int | None, name: str | None) -> Any:
+        if node.names is None:
+            arg = node.args[position] if position is not None and position < len(node.args) else None
+        else:
+            arg = node.args[node.names.index(name)] if name in node.names else None
+        return arg.value if isinstance(arg, n.Lit) and isinstance(arg.value, str) else None
+
+    (pattern_at, pattern_name), (flags_at, flags_name) = where
+    pattern = literal(pattern_at, pattern_name)
+    if pattern is not None:
+        check_pattern(pattern, literal(flags_at, flags_name) or "")
+
+
 @compiles(n.Call)
 def _call(node: n.Call) -> Compiled:
     target, names = node.target, node.names
     if isinstance(target, n.Name) and target.name == "is defined" and len(node.args) == 1:
         return _is_defined(node.args[0])
     args = [compile_expr(a) for a in node.args]
+    if isinstance(target, n.Name) and target.name in REGEX_ARGUMENTS:
+        _check_literal_pattern(node, REGEX_ARGUMENTS[target.name])
     if isinstance(target, n.Name):
         name = target.name
         fallback = BUILTINS.get(name)

@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
+from .. import limits
 from .errors import FeelError, NullResult
 from .values import MAX_LIST, MAX_STRING, FeelFunction
 
@@ -15,26 +16,44 @@ MAX_CALL_DEPTH = 50
 
 
 class EvalContext:
-    """Per-evaluation state: the work and allocation budgets and the current call depth."""
+    """Per-evaluation state: the work and allocation budgets, the current call depth, and the deadline of the
+    evaluation under way (processes/limits.py: a DMN decision's cells share their decision's)."""
 
-    __slots__ = ("steps", "alloc", "depth")
+    __slots__ = ("steps", "alloc", "depth", "deadline", "next_check", "max_steps")
 
     def __init__(self) -> None:
         self.steps = 0
         self.alloc = 0
         self.depth = 0
+        self.deadline = limits.deadline()
+        self.next_check = limits.CHECK_EVERY
+        self.max_steps = min(MAX_STEPS, limits.LIMITS.steps)  # ORDERFLOW_EXPRESSION_STEPS, as every dialect
 
     def charge(self, size: int) -> None:
         self.alloc += size
         if self.alloc > MAX_ALLOC:
-            raise FeelError(f"evaluation built more than {MAX_ALLOC} characters/elements of data; too costly")
+            raise _over(f"evaluation built more than {MAX_ALLOC} characters/elements of data; too costly", "size")
 
     def tick(self, n: int = 1) -> None:
         self.steps += n
-        if self.steps > MAX_STEPS:
-            raise FeelError(
-                f"evaluation exceeded {MAX_STEPS} steps (loops, filters, calls); the expression is too costly"
+        if self.steps > self.max_steps:
+            raise _over(
+                f"evaluation did more than {self.max_steps:,} steps (loops, filters, calls), its step budget "
+                "(ORDERFLOW_EXPRESSION_STEPS)",
+                "steps",
             )
+        if self.steps >= self.next_check:
+            self.next_check = self.steps + limits.CHECK_EVERY
+            try:
+                limits.check_deadline(self.deadline)
+            except limits.OverBudget as exc:
+                raise _over(f"evaluation {exc}", "time") from exc
+
+
+def _over(message: str, budget: str) -> FeelError:
+    error = FeelError(message)
+    error.budget = budget
+    return error
 
 
 class Scope:

@@ -1,8 +1,9 @@
 """Built-ins: string functions, including the XPath-style regular expression functions.
 
-Regular expressions run on Python's ``re`` (no timeout), so patterns are screened first: at most 500 characters,
-no quantified group that itself contains a quantifier or an alternation (``(a+)+``, ``(a|aa)*``: the shapes
-that backtrack exponentially), inputs of at most 100,000 characters. Rejected patterns raise FeelError.
+Regular expressions run on RE2 (google-re2), whose matching time is linear in the input, so no pattern can stall
+an evaluation: patterns are translated from XSD/XPath syntax (`translate`), at most 500 characters, inputs at most
+100,000 characters. What RE2 cannot run (back-references, lookaround, class subtraction) raises FeelError, and
+deploy refuses such literal patterns naming the element.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from typing import Any
 
+import re2
+
 from .errors import FeelError, NullResult
 from .functions import builtin, check_list, check_str, need_list, need_num, need_str
 from .values import MAX_STRING
 
 MAX_PATTERN = 500
 MAX_REGEX_INPUT = 100_000
-_FLAGS = {"s": re.S, "m": re.M, "i": re.I, "x": re.X}
 
 
 def _position(value: Any) -> int:
@@ -109,79 +111,108 @@ def trim(string: Any) -> str:
 
 # ---------------------------------------------------------------- regular expressions
 
+# What each regex function's pattern and flags arguments are (by position and by name): deploy checks literals.
+REGEX_ARGUMENTS = {
+    "matches": ((1, "pattern"), (2, "flags")),
+    "replace": ((1, "pattern"), (3, "flags")),
+    "split": ((1, "delimiter"), (None, None)),
+}
 
-def screen_pattern(pattern: str) -> None:
-    """Reject patterns that can backtrack exponentially on Python's re (see module docstring)."""
+
+def _options() -> re2.Options:
+    options = re2.Options()
+    options.log_errors = False  # a refused pattern is our FeelError, not a line on stderr
+    options.max_mem = 8 << 20
+    return options
+
+
+_OPTIONS = _options()
+
+
+def translate(pattern: str, flags: str = "") -> str:
+    """An XSD/XPath regular expression (as FEEL's `matches`, `replace` and `split` take) in RE2's syntax.
+
+    RE2 runs in linear time, so no pattern can stall an evaluation. What RE2 cannot run, or would run with
+    another meaning, is refused with FeelError: back-references, lookaround, XSD character class subtraction
+    (`[a-z-[aeiou]]`) and the XML name escapes `\\i`, `\\c`."""
     if len(pattern) > MAX_PATTERN:
         raise FeelError(f"regular expression longer than {MAX_PATTERN} characters")
-    groups: list[dict[str, bool]] = [{"quant": False, "alt": False}]
-    i, n = 0, len(pattern)
+    if any(f not in "smixq" for f in flags):
+        raise FeelError(f"unknown regular expression flags {flags!r} (use s, m, i, x, q)")
+    if "q" in flags:
+        body = re.escape(pattern)
+    else:
+        body = _xsd_to_re2(pattern, "x" in flags)
+    inline = "".join(f for f in "smi" if f in flags)
+    return f"(?{inline}){body}" if inline else body
+
+
+def _xsd_to_re2(pattern: str, extended: bool) -> str:
+    out: list[str] = []
+    i, n, in_class = 0, len(pattern), False
     while i < n:
         c = pattern[i]
         if c == "\\":
+            nxt = pattern[i + 1] if i + 1 < n else ""
+            if nxt.isdigit() and nxt != "0":
+                raise FeelError("back-references (\\1) are not supported in regular expressions (RE2, linear time)")
+            if nxt in ("i", "I", "c", "C"):
+                raise FeelError(f"the XML name escape \\{nxt} is not supported in regular expressions")
+            out.append(pattern[i : i + 2])
             i += 2
-            if i - 1 < n and pattern[i - 1] in "123456789":
-                raise FeelError("back-references are not supported in regular expressions")
             continue
-        if c == "[":  # character class: skip to its end
+        if in_class:
+            if c == "-" and i + 1 < n and pattern[i + 1] == "[":
+                raise FeelError("character class subtraction ([a-z-[aeiou]]) is not supported in regular expressions")
+            if c == "]":
+                in_class = False
+            elif c == "[":
+                out.append("\\")
+            out.append(c)
+            i += 1
+            continue
+        if c == "[":
+            in_class = True
+            out.append(c)
             i += 1
             if i < n and pattern[i] == "^":
+                out.append("^")
                 i += 1
             if i < n and pattern[i] == "]":
+                out.append("\\]")
                 i += 1
-            while i < n and pattern[i] != "]":
-                i += 2 if pattern[i] == "\\" else 1
+            continue
+        if c == "(" and pattern[i + 1 : i + 2] == "?":
+            rest = pattern[i + 2 : i + 4]
+            if rest[:1] in ("=", "!") or rest in ("<=", "<!"):
+                raise FeelError("lookahead and lookbehind are not supported in regular expressions (RE2)")
+        if extended and c in " \t\n\r":
             i += 1
             continue
-        if c == "(":
-            groups.append({"quant": False, "alt": False})
-            i += 1
-            if i < n and pattern[i] == "?":
-                i += 1
-                while i < n and pattern[i] in "P<>=!:aiLmsux-":
-                    i += 1
-                    if pattern[i - 1] in ":=!>":
-                        break
-            continue
-        if c == ")":
-            inner = groups.pop() if len(groups) > 1 else {"quant": False, "alt": False}
-            i += 1
-            if i < n and pattern[i] in "*+{":
-                if inner["quant"] or inner["alt"]:
-                    raise FeelError(
-                        "regular expression has a repeated group containing a repetition or '|' "
-                        "(like (a+)+); rewrite it without nesting"
-                    )
-                groups[-1]["quant"] = True
-            if inner["quant"]:
-                groups[-1]["quant"] = True
-            continue
-        if c == "|":
-            groups[-1]["alt"] = True
-        elif c in "*+{":
-            groups[-1]["quant"] = True
+        out.append(c)
         i += 1
+    return "".join(out)
 
 
 @lru_cache(maxsize=256)
-def _compile(pattern: str, flags: str) -> re.Pattern:
-    if any(f not in "smixq" for f in flags):
-        raise NullResult
-    if "q" in flags:
-        pattern = re.escape(pattern)
-    else:
-        screen_pattern(pattern)
-    value = 0
-    for f in flags:
-        value |= _FLAGS.get(f, 0)
+def _compile(pattern: str, flags: str) -> re2._Regexp:
     try:
-        return re.compile(pattern, value)
-    except re.error:
+        return re2.compile(translate(pattern, flags), _OPTIONS)
+    except re2.error:
         raise NullResult from None
 
 
-def _regex(pattern: Any, flags: Any) -> re.Pattern:
-    return _compile(need_str(pattern), "" if flags is None else need_str(flags))
+def check_pattern(pattern: str, flags: str = "") -> None:
+    """Raise FeelError if RE2 cannot run the pattern (what deploy checks for literal patterns). A pattern that is
+    merely invalid gives null when evaluated, as FEEL says."""
+    translate(pattern, flags)
+
+
+def _regex(pattern: Any, flags: Any) -> re2._Regexp:
+    flags = "" if flags is None else need_str(flags)
+    if any(f not in "smixq" for f in flags):
+        raise NullResult
+    return _compile(need_str(pattern), flags)
 
 
 def _input(value: Any) -> str:
@@ -219,7 +250,7 @@ def _replacement(template: str):
             parts.append(c)
             i += 1
 
-    def expand(m: re.Match) -> str:
+    def expand(m: Any) -> str:
         return "".join(p if isinstance(p, str) else (m.group(p) or "" if p <= len(m.groups()) else "") for p in parts)
 
     return expand

@@ -38,6 +38,7 @@ from processes.core.records import JobRecord
 from processes.core.spiff import data_changed, find_task, tasks_in
 from processes.core.step import Step
 from processes.core.transport import ClaimedJob
+from processes.core.variables import UnsavableVariable
 from processes.errors import Conflict, InternalError, NotFound
 from processes.expressions import mappings
 
@@ -264,7 +265,11 @@ class JobService:
                 instance_id=job.instance_id,
             )
         else:
-            self.complete(job.id, job.lease_token, variables, instance_id=job.instance_id)
+            try:
+                self.complete(job.id, job.lease_token, variables, instance_id=job.instance_id)
+            except UnsavableVariable as exc:
+                # Its result can never be saved: running it again at every lease's end would not help.
+                self.fail(job.id, job.lease_token, str(exc), retryable=False, instance_id=job.instance_id)
 
     # -- reporting: each is one engine step that first checks the lease ----------------------------------
 
