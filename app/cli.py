@@ -124,8 +124,9 @@ def worker(concurrency: int | None, pool: str, loglevel: str, hostname: str | No
 
 @main.command()
 @click.option("--interval", default=0.5, show_default=True, help="seconds between sweeps")
-@click.option("--resend-after", default=10.0, show_default=True, help="seconds before a job nobody took is resent")
-def scheduler(interval: float, resend_after: float) -> None:
+@click.option("--resend-after", default=10.0, show_default=True, help="seconds at least between two sends of one job")
+@click.option("--max-per-sweep", default=200, show_default=True, help="jobs sent at most per sweep")
+def scheduler(interval: float, resend_after: float, max_per_sweep: int) -> None:
     """Send due timers, retries and jobs of dead workers to the broker (the outbox sweep). Several may run."""
     from .config import from_environment
     from .worker import run_scheduler
@@ -137,7 +138,7 @@ def scheduler(interval: float, resend_after: float) -> None:
     _require_schema(config)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     click.echo(f"orderflow scheduler sweeping every {interval}s", err=True)
-    run_scheduler(interval=interval, resend_after_seconds=resend_after)
+    run_scheduler(interval=interval, resend_after_seconds=resend_after, limit=max_per_sweep)
 
 
 def _require_schema(config) -> None:

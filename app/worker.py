@@ -15,7 +15,8 @@ from typing import Any
 
 from celery import Celery, signals
 
-from processes.jobs.broker import RUN_JOB, broker_health_of, celery_settings, send
+from processes.core.models import utcnow
+from processes.jobs.broker import RUN_JOB, broker_health_of, celery_settings, queue_depth, send_all
 
 from .config import from_environment
 
@@ -79,21 +80,38 @@ def run_job(job_id: str) -> str:
 
 
 def run_scheduler(
-    interval: float = 0.5, resend_after_seconds: float = 10.0, stop: threading.Event | None = None
+    interval: float = 0.5,
+    resend_after_seconds: float = 10.0,
+    stop: threading.Event | None = None,
+    limit: int = 200,
 ) -> None:
-    """The outbox sweep loop: send every due job that no worker took in time. Safe to run several."""
+    """The outbox sweep loop: send every due job whose message is not in the broker (never sent, its worker died,
+    or lost with the broker), at most `limit` per sweep. Safe to run several."""
     from .monitoring import alert_monitor
 
     services = worker_services()
     stop = stop or threading.Event()
-    alerts = alert_monitor(services.engine, from_environment())
+    config = from_environment()
+    alerts = alert_monitor(services.engine, config)
     next_alert_check = time.monotonic() + (alerts.settings.interval_seconds if alerts else 0.0)
+    queue_empty_since = None
     while not stop.is_set():
         started = time.monotonic()
         try:
+            # Read before the sweep: a message sent before an empty queue was seen is not waiting in it.
+            seen_at = utcnow()
+            if queue_depth(celery, config["ORDERFLOW_QUEUE"]) == 0:
+                queue_empty_since = seen_at
             topics = services.connectors.topics()
-            for job_id in services.jobs.sweep(resend_after_seconds=resend_after_seconds, topics=topics):
-                send(celery, job_id)
+            due = services.jobs.sweep(
+                resend_after_seconds=resend_after_seconds,
+                topics=topics,
+                queue_empty_since=queue_empty_since,
+                limit=limit,
+            )
+            unsent = send_all(celery, due)
+            if unsent:  # the broker is away: the next sweep tries them again, not in resend_after_seconds
+                services.jobs.mark_unsent(unsent)
         except Exception:
             log.exception("sweep failed; trying again")
         if alerts is not None and started >= next_alert_check:  # any number of schedulers: each breach posts once

@@ -280,7 +280,7 @@ class Engine:
             instance_id = instance.id
         self.workflows.put(instance_id, revision, step.workflow)  # a command may rebuild it (a migration)
         if step.new_jobs:
-            self.dispatcher.dispatch(step.new_jobs)
+            self.dispatcher.dispatch(step.new_jobs, new_order=create is not None)
         if step.leased_jobs:
             self.dispatcher.run_claimed(step.leased_jobs)
         return step

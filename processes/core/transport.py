@@ -31,8 +31,9 @@ class ClaimedJob:
 class JobDispatcher:
     """Where new jobs go after commit. The default sends them nowhere (a sweep or a poller finds them)."""
 
-    def dispatch(self, jobs: list[JobRecord]) -> None:  # noqa: B027 - a no-op default is the point
-        """Called after the step's commit with the jobs it created or rescheduled."""
+    def dispatch(self, jobs: list[JobRecord], *, new_order: bool = False) -> None:  # noqa: B027 - a no-op default
+        """Called after the step's commit with the jobs it created or rescheduled. `new_order`: the step started
+        the instance (a transport may let jobs of orders already under way go first)."""
 
     def lease_holder(self, topic: str | None) -> str | None:
         """The worker in this process that will run a new job of this topic at once, if any. The step then

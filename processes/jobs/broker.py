@@ -5,15 +5,25 @@ processes (`orderflow worker`, built in `app.worker`) claim and run them. It sit
 A message carries only a job id. The job row is the truth: a worker claims it by lease, runs it and reports back
 through an engine step that checks the lease, so a message delivered twice, or redelivered after a worker was killed
 (acks_late), still runs the job once; a killed worker's job is sent again by the outbox sweep once its lease
-expires."""
+expires.
+
+Recovery (README "Run on several machines"): publishing is best effort and never holds a request (a background
+sender with a bounded queue; the job row, already committed, is the guarantee); the sweep re-sends only what was
+lost; workers reconnect within 2 s; jobs of orders already under way go ahead of the first jobs of new orders."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import os
+import queue
+import threading
+from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
 from celery import Celery
+from celery.worker.consumer import Consumer
+from kombu import Queue
 
 from processes.core.models import SERVICE, utcnow
 from processes.core.records import JobRecord
@@ -23,14 +33,18 @@ log = logging.getLogger(__name__)
 
 RUN_JOB = "orderflow.run_job"
 SOON_SECONDS = 60.0  # jobs due within this are sent with a countdown; later ones by the sweep
+SOCKET_TIMEOUT = 5.0  # seconds a broker may stay silent before a publish or a read gives up (a hung broker)
+RECONNECT_MAX_SECONDS = 2.0  # a worker tries its broker again at least this often while it is away
+SENDER_QUEUE = 10_000  # job ids waiting for the background sender; beyond that they are left to the sweep
 
 
 def celery_settings(config: dict[str, Any]) -> dict[str, Any]:
-    queue = config["ORDERFLOW_QUEUE"]
-    return {
-        "broker_url": config["ORDERFLOW_BROKER_URL"] or "memory://",
-        "task_default_queue": queue,
-        "task_routes": {RUN_JOB: {"queue": queue}},
+    name = config["ORDERFLOW_QUEUE"]
+    url = config["ORDERFLOW_BROKER_URL"] or "memory://"
+    settings = {
+        "broker_url": url,
+        "task_default_queue": name,
+        "task_routes": {RUN_JOB: {"queue": name}},
         "task_serializer": "json",
         "accept_content": ["json"],
         "task_ignore_result": True,
@@ -41,16 +55,58 @@ def celery_settings(config: dict[str, Any]) -> dict[str, Any]:
         "broker_connection_retry_on_startup": True,
         # A publish while the broker is down fails fast; the outbox sweep sends the job later.
         "broker_connection_timeout": 2,
-        "broker_transport_options": {"max_retries": 1, "interval_start": 0, "interval_step": 0.5},
+        "broker_transport_options": {
+            "max_retries": 1,
+            "interval_start": 0,
+            "interval_step": 0.5,
+            # A broker that accepts the connection and then says nothing (hung, not refused) must not hold a
+            # publish or a worker forever.
+            "socket_timeout": SOCKET_TIMEOUT,
+            "socket_connect_timeout": 2,
+        },
         "worker_hijack_root_logger": False,
         # A job cut off by a lost broker connection is not lost: its lease expires and the sweep resends it.
         "worker_cancel_long_running_tasks_on_connection_loss": True,
+        # Reconnects every RECONNECT_MAX_SECONDS at most (Celery's own backoff grows to 30 s).
+        "worker_consumer": f"{__name__}:PromptConsumer",
     }
+    if url.startswith(("amqp", "pyamqp")):
+        # RabbitMQ orders by priority only on a queue declared with a maximum priority.
+        settings["task_queues"] = [Queue(name, routing_key=name, queue_arguments={"x-max-priority": AMQP_UNDER_WAY})]
+    return settings
+
+
+# Priorities: the next job of an order already under way goes before the first jobs of orders just started, so a
+# burst of new orders never holds back the ones that are half done (capture, ship), which hold stock and money.
+# Redis (kombu's priority lists) runs the lowest number first; RabbitMQ the highest.
+REDIS_UNDER_WAY, REDIS_NEW = 0, 6
+AMQP_UNDER_WAY, AMQP_NEW = 5, 0
+
+
+def priority(broker_url: str, new_order: bool) -> int:
+    if broker_url.startswith(("amqp", "pyamqp")):
+        return AMQP_NEW if new_order else AMQP_UNDER_WAY
+    return REDIS_NEW if new_order else REDIS_UNDER_WAY
+
+
+class PromptConsumer(Consumer):
+    """Celery's consumer with a reconnect backoff capped at RECONNECT_MAX_SECONDS, so workers are back within
+    2 s of the broker."""
+
+    def ensure_connected(self, conn):
+        conn.ensure_connection = partial(
+            conn.ensure_connection, interval_start=0.5, interval_step=0.5, interval_max=RECONNECT_MAX_SECONDS
+        )
+        return super().ensure_connected(conn)
 
 
 class CeleryDispatcher(JobDispatcher):
     """Sends due jobs to the broker after the step's commit. Jobs due later (timers, retries) are sent by the
-    sweep when they are due."""
+    sweep when they are due.
+
+    The request that made the jobs never waits for the broker: the ids go to a background sender through a
+    bounded queue (the job rows, committed already, are the guarantee; the send is only a wake-up). What the
+    sender cannot send, or what does not fit in the queue, is marked unsent for the next sweep."""
 
     sends_after_commit = True
 
@@ -58,10 +114,15 @@ class CeleryDispatcher(JobDispatcher):
         self.topics = set(topics)  # jobs of other topics are for external workers (REST), not Celery
         self.app = app
         self.unsent = unsent  # told which jobs could not be sent, so the next sweep sends them at once
+        self._queue: queue.Queue[tuple[str, float | None, int]] = queue.Queue(SENDER_QUEUE)
+        self._sender: threading.Thread | None = None
+        self._sender_pid = 0
+        self._lock = threading.Lock()
 
-    def dispatch(self, jobs: list[JobRecord]) -> None:
+    def dispatch(self, jobs: list[JobRecord], *, new_order: bool = False) -> None:
         now = utcnow()
-        failed = []
+        overflow = []
+        rank = priority(self.app.conf.broker_url, new_order)
         for job in jobs:
             if job.kind == SERVICE and job.topic not in self.topics:
                 continue
@@ -69,22 +130,87 @@ class CeleryDispatcher(JobDispatcher):
             if wait > SOON_SECONDS:
                 continue  # the sweep sends it when it is due; long broker delays are fragile
             # A timer due soon goes with a countdown, so it fires on time instead of at the next sweep.
-            if not send(self.app, job.id, countdown=max(wait, 0.0) + 0.005 if wait > 0 else None):
-                failed.append(job.id)
-        if failed and self.unsent is not None:
             try:
-                self.unsent(failed)
-            except Exception:  # the sweep still resends them, only later
-                log.exception("could not mark jobs %s as unsent", failed)
+                self._queue.put_nowait((job.id, max(wait, 0.0) + 0.005 if wait > 0 else None, rank))
+            except queue.Full:
+                overflow.append(job.id)
+        self._start_sender()
+        if overflow:
+            log.warning("%d jobs left to the sweep: the broker is not keeping up", len(overflow))
+            self._mark_unsent(overflow)
+
+    def _start_sender(self) -> None:
+        with self._lock:  # once per process: a forked web worker (gunicorn) starts its own
+            if self._sender is None or self._sender_pid != os.getpid() or not self._sender.is_alive():
+                self._sender_pid = os.getpid()
+                self._sender = threading.Thread(target=self._send_forever, name="orderflow-broker-sender", daemon=True)
+                self._sender.start()
+
+    def _send_forever(self) -> None:
+        while True:
+            job_id, countdown, rank = self._queue.get()
+            if send(self.app, job_id, countdown=countdown, priority=rank):
+                continue
+            # The broker is away: what is waiting now would fail the same way, one timeout each. Leave it all to
+            # the sweep at once, so the queue does not fill up behind a dead broker.
+            failed = [job_id]
+            while True:
+                try:
+                    failed.append(self._queue.get_nowait()[0])
+                except queue.Empty:
+                    break
+            for other in failed[1:]:
+                log.warning("could not send job %s to the broker (broker unreachable); the sweep will resend it", other)
+            self._mark_unsent(failed)
+
+    def _mark_unsent(self, job_ids: list[str]) -> None:
+        if self.unsent is None:
+            return
+        try:
+            self.unsent(job_ids)
+        except Exception:  # the sweep still finds them once lost, only later
+            log.exception("could not mark jobs %s as unsent", job_ids)
 
 
-def send(app: Celery, job_id: str, countdown: float | None = None) -> bool:
+def send(app: Celery, job_id: str, countdown: float | None = None, priority: int | None = None) -> bool:
     try:
-        app.send_task(RUN_JOB, args=[job_id], retry=False, countdown=countdown)
+        app.send_task(RUN_JOB, args=[job_id], retry=False, countdown=countdown, priority=priority)
         return True
     except Exception as exc:  # the broker is down: the job row stays, and the sweep sends it later
         log.warning("could not send job %s to the broker (%s); the sweep will resend it", job_id, exc)
         return False
+
+
+def send_all(app: Celery, job_ids: Iterable[str]) -> list[str]:
+    """Send jobs from the sweep (they are late already: orders under way come first). Returns those that
+    could not be sent; after the first failure the rest are not tried (the broker is away)."""
+    ids = list(job_ids)
+    rank = priority(app.conf.broker_url, new_order=False)
+    for n, job_id in enumerate(ids):
+        if not send(app, job_id, priority=rank):
+            return ids[n:]
+    return []
+
+
+def queue_depth(app: Celery, name: str) -> int | None:
+    """Messages waiting in the queue (all priorities), or None when the broker does not answer. A queue the
+    broker does not know (Redis drops an empty list) is empty."""
+    from kombu.exceptions import ChannelError
+
+    try:
+        with app.connection_for_read() as connection:
+            connection.ensure_connection(max_retries=1, timeout=2)
+            try:
+                return connection.default_channel.queue_declare(queue=name, passive=True).message_count
+            except ChannelError:
+                return 0
+            except Exception as exc:  # amqp's NOT_FOUND comes as its own class
+                if "NOT_FOUND" in str(exc) or getattr(exc, "code", None) == 404:
+                    return 0
+                raise
+    except Exception as exc:
+        log.info("could not read the depth of queue %s (%s)", name, exc.__class__.__name__)
+        return None
 
 
 def broker_health_of(celery: Celery, timeout: float = 2.0) -> dict[str, Any]:

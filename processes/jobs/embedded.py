@@ -44,7 +44,7 @@ class EmbeddedRunner(JobDispatcher):
 
     # -- JobDispatcher ------------------------------------------------------------------------------------
 
-    def dispatch(self, jobs: list[Job]) -> None:
+    def dispatch(self, jobs: list[Job], *, new_order: bool = False) -> None:
         now = utcnow()
         for job in jobs:
             if job.due_at <= now and (job.kind != SERVICE or self.topics is None or job.topic in self.topics):

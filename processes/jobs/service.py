@@ -5,9 +5,12 @@ which job ids to try and when."""
 
 from __future__ import annotations
 
+import logging
 import random
+import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import ErrorEventDefinition
@@ -16,6 +19,7 @@ from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import TaskState
 from sqlalchemy import or_, select, update
+from sqlalchemy.exc import DBAPIError
 
 from processes import expressions
 from processes.core import spiff
@@ -41,6 +45,8 @@ from processes.core.transport import ClaimedJob
 from processes.core.variables import UnsavableVariable
 from processes.errors import Conflict, InternalError, NotFound
 from processes.expressions import mappings
+
+log = logging.getLogger(__name__)
 
 
 class JobFailed(InternalError):
@@ -193,22 +199,40 @@ class JobService:
         return {}
 
     def sweep(
-        self, *, limit: int = 500, resend_after_seconds: float = 10.0, topics: Iterable[str] | None = None
+        self,
+        *,
+        limit: int = 200,
+        resend_after_seconds: float = 10.0,
+        topics: Iterable[str] | None = None,
+        queue_empty_since: datetime | None = None,
+        lost_after_seconds: float = 300.0,
     ) -> list[str]:
-        """The outbox sweep for broker transports: ids of jobs that are due but were not sent to the broker
-        recently (never sent, sent while the broker was down, retries and timers now due, or leases that expired
-        because a worker died). Marks them sent. Any number of sweepers may run: claiming decides who runs a job,
-        so a job sent twice still runs once."""
+        """The outbox sweep for broker transports: ids of due jobs whose message is not in the broker, marked sent.
+
+        That is a job never sent (a retry or a timer now due, a send that failed), a job whose lease expired and
+        was not sent since (its worker died), or a job whose message was lost: sent before `queue_empty_since`,
+        a moment the broker's queue was seen empty, so its message is neither waiting nor run (a broker restarted
+        without its messages). A job still queued behind others is left alone, however long the queue; a job is
+        sent again at most every `resend_after_seconds`, and after `lost_after_seconds` in any case (a broker
+        whose queue is never empty). At most `limit` jobs per sweep: a bounded rate.
+
+        Any number of sweepers may run: claiming decides who runs a job, so a job sent twice still runs once."""
         now = utcnow()
         resend_before = now - timedelta(seconds=resend_after_seconds)
+        lost_before = now - timedelta(seconds=lost_after_seconds)
+        if queue_empty_since is not None:
+            lost_before = max(lost_before, min(queue_empty_since, resend_before))
+        ready = (Job.status == JOB_READY) & (Job.due_at <= now)
+        expired = (Job.status == JOB_LOCKED) & (Job.lock_expires_at < now)
         query = (
             select(Job)
             .where(
+                or_(ready, expired),
                 or_(
-                    (Job.status == JOB_READY) & (Job.due_at <= now),
-                    (Job.status == JOB_LOCKED) & (Job.lock_expires_at < now),
+                    Job.dispatched_at.is_(None),
+                    Job.dispatched_at < lost_before,
+                    expired & (Job.dispatched_at < Job.lock_expires_at),  # not sent since its worker died
                 ),
-                or_(Job.dispatched_at.is_(None), Job.dispatched_at < resend_before),
             )
             .order_by(Job.due_at)
             .limit(limit)
@@ -237,39 +261,58 @@ class JobService:
     # -- running -------------------------------------------------------------------------------------------
 
     def run(self, job: ClaimedJob) -> None:
-        """Do a claimed job's work outside any transaction, then report through an engine step."""
+        """Do a claimed job's work outside any transaction, then report through an engine step.
+
+        A report that meets a database error (a restart, a lost connection) is tried again with the same lease
+        until the lease ends, instead of dropping the work done and waiting for the lease to expire, after which
+        the job would run a second time."""
+        deadline = time.monotonic() + self.engine.settings.lease_seconds  # the lease was taken just now
         if job.kind == TIMER:
-            self.fire_timers(job)
+            self._report(partial(self.fire_timers, job), deadline)
             return
         for feature in self.engine.hooks.run_job:  # kinds of job a feature owns (timer start events)
             if feature.run_job(self.engine, job):
                 return
         if self.executor is None:
             raise RuntimeError("no job executor configured")
+        lease, instance = job.lease_token, job.instance_id
         try:
             variables = self.executor(job)
         except JobNeedsReview as exc:
-            self.hold_for_review(job, exc)
+            report = partial(self.hold_for_review, job, exc)
         except BpmnErrorThrown as exc:
-            self.throw_bpmn_error(
-                job.id, job.lease_token, exc.code, str(exc), exc.variables, instance_id=job.instance_id
+            report = partial(
+                self.throw_bpmn_error, job.id, lease, exc.code, str(exc), exc.variables, instance_id=instance
             )
         except JobFailed as exc:
-            self.fail(job.id, job.lease_token, str(exc), retryable=exc.retryable, instance_id=job.instance_id)
+            report = partial(self.fail, job.id, lease, str(exc), retryable=exc.retryable, instance_id=instance)
         except Exception as exc:  # a connector bug is still a failure of this job, never of the worker
-            self.fail(
-                job.id,
-                job.lease_token,
-                f"{exc.__class__.__name__}: {exc}",
-                retryable=True,
-                instance_id=job.instance_id,
-            )
+            message = f"{exc.__class__.__name__}: {exc}"
+            report = partial(self.fail, job.id, lease, message, retryable=True, instance_id=instance)
         else:
+            report = partial(self._complete_or_fail, job, variables)
+        self._report(report, deadline)
+
+    def _complete_or_fail(self, job: ClaimedJob, variables: dict[str, Any]) -> None:
+        try:
+            self.complete(job.id, job.lease_token, variables, instance_id=job.instance_id)
+        except UnsavableVariable as exc:
+            # Its result can never be saved: running it again at every lease's end would not help.
+            self.fail(job.id, job.lease_token, str(exc), retryable=False, instance_id=job.instance_id)
+
+    def _report(self, report: Callable[[], None], deadline: float) -> None:
+        """Run a report, again after a database error, with a short backoff, while the lease lasts."""
+        pause = 0.2
+        while True:
             try:
-                self.complete(job.id, job.lease_token, variables, instance_id=job.instance_id)
-            except UnsavableVariable as exc:
-                # Its result can never be saved: running it again at every lease's end would not help.
-                self.fail(job.id, job.lease_token, str(exc), retryable=False, instance_id=job.instance_id)
+                report()
+                return
+            except DBAPIError as exc:
+                if time.monotonic() + pause >= deadline:
+                    raise
+                log.warning("job report failed (%s); trying again in %.1f s", exc.__class__.__name__, pause)
+                time.sleep(pause)
+                pause = min(pause * 2, 2.0)
 
     # -- reporting: each is one engine step that first checks the lease ----------------------------------
 
