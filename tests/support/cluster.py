@@ -325,7 +325,8 @@ def forget_queue(broker_url: str, queue: str) -> None:
 
             client = redis.Redis.from_url(broker_url, socket_connect_timeout=1, socket_timeout=2)
             try:
-                client.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
+                priorities = [f"{queue}\x06\x16{step}" for step in (3, 6, 9)]  # kombu's list per priority
+                client.delete(queue, *priorities, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
                 for tag, payload in client.hscan_iter("unacked"):
                     if queue in json.loads(payload)[1:]:  # [message, exchange, routing key]
                         client.hdel("unacked", tag)
