@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test test-quick tck bench lint install clean assets
+.PHONY: run test test-quick tck bench chaos lint install clean assets
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ tck: $(INSTALLED)
 
 bench: $(INSTALLED)
 	$(VENV)/bin/python bench/run.py
+
+# Faults under load on the distributed set-up (a PostgreSQL cluster and a Redis server of its own; see README "Chaos").
+chaos: $(INSTALLED)
+	$(VENV)/bin/python -m chaos
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .

@@ -2,7 +2,7 @@
 under /customs, tax engine under /tax, parcel carriers under /carrier, customer messaging under /notify.
 
 Control endpoints (for tests and demos; never affected by the misbehaviour they set):
-  GET /health, GET /_stats, GET|POST /_control, POST /_control/reset,
+  GET /health, GET /_stats, GET /_ledger, GET|POST /_control, POST /_control/reset,
   POST /_control/tracking/{trackingNumber} {status, location?} (a carrier scan event),
   POST /_control/stock {sku: quantity on hand, ...} (a shortage, or a delivery that arrived).
 ``POST /_control`` takes any field of ``Controls``; see the notes in ``connectors/sandbox/__init__.py``.
@@ -179,6 +179,10 @@ def create_sandbox_app(seed: int | None = None) -> Flask:
     @app.get("/_stats")
     def stats() -> Any:
         return state.snapshot_stats()
+
+    @app.get("/_ledger")
+    def ledger() -> Any:
+        return state.ledger()
 
     @app.route("/_control", methods=["GET", "POST"])
     def control() -> Any:

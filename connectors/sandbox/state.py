@@ -133,6 +133,7 @@ class SandboxState:
         self.pdfs: dict[str, list[str]] = {}  # document or label id -> the lines printed on it
         self.stats: Counter[str] = Counter()
         self.replies: dict[tuple[str, str], tuple[str, Reply]] = {}  # (system, key) -> (fingerprint, reply)
+        self.calls_per_key: Counter[tuple[str, str]] = Counter()  # first calls and replays alike
 
     # --- controls -------------------------------------------------------------------------------
 
@@ -173,6 +174,17 @@ class SandboxState:
         with self.lock:
             return {name: self.stats[name] for name in STAT_NAMES}
 
+    def ledger(self) -> dict[str, dict[str, int]]:
+        """Captures and shipments per order id, and calls per idempotency key: what a chaos run checks for
+        duplicate charges and shipments (one order captured or shipped twice) after faults."""
+        with self.lock:
+            orders = {auth_id: a["orderId"] for auth_id, a in self.authorizations.items()}
+            return {
+                "captures": dict(Counter(orders.get(c["authorizationId"], "") for c in self.captures.values())),
+                "shipments": dict(Counter(shipment["orderId"] for shipment in self.shipments.values())),
+                "callsPerKey": {f"{system}:{key}": n for (system, key), n in self.calls_per_key.items()},
+            }
+
     def count_request(self, system: str) -> None:
         with self.lock:
             self.stats["requests"] += 1
@@ -188,6 +200,7 @@ class SandboxState:
         with self.lock:
             if not key:
                 return operation()
+            self.calls_per_key[(system, key)] += 1
             stored = self.replies.get((system, key))
             if stored is not None:
                 if stored[0] != fingerprint:
