@@ -11,6 +11,7 @@ import os
 import socket
 import threading
 import time
+from datetime import timedelta
 from typing import Any
 
 from celery import Celery, signals
@@ -101,7 +102,8 @@ def run_scheduler(
             # Read before the sweep: a message sent before an empty queue was seen is not waiting in it.
             seen_at = utcnow()
             if queue_depth(celery, config["ORDERFLOW_QUEUE"]) == 0:
-                queue_empty_since = seen_at
+                # Less a second: a job committed just before may not have reached the queue from its sender yet.
+                queue_empty_since = seen_at - timedelta(seconds=1)
             topics = services.connectors.topics()
             due = services.jobs.sweep(
                 resend_after_seconds=resend_after_seconds,
