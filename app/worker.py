@@ -111,7 +111,8 @@ def run_scheduler(
                 queue_empty_since=queue_empty_since,
                 limit=limit,
             )
-            unsent = send_all(celery, due)
+            # After an outage the sweep sends the first jobs of many new orders: orders under way still go first.
+            unsent = send_all(celery, due, services.jobs.of_new_orders(due))
             if unsent:  # the broker is away: the next sweep tries them again, not in resend_after_seconds
                 services.jobs.mark_unsent(unsent)
         except Exception:

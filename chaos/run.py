@@ -219,6 +219,29 @@ class Cluster:
         self.scheduler = self.start_scheduler()
         self.sql = create_engine(self.postgres.url(), poolclass=NullPool, connect_args={"connect_timeout": 2})
         self._worker_names = 2
+        # Faults and the supervisor take turns: a process a fault kills is not also restarted by the supervisor.
+        self.lock = threading.RLock()
+        self.crashes: list[str] = []
+        self._supervising = threading.Event()
+        self._supervisor = threading.Thread(target=self._supervise, daemon=True)
+        self._supervisor.start()
+
+    def _supervise(self) -> None:
+        """Restart a worker, the scheduler or the API that exited by itself, as systemd's Restart= would, and
+        count it: a fault must never take a process down with it."""
+        while not self._supervising.wait(0.5):
+            with self.lock:
+                for worker in [w for w in self.workers if w.popen.poll() is not None]:
+                    self.crashes.append(f"worker exited ({worker.popen.returncode}), see {worker.log}")
+                    self.workers.remove(worker)
+                    self._worker_names += 1
+                    self.workers.append(self.start_worker(self._worker_names))
+                if (scheduler := self.scheduler).popen.poll() is not None:
+                    self.crashes.append(f"scheduler exited ({scheduler.popen.returncode}), see {scheduler.log}")
+                    self.scheduler = self.start_scheduler()
+                if (api := self.api).popen.poll() is not None:
+                    self.crashes.append(f"api exited ({api.popen.returncode}), see {api.log}")
+                    self.api = self.start_api()
 
     def spawn(self, name: str, *args: str) -> Proc:
         proc = Proc(name, [sys.executable, *args], self.env, self.root)
@@ -240,9 +263,10 @@ class Cluster:
 
     def replace_worker(self) -> None:
         """SIGKILL the oldest worker and start a new one (as a supervisor would)."""
-        self.workers.pop(0).kill()
-        self._worker_names += 1
-        self.workers.append(self.start_worker(self._worker_names))
+        with self.lock:
+            self.workers.pop(0).kill()
+            self._worker_names += 1
+            self.workers.append(self.start_worker(self._worker_names))
 
     def no_op_deliveries(self) -> int:
         """Messages for jobs that were done or taken already, over every worker that ran."""
@@ -266,6 +290,8 @@ class Cluster:
         return response.json()
 
     def stop(self) -> None:
+        self._supervising.set()
+        self._supervisor.join(STARTUP)
         for proc in reversed(self.procs):
             proc.stop(timeout=5)
         self.redis.stop()
@@ -346,6 +372,7 @@ class Result:
     duplicate_shipments: int = 0
     recovery: float | None = None  # None: throughput never came back
     no_op_deliveries: int = 0
+    crashes: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     def line(self) -> str:
@@ -353,7 +380,8 @@ class Result:
         return (
             f"{self.name}: orders {self.orders}, completed {self.completed}, lost {self.lost}, "
             f"duplicate charges {self.duplicate_charges}, duplicate shipments {self.duplicate_shipments}, "
-            f"recovery {recovery} (no-op deliveries {self.no_op_deliveries})"
+            f"recovery {recovery} (no-op deliveries {self.no_op_deliveries}, processes that exited by themselves "
+            f"{len(self.crashes)})"
         )
 
 
@@ -382,13 +410,15 @@ def postgres_restart(cluster: Cluster) -> None:
 
 
 def api_kill(cluster: Cluster) -> None:
-    cluster.api.kill()
-    cluster.api = cluster.start_api()
+    with cluster.lock:
+        cluster.api.kill()
+        cluster.api = cluster.start_api()
 
 
 def scheduler_kill(cluster: Cluster) -> None:
-    cluster.scheduler.kill()
-    cluster.scheduler = cluster.start_scheduler()
+    with cluster.lock:
+        cluster.scheduler.kill()
+        cluster.scheduler = cluster.start_scheduler()
 
 
 def recovery_seconds(ended: list[datetime], baseline: tuple[datetime, datetime], fault_end: datetime) -> float | None:
@@ -412,6 +442,7 @@ def run_scenario(
 ) -> Result:
     prefix = f"CHAOS-{name}-{uuid.uuid4().hex[:4]}"
     no_ops_before = cluster.no_op_deliveries()
+    crashes_before = len(cluster.crashes)
     load = Load(cluster.api_url, prefix, rate)
     load.start()
     began = now()
@@ -435,6 +466,7 @@ def run_scenario(
     result.recovery = recovery_seconds(ended, baseline, fault_end)
     result.no_op_deliveries = cluster.no_op_deliveries() - no_ops_before
     result.notes = load.refused[:5]
+    result.crashes = cluster.crashes[crashes_before:]
     return result
 
 
@@ -463,7 +495,7 @@ SCENARIOS: dict[str, Callable[[Cluster], None]] = {
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m chaos", description=__doc__.split("\n\n")[0])
     parser.add_argument("--short", action="store_true", help="two short scenarios (worker-kill, api-kill)")
-    parser.add_argument("--rate", type=float, default=3.0, help="orders started per second")
+    parser.add_argument("--rate", type=float, default=2.0, help="orders started per second")
     parser.add_argument("--port-base", type=int, default=18400, help="ports from here on; 0 picks free ports")
     parser.add_argument("--only", action="append", choices=list(SCENARIOS), help="run only this scenario")
     args = parser.parse_args(argv)
@@ -487,6 +519,8 @@ def main(argv: list[str] | None = None) -> int:
             print(result.line(), flush=True)
             for note in result.notes:
                 print(f"  refused: {note}", flush=True)
+            for crash in result.crashes:
+                print(f"  {crash}", flush=True)
     finally:
         if cluster is not None:
             cluster.stop()

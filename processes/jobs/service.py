@@ -247,6 +247,22 @@ class JobService:
             session.commit()
             return [job.id for job in jobs]
 
+    def of_new_orders(self, job_ids: list[str]) -> set[str]:
+        """Those of the jobs whose order is not under way yet (no job of it done): the first jobs of orders just
+        started, which wait behind the jobs of orders under way (see the broker transport's priorities)."""
+        if not job_ids:
+            return set()
+        with self.engine.read_session() as session:
+            jobs = dict(session.execute(select(Job.id, Job.instance_id).where(Job.id.in_(job_ids))).all())
+            under_way = set(
+                session.scalars(
+                    select(Job.instance_id)
+                    .where(Job.instance_id.in_({i for i in jobs.values() if i}), Job.status == JOB_DONE)
+                    .distinct()
+                )
+            )
+        return {job_id for job_id, instance_id in jobs.items() if instance_id and instance_id not in under_way}
+
     def mark_unsent(self, job_ids: list[str]) -> None:
         """Jobs whose send to the broker failed: the next sweep sends them without waiting."""
         with self.engine.write_session() as session:
