@@ -32,11 +32,11 @@ from tests.support.cluster import (
     Cluster,
     control,
     free_port,
-    postgres_url,
     start_redis,
     stats,
     wait_until,
 )
+from tests.support.postgres import postgres_url
 
 NO_OP = re.compile(r"succeeded in [\d.]+s: 'not claimable'")
 
