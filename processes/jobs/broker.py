@@ -91,7 +91,7 @@ def priority(broker_url: str, new_order: bool) -> int:
 
 class PromptConsumer(Consumer):
     """Celery's consumer with a reconnect backoff capped at RECONNECT_MAX_SECONDS, so workers are back within
-    2 s of the broker."""
+    2 s of the broker, and that survives the two ways Celery 5.7 stops a worker on a lost Redis connection."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
