@@ -142,6 +142,9 @@ class Postgres:
             shutil.chown(self.dir, "postgres")
         self.port = port
         self.bin = postgres_bin()
+
+    def create(self) -> None:
+        """initdb, start, and create the database orderflow runs on."""
         initdb = [str(self.bin / "initdb"), "-D", str(self.dir / "data"), "-A", "trust", "-U", "postgres"]
         self._pg([*initdb, "-E", "UTF8"])
         self.start()
@@ -172,7 +175,6 @@ class Redis:
         self.root, self.port = root, port
         self.binary = shutil.which("redis-server") or "/usr/bin/redis-server"
         self.proc: Proc | None = None
-        self.start()
 
     def start(self) -> None:
         args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
@@ -189,9 +191,22 @@ class Cluster:
 
     def __init__(self, root: Path, ports: list[int]):
         self.root = root
-        api_port, sandbox_port, redis_port, postgres_port = ports
+        self.ports = ports
+        self.postgres: Postgres | None = None
+        self.redis: Redis | None = None
+        self.procs: list[Proc] = []
+        self.sql = None
+        self._supervisor: threading.Thread | None = None
+        self._supervising = threading.Event()
+
+    def start(self) -> None:
+        """Start everything; what started is stopped by stop() even when a later part fails to start."""
+        root = self.root
+        api_port, sandbox_port, redis_port, postgres_port = self.ports
         self.postgres = Postgres(root, postgres_port)
+        self.postgres.create()
         self.redis = Redis(root, redis_port)
+        self.redis.start()
         self.sandbox_url = f"http://127.0.0.1:{sandbox_port}"
         self.api_url = f"http://127.0.0.1:{api_port}/api/v1"
         self.env = {
@@ -209,7 +224,6 @@ class Cluster:
             "ORDERFLOW_LEASE_SECONDS": "10",
             "PYTHONUNBUFFERED": "1",
         }
-        self.procs: list[Proc] = []
         sandbox = self.spawn("sandbox", "-m", "connectors.sandbox", "--port", str(sandbox_port), "--threads", "16")
         sandbox.wait_for("sandbox listening on")
         self.api = self.start_api()
@@ -222,7 +236,6 @@ class Cluster:
         # Faults and the supervisor take turns: a process a fault kills is not also restarted by the supervisor.
         self.lock = threading.RLock()
         self.crashes: list[str] = []
-        self._supervising = threading.Event()
         self._supervisor = threading.Thread(target=self._supervise, daemon=True)
         self._supervisor.start()
 
@@ -291,15 +304,19 @@ class Cluster:
 
     def stop(self) -> None:
         self._supervising.set()
-        self._supervisor.join(STARTUP)
+        if self._supervisor is not None:
+            self._supervisor.join(STARTUP)
         for proc in reversed(self.procs):
             proc.stop(timeout=5)
-        self.redis.stop()
-        try:
-            self.postgres.stop("immediate")
-        except subprocess.CalledProcessError:
-            pass
-        self.sql.dispose()
+        if self.redis is not None:
+            self.redis.stop()
+        if self.postgres is not None:
+            try:
+                self.postgres.stop("immediate")
+            except subprocess.CalledProcessError:
+                pass
+        if self.sql is not None:
+            self.sql.dispose()
 
 
 # -- load -----------------------------------------------------------------------------------------------------------
@@ -510,9 +527,9 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(tempfile.mkdtemp(prefix="orderflow-chaos-"))
     os.chmod(root, 0o755)  # the postgres user reaches its own folder inside
     results: list[Result] = []
-    cluster = None
+    cluster = Cluster(root, ports)
     try:
-        cluster = Cluster(root, ports)
+        cluster.start()
         for name, fault in scenarios.items():
             result = run_scenario(cluster, name, fault, args.rate, warmup, after)
             results.append(result)
@@ -522,8 +539,7 @@ def main(argv: list[str] | None = None) -> int:
             for crash in result.crashes:
                 print(f"  {crash}", flush=True)
     finally:
-        if cluster is not None:
-            cluster.stop()
+        cluster.stop()
     lost = sum(r.lost for r in results)
     duplicates = sum(r.duplicate_charges + r.duplicate_shipments for r in results)
     recoveries = [r.recovery for r in results]
