@@ -16,6 +16,7 @@ module's own (its counters count this module's calls alone), a temporary data di
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,6 +36,7 @@ from tests.support.cluster import (
     worker_name,
 )
 from tests.support.diagrams import process
+from tests.support.server import Server
 
 # -- 1. many orders, two worker processes, parallel branches at the same time -------------------------------------
 
