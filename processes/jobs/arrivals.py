@@ -81,8 +81,8 @@ class AnnouncingDispatcher(JobDispatcher):
     def sends_after_commit(self) -> bool:  # type: ignore[override]
         return self.inner.sends_after_commit
 
-    def dispatch(self, jobs: list[JobRecord]) -> None:
-        self.inner.dispatch(jobs)
+    def dispatch(self, jobs: list[JobRecord], *, new_order: bool = False) -> None:
+        self.inner.dispatch(jobs, new_order=new_order)
         if jobs:
             self.arrivals.announce()
 
