@@ -545,11 +545,12 @@ def main(argv: list[str] | None = None) -> int:
     recoveries = [r.recovery for r in results]
     worst = None if None in recoveries else max(recoveries, default=0.0)
     shown = "never" if worst is None else f"{worst:.1f}"
-    summary = f"chaos: {len(results)} scenarios, lost {lost}, duplicates {duplicates}, worst recovery {shown} s"
-    print(summary, flush=True)
     missed = lost > 0 or duplicates > 0 or worst is None or worst >= RECOVERY_TARGET
-    if missed:
-        print(f"targets missed (0 lost, 0 duplicates, recovery under {RECOVERY_TARGET:.0f} s); logs in {root}")
+    if missed:  # on stderr: the summary stays the last line of the output
+        target = f"0 lost, 0 duplicates, recovery under {RECOVERY_TARGET:.0f} s"
+        print(f"targets missed ({target}); logs in {root}", file=sys.stderr, flush=True)
     else:
         shutil.rmtree(root, ignore_errors=True)
+    summary = f"chaos: {len(results)} scenarios, lost {lost}, duplicates {duplicates}, worst recovery {shown} s"
+    print(summary, flush=True)
     return 1 if missed else 0
