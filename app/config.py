@@ -51,6 +51,8 @@ def from_environment(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "ORDERFLOW_DEMO_USERS": _bool(env.get("ORDERFLOW_DEMO_USERS"), False),
         "SECRET_KEY": env.get("ORDERFLOW_SECRET_KEY") or "",
         "ORDERFLOW_CONNECTOR_SETTINGS": {k: v for k, v in env.items() if k.startswith("ORDERFLOW_")},
+        # Failed starts kept as dead letters per minute at most (a flood of bad requests cannot fill the database).
+        "ORDERFLOW_DEAD_LETTERS_PER_MINUTE": int(env.get("ORDERFLOW_DEAD_LETTERS_PER_MINUTE", "300")),
         "MAX_CONTENT_LENGTH": int(env.get("ORDERFLOW_MAX_UPLOAD_BYTES", str(10 * 1024 * 1024))),
         "SQLALCHEMY_ENGINE_OPTIONS": {},
     }

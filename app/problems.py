@@ -2,12 +2,57 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from apiflask import APIFlask
 from apiflask.exceptions import HTTPError
 from flask import jsonify, render_template, request
-from werkzeug.exceptions import HTTPException
+from flask.json.provider import DefaultJSONProvider
+from sqlalchemy import exc as sql
+from werkzeug.exceptions import HTTPException, InternalServerError
 
 from processes.errors import DeploymentRejected, OrderflowError
+
+log = logging.getLogger(__name__)
+
+# The database or the network under it failed, not the request: the caller should send the same request again
+# (with the same Idempotency-Key), so the answer is 503 with Retry-After and nothing is kept as a dead letter.
+INFRASTRUCTURE_ERRORS = (sql.OperationalError, sql.InterfaceError, sql.DisconnectionError, sql.TimeoutError)
+RETRY_AFTER_SECONDS = 2
+# JSON deeper than this is refused (400) before anything reads it: orders are shallow, and deep nesting only
+# exhausts the recursion of whatever walks it next (copying, saving, expressions).
+MAX_JSON_DEPTH = 64
+
+
+def is_infrastructure_error(error: BaseException) -> bool:
+    return isinstance(error, INFRASTRUCTURE_ERRORS)
+
+
+class JSONProvider(DefaultJSONProvider):
+    """Flask's JSON, except that a body nested too deeply is invalid JSON (400) instead of a RecursionError."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            value = super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+        if _depth(value) > MAX_JSON_DEPTH:
+            raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+        return value
+
+
+def _depth(value: Any) -> int:
+    """How deeply lists and objects nest in a parsed JSON value (without recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            if level > MAX_JSON_DEPTH:
+                break
+            stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def problem(status: int, title: str, detail: str | None = None, *, type: str = "about:blank", **extra):
@@ -18,7 +63,36 @@ def problem(status: int, title: str, detail: str | None = None, *, type: str = "
     return response
 
 
+def internal_error_problem(**extra: Any):
+    """The plain 500 problem, for an error that is a bug (its detail stays in the log)."""
+    return problem(500, InternalServerError().name, InternalServerError.description, **extra)
+
+
+def unavailable(error: BaseException):
+    """503 with Retry-After for an infrastructure error: the request was fine, try it again shortly."""
+    log.warning("infrastructure error, answered 503: %s", error)
+    detail = "the database is not reachable just now; send the same request again"
+    if _on_a_page():
+        return (
+            render_template("error.html", title="Service unavailable", detail=detail),
+            503,
+            {"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+    response = problem(503, "Service unavailable", detail)
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
 def register(app: APIFlask) -> None:
+    app.json = JSONProvider(app)
+
+    @app.errorhandler(sql.OperationalError)
+    @app.errorhandler(sql.InterfaceError)
+    @app.errorhandler(sql.DisconnectionError)
+    @app.errorhandler(sql.TimeoutError)
+    def _infrastructure_error(error: Exception):
+        return unavailable(error)
+
     @app.errorhandler(OrderflowError)
     def _domain_error(error: OrderflowError):
         """Every class says its answer (processes/errors.py draws the tree); an internal one (5xx) reaching here is

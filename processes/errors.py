@@ -14,6 +14,7 @@ status says what they would mean to a caller.
     ├── NotFound            404  no such instance, task, definition, incident, dead letter, user, ...
     ├── InvalidInput        422  the request itself is wrong: bad variables, unknown keys, files that are not BPMN
     │   ├── FormInvalid     422  inbox: form data that does not satisfy the task's form (``field_errors``)
+    │   ├── IdempotencyKeyReused 422 instances: an Idempotency-Key that started an order came with another request
     │   ├── DmnParseError   422  dmn: a DMN file cannot be used; ``problems`` lists every Problem in it
     │   └── DmnDecisionError 422 dmn: evaluating a decision failed (hit policy, wrong type, missing input, FEEL)
     ├── DeploymentRejected  422  the files cannot be deployed; ``problems`` lists every Problem (sent as problems)

@@ -103,6 +103,40 @@ def _existing(
     return None
 
 
+class IdempotencyKeyReused(InvalidInput):
+    """An Idempotency-Key that started an instance came again with a different request."""
+
+    title = "Idempotency-Key reused"
+
+
+def _check_same_request(
+    session: Session, instance: ProcessInstance, key: str, business_key: str | None, version: int | None, variables
+) -> None:
+    """A repeated Idempotency-Key must come with the request it started: anything else is a client's mistake (a key
+    reused for another order), which returning the first instance would hide."""
+    started = session.scalar(
+        select(AuditEvent.data)
+        .where(AuditEvent.instance_id == instance.id, AuditEvent.type == "instance_started")
+        .order_by(AuditEvent.id)
+        .limit(1)
+    )
+    differences = [
+        name
+        for name, same in (
+            ("the process", key == instance.process_key),
+            ("the version", version is None or version == instance.definition_version),
+            ("businessKey", business_key == instance.business_key),
+            ("variables", started is None or variables == (started or {}).get("variables", {})),
+        )
+        if not same
+    ]
+    if differences:
+        raise IdempotencyKeyReused(
+            f"the Idempotency-Key already started instance {instance.id} with a different request "
+            f"({', '.join(differences)} differ): use a new key for a new order"
+        )
+
+
 def start_instance(
     engine: Engine,
     key: str,
@@ -112,9 +146,12 @@ def start_instance(
     version: int | None = None,
     idempotency_key: str | None = None,
     actor: str | None = None,
+    same_request_only: bool = True,
 ) -> StartResult:
     """Start an order process. A repeated Idempotency-Key, or an active instance with the same business key,
-    returns the existing instance: never a second one."""
+    returns the existing instance: never a second one. A repeated Idempotency-Key with a different request is
+    IdempotencyKeyReused, unless `same_request_only` is false (a replay of a corrected dead letter, whose client
+    may have started the order meanwhile with the same key)."""
     variables = check_variables(variables)
 
     def create(session: Connection):
@@ -149,7 +186,10 @@ def start_instance(
             existing = _existing(session, key, business_key, idempotency_key)
             if existing is None:
                 raise
-            return StartResult(instance_view(session, session.get(ProcessInstance, existing)), created=False)
+            instance = session.get(ProcessInstance, existing)
+            if same_request_only and idempotency_key and instance.idempotency_key == idempotency_key:
+                _check_same_request(session, instance, key, business_key, version, variables)
+            return StartResult(instance_view(session, instance), created=False)
     return StartResult(instance_view(None, step.instance), created=True)
 
 

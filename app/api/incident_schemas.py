@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from .schemas import Instance, Strict
+from .schemas import MAX_PAGE, MAX_VERSION, Instance, Strict
 
 
 class IncidentFilter(Strict):
@@ -21,7 +21,7 @@ class IncidentFilter(Strict):
 
 class IncidentQuery(IncidentFilter):
     status: Literal["open", "resolved"] = "open"
-    page: int = Field(default=1, ge=1)
+    page: int = Field(default=1, ge=1, le=MAX_PAGE)
     perPage: int = Field(default=50, ge=1, le=500)
 
 
@@ -120,8 +120,14 @@ class DeadLetterQuery(Strict):
     status: Literal["open", "replayed", "discarded"] = "open"
     processKey: str | None = None
     businessKey: str | None = None
-    page: int = Field(default=1, ge=1)
+    page: int = Field(default=1, ge=1, le=MAX_PAGE)
     perPage: int = Field(default=50, ge=1, le=500)
+
+
+class DeadLetterBody(BaseModel):
+    excerpt: str = Field(description="The first 4096 characters of the variables as JSON")
+    bytes: int
+    sha256: str
 
 
 class DeadLetterOut(BaseModel):
@@ -130,7 +136,10 @@ class DeadLetterOut(BaseModel):
     version: int | None
     businessKey: str | None
     idempotencyKey: str | None
-    variables: dict[str, Any]
+    variables: dict[str, Any] = Field(description="As received; empty when they were too large to keep (see body)")
+    body: DeadLetterBody | None = Field(
+        default=None, description="Variables too large for any start: only an excerpt, their size and sha256 are kept"
+    )
     errorType: str
     error: str
     status: str
@@ -154,7 +163,7 @@ class DeadLetterPage(BaseModel):
 class ReplayIn(Strict):
     variables: dict[str, Any] | None = Field(default=None, description="Corrected variables (default: as received)")
     processKey: str | None = Field(default=None, max_length=255, description="Corrected process key")
-    version: int | None = Field(default=None, ge=1, description="Version to start (null: the latest)")
+    version: int | None = Field(default=None, ge=1, le=MAX_VERSION, description="Version to start (null: the latest)")
     businessKey: str | None = Field(default=None, max_length=255)
 
 

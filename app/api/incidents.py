@@ -9,7 +9,6 @@ from typing import Any
 
 from apiflask import APIBlueprint
 from flask import current_app
-from werkzeug.exceptions import InternalServerError
 
 from processes.errors import OrderflowError
 from processes.jobs import dead_letters, incidents
@@ -17,7 +16,7 @@ from processes.jobs.incidents import ImpactWeights
 
 from ..auth import actor
 from ..extensions import auth
-from ..problems import problem
+from ..problems import internal_error_problem, is_infrastructure_error, problem, unavailable
 from ..services import services
 from .incident_schemas import (
     BatchOut,
@@ -64,12 +63,14 @@ def weights() -> ImpactWeights:
 
 def error_problem(error: BaseException, **extra: Any):
     """The problem+json response the app's error handlers give for `error`, with extra members."""
+    if is_infrastructure_error(error):
+        return unavailable(error)
     if isinstance(error, OrderflowError) and error.status < 500:
         if getattr(error, "field_errors", None):
             extra["errors"] = error.field_errors
         return problem(error.status, error.title, error.detail, type=error.type, **extra)
     log.error("unexpected error: %s", error, exc_info=error)
-    return problem(500, InternalServerError.name, InternalServerError.description, **extra)
+    return internal_error_problem(**extra)
 
 
 def start_failed(
@@ -93,10 +94,13 @@ def start_failed(
             version=version,
             idempotency_key=idempotency_key,
             actor=actor(),
+            per_minute=current_app.config["ORDERFLOW_DEAD_LETTERS_PER_MINUTE"],
         )
     except Exception:
         log.exception("could not keep the failed start of %s as a dead letter", key)
         raise error from None
+    if dead_letter_id is None:  # over the flood limit: the caller still hears why
+        return error_problem(error)
     return error_problem(error, deadLetterId=dead_letter_id)
 
 

@@ -6,10 +6,19 @@ from apiflask import APIBlueprint
 from flask import request
 
 from processes.errors import InvalidInput
-from processes.instances import cancel_instance, get_instance, instance_events, list_instances, start_instance
+from processes.instances import (
+    IdempotencyKeyReused,
+    cancel_instance,
+    get_instance,
+    instance_events,
+    list_instances,
+    start_instance,
+)
+from processes.jobs import dead_letters
 
 from ..auth import EVERYONE, actor
 from ..extensions import auth
+from ..problems import INFRASTRUCTURE_ERRORS
 from ..services import services
 from .incidents import start_failed
 from .schemas import EventList, Instance, InstancePage, InstanceQuery, StartInstanceIn, VersionQuery
@@ -25,8 +34,10 @@ bp = APIBlueprint("instances", __name__, url_prefix="/api/v1", tag="Process inst
 @bp.doc(
     summary="Start an order process",
     description="Send an `Idempotency-Key` header to retry safely: a repeated key returns the instance it "
-    "started (200), as does a start with the business key of an instance that is still active. A start that "
-    "fails (unknown process, invalid variables) is kept as a dead letter: the problem body has `deadLetterId`.",
+    "started (200), as does a start with the business key of an instance that is still active; the same key with "
+    "a different request is 422. A start that fails (unknown process, invalid variables) is kept as a dead letter: "
+    "the problem body has `deadLetterId`; a later success with the same Idempotency-Key closes it. When the "
+    "database is unavailable the answer is 503 with Retry-After: send the same request again.",
 )
 def start(key: str, query_data: VersionQuery, body: StartInstanceIn):
     idempotency_key = request.headers.get("Idempotency-Key")
@@ -42,6 +53,8 @@ def start(key: str, query_data: VersionQuery, body: StartInstanceIn):
             idempotency_key=idempotency_key,
             actor=actor(),
         )
+    except (IdempotencyKeyReused, *INFRASTRUCTURE_ERRORS):
+        raise  # not the request's fault or a second request, not a dead letter: 422, or 503 to send it again
     except Exception as error:  # kept as a dead letter; the caller gets the same problem plus its id
         return start_failed(
             error,
@@ -51,6 +64,11 @@ def start(key: str, query_data: VersionQuery, body: StartInstanceIn):
             version=query_data.version,
             idempotency_key=idempotency_key,
         )
+    if idempotency_key is not None:
+        dead_letters.close_started(
+            services().engine, process_key=key, idempotency_key=idempotency_key, instance_id=result.instance["id"],
+            actor=actor(),
+        )  # fmt: skip
     headers = {"Location": f"/api/v1/process-instances/{result.instance['id']}"}
     return result.instance, (201 if result.created else 200), headers
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 from apiflask import APIBlueprint
 
 from processes.core.models import utcnow
+from processes.core.transport import ClaimedJob
 from processes.instances import check_variables, iso
 
 from ..auth import actor
@@ -28,22 +29,27 @@ def activate(body: ActivateJobsIn):
     claimed = services().jobs.claim(
         body.workerId, limit=body.maxJobs, topics=[body.topic], lease_seconds=lease_seconds, service_only=True
     )
-    expires = iso(utcnow() + timedelta(seconds=lease_seconds))
+    try:
+        activated = {"jobs": [_activated(job, lease_seconds) for job in claimed]}
+        ActivatedJobs.model_validate(activated)  # checked here, where a failure can still give the jobs back
+        return activated
+    except BaseException:
+        # The worker never hears of these jobs: give them back now rather than leave them locked for the lease.
+        services().jobs.release(claimed)
+        raise
+
+
+def _activated(job: ClaimedJob, lease_seconds: float) -> dict:
     return {
-        "jobs": [
-            {
-                "id": job.id,
-                "topic": job.topic,
-                "instanceId": job.instance_id,
-                "businessKey": job.business_key,
-                "elementId": job.element_id,
-                "variables": job.variables,
-                "retries": job.max_attempts - job.attempt + 1,
-                "lockExpiresAt": expires,
-                "customHeaders": services().jobs.task_headers(job.instance_id, job.element_id),
-            }
-            for job in claimed
-        ]
+        "id": job.id,
+        "topic": job.topic,
+        "instanceId": job.instance_id,
+        "businessKey": job.business_key,
+        "elementId": job.element_id,
+        "variables": job.variables,
+        "retries": job.max_attempts - job.attempt + 1,
+        "lockExpiresAt": iso(utcnow() + timedelta(seconds=lease_seconds)),
+        "customHeaders": services().jobs.task_headers(job.instance_id, job.element_id),
     }
 
 

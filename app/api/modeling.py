@@ -16,7 +16,7 @@ from processes.errors import InvalidInput
 from ..auth import EVERYONE
 from ..extensions import auth
 from ..services import services
-from .schemas import LintProblem, Strict, VersionQuery
+from .schemas import MAX_VERSION, LintProblem, Strict, VersionQuery
 
 bp = APIBlueprint("modeling", __name__, url_prefix="/api/v1", tag="Modeling")
 
@@ -75,8 +75,8 @@ class VariableList(BaseModel):
 
 
 class DiffQuery(Strict):
-    base: int = Field(ge=1, description="The older version")
-    to: int | None = Field(default=None, ge=1, description="The newer version (default: the latest)")
+    base: int = Field(ge=1, le=MAX_VERSION, description="The older version")
+    to: int | None = Field(default=None, ge=1, le=MAX_VERSION, description="The newer version (default: the latest)")
 
 
 class ChangedElement(BaseModel):

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .schemas import Strict
+from .schemas import MAX_VERSION, Strict
 
 
 def naive_utc(value: datetime | None) -> datetime | None:
@@ -34,7 +34,7 @@ class MetricsQuery(TimeRange):
         default=None, description="Ending now; default 1h. Or give from (and to) instead."
     )
     processKey: str | None = None
-    version: int | None = Field(default=None, ge=1, description="A version of processKey")
+    version: int | None = Field(default=None, ge=1, le=MAX_VERSION, description="A version of processKey")
 
 
 class ThroughputQuery(MetricsQuery):

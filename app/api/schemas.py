@@ -7,6 +7,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# Whole numbers a caller sends stay within what the database stores (PostgreSQL's INTEGER is 32 bits; SQLite
+# overflows past 64): beyond these the answer is 422 naming the parameter, never a database error.
+MAX_VERSION = 2**31 - 1
+MAX_PAGE = 1_000_000
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")  # unknown keys are a mistake the caller should hear about
@@ -22,12 +27,12 @@ class InstanceQuery(Strict):
     processKey: str | None = None
     businessKey: str | None = None
     businessKeyPrefix: str | None = Field(default=None, description="Orders whose business key starts with this")
-    page: int = Field(default=1, ge=1)
+    page: int = Field(default=1, ge=1, le=MAX_PAGE)
     perPage: int = Field(default=50, ge=1, le=500)
 
 
 class VersionQuery(Strict):
-    version: int | None = Field(default=None, ge=1)
+    version: int | None = Field(default=None, ge=1, le=MAX_VERSION)
 
 
 class Incident(BaseModel):
@@ -251,7 +256,7 @@ class TaskQuery(Strict):
     dueBefore: datetime | None = Field(default=None, description="Tasks due before this moment (ISO 8601)")
     unassigned: bool = Field(default=False, description="Only tasks nobody has claimed")
     sort: Literal["urgency", "due", "priority", "created"] = "urgency"
-    page: int = Field(default=1, ge=1)
+    page: int = Field(default=1, ge=1, le=MAX_PAGE)
     perPage: int = Field(default=50, ge=1, le=500)
 
 

@@ -16,6 +16,7 @@ from processes.errors import Forbidden, InternalError, InvalidInput, NotFound, O
 from processes.instances import get_instance, instance_events
 
 from ..services import services
+from .args import whole_number
 from .people import page_caller, page_requires
 
 bp = Blueprint("web_inbox", __name__, url_prefix="/inbox")
@@ -49,7 +50,7 @@ def inbox():
     sort = request.args.get("sort", "urgency")
     sort = sort if sort in SORTS else "urgency"
     process_key = request.args.get("process", "").strip()
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    page = max(1, request.args.get("page", 1, type=whole_number) or 1)
     tasks = _tasks(view, process_key, sort, page)
     context = {"tasks": tasks, "view": view, "views": VIEWS, "sort": sort, "sorts": SORTS, "process": process_key}
     if request.headers.get("HX-Request"):  # the list refreshing itself

@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user, login_required, login_user, logout_user
 
 from processes.identity import login as check_login
 
@@ -33,6 +33,7 @@ def index():
 
 
 @bp.get("/welcome")
+@login_required
 def welcome():
     return render_template("welcome.html")
 

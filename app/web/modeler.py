@@ -11,6 +11,7 @@ from processes import modeling
 from processes.errors import InvalidInput, NotFound
 
 from ..services import services
+from .args import whole_number
 from .people import page_requires
 
 bp = Blueprint("web_modeler", __name__, url_prefix="/modeler")
@@ -58,7 +59,9 @@ def new(kinds: str):
 @page_requires("modeler")
 def edit(kinds: str, key: str):
     kind = _kind(kinds)
-    definition = modeling.definition_version(services().engine, kind, key, request.args.get("version", type=int))
+    definition = modeling.definition_version(
+        services().engine, kind, key, request.args.get("version", type=whole_number)
+    )
     return _editor(kind, definition)
 
 
@@ -82,8 +85,8 @@ def versions(kinds: str, key: str):
 def diff(kinds: str, key: str):
     kind = _kind(kinds)
     engine = services().engine
-    base = request.args.get("base", type=int)
-    to = request.args.get("to", type=int)
+    base = request.args.get("base", type=whole_number)
+    to = request.args.get("to", type=whole_number)
     if base is None or to is None or base == to:
         flash("Pick two different versions to compare.", "error")
         return redirect(url_for(".versions", kinds=kinds, key=key))

@@ -20,6 +20,7 @@ from processes.reporting.sla import SlaTargets
 from ..api.incidents import weights as impact_weights
 from ..api.monitoring import monitoring_settings
 from ..services import services
+from .args import whole_number
 from .people import page_requires
 
 bp = Blueprint("web_monitoring", __name__, url_prefix="/monitoring")
@@ -38,7 +39,7 @@ def _window() -> metrics.Window:
 
 def _scope() -> metrics.Scope:
     key = request.args.get("process", "").strip() or None
-    version = request.args.get("version", type=int) if key else None
+    version = request.args.get("version", type=whole_number) if key else None
     return metrics.Scope(key, version)
 
 
@@ -74,7 +75,7 @@ def dashboard():
 @page_requires("monitoring")
 def bottlenecks(key: str):
     engine, window = services().engine, _window()
-    version = request.args.get("version", type=int)
+    version = request.args.get("version", type=whole_number)
     with engine.read_session() as session:
         query = select(ProcessDefinition).where(ProcessDefinition.key == key)
         query = query.where(ProcessDefinition.version == version) if version else query
@@ -95,7 +96,7 @@ def bottlenecks(key: str):
     )  # fmt: skip
 
 
-@bp.get("/processes/<key>/<int:version>/diagram.xml")
+@bp.get("/processes/<key>/<int(min=1, max=2147483647):version>/diagram.xml")
 @page_requires("monitoring")
 def definition_xml(key: str, version: int):
     with services().engine.read_session() as session:

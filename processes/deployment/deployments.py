@@ -44,6 +44,7 @@ from processes.deployment.parser import (
     topic_of,
 )
 from processes.errors import Conflict, DeploymentRejected, InvalidInput, Problem
+from processes.expressions import mappings
 from processes.expressions.beans import Beans, missing
 from processes.features import schedules
 from processes.features.conditional_events import ScopedConditionalEventDefinition
@@ -295,6 +296,17 @@ def _check_expression(source: str, mode: str, task_spec, file: str, problems: li
         )
 
 
+def _lint_mappings(task_spec, file: str, problems: list[Problem]) -> None:
+    """Input and output mappings are expressions too: refused at deploy like the others, not first at run time."""
+    for kind, target, source in mappings.expressions_in(getattr(task_spec, "extensions", None)):
+        try:
+            expressions.check(source, "eval")
+        except expressions.ExpressionError as exc:
+            problems.append(
+                Problem(message=f"{kind} mapping '{target}': {exc}", element_id=task_spec.bpmn_id, file=file)
+            )
+
+
 def _lint_spec(
     spec,
     file: LoadedFile,
@@ -307,6 +319,7 @@ def _lint_spec(
     for task_spec in spec.task_specs.values():
         if getattr(task_spec, "bpmn_id", None) is None:
             continue
+        _lint_mappings(task_spec, file.name, problems)
         event = getattr(task_spec, "event_definition", None)
         if isinstance(event, ScopedConditionalEventDefinition):
             _check_expression(event.expression or "", "eval", task_spec, file.name, problems)

@@ -102,7 +102,28 @@ def load_xml(name: str, data: bytes) -> LoadedFile:
         kind = "dmn"
     else:
         raise InvalidInput(f"{name}: not a BPMN or DMN document (root element {root.tag})")
-    return LoadedFile(name=name, kind=kind, text=data.decode("utf-8", errors="replace"), root=root)
+    return LoadedFile(name=name, kind=kind, text=_decoded(data, root), root=root)
+
+
+_DECLARED_ENCODING = re.compile(r"""^(<\?xml[^>]*?\bencoding\s*=\s*)(["'])[^"']*\2""")
+
+
+def _decoded(data: bytes, root: etree._Element) -> str:
+    """The file as text, read in the encoding it declares (UTF-16 and Latin-1 diagrams are common on Windows). The
+    text is kept, compared and served as UTF-8 from here on, so its declaration is made to say UTF-8."""
+    encoding = root.getroottree().docinfo.encoding or "utf-8"
+    try:
+        text = data.decode(encoding).lstrip("\ufeff")
+    except (LookupError, UnicodeDecodeError):  # a name Python does not know: lxml read it, so ask lxml for the text
+        return etree.tostring(root.getroottree(), encoding="unicode")
+    return _DECLARED_ENCODING.sub(r"\1\2UTF-8\2", text, count=1)
+
+
+# SpiffWorkflow names tasks of its own in every process Start, End, Root and <process>.EndJoin: an element with one of
+# these ids would take its place and no order could start. They are refused rather than renamed, so that the id an
+# analyst drew stays the id in the audit trail, the API and Camunda Modeler.
+RESERVED_IDS = frozenset({"Start", "End", "Root"})
+RESERVED_ID = "the id '{}' is reserved by the engine (Start, End, Root and *.EndJoin are): rename the element"
 
 
 def lint_bpmn(loaded: LoadedFile) -> list[Problem]:
@@ -110,10 +131,19 @@ def lint_bpmn(loaded: LoadedFile) -> list[Problem]:
     (elements Camunda tolerates and orderflow ignores: data stores, listeners)."""
     problems: list[Problem] = []
     referenced_stores = set()
+    seen_ids: set[str] = set()
     for element in loaded.root.iter():
         if not isinstance(element.tag, str):
             continue
         qname = etree.QName(element)
+        # The ids of the model's elements (the definitions element's own id names no element that runs).
+        element_id = element.get("id") if qname.namespace == BPMN_NS and element is not loaded.root else None
+        if element_id is not None:
+            if element_id in seen_ids:
+                problems.append(_problem(loaded, element, f"the id '{element_id}' is used twice: ids must be unique"))
+            elif element_id in RESERVED_IDS or element_id.endswith(".EndJoin"):
+                problems.append(_problem(loaded, element, RESERVED_ID.format(element_id)))
+            seen_ids.add(element_id)
         if qname.namespace == BPMN_NS and qname.localname in UNSUPPORTED_ELEMENTS:
             owner = element if element.get("id") else element.getparent()
             problems.append(
@@ -456,7 +486,7 @@ class ServiceTaskParser(CamundaTaskParser):
             extensions["retryCycle"] = cycle.text.strip()
         headers = node.findall(f".//{{{BPMN_NS}}}extensionElements/{{{ZEEBE_NS}}}taskHeaders/{{{ZEEBE_NS}}}header")
         if headers:
-            extensions["headers"] = {h.get("key"): h.get("value") for h in headers if h.get("key")}
+            extensions["headers"] = {h.get("key"): h.get("value", "") for h in headers if h.get("key")}
         definition = node.find(f".//{{{BPMN_NS}}}extensionElements/{{{ZEEBE_NS}}}taskDefinition")
         if definition is not None:
             extensions.setdefault("topic", definition.get("type"))

@@ -44,6 +44,29 @@ def script_value(source: str, language: str, variables: Mapping[str, Any]) -> An
     return expressions.run_script(source, copy.deepcopy(dict(variables)))
 
 
+def expressions_in(extensions: Mapping[str, Any] | None) -> list[tuple[str, str, str]]:
+    """(kind, target, expression) of every expression in a task's mappings, for lint at deploy: literal text is
+    left out, as it is never evaluated."""
+    found = []
+
+    def walk(kind: str, target: str, source: Any) -> None:
+        if isinstance(source, list):
+            for item in source:
+                walk(kind, target, item)
+        elif isinstance(source, dict):
+            if SCRIPT in source:  # a parameter's script: the parser checks it where it reads it
+                return
+            for item in source.values():
+                walk(kind, target, item)
+        elif source is not None and expressions.dialect_of(str(source)) != expressions.PYTHON:
+            found.append((kind, target, str(source)))
+
+    for kind in ("inputs", "outputs"):
+        for mapping in (extensions or {}).get(kind) or []:
+            walk(kind[:-1], mapping["target"], mapping["source"])
+    return found
+
+
 def _assign(target: str, value: Any, into: dict[str, Any]) -> None:
     """`a.b` targets nest, as in Zeebe."""
     *path, last = target.split(".")

@@ -9,14 +9,23 @@ A first step that fails on the data inside the process (a script, a decision) is
 in status `incident`, keeps the variables, and is retried or resolved from the incident list.
 
 A replay starts with the request's Idempotency-Key (or one derived from the dead letter), so replaying twice, or after
-the client itself succeeded with the same key, returns the instance already started instead of a second one."""
+the client itself succeeded with the same key, returns the instance already started instead of a second one. When the
+client's own retry with the same key succeeds, its open dead letter is closed as replayed (`close_started`).
+
+A flood of bad requests cannot fill the database: variables larger than any start accepts are kept as an excerpt with
+their size and sha256 (they could never be replayed as they are), and at most `per_minute` dead letters are kept a
+minute; beyond that the caller still gets the error, and nothing is written."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from processes.core.engine import Engine
 from processes.core.models import (
@@ -29,10 +38,34 @@ from processes.core.models import (
 )
 from processes.core.pages import page_of
 from processes.errors import Conflict, InternalError, InvalidInput, NotFound, OrderflowError
-from processes.instances import StartResult, iso, start_instance
+from processes.instances import MAX_VARIABLES_BYTES, StartResult, iso, start_instance
+
+log = logging.getLogger(__name__)
 
 STATUSES = (DEAD_LETTER_OPEN, DEAD_LETTER_REPLAYED, DEAD_LETTER_DISCARDED)
 _UNSET: Any = object()
+EXCERPT_CHARACTERS = 4096
+# Marks variables kept as an excerpt: "$" starts no variable name a start accepts, so no request can look like one.
+_EXCERPT = "$excerpt"
+DEFAULT_PER_MINUTE = 300
+
+
+def kept_variables(variables: Any) -> Any:
+    """The variables as stored: whole when a start could accept them, else an excerpt, the size and the sha256."""
+    try:
+        text = json.dumps(variables, sort_keys=True, default=str)
+    except (TypeError, ValueError, RecursionError):
+        text = repr(variables)[: MAX_VARIABLES_BYTES + 1]
+    size = len(text.encode())
+    if size <= MAX_VARIABLES_BYTES:
+        return variables
+    return {_EXCERPT: text[:EXCERPT_CHARACTERS], "$bytes": size, "$sha256": hashlib.sha256(text.encode()).hexdigest()}
+
+
+def _excerpt(variables: Any) -> dict[str, Any] | None:
+    if isinstance(variables, dict) and _EXCERPT in variables:
+        return {"excerpt": variables[_EXCERPT], "bytes": variables["$bytes"], "sha256": variables["$sha256"]}
+    return None
 
 
 def error_text(error: BaseException) -> tuple[str, str]:
@@ -52,10 +85,13 @@ def record_failed_start(
     version: int | None = None,
     idempotency_key: str | None = None,
     actor: str | None = None,
-) -> str:
-    """Keep a start request that failed; returns the dead letter's id. A request repeated with the same
-    Idempotency-Key while its dead letter is still open counts as another attempt of that one."""
+    per_minute: int = DEFAULT_PER_MINUTE,
+) -> str | None:
+    """Keep a start request that failed; returns the dead letter's id, or None when `per_minute` new dead letters
+    were kept in the last minute already (a flood). A request repeated with the same Idempotency-Key while its
+    dead letter is still open counts as another attempt of that one."""
     error_type, message = error_text(error)
+    variables = kept_variables(variables)
     now = utcnow()
     with engine.write_session() as session:
         existing = None
@@ -77,6 +113,14 @@ def record_failed_start(
             existing.error_type, existing.error, existing.updated_at = error_type, message, now
             dead_letter_id = existing.id
         else:
+            recent = session.scalar(
+                select(func.count()).select_from(DeadLetter).where(DeadLetter.created_at > now - timedelta(minutes=1))
+            )
+            if recent >= per_minute:
+                log.warning(
+                    "not kept as a dead letter (%s in the last minute): failed start of %s", recent, process_key
+                )
+                return None
             dead_letter_id = new_id()
             session.add(
                 DeadLetter(
@@ -106,7 +150,8 @@ def dead_letter_view(row: DeadLetter) -> dict[str, Any]:
         "version": row.version,
         "businessKey": row.business_key,
         "idempotencyKey": row.idempotency_key,
-        "variables": row.variables,
+        "variables": {} if _excerpt(row.variables) else row.variables,
+        "body": _excerpt(row.variables),
         "errorType": row.error_type,
         "error": row.error,
         "status": row.status,
@@ -191,6 +236,12 @@ def replay(
     """Start the request again, with corrections if given (a new process key starts its latest version unless a
     version is given). On success the dead letter is closed as replayed with the instance's id."""
     letter = _open(engine, dead_letter_id)
+    body = _excerpt(letter.variables)
+    if body is not None and variables is None:
+        raise InvalidInput(
+            f"the variables of dead letter {dead_letter_id} were too large to start ({body['bytes']} bytes) and only "
+            "an excerpt was kept: replay it with corrected variables"
+        )
     key = process_key or letter.process_key
     if version is _UNSET:
         version = letter.version if process_key is None else None
@@ -205,6 +256,7 @@ def replay(
             version=version,
             idempotency_key=letter.idempotency_key or f"dead-letter:{letter.id}",
             actor=actor,
+            same_request_only=False,
         )
     except Exception as exc:
         error_type, message = error_text(exc)
@@ -232,6 +284,43 @@ def replay(
         )
         session.commit()
     return ReplayResult(get_dead_letter(engine, dead_letter_id), started)
+
+
+def close_started(
+    engine: Engine, *, process_key: str, idempotency_key: str, instance_id: str, actor: str | None
+) -> None:
+    """The client's retry with the same Idempotency-Key started the order: its open dead letters are done."""
+    open_letter = (
+        select(DeadLetter.id)
+        .where(
+            DeadLetter.idempotency_key == idempotency_key,
+            DeadLetter.process_key == process_key,
+            DeadLetter.status == DEAD_LETTER_OPEN,
+        )
+        .limit(1)
+    )
+    with engine.read_session() as session:
+        if session.scalar(open_letter) is None:  # the usual case: read only, no write lock taken
+            return
+    now = utcnow()
+    with engine.write_session() as session:
+        session.execute(
+            update(DeadLetter)
+            .where(
+                DeadLetter.idempotency_key == idempotency_key,
+                DeadLetter.process_key == process_key,
+                DeadLetter.status == DEAD_LETTER_OPEN,
+            )
+            .values(
+                status=DEAD_LETTER_REPLAYED,
+                instance_id=instance_id,
+                closed_at=now,
+                closed_by=actor,
+                comment="started by the client's retry with the same Idempotency-Key",
+                updated_at=now,
+            )
+        )
+        session.commit()
 
 
 def discard(engine: Engine, dead_letter_id: str, *, comment: str | None = None, actor: str | None = None) -> dict:

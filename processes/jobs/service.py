@@ -183,6 +183,19 @@ class JobService:
                 for j in claimed
             ]
 
+    def release(self, jobs: list[ClaimedJob]) -> None:
+        """Give claimed jobs back at once, because their worker could not be told about them: due again for the
+        next claim instead of locked until the lease runs out."""
+        now = utcnow()
+        with self.engine.write_session() as session:
+            for job in jobs:
+                session.execute(
+                    update(Job)
+                    .where(Job.id == job.id, Job.lease_token == job.lease_token, Job.status == JOB_LOCKED)
+                    .values(status=JOB_READY, locked_by=None, lease_token=None, lock_expires_at=None, updated_at=now)
+                )
+            session.commit()
+
     def task_headers(self, instance_id: str, element_id: str | None) -> dict[str, str]:
         """Camunda 8 `zeebe:taskHeaders` of a job's task: static settings handed to workers with each job."""
         with self.engine.read_session() as session:
@@ -195,7 +208,9 @@ class JobService:
         for candidate in (spec, *subprocess_specs.values()):
             task_spec = candidate.task_specs.get(element_id)
             if task_spec is not None:
-                return dict((getattr(task_spec, "extensions", None) or {}).get("headers", {}))
+                headers = (getattr(task_spec, "extensions", None) or {}).get("headers") or {}
+                # A header drawn without a value is an empty one (Camunda Modeler saves it without the attribute).
+                return {str(name): "" if value is None else str(value) for name, value in headers.items()}
         return {}
 
     def sweep(
