@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from processes.core.engine import Engine
-from processes.core.models import ROLES, ApiToken, Group, Membership, User, iso, utcnow
+from processes.core.models import ROLES, ApiToken, Group, Membership, PageSession, User, iso, utcnow
 from processes.errors import Conflict, InvalidInput, NotFound
 
 TOKEN_PREFIX = "of_"
@@ -206,6 +206,41 @@ def caller_named(engine: Engine, username: str) -> Caller | None:
     with engine.read_session() as session:
         user = session.scalar(select(User).where(User.username == username))
         return _caller(session, user) if user is not None and user.active else None
+
+
+PAGE_SESSION_HOURS = 12
+
+
+def open_page_session(engine: Engine, username: str, hours: float = PAGE_SESSION_HOURS) -> str:
+    """A new login to the pages; returns the secret the session cookie carries (only its sha256 is kept)."""
+    secret = secrets.token_urlsafe(32)
+    now = utcnow()
+    with engine.write_session() as session:
+        user = _user(session, username)
+        session.add(
+            PageSession(id=_digest(secret), user_id=user.id, created_at=now, expires_at=now + timedelta(hours=hours))
+        )
+        session.commit()
+    return secret
+
+
+def caller_for_page_session(engine: Engine, secret: str) -> Caller | None:
+    """The caller of a page session that is neither ended nor expired, whose user is still active."""
+    with engine.read_session() as session:
+        row = session.get(PageSession, _digest(secret or ""))
+        if row is None or row.ended_at is not None or row.expires_at <= utcnow():
+            return None
+        user = session.get(User, row.user_id)
+        return _caller(session, user) if user is not None and user.active else None
+
+
+def end_page_session(engine: Engine, secret: str) -> None:
+    """Log out: the session's cookie no longer works, wherever a copy of it is."""
+    with engine.write_session() as session:
+        row = session.get(PageSession, _digest(secret or ""))
+        if row is not None and row.ended_at is None:
+            row.ended_at = utcnow()
+        session.commit()
 
 
 def _digest(token: str) -> str:

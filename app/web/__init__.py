@@ -4,6 +4,8 @@ part of a page refreshes by itself; every form is CSRF protected; the REST API (
 from __future__ import annotations
 
 from apiflask import APIFlask
+from flask import Response, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 
@@ -13,9 +15,53 @@ login_manager.login_view = "web_login.login"
 login_manager.login_message = "Log in to see this page."
 
 
+# Pages load scripts, styles, fonts and data only from orderflow itself; no page runs inline script (the bundles in
+# static/vendor and the page scripts are files). Inline styles stay allowed: bpmn-js, dmn-js and form-js set them.
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data: blob:",
+        "font-src 'self' data:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
+# The API's docs page (Swagger UI from APIFlask) loads its bundle from a CDN with an inline script: it only may not
+# be framed.
+DOCS_POLICY = "frame-ancestors 'none'"
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """The login cookie is SameSite=Lax, and Secure whenever the page came over https (directly or through a proxy
+    that says so), so it is never sent in clear once a site uses https."""
+
+    def get_cookie_secure(self, app) -> bool:
+        forwarded = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+        return bool(super().get_cookie_secure(app) or request.is_secure or forwarded == "https")
+
+
+def _security_headers(response: Response) -> Response:
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    if response.mimetype == "text/html":
+        docs = request.endpoint == "openapi.docs"
+        response.headers.setdefault("Content-Security-Policy", DOCS_POLICY if docs else CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("X-Frame-Options", "DENY")
+    return response
+
+
 def register_pages(app: APIFlask) -> None:
     from . import inbox, login, modeler, modeler_api, monitoring, operations, people
 
+    if app.config.get("SESSION_COOKIE_SAMESITE") is None:
+        app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.session_interface = SessionInterface()
+    app.after_request(_security_headers)
     csrf.init_app(app)
     for name, blueprint in app.blueprints.items():
         if (

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
+from processes.identity import end_page_session, open_page_session
 from processes.identity import login as check_login
 
 from ..services import services
@@ -47,7 +48,8 @@ def login():
     if caller is None:
         flash("Wrong username or password.", "error")
         return render_template("login.html", username=username), 401
-    login_user(PageUser(caller))
+    session.clear()  # nothing from before the login carries over into the new session
+    login_user(PageUser(caller, open_page_session(services().engine, caller.name)))
     target = request.args.get("next", "")
     # Only same-site paths: a login link must not bounce people to another site.
     if not target.startswith("/") or target.startswith("//") or urlsplit(target).netloc:
@@ -57,6 +59,9 @@ def login():
 
 @bp.post("/logout")
 def logout():
+    if current_user.is_authenticated:
+        end_page_session(services().engine, current_user.session_secret)
     logout_user()
+    session.clear()
     flash("You are logged out.", "info")
     return redirect(url_for("web_login.login"))

@@ -9,29 +9,32 @@ from typing import Any
 from flask import abort
 from flask_login import UserMixin, current_user, login_required
 
-from processes.identity import Caller, caller_named
+from processes.identity import Caller, caller_for_page_session
 
 from ..services import services
 
 
 class PageUser(UserMixin):
-    """A Flask-Login user wrapping the engine's Caller (looked up again on each request, so role changes and
-    deactivation take effect at once)."""
+    """A Flask-Login user wrapping the engine's Caller (looked up again on each request, so role changes,
+    deactivation and logging out take effect at once)."""
 
-    def __init__(self, caller: Caller):
+    def __init__(self, caller: Caller, session_secret: str):
         self.caller = caller
+        self.session_secret = session_secret
 
     def get_id(self) -> str:
-        return self.caller.name
+        """What the signed cookie keeps: the page session's secret, so that logging out (which ends the session
+        in the database) makes every copy of the cookie useless."""
+        return self.session_secret
 
     @property
     def name(self) -> str:
         return self.caller.name
 
 
-def load_user(username: str) -> PageUser | None:
-    caller = caller_named(services().engine, username)
-    return PageUser(caller) if caller is not None else None
+def load_user(session_secret: str) -> PageUser | None:
+    caller = caller_for_page_session(services().engine, session_secret)
+    return PageUser(caller, session_secret) if caller is not None else None
 
 
 def page_caller() -> Caller:

@@ -385,6 +385,19 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column()
 
 
+class PageSession(Base):
+    """A login to the pages. The session cookie carries only a random secret whose sha256 is the id: logging out
+    ends the row, so a copied cookie stops working at once (a signed cookie alone would stay valid)."""
+
+    __tablename__ = "page_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the secret in the cookie
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    ended_at: Mapped[datetime | None] = mapped_column()  # logged out
+
+
 # -- monitoring ---------------------------------------------------------------------------------------------
 # No extra indexes on audit_events: each one cost the engine step more than the new column did (measured: four
 # indexes added about 3% to an order's CPU time). Time windows are found by binary search on the primary key
