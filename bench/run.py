@@ -353,7 +353,9 @@ def orderflow_distributed(orders: int, concurrency: int, timer_instances: int) -
                 for name in ("worker-1", "worker-2"):
                     processes.wait_for(name, r"celery@\S+ ready\.", timeout=90)
                 processes.wait_for("scheduler", r"scheduler sweeping", timeout=60)
-                health = requests.get(f"{url}/api/v1/health", timeout=10).json()
+                health = requests.get(
+                    f"{url}/api/v1/health", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
+                ).json()
                 if health["status"] != "ok" or health["checks"]["workers"]["transport"] != "celery":
                     raise RuntimeError(f"the distributed server is not healthy: {health}")
                 result = run_orders(url, orders, concurrency)

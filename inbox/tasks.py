@@ -158,6 +158,17 @@ def may_work_on(caller: Caller | None, row: Any) -> bool:
     return row.assignee is None and not users and not groups
 
 
+def works_on_instance(engine: Engine, caller: Caller, instance_id: str) -> bool:
+    """Whether the caller may work one of the instance's tasks, open or done (what their inbox shows them)."""
+    if caller.is_admin:
+        return True
+    with engine.read_session() as session:
+        found = session.scalar(
+            select(HumanTask.id).where(HumanTask.instance_id == instance_id, _visible(caller)).limit(1)
+        )
+    return found is not None
+
+
 def _check_may_work_on(caller: Caller | None, row: Any) -> None:
     if not may_work_on(caller, row):
         raise Forbidden(f"task {row.id} is not offered to {caller.name} or their groups")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import requests
 from apiflask import APIBlueprint
-from flask import current_app
+from flask import current_app, request
 from sqlalchemy import text
 
 from connectors import health as connector_health
 
+from ..auth import verify_token
 from ..services import services
 from .schemas import Health
 
@@ -17,8 +18,25 @@ bp = APIBlueprint("health", __name__, url_prefix="/api/v1", tag="Operations")
 
 @bp.get("/health")
 @bp.output(Health)
-@bp.doc(summary="Database, broker and connector health (no token needed)")
+@bp.doc(
+    summary="Up or down (no token needed); with a token, each check: database, broker, connectors, workers",
+    description="Anonymous callers (load balancers, probes) get only `status`; the details (connector URLs, "
+    "circuit states, error rates) are for callers with a valid API token of any role. 503 when degraded.",
+)
 def health():
+    checks = _checks()
+    status = "ok" if all(c["ok"] for c in checks.values()) else "degraded"
+    body = {"status": status, "checks": checks} if _authenticated() else {"status": status}
+    return body, 200 if status == "ok" else 503
+
+
+def _authenticated() -> bool:
+    """Whether the request carries a valid API token (the endpoint itself needs none)."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and bool(token.strip()) and verify_token(token.strip()) is not None
+
+
+def _checks() -> dict[str, dict]:
     checks: dict[str, dict] = {}
     try:
         with services().engine.read_session() as session:
@@ -45,5 +63,4 @@ def health():
         from ..worker import broker_health
 
         checks["broker"] = broker_health()
-    status = "ok" if all(c["ok"] for c in checks.values()) else "degraded"
-    return {"status": status, "checks": checks}, 200 if status == "ok" else 503
+    return checks

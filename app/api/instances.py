@@ -5,6 +5,7 @@ from __future__ import annotations
 from apiflask import APIBlueprint
 from flask import request
 
+from inbox.tasks import works_on_instance
 from processes.errors import InvalidInput
 from processes.instances import (
     IdempotencyKeyReused,
@@ -16,7 +17,7 @@ from processes.instances import (
 )
 from processes.jobs import dead_letters
 
-from ..auth import EVERYONE, actor
+from ..auth import EVERYONE, actor, caller
 from ..extensions import auth
 from ..problems import INFRASTRUCTURE_ERRORS
 from ..services import services
@@ -24,6 +25,17 @@ from .incidents import start_failed
 from .schemas import EventList, Instance, InstancePage, InstanceQuery, StartInstanceIn, VersionQuery
 
 bp = APIBlueprint("instances", __name__, url_prefix="/api/v1", tag="Process instances")
+
+# Who reads an order's data (its variables, and the data of its audit events: addresses, amounts, payment ids).
+# The roles that run, design or repair orders read every order; an approver reads the orders of the tasks they
+# may work (the inbox's rule: theirs, offered to them or their groups), as the task page shows them. Everyone
+# with a token still sees every order's status, elements, incidents and jobs.
+ORDER_DATA_ROLES = ("integrator", "operator", "analyst")
+
+
+def _may_read_data(instance_id: str) -> bool:
+    me = caller()
+    return me.has_role(*ORDER_DATA_ROLES) or works_on_instance(services().engine, me, instance_id)
 
 
 @bp.post("/process-definitions/<key>/instances")
@@ -93,17 +105,29 @@ def list_(q: InstanceQuery):
 @bp.get("/process-instances/<instance_id>")
 @bp.auth_required(auth, roles=EVERYONE)
 @bp.output(Instance)
-@bp.doc(summary="An instance: status, variables, active elements, incidents, jobs")
+@bp.doc(
+    summary="An instance: status, variables, active elements, incidents, jobs",
+    description="`variables` is null for an approver who has no task of this order (see README: who reads what).",
+)
 def get(instance_id: str):
-    return get_instance(services().engine, instance_id)
+    view = get_instance(services().engine, instance_id)
+    if not _may_read_data(instance_id):
+        view["variables"] = None
+    return view
 
 
 @bp.get("/process-instances/<instance_id>/events")
 @bp.auth_required(auth, roles=EVERYONE)
 @bp.output(EventList)
-@bp.doc(summary="The instance's audit trail, oldest first")
+@bp.doc(
+    summary="The instance's audit trail, oldest first",
+    description="Each event's `data` is null for an approver who has no task of this order.",
+)
 def events(instance_id: str):
-    return {"items": instance_events(services().engine, instance_id)}
+    items = instance_events(services().engine, instance_id)
+    if not _may_read_data(instance_id):
+        items = [{**event, "data": None} for event in items]
+    return {"items": items}
 
 
 @bp.post("/process-instances/<instance_id>/cancel")

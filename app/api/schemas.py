@@ -159,7 +159,7 @@ class DeploymentOut(BaseModel):
 
 class Health(BaseModel):
     status: Literal["ok", "degraded"]
-    checks: dict[str, dict[str, Any]]
+    checks: dict[str, dict[str, Any]] | None = Field(default=None, description="Only for callers with a token")
 
 
 class ActivateJobsIn(Strict):

@@ -207,7 +207,7 @@ def test_four_gunicorn_workers_boot_on_a_freshly_migrated_database(
             log,
             proc,
         )
-        health = requests.get(f"{address}/api/v1/health", timeout=10)
+        health = requests.get(f"{address}/api/v1/health", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
         assert health.status_code == 200, health.text
         assert health.json()["checks"]["database"] == {"ok": True}
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import requests
-
 from tests.support.diagrams import simple
 from tests.support.orders import ORDER
 from tests.support.paths import SHIPPED
@@ -15,7 +13,7 @@ from tests.support.waiting import wait_until_ended
 
 
 def test_health_reports_database_and_connectors(server: Server) -> None:
-    body = requests.get(f"{server.api}/health", timeout=10).json()
+    body = server.get("/health").json()
     assert body["status"] == "ok"
     assert body["checks"]["database"]["ok"] and body["checks"]["connectors"]["ok"]
 

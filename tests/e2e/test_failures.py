@@ -89,7 +89,7 @@ def test_exhausted_retries_become_incidents_that_a_bulk_retry_clears(payments: S
     incidents = payments.get("/incidents", params={"processKey": "pay_with_retries"}).json()["items"]
     mine = [i["id"] for i in incidents if i["instanceId"] in ids]
     assert len(mine) == 3
-    health = requests.get(f"{payments.api}/health", timeout=10).json()
+    health = payments.get("/health").json()
     assert health["checks"]["systems"]["systems"]["payment"]["circuit"] == "open"  # 9 failures in a row
     control(sandbox_url, outage=False)
     time.sleep(0.6)  # the circuit's cool-down: the next call is its trial
@@ -98,7 +98,7 @@ def test_exhausted_retries_become_incidents_that_a_bulk_retry_clears(payments: S
     assert batch.json()["succeeded"] == 3 and {i["result"] for i in batch.json()["items"]} == {"retried"}
     for instance_id in ids:
         assert wait_until_ended(payments, instance_id, timeout=30)["status"] == "completed"
-    health = requests.get(f"{payments.api}/health", timeout=10).json()
+    health = payments.get("/health").json()
     assert health["checks"]["systems"]["systems"]["payment"]["circuit"] == "closed"
     stats = requests.get(f"{sandbox_url}/_stats", timeout=5).json()
     assert stats["authorizations"] >= 3
