@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test test-quick tck bench chaos lint install clean assets
+.PHONY: run test test-quick tck bench chaos fuzz lint install clean assets
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,12 @@ bench: $(INSTALLED)
 # Faults under load on the distributed set-up (a PostgreSQL cluster and a Redis server of its own; see README "Chaos").
 chaos: $(INSTALLED)
 	$(VENV)/bin/python -m chaos
+
+# The fuzzing of the live OpenAPI spec with many more examples per operation than the default test run (a few minutes).
+FUZZ_EXAMPLES ?= 100
+
+fuzz: $(INSTALLED)
+	ORDERFLOW_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(VENV)/bin/python -m pytest -q tests/e2e/test_fuzz.py
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .

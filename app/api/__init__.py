@@ -4,7 +4,9 @@ from apiflask import APIFlask
 
 
 def register_blueprints(app: APIFlask) -> None:
-    from . import decisions, deployments, health, incidents, instances, jobs, messages, people, tasks
+    from . import decisions, deployments, health, incidents, instances, jobs, messages, people, spec, tasks
+
+    app.spec_processor(spec.document)
 
     app.register_blueprint(deployments.bp)
     app.register_blueprint(instances.bp)
