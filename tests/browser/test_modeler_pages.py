@@ -360,7 +360,8 @@ def test_the_panel_picks_decisions_processes_timers_and_messages_and_the_order_r
 
     # The sample order holds what the diagram reads and nothing sets: the decision's input.
     page.click("#fill-sample")
-    page.wait_for_function("document.querySelector('[data-testid=test-variables]').value.includes('total')")
+    # A function, not a bare expression: Playwright would eval() the latter in the page, which the CSP refuses.
+    page.wait_for_function("() => document.querySelector('[data-testid=test-variables]').value.includes('total')")
     assert json.loads(page.input_value("[data-testid=test-variables]")) == {"total": 0}
     order = {"total": 2000, "items": [], "shippingAddress": {}}  # the called process rejects an empty order
     page.fill("[data-testid=test-business-key]", "UI-PICKERS-1")

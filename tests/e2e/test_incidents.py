@@ -490,7 +490,7 @@ def test_invalid_variables_are_kept_and_replayed_with_corrected_variables(server
     assert replayed.json()["deadLetter"]["variables"] == {"2 not a name": 1}  # kept as it came
 
 
-def test_a_repeated_idempotency_key_is_one_dead_letter_and_replay_finds_the_started_instance(server: Server) -> None:
+def test_a_repeated_idempotency_key_is_one_dead_letter_closed_by_the_clients_own_success(server: Server) -> None:
     headers = {"Idempotency-Key": "dl-idem-1"}
     first = server.post("/process-definitions/dl_idem/instances", json={}, headers=headers)
     second = server.post("/process-definitions/dl_idem/instances", json={"variables": {"x": 1}}, headers=headers)
@@ -500,10 +500,10 @@ def test_a_repeated_idempotency_key_is_one_dead_letter_and_replay_finds_the_star
 
     deploy_external(server, "dl_idem", "dl.idem")
     started = server.post("/process-definitions/dl_idem/instances", json={"variables": {"x": 1}}, headers=headers)
-    assert started.status_code == 201  # the client's own retry succeeded
-    replayed = server.post(f"/dead-letters/{letter['id']}/replay", json={})
-    assert replayed.status_code == 200, replayed.text  # no second order: the same key finds the instance
-    assert replayed.json()["created"] is False and replayed.json()["instance"]["id"] == started.json()["id"]
+    assert started.status_code == 201  # the client's own retry succeeded: the dead letter is done
+    closed = server.get(f"/dead-letters/{letter['id']}").json()
+    assert closed["status"] == "replayed" and closed["instanceId"] == started.json()["id"]
+    assert_problem(server.post(f"/dead-letters/{letter['id']}/replay", json={}), 409, "replayed")  # no second order
 
 
 def test_discard_closes_a_dead_letter(server: Server) -> None:
