@@ -30,9 +30,11 @@ def is_infrastructure_error(error: BaseException) -> bool:
 
 
 class JSONProvider(DefaultJSONProvider):
-    """Flask's JSON, except that a body nested too deeply is invalid JSON (400) instead of a RecursionError."""
+    """Flask's JSON, except that a body nested too deeply is invalid JSON (400) instead of a RecursionError, and
+    NaN and Infinity are invalid as the standard says."""
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        kwargs.setdefault("parse_constant", _not_json)
         try:
             value = super().loads(s, **kwargs)
         except RecursionError:
@@ -40,6 +42,11 @@ class JSONProvider(DefaultJSONProvider):
         if _depth(value) > MAX_JSON_DEPTH:
             raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
         return value
+
+
+def _not_json(name: str) -> Any:
+    """NaN and Infinity are not JSON (Python reads them; PostgreSQL refuses to store them)."""
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def _depth(value: Any) -> int:

@@ -9,12 +9,22 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .schemas import MAX_VERSION, Strict
 
+# Moments a caller may ask about: windows are computed around them, which must not leave the calendar.
+EARLIEST, LATEST = datetime(1970, 1, 1), datetime(9000, 1, 1)
+
 
 def naive_utc(value: datetime | None) -> datetime | None:
-    """Timestamps are stored as naive UTC; a time without a zone is taken as UTC."""
-    if value is None or value.tzinfo is None:
+    """Timestamps are stored as naive UTC; a time without a zone is taken as UTC. Years outside 1970 to 9000 are
+    refused (422) rather than overflowing the arithmetic on them."""
+    if value is None:
         return value
-    return value.astimezone(UTC).replace(tzinfo=None)
+    if value.tzinfo is not None:
+        if not EARLIEST.year < value.year < LATEST.year:  # the zone could move it off the calendar
+            raise ValueError(f"{value.isoformat()} is not between {EARLIEST.year} and {LATEST.year}")
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    if not EARLIEST <= value <= LATEST:
+        raise ValueError(f"{value.isoformat()} is not between {EARLIEST.year} and {LATEST.year}")
+    return value
 
 
 class TimeRange(Strict):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # Whole numbers a caller sends stay within what the database stores (PostgreSQL's INTEGER is 32 bits; SQLite
 # overflows past 64): beyond these the answer is 422 naming the parameter, never a database error.
@@ -254,6 +254,14 @@ class TaskQuery(Strict):
     businessKey: str | None = None
     overdue: bool = False
     dueBefore: datetime | None = Field(default=None, description="Tasks due before this moment (ISO 8601)")
+
+    @field_validator("dueBefore")
+    @classmethod
+    def _on_the_calendar(cls, value: datetime | None) -> datetime | None:
+        from .monitoring_schemas import naive_utc
+
+        return naive_utc(value)
+
     unassigned: bool = Field(default=False, description="Only tasks nobody has claimed")
     sort: Literal["urgency", "due", "priority", "created"] = "urgency"
     page: int = Field(default=1, ge=1, le=MAX_PAGE)

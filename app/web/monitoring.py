@@ -4,7 +4,7 @@ audit), the same functions the REST API serves."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Response, render_template, request, stream_with_context
@@ -19,6 +19,7 @@ from processes.reporting.sla import SlaTargets
 
 from ..api.incidents import weights as impact_weights
 from ..api.monitoring import monitoring_settings
+from ..api.monitoring_schemas import naive_utc
 from ..services import services
 from .args import whole_number
 from .people import page_requires
@@ -136,11 +137,10 @@ def _audit_filter() -> audit.AuditFilter:
         if not text:
             return None
         try:
-            value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            # The pages speak UTC: a time without a zone is UTC.
+            return naive_utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
         except ValueError as exc:
-            raise InvalidInput(f"{name}: {text!r} is not a date and time (YYYY-MM-DDTHH:MM)") from exc
-        # The pages speak UTC: a time without a zone is UTC.
-        return value if value.tzinfo is None else value.astimezone(UTC).replace(tzinfo=None)
+            raise InvalidInput(f"{name}: {text!r} is not a date and time (YYYY-MM-DDTHH:MM): {exc}") from exc
 
     return audit.AuditFilter(
         business_key=args.get("businessKey", "").strip() or None,

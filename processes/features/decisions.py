@@ -229,7 +229,8 @@ def evaluate_decision(engine, key: str, variables: Mapping[str, Any], version: i
     """A decision evaluated on its own (REST, CLI): no instance, nothing recorded."""
     from processes.instances import check_variables
 
-    variables = check_variables(dict(variables))
+    # A copy when it is a mapping; anything else is refused by check_variables with its reason (a 422, not a 500).
+    variables = check_variables(dict(variables) if isinstance(variables, Mapping) else variables)
     with engine.read_session() as session:
         outcome = decide(engine, session.connection(), key, variables, version)
     outcome.pop("ruleOutputs")

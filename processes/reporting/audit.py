@@ -141,7 +141,7 @@ def search_events(engine: Engine, where: AuditFilter, *, limit: int = 100, befor
     id stays as fast on the millionth event as on the first, where an offset would not."""
     cursor = None
     if before is not None:
-        if not before.isdigit():
+        if not before.isdigit() or len(before) > 18:  # event ids are 64-bit integers
             raise InvalidInput(f"cursor {before!r} is not one this API returned")
         cursor = int(before)
     with engine.read_session() as session:

@@ -233,3 +233,33 @@ def test_reserved_ids_in_a_c7_header_diagram_name_the_file(client: FlaskClient) 
            "</bpmn:definitions>").encode()  # fmt: skip
     problem = assert_problem(deploy(client, ("p.bpmn", xml)), 422)
     assert problem["problems"][0]["file"] == "p.bpmn"
+
+
+# -- found by probing every route and parameter ------------------------------------------------------------
+
+
+def test_times_off_the_calendar_and_huge_cursors_are_422(client: FlaskClient) -> None:
+    for path in (
+        "/audit-events?cursor=99999999999999999999999999",
+        "/audit-events?from=0001-01-01T00:00:00Z",
+        "/audit-events/export?to=9999-12-31T23:59:59",
+        "/metrics/kpis?from=0001-01-01T00:00:00%2B14:00",
+        "/metrics/throughput?from=9999-12-31T23:59:59-12:00",
+        "/tasks?dueBefore=0001-01-01T00:00:00%2B14:00",
+    ):
+        assert_problem(client.get(f"{API}{path}"), 422)
+
+
+def test_nan_and_infinity_are_not_json(client: FlaskClient) -> None:
+    url = f"{API}/process-definitions/order_fulfillment/instances"
+    for value in ("NaN", "Infinity", "-Infinity"):
+        body = '{"variables": {"amount": ' + value + "}}"
+        assert_problem(client.post(url, data=body, content_type="application/json"), 400)
+
+
+def test_the_modeler_s_decision_check_refuses_variables_that_are_not_an_object(client: FlaskClient) -> None:
+    from processes.errors import InvalidInput
+    from processes.features.decisions import evaluate_decision
+
+    with pytest.raises(InvalidInput, match="JSON object"):
+        evaluate_decision(client.application.extensions["orderflow"].engine, "order_settings", "x")
