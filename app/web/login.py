@@ -48,7 +48,6 @@ def login():
     if caller is None:
         flash("Wrong username or password.", "error")
         return render_template("login.html", username=username), 401
-    session.clear()  # nothing from before the login carries over into the new session
     login_user(PageUser(caller, open_page_session(services().engine, caller.name)))
     target = request.args.get("next", "")
     # Only same-site paths: a login link must not bounce people to another site.

@@ -14,7 +14,7 @@ from schemathesis import GenerationMode
 
 from tests.support.server import TOKEN, Server
 
-EXAMPLES = int(os.environ.get("ORDERFLOW_FUZZ_EXAMPLES", "12"))
+EXAMPLES = int(os.environ.get("ORDERFLOW_FUZZ_EXAMPLES", "6"))
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
