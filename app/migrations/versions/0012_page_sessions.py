@@ -1,14 +1,14 @@
 """page sessions: a login to the pages is a row that logging out ends, so a copied session cookie dies with it
 
-Revision ID: 0011_page_sessions
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011_page_sessions"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
