@@ -139,8 +139,8 @@ def test_a_database_outage_is_503_with_retry_after_and_no_dead_letter(client, mo
 
 def test_a_dead_letter_closes_when_the_same_idempotency_key_succeeds(client: FlaskClient) -> None:
     url = f"{API}/process-definitions/order_fulfillment/instances"
-    failed = client.post(url, json={"variables": {"not a name": 1}}, headers={"Idempotency-Key": "order-7"})
-    letter = assert_problem(failed, 422)["deadLetterId"]
+    failed = client.post(url, json={}, query_string={"version": 99}, headers={"Idempotency-Key": "order-7"})
+    letter = assert_problem(failed, 404)["deadLetterId"]  # no version 99: kept as a dead letter
     started = client.post(url, json={"variables": {"amount": 1}}, headers={"Idempotency-Key": "order-7"})
     assert started.status_code == 201
     closed = client.get(f"{API}/dead-letters/{letter}").json
