@@ -19,6 +19,13 @@ from processes.identity import Caller
 
 from ..auth import verify_token
 
+# Who may use the Camunda APIs, by role (the same roles as /api/v1), and the longest a long poll may wait.
+INTEGRATORS = ["integrator"]
+STARTERS = ["integrator", "operator", "analyst"]
+SENDERS = ["integrator", "operator"]
+WORKERS = ["approver", "operator"]
+MAX_POLL_MS = 30 * 60 * 1000  # Camunda's own ceiling for asyncResponseTimeout / requestTimeout
+
 
 def token_from_request() -> str:
     scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")

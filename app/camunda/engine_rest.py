@@ -55,16 +55,11 @@ from processes.instances import cancel_instance, get_instance, start_instance
 from ..api.tasks import acting_user
 from ..auth import EVERYONE, actor, caller
 from ..services import services
-from .access import authorized, camunda_error, json_body
+from .access import INTEGRATORS, MAX_POLL_MS, SENDERS, STARTERS, WORKERS, authorized, camunda_error, json_body
 from .values import read_variables, typed_variables
 
 bp = APIBlueprint("camunda7", __name__, url_prefix="/engine-rest", tag="Camunda 7 engine REST")
 
-INTEGRATORS = ["integrator"]
-STARTERS = ["integrator", "operator", "analyst"]
-SENDERS = ["integrator", "operator"]
-WORKERS = ["approver", "operator"]
-MAX_POLL_MS = 30 * 60 * 1000  # Camunda's own ceiling for asyncResponseTimeout
 SECURITY = ["BasicAuth", "BearerAuth"]
 
 

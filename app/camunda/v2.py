@@ -33,15 +33,11 @@ from .. import __version__
 from ..auth import EVERYONE, actor
 from ..problems import problem
 from ..services import services
-from .access import authorized, json_body
+from .access import INTEGRATORS, MAX_POLL_MS, SENDERS, STARTERS, authorized, json_body
 
 bp = APIBlueprint("camunda8", __name__, url_prefix="/v2", tag="Camunda 8 REST")
 
-INTEGRATORS = ["integrator"]
-STARTERS = ["integrator", "operator", "analyst"]
-SENDERS = ["integrator", "operator"]
 DEFAULT_POLL_MS = 10_000
-MAX_POLL_MS = 30 * 60 * 1000
 SECURITY = ["BearerAuth", "BasicAuth"]
 
 

@@ -48,6 +48,23 @@ class _Far:
     def _cycles(self) -> int:
         return self.shift // CYCLE_YEARS
 
+    # Ordering from each class's ``_compare`` (-1, 0, 1 or NotImplemented), written once for dates and date-times.
+    def __lt__(self, other: Any) -> bool:
+        c = self._compare(other)
+        return c < 0 if c is not NotImplemented else NotImplemented
+
+    def __le__(self, other: Any) -> bool:
+        c = self._compare(other)
+        return c <= 0 if c is not NotImplemented else NotImplemented
+
+    def __gt__(self, other: Any) -> bool:
+        c = self._compare(other)
+        return c > 0 if c is not NotImplemented else NotImplemented
+
+    def __ge__(self, other: Any) -> bool:
+        c = self._compare(other)
+        return c >= 0 if c is not NotImplemented else NotImplemented
+
 
 class FarDate(_Far, dt.date):
     def isoformat(self) -> str:
@@ -89,22 +106,6 @@ class FarDate(_Far, dt.date):
     def __eq__(self, other: Any) -> bool:
         c = self._compare(other)
         return c == 0 if c is not NotImplemented else NotImplemented
-
-    def __lt__(self, other: Any) -> bool:
-        c = self._compare(other)
-        return c < 0 if c is not NotImplemented else NotImplemented
-
-    def __le__(self, other: Any) -> bool:
-        c = self._compare(other)
-        return c <= 0 if c is not NotImplemented else NotImplemented
-
-    def __gt__(self, other: Any) -> bool:
-        c = self._compare(other)
-        return c > 0 if c is not NotImplemented else NotImplemented
-
-    def __ge__(self, other: Any) -> bool:
-        c = self._compare(other)
-        return c >= 0 if c is not NotImplemented else NotImplemented
 
     def __hash__(self) -> int:
         return hash(("date", day_number(self)))
@@ -157,22 +158,6 @@ class FarDateTime(_Far, dt.datetime):
         except TypeError:
             return False
         return c == 0 if c is not NotImplemented else NotImplemented
-
-    def __lt__(self, other: Any) -> bool:
-        c = self._compare(other)
-        return c < 0 if c is not NotImplemented else NotImplemented
-
-    def __le__(self, other: Any) -> bool:
-        c = self._compare(other)
-        return c <= 0 if c is not NotImplemented else NotImplemented
-
-    def __gt__(self, other: Any) -> bool:
-        c = self._compare(other)
-        return c > 0 if c is not NotImplemented else NotImplemented
-
-    def __ge__(self, other: Any) -> bool:
-        c = self._compare(other)
-        return c >= 0 if c is not NotImplemented else NotImplemented
 
     def __hash__(self) -> int:
         return hash(("date and time", day_number(self), self.timetz()))
