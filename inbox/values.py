@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 
 from processes import expressions
+from processes.core import clock
 
 if TYPE_CHECKING:
     pass
@@ -61,7 +62,7 @@ def moment_of(text: str | None, data: dict) -> datetime | None:
     if value is None:
         return None
     value = str(value).strip()
-    now = datetime.now(UTC)
+    now = clock.now().replace(tzinfo=UTC)
     if value.upper().startswith("P"):
         parsed = TimerEventDefinition.parse_iso_duration(value)
         return (now + TimerEventDefinition.get_timedelta_from_start(parsed, now)).replace(tzinfo=None)

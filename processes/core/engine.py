@@ -22,7 +22,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from processes import limits
-from processes.core import spiff
+from processes.core import clock, spiff
+from processes.core.clock import Clock
 from processes.core.db import begin_with_retries, writer_lock
 from processes.core.feature import Feature, Hooks
 from processes.core.models import (
@@ -76,6 +77,8 @@ class EngineSettings:
     expression_seconds: float = 1.0
     expression_steps: int = 1_000_000
     max_variables_bytes: int = 4 * 1024 * 1024
+    # What "now" is inside every step (processes/core/clock.py); None: the caller's clock, the wall clock by default.
+    clock: Clock | None = None
 
     def policy_for(self, topic: str | None) -> tuple[int, float, float]:
         policy = self.retry_policy(topic) if self.retry_policy is not None and topic else None
@@ -206,10 +209,11 @@ class Engine:
         own check caught), the command's changes are rolled back and a fresh step stops the instance with an
         incident naming the variable: a start still creates the instance (in incident); any other command raises
         UnsavableVariable after the incident is committed, so its caller hears that the change was not applied."""
-        try:
-            return self._step(instance_id, command, actor, create, kind)
-        except UnsavableVariable as problem:
-            return self._stranded(instance_id, command, problem, actor, create)
+        with clock.using(self.settings.clock):
+            try:
+                return self._step(instance_id, command, actor, create, kind)
+            except UnsavableVariable as problem:
+                return self._stranded(instance_id, command, problem, actor, create)
 
     def _stranded(
         self,
@@ -344,6 +348,8 @@ class Engine:
 
         try:
             step.workflow.do_engine_steps(did_complete_task=completed)
+            # Timers reached just now are due by the engine's clock, which a scenario test runs ahead of the wall's.
+            spiff.align_timers(step.workflow, clock.current().lead())
         except SpiffWorkflowException as exc:
             step.open_incident("engine_error", spiff.plain_message(exc), task=getattr(exc, "task", None))
         except UnsavableVariable as exc:

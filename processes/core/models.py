@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import uuid4
 
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from processes.core import clock
 from processes.errors import InternalError
 
 
 def utcnow() -> datetime:
-    """Naive UTC: SQLite has no time zones, so every timestamp is stored as UTC without one."""
-    return datetime.now(UTC).replace(tzinfo=None)
+    """Naive UTC: SQLite has no time zones, so every timestamp is stored as UTC without one. It is the current
+    clock's (`processes.core.clock`): the wall clock, or a scenario test's virtual one."""
+    return clock.now()
 
 
 def iso(value: datetime | None) -> str | None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 from weakref import WeakKeyDictionary
@@ -116,6 +116,55 @@ def timer_due(workflow: BpmnWorkflow) -> datetime | None:
             at = at.astimezone(UTC).replace(tzinfo=None)
         due = at if due is None or at < due else due
     return due
+
+
+ALIGNED = "orderflow.timer_aligned"  # internal data: this timer's due moment was moved to the engine's clock
+
+
+def _waiting_timers(workflow: BpmnWorkflow) -> list:
+    """Tasks waiting on a timer event (SpiffWorkflow's event manager keeps every waiting catch event)."""
+    from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+
+    return [
+        task
+        for task in list(workflow.event_manager.tasks.values())
+        if isinstance(getattr(task.task_spec, "event_definition", None), TimerEventDefinition)
+    ]
+
+
+def align_timers(workflow: BpmnWorkflow, lead: timedelta) -> None:
+    """Move the due moment of timers reached in this step by `lead`, the engine clock's lead over the wall clock
+    (SpiffWorkflow computes "wall now + duration" when a timer is reached). Each timer moves once; with the wall
+    clock (no lead) nothing changes."""
+    if not lead:
+        return
+    for task in _waiting_timers(workflow):
+        value = task._get_internal_data("event_value")
+        if not isinstance(value, str) or task._get_internal_data(ALIGNED, False):
+            continue
+        try:
+            due = datetime.fromisoformat(value)
+        except ValueError:
+            continue
+        task._set_internal_data(event_value=(due + lead).isoformat(), **{ALIGNED: True})
+
+
+def fire_due_timers(workflow: BpmnWorkflow, now: datetime) -> None:
+    """Fire the timers due by `now` (naive UTC, the engine's clock), then let SpiffWorkflow look at every timer
+    again. With the wall clock this is what SpiffWorkflow's own `refresh_timers` does."""
+    for task in _waiting_timers(workflow):
+        value = task._get_internal_data("event_value")
+        if not isinstance(value, str):
+            continue
+        try:
+            due = datetime.fromisoformat(value)
+        except ValueError:
+            continue
+        if due.tzinfo is not None:
+            due = due.astimezone(UTC).replace(tzinfo=None)
+        if due <= now:
+            task._set_internal_data(event_fired=True)
+    workflow.refresh_timers()
 
 
 def plain_message(exc: Exception) -> str:
@@ -253,6 +302,7 @@ __all__ = [
     "SpiffWorkflowException",
     "TaskState",
     "add_child",
+    "align_timers",
     "add_input",
     "copy_task_attrs",
     "create_event_task",
@@ -266,6 +316,7 @@ __all__ = [
     "event_fired",
     "event_value",
     "find_task",
+    "fire_due_timers",
     "instances",
     "is_element",
     "plain_message",

@@ -68,6 +68,7 @@ from decimal import localcontext as _decimal_context
 from typing import Any
 
 from processes import limits
+from processes.core import clock as engine_clock
 from processes.errors import OrderflowError
 
 __all__ = [
@@ -92,7 +93,7 @@ _DECIMALS = Context(prec=1_000, Emax=999_999, Emin=-999_999, traps=[InvalidOpera
 
 
 def _utc_now() -> datetime:
-    return datetime.now(UTC)
+    return engine_clock.now().replace(tzinfo=UTC)
 
 
 clock: Callable[[], datetime] = _utc_now

@@ -43,7 +43,7 @@ from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.task import TaskState
 
 from processes import expressions
-from processes.core import spiff
+from processes.core import clock, spiff
 from processes.core.feature import Feature
 from processes.deployment.parser import _problem
 from processes.features.conditional_events import (
@@ -493,7 +493,7 @@ def _first_tick(definition: ScopeTrigger, variables: dict[str, Any]) -> dict[str
 
 def _tick(kind: str | None, value: Any) -> dict[str, Any]:
     """The first due moment of a timer (`kind` TimeDate, DurationTimer or CycleTimer) with this value."""
-    now = datetime.now(UTC)
+    now = clock.now().replace(tzinfo=UTC)
     if isinstance(value, datetime):
         return {"due": _naive(value)}
     text = str(value).strip()
@@ -560,7 +560,7 @@ def next_timer(step: Step) -> datetime | None:
 
 def fire_timers(step: Step) -> None:
     """Within a step: start the event subprocesses whose timer is due (a cycle arms its next tick)."""
-    now = datetime.now(UTC).replace(tzinfo=None)
+    now = clock.now()
     for _scope_id, scope in _scopes(step.workflow):
         armed = scope.task_tree.internal_data.get(TIMERS) or {}
         for esp_name, start in triggers(scope, "timer"):

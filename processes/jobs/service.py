@@ -562,7 +562,7 @@ class JobService:
             step.forget_job(row)
             before = {f: f.before_timers(step) for f in self.engine.hooks.before_timers}
             try:
-                step.workflow.refresh_timers()
+                spiff.fire_due_timers(step.workflow, utcnow())
             except SpiffWorkflowException as exc:
                 step.open_incident("timer_error", str(exc))
             step.record("timers_checked", data={"jobId": row.id})

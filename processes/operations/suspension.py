@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from processes.core import spiff
 from processes.core.engine import Engine
 from processes.core.feature import Feature
 from processes.core.models import ENDED_STATUSES, INCIDENT, SUSPENDED, AuditEvent, ProcessDefinition, iso, utcnow
@@ -80,7 +81,7 @@ def resume_instance(engine: Engine, instance_id: str, *, comment: str | None = N
         # Timers that fell due while it was suspended fire now, as the timer job would have made them.
         hooks = step.engine.hooks
         before = {feature: feature.before_timers(step) for feature in hooks.before_timers}
-        step.workflow.refresh_timers()
+        spiff.fire_due_timers(step.workflow, utcnow())
         for feature in hooks.after_timers:
             feature.after_timers(step, before.get(feature))
 
