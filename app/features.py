@@ -58,14 +58,17 @@ def build_engine(
     session_factory: sessionmaker,
     dispatcher: JobDispatcher | None = None,
     settings: EngineSettings | None = None,
+    *,
+    observers: list[Feature] | None = None,
 ) -> Engine:
-    """An engine with orderflow's features and its sandboxed script engine (with the registered beans)."""
+    """An engine with orderflow's features and its sandboxed script engine (with the registered beans).
+    `observers` are features that only watch, after all the others (the scenario tester's coverage recorder)."""
     settings = settings or EngineSettings()
     settings.beans = check_beans(settings.beans)
     return Engine(
         session_factory,
         dispatcher,
         settings,
-        features=default_features(settings),
+        features=default_features(settings) + list(observers or ()),
         script_engine=SandboxedScriptEngine(settings.beans),
     )

@@ -15,6 +15,7 @@ status says what they would mean to a caller.
     ├── InvalidInput        422  the request itself is wrong: bad variables, unknown keys, files that are not BPMN
     │   ├── FormInvalid     422  inbox: form data that does not satisfy the task's form (``field_errors``)
     │   ├── IdempotencyKeyReused 422 instances: an Idempotency-Key that started an order came with another request
+    │   ├── ScenarioInvalid 422  app.testing: a scenario file (*.test.yaml) cannot be read; says the file and where
     │   ├── DmnParseError   422  dmn: a DMN file cannot be used; ``problems`` lists every Problem in it
     │   └── DmnDecisionError 422 dmn: evaluating a decision failed (hit policy, wrong type, missing input, FEEL)
     ├── DeploymentRejected  422  the files cannot be deployed; ``problems`` lists every Problem (sent as problems)
@@ -81,6 +82,14 @@ class InvalidInput(OrderflowError):
 
     status = 422
     title = "Invalid input"
+
+
+class ScenarioInvalid(InvalidInput):
+    """A scenario file (`*.test.yaml`) that cannot be read or run: the message names the file, the scenario and the
+    field (the scenario tester lives in app/testing, which needs the inbox and the feature list; its error lives
+    here with the others)."""
+
+    title = "Invalid scenario"
 
 
 class Conflict(OrderflowError):
