@@ -7,6 +7,7 @@ from collections import deque
 from typing import Any
 
 from app.testing.diagram import Diagram
+from app.testing.recorder import UNKNOWN
 from app.testing.runner import Outcome
 from app.testing.scenarios import Scenario
 
@@ -25,11 +26,15 @@ class Passage:
             diagrams[0] if diagrams else None,
         )
         for arrival in outcome.arrivals:
+            source = arrival.source
+            if source == UNKNOWN:  # the one flow into it, if the order passed where that flow comes from
+                into = [f for d in diagrams for f in d.flows.values() if f.target == arrival.element]
+                source = into[0].source if len(into) == 1 and into[0].source in self.elements else None
             self.elements.append(arrival.element)
-            if arrival.source is None:
+            if source is None:
                 continue
             for diagram in diagrams:
-                for flow in diagram.flows_between(arrival.source, arrival.element):
+                for flow in diagram.flows_between(source, arrival.element):
                     self.flows.append(flow.id)
                     self.taken.setdefault(flow.source, []).append(flow.id)
 
@@ -126,12 +131,6 @@ def first_difference(scenario: Scenario, outcome: Outcome, diagrams: list[Diagra
                 return f"expected an incident {wanted}, but the incidents are: {seen}"
     if outcome.problem and (expect.incidents is None or not incidents):
         return outcome.problem
-    if expect.end is not None and not passage.passed(expect.end):
-        ended = [
-            e for e in passage.elements if passage.diagram and passage.diagram.elements.get(e, ("",))[0] == "endEvent"
-        ]
-        where = f"it passed the end events {', '.join(dict.fromkeys(ended))}" if ended else "it reached no end event"
-        return f"expected to end at {expect.end}, but {where}: {explain_missing(expect.end, passage)}"
     position, previous = 0, None
     for name in expect.path:
         if not passage.passed(name):
@@ -143,6 +142,12 @@ def first_difference(scenario: Scenario, outcome: Outcome, diagrams: list[Diagra
         except ValueError:
             return f"path: {name} was passed, but not after {previous}"
         previous = name
+    if expect.end is not None and not passage.passed(expect.end):
+        ended = [
+            e for e in passage.elements if passage.diagram and passage.diagram.elements.get(e, ("",))[0] == "endEvent"
+        ]
+        where = f"it passed the end events {', '.join(dict.fromkeys(ended))}" if ended else "it reached no end event"
+        return f"expected to end at {expect.end}, but {where}: {explain_missing(expect.end, passage)}"
     for name in expect.path + expect.passes:
         if not passage.passed(name):
             return f"{explain_missing(name, passage)}"

@@ -50,6 +50,7 @@ class Diagram:
     flows: dict[str, Flow] = field(default_factory=dict)
     children: dict[str, list[str]] = field(default_factory=dict)  # subprocess -> its start events
     boundaries: dict[str, list[str]] = field(default_factory=dict)  # activity -> its boundary events
+    compensations: dict[str, str] = field(default_factory=dict)  # compensation boundary event -> its handler
     xml: str = ""  # as drawn, for the coverage report
 
     def name_of(self, element: str) -> str:
@@ -102,6 +103,10 @@ def read_bpmn(file: Path, data: bytes | None = None) -> Diagram:
                 diagram.boundaries.setdefault(node.get("attachedToRef"), []).append(node.get("id"))
             if kind == "startEvent" and _local(node.getparent().tag) in ("subProcess", "transaction"):
                 diagram.children.setdefault(node.getparent().get("id"), []).append(node.get("id"))
+        for association in process.iter(f"{{{BPMN}}}association"):
+            source = association.get("sourceRef")
+            if diagram.elements.get(source, ("",))[0] == "boundaryEvent":
+                diagram.compensations[source] = association.get("targetRef")
         for flow in process.iter(f"{{{BPMN}}}sequenceFlow"):
             condition = flow.find(f"{{{BPMN}}}conditionExpression")
             diagram.flows[flow.get("id")] = Flow(

@@ -1,6 +1,7 @@
 """The coverage recorder: a feature that only watches. Each time an element is reached (it is active, or it completed)
-it notes the element and the element it came from, which is the sequence flow taken between them. It changes nothing
-in the step; the scenario tester adds it after orderflow's own features."""
+it notes the element and the element it came from, which is the sequence flow taken between them. What the library
+never completes as a task (a throw event that ends its scope, a compensation handler run as a job) it reads from the
+step's audit events. It changes nothing in the step; the scenario tester adds it after orderflow's own features."""
 
 from __future__ import annotations
 
@@ -12,10 +13,16 @@ from SpiffWorkflow.task import TaskState
 
 from processes.core import Feature, Step, spiff
 
+UNKNOWN = "?"  # the element came from the one flow that leads to it (a throw event seen in the audit events)
+# Audit events whose element was passed although its task may never complete.
+THROWN = ("bpmn_error", "escalation_thrown", "signal_thrown", "message_thrown")
+HANDLERS = ("compensation_started", "compensation_completed")
+
 
 @dataclass(frozen=True)
 class Arrival:
-    """An element reached by an order: `source` is the element before it (None after a start, into a subprocess)."""
+    """An element reached by an order: `source` is the element before it (None after a start, into a subprocess, or
+    for a compensation handler; UNKNOWN when only the diagram can say)."""
 
     instance_id: str
     process_key: str
@@ -32,30 +39,49 @@ def _source(task: Any) -> str | None:
 
 @dataclass
 class CoverageRecorder(Feature):
-    """Arrivals in the order they happened, each spiff task once (a loop that comes back is a new task)."""
+    """Arrivals in the order they happened, each spiff task once (a loop that comes back is a new task). A step's
+    arrivals count once it is saved (a step rolled back passed nothing)."""
 
     arrivals: list[Arrival] = field(default_factory=list)
     _seen: set[tuple[str, str]] = field(default_factory=set)
+    _pending: dict[int, list[tuple[int, Arrival, tuple[str, str] | None]]] = field(default_factory=dict)
 
-    def _note(self, step: Step, task: Any) -> None:
-        key = (step.instance.id, str(task.id))
-        if key in self._seen:
+    def _note(self, step: Step, element: str | None, source: str | None, key: tuple[str, str] | None) -> None:
+        pending = self._pending.setdefault(id(step), [])
+        if not element or (key is not None and (key in self._seen or any(k == key for *_, k in pending))):
             return
-        self._seen.add(key)
-        element = spiff.element_id(task)
-        if element:
-            self.arrivals.append(Arrival(step.instance.id, step.instance.process_key, element, _source(task)))
+        arrival = Arrival(step.instance.id, step.instance.process_key, element, source)
+        pending.append((len(step.events), arrival, key))
+
+    def _note_task(self, step: Step, task: Any) -> None:
+        self._note(step, spiff.element_id(task), _source(task), (step.instance.id, str(task.id)))
 
     def element_completed(self, step: Step, task: Any) -> None:
-        self._note(step, task)
+        self._note_task(step, task)
 
     def derive(self, step: Step, active_tasks: list) -> None:
         for task in active_tasks:
             # A boundary event waits while its activity runs: it is reached only when it fires (completes).
             if isinstance(task.task_spec, BoundaryEvent) and task.state != TaskState.COMPLETED:
                 continue
-            self._note(step, task)
+            self._note_task(step, task)
+
+    def saved(self, step: Step) -> None:
+        pending = self._pending.pop(id(step), [])
+        for index, event in enumerate(step.events):
+            element, kind = event.get("element_id"), event.get("type")
+            if kind in THROWN and element and not any(a.element == element for _, a, _ in pending):
+                pending.append((index, Arrival(step.instance.id, step.instance.process_key, element, UNKNOWN), None))
+            elif kind in HANDLERS and isinstance(event.get("data"), dict) and event["data"].get("handler"):
+                handler = event["data"]["handler"]
+                if kind == "compensation_started" or not any(a.element == handler for _, a, _ in pending):
+                    pending.append((index, Arrival(step.instance.id, step.instance.process_key, handler, None), None))
+        for _, arrival, key in sorted(pending, key=lambda entry: entry[0]):
+            if key is not None:
+                self._seen.add(key)
+            self.arrivals.append(arrival)
 
     def clear(self) -> None:
         self.arrivals.clear()
         self._seen.clear()
+        self._pending.clear()

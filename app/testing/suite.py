@@ -181,6 +181,10 @@ def _coverage(diagrams: list[Diagram], results: list[ScenarioResult]) -> list[Di
             for entry in coverage:
                 if flow in entry.diagram.flows:
                     entry.flows.add(flow)
+    for entry in coverage:  # a compensation boundary event is used when its handler ran
+        for boundary, handler in entry.diagram.compensations.items():
+            if handler in entry.elements:
+                entry.elements.add(boundary)
     return coverage
 
 
