@@ -23,6 +23,7 @@ def record(engine: Engine, instance_id: str, name: str | None = None) -> str:
     answers: dict[str, list[dict[str, Any]]] = {}
     steps: list[dict[str, Any]] = []
     path: list[str] = []
+    ends: list[str] = []
     start: dict[str, Any] = {"businessKey": instance.get("businessKey") or "RECORDED-1", "variables": {}}
     for event in events:
         kind, element, data = event["type"], event.get("elementId"), event.get("data") or {}
@@ -32,6 +33,8 @@ def record(engine: Engine, instance_id: str, name: str | None = None) -> str:
             jobs[element] = data.get("topic") or ""
         elif kind == "element_completed" and element:
             path.append(element)
+            if "EndEvent" in (event.get("elementType") or ""):
+                ends.append(element)
             if element in jobs:
                 result = {k: v for k, v in (data or {}).items() if k not in _NOT_ANSWERS}
                 answers.setdefault(element, []).append({"result": result})
@@ -50,7 +53,10 @@ def record(engine: Engine, instance_id: str, name: str | None = None) -> str:
             if data.get("variables"):
                 step["variables"] = data["variables"]
             steps.append(step)
-    expect: dict[str, Any] = {"path": list(dict.fromkeys(path)), "status": instance["status"]}
+    # Passed as a set: parallel branches complete in an order a replay need not repeat.
+    expect: dict[str, Any] = {"passes": list(dict.fromkeys(path)), "status": instance["status"]}
+    if ends and instance["status"] == "completed":
+        expect["end"] = ends[-1]
     outcome = (instance.get("variables") or {}).get("orderOutcome")
     if outcome is not None:
         expect["variables"] = {"orderOutcome": outcome}

@@ -129,3 +129,61 @@ def evaluate(key: str):
         raise NotFound(str(exc)) from exc
     except DecisionError as exc:
         raise InvalidInput(f"decision '{key}': {exc}") from exc
+
+
+# -- scenarios: test a process before deploying it (app/testing) ---------------------------------------------------
+
+
+def _deployed_models(except_key: str) -> list[tuple[str, bytes]]:
+    """The latest deployed decision tables and other processes, for what the posted diagram calls."""
+    from sqlalchemy import select
+
+    from processes.core.models import DecisionDefinition, ProcessDefinition
+
+    files: dict[bytes, str] = {}
+    engine = services().engine
+    with engine.read_session() as session:
+        for model, suffix in ((DecisionDefinition, "dmn"), (ProcessDefinition, "bpmn")):
+            latest: dict[str, tuple[int, str]] = {}
+            for key, version, xml in session.execute(select(model.key, model.version, model.xml)):
+                if key != except_key and (key not in latest or version > latest[key][0]):
+                    latest[key] = (version, xml)
+            for key, (_version, xml) in sorted(latest.items()):
+                files.setdefault(xml.encode("utf-8"), f"{key}.{suffix}")  # several decisions share one file
+    return [(name, data) for data, name in files.items()]
+
+
+@bp.get("/processes/<key>/scenarios")
+@analyst_only
+def shipped_scenarios(key: str):
+    """The scenario file kept next to the shipped diagram (`bpmn/<key>.test.yaml`), to start from."""
+    from app import SHIPPED_DIR
+
+    path = SHIPPED_DIR / f"{key}.test.yaml"
+    return {"name": path.name, "text": path.read_text(encoding="utf-8") if path.is_file() else ""}
+
+
+@bp.post("/processes/<key>/scenarios/run")
+@analyst_only
+def run_scenarios(key: str):
+    """Run posted scenarios (`text`, a scenario file) against the posted diagram (`xml`, not yet deployed) on an
+    in-memory engine beside this server's: answers pass/fail per scenario and the diagram's coverage."""
+    from app.testing import run_texts
+
+    body = _body()
+    if not isinstance(body.get("xml"), str) or not isinstance(body.get("text"), str):
+        raise InvalidInput('send the diagram as "xml" and the scenario file as "text"')
+    models = [(f"{key}.bpmn", body["xml"].encode("utf-8")), *_deployed_models(key)]
+    result = run_texts(models, [(f"{key}.test.yaml", body["text"])])
+    answer = result.as_json()
+    answer["coverage"] = [c for c in answer["coverage"] if c["file"] == f"{key}.bpmn"]
+    return answer
+
+
+@bp.post("/test-orders/<instance_id>/scenario")
+@analyst_only
+def record_scenario(instance_id: str):
+    """A scenario that repeats what a test order did (started, answered, completed by hand), as a file's text."""
+    from app.testing import record
+
+    return {"text": record(services().engine, instance_id)}

@@ -225,6 +225,8 @@
       const started = await api("POST", data.urls.testOrders.replace("__KEY__", state.key), {
         variables, businessKey: document.getElementById("test-business-key").value.trim() || undefined,
       });
+      state.testOrder = started.id;  // scenarios.js records a scenario from it
+      page.dispatchEvent(new CustomEvent("test-order-started", { detail: started }));
       const poll = async () => {
         try {
           const progress = await api("GET", data.urls.testOrder.replace("__ID__", started.id));
