@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test test-quick tck bench chaos fuzz lint install clean assets
+.PHONY: run test test-quick test-processes tck bench chaos fuzz lint install clean assets
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ test: $(INSTALLED)
 # The fast kinds only: unit tests and in-process API contract tests (no server process, browser or services).
 test-quick: $(INSTALLED)
 	$(VENV)/bin/python -m pytest tests/unit tests/api
+
+# The scenario files next to the shipped diagrams (bpmn/*.test.yaml), as CI runs them: pass/fail per scenario, JUnit
+# XML and the HTML coverage report in var/. The default suite runs them too (tests/unit/test_scenarios.py).
+test-processes: $(INSTALLED)
+	$(VENV)/bin/orderflow test bpmn/ --junit var/junit-processes.xml --coverage var/coverage
 
 # The whole DMN TCK (../shared/conformance/dmn-tck and dmn-tck-more), in process: pass count per compliance level and
 # every failing case. The default suite runs it too (tests/unit/test_dmn_tck.py, a few seconds).

@@ -67,11 +67,23 @@ class CoverageRecorder(Feature):
             self._note_task(step, task)
 
     def saved(self, step: Step) -> None:
+        # Tasks a feature completed outside the engine's run (a compensation throw with nothing to undo) are passed.
+        for task in spiff.tasks_in(step.workflow, TaskState.COMPLETED):
+            self._note_task(step, task)
         pending = self._pending.pop(id(step), [])
         for index, event in enumerate(step.events):
             element, kind = event.get("element_id"), event.get("type")
-            if kind in THROWN and element and not any(a.element == element for _, a, _ in pending):
-                pending.append((index, Arrival(step.instance.id, step.instance.process_key, element, UNKNOWN), None))
+            thrown = kind in THROWN and "Event" in (event.get("element_type") or "")
+            if thrown and element:
+                # Passed when it threw: earlier in the step than a task completed afterwards may say.
+                known = [i for i, (_, a, _) in enumerate(pending) if a.element == element]
+                if known:
+                    at, arrival, key = pending[known[0]]
+                    pending[known[0]] = (min(at, index), arrival, key)
+                else:
+                    pending.append(
+                        (index, Arrival(step.instance.id, step.instance.process_key, element, UNKNOWN), None)
+                    )
             elif kind in HANDLERS and isinstance(event.get("data"), dict) and event["data"].get("handler"):
                 handler = event["data"]["handler"]
                 if kind == "compensation_started" or not any(a.element == handler for _, a, _ in pending):

@@ -346,10 +346,12 @@ class Engine:
                 for feature in listeners:
                     feature.element_completed(step, task)
 
+        # Timers reached in this run are due by the engine's clock, which a scenario test runs ahead of the wall's.
+        # The lead is taken before the run: a timer is then due no earlier than its duration after it was reached.
+        lead = clock.current().lead()
         try:
             step.workflow.do_engine_steps(did_complete_task=completed)
-            # Timers reached just now are due by the engine's clock, which a scenario test runs ahead of the wall's.
-            spiff.align_timers(step.workflow, clock.current().lead())
+            spiff.align_timers(step.workflow, lead)
         except SpiffWorkflowException as exc:
             step.open_incident("engine_error", spiff.plain_message(exc), task=getattr(exc, "task", None))
         except UnsavableVariable as exc:

@@ -5,7 +5,6 @@ the modeler pages' own JSON calls (session login, CSRF header, analyst role)."""
 from __future__ import annotations
 
 import io
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from processes.modeling import (
 )
 from processes.modeling.variables import names_read
 from tests.support.paths import DIAGRAMS, SHIPPED
+from tests.support.sessions import logged_in
 
 TOKEN = "modeling-token"
 
@@ -228,16 +228,6 @@ def rest(app) -> Iterator[FlaskClient]:
     client = app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {TOKEN}"
     yield client
-
-
-def logged_in(app, username: str) -> tuple[FlaskClient, str]:
-    """A browser-like client: logged in through the login form; returns it and the page's CSRF token."""
-    client = app.test_client()
-    page = client.get("/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    response = client.post("/login", data={"username": username, "password": "orderflow-demo", "csrf_token": token})
-    assert response.status_code == 302, response.get_data(as_text=True)
-    return client, token
 
 
 def test_rest_lint_versions_diff_and_topics(rest: FlaskClient) -> None:

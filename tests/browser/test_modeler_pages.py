@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from lxml import etree
 
 from processes import expressions
@@ -529,6 +530,34 @@ def test_the_condition_builder_writes_juel_the_engine_runs_and_reads_it_back(sit
         assert page.evaluate("text => OrderflowConditions.parse(text)", written) == model  # opens in the builder again
     for hand_written in ("${a && b || c}", "total >= 1000", "=total > 5", "${execution.getVariable('x') != null}"):
         assert page.evaluate("text => OrderflowConditions.parse(text)", hand_written) is None
+
+
+def test_the_modeler_runs_scenarios_and_draws_their_coverage_on_the_canvas(site: Server, page) -> None:
+    errors = watch_for_errors(page)
+    log_in(page, site, "anna", start="/modeler/processes/order_fulfillment")
+    page.wait_for_selector("#scenarios[data-ready=true]")
+    shipped = page.input_value("[data-testid=scenario-text]")
+    assert "process: order_fulfillment" in shipped
+
+    page.click("[data-testid=run-scenarios]")
+    page.wait_for_selector("[data-testid=scenario-summary][data-state=passed]")
+    summary = page.inner_text("[data-testid=scenario-summary]")
+    assert "3 of 3 scenarios passed" in summary and "flows 15/15" in summary
+    assert page.locator('.djs-connection.covered[data-element-id="Flow_HighValue"]').count() == 1
+    assert page.locator(".djs-element.not-covered").count() == 0
+
+    # Only the small order: the high-value path is drawn as not covered.
+    document = yaml.safe_load(shipped)
+    document["scenarios"] = [s for s in document["scenarios"] if s["name"] == "a small order ships without the flag"]
+    page.fill("[data-testid=scenario-text]", yaml.safe_dump(document))
+    page.click("[data-testid=run-scenarios]")
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=scenario-summary]').textContent.startsWith('1 of 1')"
+    )
+    assert "flows 12/15" in page.inner_text("[data-testid=scenario-summary]")
+    assert page.locator('.djs-element.not-covered[data-element-id="Task_FlagHighValue"]').count() == 1
+    assert page.locator('.djs-connection.not-covered[data-element-id="Flow_HighValue"]').count() == 1
+    assert errors == []
 
 
 def test_approvers_see_no_modeler_and_analysts_do(site: Server, page, browser) -> None:

@@ -14,7 +14,7 @@ import yaml
 from click.testing import CliRunner
 
 from app.cli import main
-from app.testing import SuiteResult, junit, load, record, run_paths, run_texts, write_html
+from app.testing import SuiteResult, junit, load, parse, record, run_paths, run_texts, write_html
 from app.testing.runner import Runner
 from processes.errors import ScenarioInvalid
 from tests.support.paths import ROOT
@@ -165,3 +165,16 @@ def test_an_order_walked_through_is_recorded_as_a_scenario_that_passes() -> None
     assert recorded["expect"]["variables"] == {"orderOutcome": "readyToShip"}
     replayed = run_texts(models, [("recorded.test.yaml", text)])
     assert [r.difference for r in replayed.results] == [None]
+
+
+def test_the_readme_example_is_a_scenario_file_orderflow_reads() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### The scenario format", 1)[1]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+
+    (scenario,) = parse(example, Path("order_management.test.yaml"))
+
+    assert scenario.business_key == "ORDER-7"
+    assert [a.kind for a in scenario.answers["payment.authorize"]] == ["error", "result"]
+    assert scenario.variables["customer"]["name"] == "Grace Hopper"
+    assert scenario.steps[0].when == "Task_AwaitPaymentDetails"
