@@ -238,9 +238,9 @@ class Runner:
                 self._instance_id = self._start(scenario)
                 for step in scenario.steps:
                     self._perform(step)
-                # After the last step the order runs to its end, timers skipped forward, unless the scenario
-                # expects it to stay waiting (then only what is due now runs: a boundary timer must not fire).
-                if scenario.expect.status not in (None, "completed", "cancelled"):
+                # After the last step the order runs to its end (or an incident), timers skipped forward, unless
+                # the scenario expects it to wait (then only what is due now runs: a boundary timer must not fire).
+                if scenario.expect.status in ("waiting", "running", "suspended"):
                     self._drain()
                 else:
                     self._until(self._ended, "the order should end")

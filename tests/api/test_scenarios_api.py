@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.support.paths import ROOT
 from tests.support.sessions import logged_in
@@ -79,3 +80,24 @@ def test_an_invalid_scenario_file_is_a_problem_naming_the_field_and_approvers_ma
         headers={"X-CSRFToken": token},
     )
     assert refused.status_code == 403
+
+
+def test_a_test_order_is_recorded_as_a_scenario_file(app) -> None:
+    client, csrf = logged_in(app, "anna")
+    order = {"items": [{"sku": "SKU-1004", "quantity": 1, "unitPrice": 25.5}], "shippingAddress": {"country": "DE"}}
+    started = client.post(
+        "/modeler/api/processes/order_fulfillment/test-orders",
+        json={"variables": order, "businessKey": "TEST-REC-1"},
+        headers={"X-CSRFToken": csrf},
+    ).json
+
+    recorded = client.post(f"/modeler/api/test-orders/{started['id']}/scenario", json={}, headers={"X-CSRFToken": csrf})
+
+    assert recorded.status_code == 200
+    document = yaml.safe_load(recorded.json["text"])
+    assert document["process"] == "order_fulfillment"
+    (scenario,) = document["scenarios"]
+    assert scenario["start"] == {"businessKey": "TEST-REC-1", "variables": order}
+    # No workers run in these tests: the order waits for its first jobs, and the recording says so.
+    assert scenario["expect"]["status"] == "running"
+    assert "Task_ValidateOrder" in scenario["expect"]["passes"]

@@ -178,3 +178,57 @@ def test_the_readme_example_is_a_scenario_file_orderflow_reads() -> None:
     assert [a.kind for a in scenario.answers["payment.authorize"]] == ["error", "result"]
     assert scenario.variables["customer"]["name"] == "Grace Hopper"
     assert scenario.steps[0].when == "Task_AwaitPaymentDetails"
+
+
+REVIEWS_AND_INCIDENTS = """
+process: order_fulfillment
+defaults:
+  start:
+    variables:
+      items: [{sku: SKU-1004, quantity: 1, unitPrice: 25.5}]
+      shippingAddress: {street: 1 Main St, city: Berlin, postalCode: "10115", country: DE}
+  connectors:
+    wms.reserve: {result: {reservationId: RES-1}}
+    payment.authorize: {result: {paymentAuthorizationId: AUTH-1}}
+    payment.capture: {result: {paymentCaptureId: CAP-1, paymentStatus: captured}}
+    wms.ship: {result: {shipmentId: SH-1}}
+scenarios:
+  - name: a reviewer accepts a reservation that differs from what was asked
+    connectors:
+      wms.reserve: {discrepancy: {code: RESERVATION_DISCREPANCY, asked: {quantity: 1}, got: {quantity: 2},
+                                  variables: {reservationId: RES-9}}}
+    steps:
+      - review: Task_ReserveInventory
+        by: olga
+        groups: [reviewers]
+    expect:
+      end: EndEvent_OrderShipped
+      variables: {reservationId: RES-9}
+  - name: a warehouse down on every retry is the incident expected
+    connectors:
+      wms.ship: {fail: warehouse down}
+    expect:
+      status: incident
+      incidents: [{element: Task_ShipOrder, message: warehouse down}]
+  - name: a reviewer outside the reviewers group may not decide
+    connectors:
+      wms.reserve: {discrepancy: {code: RESERVATION_DISCREPANCY, asked: {quantity: 1}, got: {quantity: 2}}}
+    steps:
+      - review: Task_ReserveInventory
+        by: sam
+        groups: [sales]
+    expect:
+      end: EndEvent_OrderShipped
+"""
+
+
+def test_reviews_retries_into_incidents_and_who_may_act_run_as_in_production() -> None:
+    models = [("order_fulfillment.bpmn", (SHIPPED / "order_fulfillment.bpmn").read_bytes())]
+
+    result = run_texts(models, [("reviews.test.yaml", REVIEWS_AND_INCIDENTS)])
+
+    accepted, incident, refused = result.results
+    assert accepted.passed and incident.passed, (accepted.difference, incident.difference)
+    # Retried on the warehouse's own policy (3 attempts) on the virtual clock before the incident opened.
+    assert incident.outcome.calls.count("wms.ship at Task_ShipOrder: fail warehouse down") == 3
+    assert refused.difference.startswith("Forbidden: ")
