@@ -178,44 +178,52 @@ class Runner:
 
     def _perform(self, step: Step) -> None:
         if step.kind in ("complete", "review"):
-            self._until(
-                lambda: self._open_task(step.target, step.kind) is not None,
-                f"the scenario completes {'the review of ' if step.kind == 'review' else ''}{step.target}",
-            )
-            row = self._open_task(step.target, step.kind)
-            groups = frozenset(step.groups)
-            # Without groups the tester acts as an admin; with them, only as a candidate of the task may.
-            caller = Caller(step.by, frozenset({"approver"} if groups else {"admin"}), groups)
-            variables = {"accept": step.accept, **step.variables} if step.kind == "review" else step.variables
-            complete_task(self.engine, row.id, dict(variables), step.by, caller=caller)
+            self._complete(step)
             return
         if step.when:
             self._until(lambda: self._active(step.when), f"the scenario waits for {step.when}")
         else:
             self._drain()
         if step.kind == "wait":
-            target = self.clock.now() + timedelta(seconds=_seconds(step.target))
-            while True:
-                self._drain()
-                due = self.jobs.next_due()
-                if due is None or due > target:
-                    break
-                self.clock.advance_to(due)
-            self.clock.advance_to(target)
-            self._run_due_jobs()
+            self._wait(timedelta(seconds=_seconds(step.target)))
         elif step.kind == "message":
+            # By the scenario's business key, unless the step names a key of its own.
+            business_key = step.business_key
+            if business_key is None and step.correlation_key is None:
+                business_key = self._business_key
             correlate(
                 self.engine,
                 step.target,
-                business_key=step.business_key
-                if step.business_key is not None
-                else (None if step.correlation_key else self._business_key),
+                business_key=business_key,
                 correlation_key=step.correlation_key,
                 variables=dict(step.variables),
                 actor=step.by,
             )
         elif step.kind == "signal":
             broadcast(self.engine, step.target, dict(step.variables), actor=step.by)
+
+    def _complete(self, step: Step) -> None:
+        """A person completes a task through the inbox, with its checks: candidates, form, claimed by another."""
+        what = f"the scenario completes {'the review of ' if step.kind == 'review' else ''}{step.target}"
+        self._until(lambda: self._open_task(step.target, step.kind) is not None, what)
+        row = self._open_task(step.target, step.kind)
+        groups = frozenset(step.groups)
+        # Without groups the tester acts as an admin; with them, only as one of the task's candidates may.
+        caller = Caller(step.by, frozenset({"approver"} if groups else {"admin"}), groups)
+        variables = {"accept": step.accept, **step.variables} if step.kind == "review" else step.variables
+        complete_task(self.engine, row.id, dict(variables), step.by, caller=caller)
+
+    def _wait(self, duration: timedelta) -> None:
+        """Let `duration` pass: what falls due meanwhile runs at its due moment, in order."""
+        target = self.clock.now() + duration
+        while True:
+            self._drain()
+            due = self.jobs.next_due()
+            if due is None or due > target:
+                break
+            self.clock.advance_to(due)
+        self.clock.advance_to(target)
+        self._drain()
 
     def _start(self, scenario: Scenario) -> str:
         if scenario.message:

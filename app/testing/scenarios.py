@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 
 from processes.errors import ScenarioInvalid
 
@@ -171,6 +172,11 @@ def _step(raw: Any, where: str) -> Step:
     target = raw[kind]
     if not isinstance(target, str) or not target:
         raise _fail(f"{where}.{kind}", "must name an element, a message, a signal or a duration")
+    if kind == "wait":
+        try:
+            TimerEventDefinition.parse_iso_duration(target)
+        except Exception as exc:  # the library raises plain errors for text that is no ISO 8601 duration
+            raise _fail(f"{where}.wait", f"{target!r} is not an ISO 8601 duration such as PT2H or P3D") from exc
     groups = raw.get("groups") or ()
     if isinstance(groups, str):
         groups = (groups,)
@@ -210,10 +216,26 @@ def _expectation(raw: Any, where: str) -> Expectation:
     )
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML's safe loader that refuses a key given twice (plain YAML keeps the last one silently: a second
+    `scenarios:` would drop the first list)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _value in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key {key!r} is given twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def parse(text: str, file: Path) -> list[Scenario]:
     """The scenarios of one file's text."""
     try:
-        document = yaml.safe_load(text)
+        document = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise _fail(str(file), f"not YAML: {exc}") from exc
     document = _mapping(document, str(file))

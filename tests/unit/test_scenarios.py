@@ -140,6 +140,8 @@ def test_the_cli_exits_0_when_all_pass_1_when_one_fails_2_when_a_file_is_invalid
 
 
 def test_an_invalid_scenario_names_the_file_the_scenario_and_the_field(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioInvalid, match="the key 'scenarios' is given twice"):
+        parse("process: p\nscenarios: [{name: a}]\nscenarios: [{name: b}]\n", Path("twice.test.yaml"))
     file = tmp_path / "x.test.yaml"
     file.write_text("process: p\nscenarios:\n  - name: one\n    connectors:\n      wms.reserve: {reply: {}}\n")
     with pytest.raises(ScenarioInvalid) as raised:
