@@ -550,10 +550,14 @@ def test(paths: tuple[Path, ...], junit_file: Path | None, coverage_dir: Path, o
     per scenario with the first difference, and coverage per diagram; exits 1 when a scenario fails, 2 when a
     scenario file is invalid."""
     from app.testing import junit, run_paths, text_report, write_html
+    from processes.core import EngineSettings
     from processes.errors import ScenarioInvalid
+    from processes.expressions.beans import load as load_beans
 
+    # The beans a server would call (ORDERFLOW_BEANS), so diagrams that use them run here as they run live.
+    like = EngineSettings(beans=load_beans(os.environ.get("ORDERFLOW_BEANS")))
     try:
-        result = run_paths(list(paths) or [Path("bpmn")], only=only)
+        result = run_paths(list(paths) or [Path("bpmn")], only=only, like=like)
     except ScenarioInvalid as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

@@ -67,14 +67,21 @@ def _seconds(duration: str) -> float:
 class Runner:
     """One engine with the diagrams deployed; scenarios run one after another on it."""
 
-    def __init__(self, files: Sequence[tuple[str, bytes]]):
+    def __init__(self, files: Sequence[tuple[str, bytes]], like: EngineSettings | None = None):
+        """`like`: the settings of the server this runs in (the modeler's run), whose expression limits and beans
+        the scenarios get too; an engine sets the process's limits, so a run must not put the defaults back."""
         self.clock = VirtualClock()
         sql = make_engine("sqlite://", poolclass=StaticPool)
         upgrade(sql)
         self.recorder = CoverageRecorder()
+        like = like or EngineSettings()
         settings = EngineSettings(
             # The connectors' own retry policies, as the server uses them (the diagram's cycle wins).
             retry_policy=lambda topic: tuple(retry_policy(topic)) if topic.split(".")[0] in RETRY_POLICIES else None,
+            beans=like.beans,
+            expression_seconds=like.expression_seconds,
+            expression_steps=like.expression_steps,
+            max_variables_bytes=like.max_variables_bytes,
             clock=self.clock,
         )
         self.engine: Engine = build_engine(make_session_factory(sql), settings=settings, observers=[self.recorder])

@@ -10,6 +10,7 @@ from app.testing.checks import Passage, first_difference
 from app.testing.diagram import DecisionTable, Diagram, read_bpmn, read_dmn
 from app.testing.runner import Outcome, Runner
 from app.testing.scenarios import Scenario, load, parse
+from processes.core.engine import EngineSettings
 from processes.errors import ScenarioInvalid
 
 SCENARIO_SUFFIX = ".test.yaml"
@@ -136,12 +137,13 @@ def run(
     scenarios: Sequence[Scenario],
     *,
     only: str | None = None,
+    like: EngineSettings | None = None,
 ) -> SuiteResult:
     """Deploy `models` (file name, content) on a fresh in-memory engine and run the scenarios (those whose name
     contains `only`, when given)."""
     diagrams = [read_bpmn(Path(name), data) for name, data in models if name.endswith(".bpmn")]
     tables = [t for name, data in models if name.endswith(".dmn") for t in read_dmn(Path(name), data)]
-    runner = Runner(models)
+    runner = Runner(models, like)
     results = []
     for scenario in scenarios:
         if only and only not in scenario.name:
@@ -153,20 +155,24 @@ def run(
     return SuiteResult(results, _coverage(diagrams, results), _decisions(tables, results))
 
 
-def run_paths(paths: Sequence[Path], *, only: str | None = None) -> SuiteResult:
+def run_paths(paths: Sequence[Path], *, only: str | None = None, like: EngineSettings | None = None) -> SuiteResult:
     """`orderflow test PATH...`: the scenario files and models found in the paths."""
     found = discover(paths)
     if not found.scenario_files:
         raise ScenarioInvalid(f"no scenario files (*{SCENARIO_SUFFIX}) in {', '.join(str(p) for p in paths)}")
     scenarios = [s for file in found.scenario_files for s in load(file)]
     models = [(p.name, p.read_bytes()) for p in found.models]
-    return run(models, scenarios, only=only)
+    return run(models, scenarios, only=only, like=like)
 
 
-def run_texts(models: Sequence[tuple[str, bytes]], scenario_texts: Sequence[tuple[str, str]]) -> SuiteResult:
-    """The modeler's run: posted diagrams and scenario files' texts."""
+def run_texts(
+    models: Sequence[tuple[str, bytes]],
+    scenario_texts: Sequence[tuple[str, str]],
+    like: EngineSettings | None = None,
+) -> SuiteResult:
+    """The modeler's run: posted diagrams and scenario files' texts (`like`: the server's engine settings)."""
     scenarios = [s for name, text in scenario_texts for s in parse(text, Path(name))]
-    return run(models, scenarios)
+    return run(models, scenarios, like=like)
 
 
 def _coverage(diagrams: list[Diagram], results: list[ScenarioResult]) -> list[DiagramCoverage]:

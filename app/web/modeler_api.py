@@ -174,7 +174,7 @@ def run_scenarios(key: str):
     if not isinstance(body.get("xml"), str) or not isinstance(body.get("text"), str):
         raise InvalidInput('send the diagram as "xml" and the scenario file as "text"')
     models = [(f"{key}.bpmn", body["xml"].encode("utf-8")), *_deployed_models(key)]
-    result = run_texts(models, [(f"{key}.test.yaml", body["text"])])
+    result = run_texts(models, [(f"{key}.test.yaml", body["text"])], like=services().engine.settings)
     answer = result.as_json()
     answer["coverage"] = [c for c in answer["coverage"] if c["file"] == f"{key}.bpmn"]
     return answer
