@@ -528,6 +528,40 @@ def _print_story(story: RealisticResult, url: str) -> None:
     click.echo(f"see the inbox at {url}/inbox and the incidents at {url}/monitoring/incidents")
 
 
+@main.command("simulate-history")
+@click.option("--weeks", default=4.0, show_default=True, help="how much history to write, ending now")
+@click.option("--orders-per-hour", default=40.0, show_default=True, help="a weekday's late-morning peak")
+@click.option("--running", default=30, show_default=True, help="orders under way at the end, started for real")
+@click.option("--sla", default="PT2H", show_default=True, help="the target the printed late count is measured by")
+@click.option("--seed", default=7, show_default=True)
+def simulate_history(weeks: float, orders_per_hour: float, running: int, sla: str, seed: int) -> None:
+    """Write weeks of back-dated order_fulfillment history (daily and weekly rhythm, one surge) into the configured
+    database, for the forecast, capacity advice and SLA risk; then print how to look at them. Set
+    ORDERFLOW_SLA='{"order_fulfillment": "PT2H"}' on the server to see the risk."""
+    from processes.reporting.sla import parse_duration
+
+    from .simulate_history import write_history
+
+    target = _domain_call(parse_duration, sla, "--sla")
+    with click.progressbar(length=100, label="writing history") as bar:
+        done = [0]
+
+        def progress(n: int, total: int) -> None:
+            bar.update(n * 100 // total - done[0])
+            done[0] = n * 100 // total
+
+        result = _domain_call(
+            write_history, _local_engine(), weeks=weeks, orders_per_hour=orders_per_hour, running=running, sla=target,
+            seed=seed, progress=progress,
+        )  # fmt: skip
+    click.echo(
+        f"{result.orders} completed orders from {result.start:%Y-%m-%d %H:%M} to {result.end:%Y-%m-%d %H:%M} UTC, "
+        f"{result.late} of them over {sla}; {len(result.running)} orders under way"
+    )
+    click.echo("see the forecast, capacity advice and orders at risk on /monitoring, or over REST: "
+               "/api/v1/forecast?processKey=order_fulfillment, /api/v1/capacity, /api/v1/orders-at-risk")  # fmt: skip
+
+
 if __name__ == "__main__":
     main()
 

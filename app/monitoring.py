@@ -20,18 +20,19 @@ from sqlalchemy import case, func, select
 from processes.core.engine import Engine
 from processes.core.models import ENDED_STATUSES, Incident, ProcessInstance, utcnow
 from processes.jobs.embedded import EmbeddedRunner
+from processes.prediction import PredictionSettings, Predictor
 from processes.reporting.alerts import AlertMonitor, AlertSettings
 from processes.reporting.metrics import NOT_ENDED, job_metrics, newest_event_at
 from processes.reporting.sla import SlaTargets
 
 log = logging.getLogger(__name__)
-PREFIXES = ("ORDERFLOW_SLA", "ORDERFLOW_ALERT_")
+PREFIXES = ("ORDERFLOW_SLA", "ORDERFLOW_ALERT_", "ORDERFLOW_PREDICT_", "ORDERFLOW_RISK_", "ORDERFLOW_CAPACITY_")
 EPOCH = datetime(1970, 1, 1)
 
 
 def monitoring_env(config: Mapping[str, Any]) -> Mapping[str, Any]:
-    """ORDERFLOW_SLA and ORDERFLOW_ALERT_*: the app's config first (create_app(config) in tests), then the
-    environment."""
+    """ORDERFLOW_SLA, ORDERFLOW_ALERT_* and the prediction settings: the app's config first (create_app(config) in
+    tests), then the environment."""
     return ChainMap({k: v for k, v in config.items() if k.startswith(PREFIXES)}, os.environ)
 
 
@@ -39,14 +40,29 @@ def sla_targets(config: Mapping[str, Any]) -> SlaTargets:
     return SlaTargets.from_env(monitoring_env(config))
 
 
-def alert_monitor(engine: Engine, config: Mapping[str, Any]) -> AlertMonitor | None:
+def build_predictor(engine: Engine, config: Mapping[str, Any]) -> Predictor:
+    """The forecasts, capacity advice and SLA risk (fitted on first use and then on a schedule)."""
+    return Predictor(engine, PredictionSettings.from_env(monitoring_env(config)))
+
+
+def alert_monitor(engine: Engine, config: Mapping[str, Any], predictor: Predictor | None = None) -> AlertMonitor | None:
     """The alert checker, or None when no webhook (or no rule) is configured."""
     settings = AlertSettings.from_env(monitoring_env(config))
-    return AlertMonitor(engine, settings) if settings.enabled else None
+    predicts = predictor is not None and predictor.settings.alerts
+    if settings.webhook_url is None or not (settings.enabled or predicts):
+        return None
+    return AlertMonitor(engine, settings, rules=[predictor.readings] if predicts and predictor else [])
 
 
-def schedule_alerts(runner: EmbeddedRunner, engine: Engine, config: Mapping[str, Any]) -> AlertMonitor | None:
-    monitor = alert_monitor(engine, config)
+def schedule_predictions(runner: EmbeddedRunner, predictor: Predictor) -> None:
+    """Refit off the engine step, on the runner's periodic thread."""
+    runner.every(predictor.settings.refit_seconds, predictor.refit_logged)
+
+
+def schedule_alerts(
+    runner: EmbeddedRunner, engine: Engine, config: Mapping[str, Any], predictor: Predictor | None = None
+) -> AlertMonitor | None:
+    monitor = alert_monitor(engine, config, predictor)
     if monitor is not None:
         runner.every(monitor.settings.interval_seconds, monitor.check_logged)
         log.info(
@@ -146,7 +162,52 @@ class OrderflowCollector(Collector):
         yield freshness
 
 
-def prometheus_registry(engine: Engine) -> CollectorRegistry:
+class PredictionCollector(Collector):
+    """The capacity advice (for an autoscaler: KEDA's Prometheus scaler or an HPA on an external metric), the
+    forecast of the coming hour with its back-tested error, and the orders at risk of missing their SLA."""
+
+    def __init__(self, predictor: Predictor):
+        self.predictor = predictor
+
+    def collect(self) -> Iterator[Metric]:
+        now = utcnow()
+        lookahead = self.predictor.settings.capacity_lookahead_hours
+        recommended = GaugeMetricFamily(
+            "orderflow_workers_recommended", "Workers a job topic needs in the hour under way", labels=["topic"]
+        )
+        peak = GaugeMetricFamily(
+            "orderflow_workers_recommended_peak",
+            f"Workers a job topic needs at the forecast peak of the next {lookahead} hours",
+            labels=["topic"],
+        )
+        for advice in self.predictor.capacity(now, lookahead):
+            recommended.add_metric([advice.topic], advice.now)
+            peak.add_metric([advice.topic], advice.peak(lookahead)[1])
+        expected = GaugeMetricFamily(
+            "orderflow_forecast_orders", "Orders expected in the hour under way (forecast)", labels=["process"]
+        )
+        error = GaugeMetricFamily(
+            "orderflow_forecast_error", "Back-tested error of the forecast (WAPE, 0..1)", labels=["process"]
+        )
+        for key, found in sorted(self.predictor.forecasts().items()):
+            points = found.points(now, 1)
+            if points:
+                expected.add_metric([key], points[0][1])
+            error.add_metric([key], found.backtest.value)
+        at_risk = GaugeMetricFamily(
+            "orderflow_orders_at_risk", "Running orders likely to miss their SLA", labels=["process"]
+        )
+        counts: dict[str, int] = defaultdict(int)
+        for found_risk in self.predictor.at_risk(self.predictor.risks(now)):
+            counts[found_risk.process_key] += 1
+        for key in sorted(self.predictor.settings.targets.processes):
+            at_risk.add_metric([key], counts.get(key, 0))
+        yield from (recommended, peak, expected, error, at_risk)
+
+
+def prometheus_registry(engine: Engine, predictor: Predictor | None = None) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(OrderflowCollector(engine))
+    if predictor is not None:
+        registry.register(PredictionCollector(predictor))
     return registry

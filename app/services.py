@@ -26,6 +26,7 @@ from processes.expressions.beans import load as load_beans
 from processes.jobs.arrivals import AnnouncingDispatcher, JobArrivals
 from processes.jobs.embedded import EmbeddedRunner
 from processes.jobs.service import BpmnErrorThrown, ClaimedJob, JobExecutor, JobFailed, JobNeedsReview, JobService
+from processes.prediction import Predictor
 
 
 def connector_executor(registry: ConnectorRegistry) -> JobExecutor:
@@ -65,6 +66,7 @@ class Services:
     connectors: ConnectorRegistry
     runner: EmbeddedRunner | None
     arrivals: JobArrivals  # where external workers' long polls wait for new jobs
+    predictor: Predictor  # forecasts, capacity advice, SLA risk (processes/prediction)
 
     @property
     def transport(self) -> str:
@@ -75,6 +77,7 @@ class Services:
     def start_workers(self) -> None:
         if self.runner is not None:
             self.runner.start()
+            self.predictor.warm()  # the first fit, off the request path; then every refit interval
 
     def stop_workers(self) -> None:
         if self.runner is not None:
@@ -103,15 +106,19 @@ def build_services(sql_engine, config: Mapping[str, Any]) -> Services:
         from .worker import celery
 
         engine.dispatcher = CeleryDispatcher(topics=registry.topics(), app=celery, unsent=jobs.mark_unsent)
+    from .monitoring import build_predictor, schedule_alerts, schedule_predictions
+
+    predictor = build_predictor(engine, config)
     if config["ORDERFLOW_EMBEDDED_WORKERS"] and not config["ORDERFLOW_BROKER_URL"]:
         runner = EmbeddedRunner(jobs, threads=config["ORDERFLOW_WORKER_THREADS"], topics=registry.topics())
         engine.dispatcher = runner
-        from .monitoring import schedule_alerts
-
-        schedule_alerts(runner, engine, config)  # the `orderflow scheduler` loop checks them with a broker
+        schedule_predictions(runner, predictor)
+        schedule_alerts(runner, engine, config, predictor)  # the `orderflow scheduler` loop checks them with a broker
     arrivals = JobArrivals(limit=config.get("ORDERFLOW_LONG_POLLS", 8))
     engine.dispatcher = AnnouncingDispatcher(engine.dispatcher, arrivals)
-    return Services(engine=engine, jobs=jobs, connectors=registry, runner=runner, arrivals=arrivals)
+    return Services(
+        engine=engine, jobs=jobs, connectors=registry, runner=runner, arrivals=arrivals, predictor=predictor
+    )
 
 
 def services() -> Services:

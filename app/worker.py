@@ -93,7 +93,8 @@ def run_scheduler(
     services = worker_services()
     stop = stop or threading.Event()
     config = from_environment()
-    alerts = alert_monitor(services.engine, config)
+    # The prediction alerts read the predictor's fit, which refits itself in the background once it is stale.
+    alerts = alert_monitor(services.engine, config, services.predictor)
     next_alert_check = time.monotonic() + (alerts.settings.interval_seconds if alerts else 0.0)
     queue_empty_since = None
     while not stop.is_set():

@@ -21,7 +21,8 @@ status says what they would mean to a caller.
     ├── DeploymentRejected  422  the files cannot be deployed; ``problems`` lists every Problem (sent as problems)
     ├── Conflict            409  clashes with the current state: stale lease, ended instance, concurrent change
     │   ├── AlreadyResolved 409  jobs.incidents: the incident was resolved before
-    │   └── CannotMigrate   409  operations.migration: an order cannot move to the target version (says why)
+    │   ├── CannotMigrate   409  operations.migration: an order cannot move to the target version (says why)
+    │   └── NotEnoughHistory 409 prediction.forecast: too few hours of orders to fit and back-test a forecast
     ├── Forbidden           403  the caller is known but may not do this: not a candidate, or missing the role
     ├── TooLarge            413  the request or an upload is over a limit
     ├── ExpressionError     422  expressions: an expression was refused or failed, in any dialect (``dialect``)

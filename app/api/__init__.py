@@ -30,3 +30,6 @@ def register_blueprints(app: APIFlask) -> None:
     from .operations import bp as operations  # variables, suspend/resume, modification, migration, batches
 
     app.register_blueprint(operations)
+    from .prediction import bp as prediction  # forecast, capacity advice, orders at risk
+
+    app.register_blueprint(prediction)

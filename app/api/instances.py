@@ -2,26 +2,33 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from apiflask import APIBlueprint
 from flask import request
+from sqlalchemy import select
 
 from inbox.tasks import works_on_instance
+from processes.core.models import INCIDENT, RUNNING, WAITING, ProcessInstance
 from processes.errors import InvalidInput
 from processes.instances import (
     IdempotencyKeyReused,
     cancel_instance,
     get_instance,
     instance_events,
+    instance_view,
     list_instances,
     start_instance,
 )
 from processes.jobs import dead_letters
+from processes.prediction import CHANNEL_VARIABLE, Risk
 
 from ..auth import EVERYONE, actor, caller
 from ..extensions import auth
 from ..problems import INFRASTRUCTURE_ERRORS
 from ..services import services
 from .incidents import start_failed
+from .prediction import risk_fields
 from .schemas import EventList, Instance, InstancePage, InstanceQuery, StartInstanceIn, VersionQuery
 
 bp = APIBlueprint("instances", __name__, url_prefix="/api/v1", tag="Process instances")
@@ -31,6 +38,7 @@ bp = APIBlueprint("instances", __name__, url_prefix="/api/v1", tag="Process inst
 # may work (the inbox's rule: theirs, offered to them or their groups), as the task page shows them. Everyone
 # with a token still sees every order's status, elements, incidents and jobs.
 ORDER_DATA_ROLES = ("integrator", "operator", "analyst")
+NOT_ENDED = (RUNNING, WAITING, INCIDENT)  # the orders that have an SLA risk
 
 
 def _may_read_data(instance_id: str) -> bool:
@@ -89,8 +97,14 @@ def start(key: str, query_data: VersionQuery, body: StartInstanceIn):
 @bp.auth_required(auth, roles=EVERYONE)
 @bp.input(InstanceQuery, location="query", arg_name="q")
 @bp.output(InstancePage)
-@bp.doc(summary="List process instances, newest first, with filters and pagination")
+@bp.doc(
+    summary="List process instances, newest first (or riskiest first), with filters and pagination",
+    description="`sort=-slaRisk` lists the orders not ended, likeliest to miss their SLA first, each with "
+    "`slaRisk`, `predictedCompletionAt` and `slaDeadlineAt`.",
+)
 def list_(q: InstanceQuery):
+    if q.sort == "-slaRisk":
+        return _by_risk(q)
     return list_instances(
         services().engine,
         status=q.status,
@@ -106,14 +120,51 @@ def list_(q: InstanceQuery):
 @bp.auth_required(auth, roles=EVERYONE)
 @bp.output(Instance)
 @bp.doc(
-    summary="An instance: status, variables, active elements, incidents, jobs",
-    description="`variables` is null for an approver who has no task of this order (see README: who reads what).",
+    summary="An instance: status, variables, active elements, incidents, jobs, and its SLA risk while it runs",
+    description="`variables` is null for an approver who has no task of this order (see README: who reads what). "
+    "An order not ended carries `slaRisk` (0..1, null when its process has no SLA target), "
+    "`predictedCompletionAt` and `slaDeadlineAt`.",
 )
 def get(instance_id: str):
     view = get_instance(services().engine, instance_id)
+    if view["endedAt"] is None:
+        view.update(risk_fields(_risk_of(view)))
     if not _may_read_data(instance_id):
         view["variables"] = None
     return view
+
+
+def _risk_of(view: dict) -> Risk:
+    channel = (view.get("variables") or {}).get(CHANNEL_VARIABLE)
+    created = datetime.fromisoformat(view["createdAt"].rstrip("Z"))
+    return services().predictor.risk_of(view["id"], view["processKey"], channel, created, view.get("activeElements"))
+
+
+def _by_risk(q: InstanceQuery) -> dict:
+    """Orders not ended that match the filters, riskiest first, a page at a time (the risks of all of them are
+    computed to rank them: one query and arithmetic per order)."""
+    engine = services().engine
+    query = select(ProcessInstance.id).where(ProcessInstance.status.in_(NOT_ENDED))
+    for column, value in (
+        (ProcessInstance.status, q.status),
+        (ProcessInstance.process_key, q.processKey),
+        (ProcessInstance.business_key, q.businessKey),
+    ):
+        if value:
+            query = query.where(column == value)
+    if q.businessKeyPrefix:
+        query = query.where(ProcessInstance.business_key.startswith(q.businessKeyPrefix, autoescape=True))
+    with engine.read_session() as session:
+        matching = set(session.scalars(query))
+    ranked = [r for r in services().predictor.risks(process_key=q.processKey) if r.instance_id in matching]
+    page = ranked[(q.page - 1) * q.perPage : q.page * q.perPage]
+    with engine.read_session() as session:
+        rows = {row.id: row for row in session.scalars(select(ProcessInstance).where(ProcessInstance.id.in_(
+            [r.instance_id for r in page])))}  # fmt: skip
+        items = [
+            {**instance_view(session, rows[r.instance_id]), **risk_fields(r)} for r in page if r.instance_id in rows
+        ]
+    return {"items": items, "total": len(ranked), "page": q.page, "perPage": q.perPage}
 
 
 @bp.get("/process-instances/<instance_id>/events")

@@ -41,7 +41,9 @@ def _configure(state) -> None:
     # Parsed at start-up, so a mistake in ORDERFLOW_SLA stops the server with a clear message.
     state.app.extensions[SETTINGS] = {
         "targets": sla_targets(state.app.config),
-        "registry": prometheus_registry(state.app.extensions["orderflow"].engine),
+        "registry": prometheus_registry(
+            state.app.extensions["orderflow"].engine, state.app.extensions["orderflow"].predictor
+        ),
     }
 
 

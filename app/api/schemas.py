@@ -29,6 +29,11 @@ class InstanceQuery(Strict):
     businessKeyPrefix: str | None = Field(default=None, description="Orders whose business key starts with this")
     page: int = Field(default=1, ge=1, le=MAX_PAGE)
     perPage: int = Field(default=50, ge=1, le=500)
+    sort: Literal["-createdAt", "-slaRisk"] = Field(
+        default="-createdAt",
+        description="-createdAt: newest first; -slaRisk: orders not ended only, likeliest to miss their SLA first "
+        "(each item then carries slaRisk and predictedCompletionAt)",
+    )
 
 
 class VersionQuery(Strict):
@@ -85,6 +90,11 @@ class Instance(BaseModel):
     activeElements: list[ActiveElement] | None = None
     incidents: list[Incident] | None = None
     jobs: list[JobView] | None = None
+    slaRisk: float | None = Field(
+        default=None, description="Orders not ended: probability (0..1) of missing the SLA target (null: no target)"
+    )
+    predictedCompletionAt: str | None = Field(default=None, description="Orders not ended: when it likely completes")
+    slaDeadlineAt: str | None = Field(default=None, description="Created plus the process's SLA target")
 
 
 class InstancePage(BaseModel):

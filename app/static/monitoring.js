@@ -78,7 +78,9 @@
         cell.title = `${e.name || e.elementId}: ${e.active} waiting now, ${e.entered} entered, ` +
           `${e.completed} completed, p50 ${formatMs(e.timeSpent.p50Ms)}, p95 ${formatMs(e.timeSpent.p95Ms)}`;
         const badge = e.active > 0 ? `<span class="heat-active">${e.active}</span>` : "";
-        cell.innerHTML = badge + `<span class="heat-label">${e.entered} · p95 ${formatMs(e.timeSpent.p95Ms)}</span>`;
+        // Orders likely to miss their SLA waiting here (app/web/prediction.py).
+        const risk = e.atRisk > 0 ? `<span class="heat-at-risk" title="orders at risk">${e.atRisk} at risk</span>` : "";
+        cell.innerHTML = badge + risk + `<span class="heat-label">${e.entered} · p95 ${formatMs(e.timeSpent.p95Ms)}</span>`;
         overlays.add(e.elementId, "heat", { position: { top: 0, left: 0 }, html: cell });
         painted += 1;
       }

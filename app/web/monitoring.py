@@ -21,6 +21,7 @@ from ..api.incidents import weights as impact_weights
 from ..api.monitoring import monitoring_settings
 from ..api.monitoring_schemas import naive_utc
 from ..services import services
+from . import prediction
 from .args import whole_number
 from .people import page_requires
 
@@ -67,6 +68,7 @@ def dashboard():
         ),
         "target": targets.for_process(scope.process_key) if scope.process_key else None,
         "min_share": min((t.min_share for t in targets.processes.values()), default=None),
+        "prediction": prediction.dashboard_context(scope.process_key),
     }
     template = "monitoring/_dashboard.html" if request.headers.get("HX-Request") else "monitoring/dashboard.html"
     return render_template(template, **context)
@@ -83,17 +85,22 @@ def bottlenecks(key: str):
         definition = session.scalars(query.order_by(ProcessDefinition.version.desc())).first()
         if definition is None:
             raise NotFound(f"process {key}{f' version {version}' if version else ''} is not deployed")
-        definition_version, versions = (
+        definition_version, xml, versions = (
             definition.version,
+            definition.xml,
             sorted(
                 session.scalars(select(ProcessDefinition.version).where(ProcessDefinition.key == key)), reverse=True
             ),
         )
     found = metrics.element_metrics(engine, window, metrics.Scope(key, definition_version), _targets())
     elements = next((p["elements"] for p in found["processes"] if p["version"] == definition_version), [])
+    at_risk = prediction.at_risk_by_element(key)
+    names = prediction.element_names(xml)
+    elements = [{**e, "atRisk": at_risk.get(e["elementId"], 0)} for e in elements]
     return render_template(
         "monitoring/bottlenecks.html", key=key, version=definition_version, versions=versions, window=window,
         windows=WINDOW_NAMES, elements=elements, freshness=found.get("freshness") or {},
+        at_risk=[(names.get(element) or element, count) for element, count in sorted(at_risk.items())],
     )  # fmt: skip
 
 

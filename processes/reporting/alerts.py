@@ -10,12 +10,15 @@ Rules (README: Monitoring):
 - `sla:<process key>` for each process with an order target: fires when its SLA share over the alert window falls
   below the process's `minShare` (see processes/reporting/sla.py and metrics.sla_metrics).
 - `incident_rate`: fires when at least ORDERFLOW_ALERT_INCIDENTS incidents were opened in the alert window.
+- rules given by others (`rules`): the prediction alerts (processes/prediction/predictor.py), `orders_at_risk`
+  (ORDERFLOW_ALERT_AT_RISK orders likely to miss their SLA) and `capacity:<topic>` (a forecast peak in the next
+  hours needs more workers than ORDERFLOW_CAPACITY_WORKERS says are on hand).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -91,13 +94,16 @@ class Reading:
 
 
 Post = Callable[..., requests.Response]
+# More rules measured by other parts of orderflow (the prediction alerts): readings at a moment.
+Rule = Callable[[datetime], list[Reading]]
 
 
 class AlertMonitor:
-    def __init__(self, engine: Engine, settings: AlertSettings, post: Post = requests.post):
+    def __init__(self, engine: Engine, settings: AlertSettings, post: Post = requests.post, rules: Sequence[Rule] = ()):
         self.engine = engine
         self.settings = settings
         self.post = post
+        self.rules = tuple(rules)
 
     def readings(self, now: datetime) -> list[Reading]:
         window = Window(now - self.settings.window, now)
@@ -130,6 +136,8 @@ class AlertMonitor:
                     details={"opened": opened},
                 )
             )
+        for rule in self.rules:
+            found.extend(rule(now))
         return found
 
     def check(self, now: datetime | None = None) -> list[dict[str, Any]]:

@@ -1,0 +1,167 @@
+"""Predictions over REST on a simulated history: three weeks of back-dated orders written by `simulate-history`
+(daily and weekly rhythm, one surge) and orders under way started for real. One app and one history for the module,
+so the fit (a few seconds) is paid once.
+
+The bounds these tests hold the predictions to are the ones the README states: back-tested WAPE under 35% for the
+order count per hour, and an at-risk list that flags at least 80% of the orders that went on to miss their SLA
+(recall), at least 30 minutes before their deadline, with at least 40% of the flagged ones really missing it
+(precision)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import pytest
+import requests
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app.simulate_history import HistoryResult, write_history
+from processes.core.db import make_engine
+from processes.core.models import utcnow
+from processes.prediction import completed_visits, evaluate
+from processes.reporting.alerts import AlertMonitor, AlertSettings
+from processes.reporting.sla import SlaTargets
+from tests.support.server import TOKEN
+
+SLA = '{"order_fulfillment": "PT2H"}'
+WAPE_BOUND = 0.35
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Flask, HistoryResult]]:
+    from app import create_app
+    from app.migrations import upgrade
+
+    tmp = tmp_path_factory.mktemp("prediction")
+    db_url = f"sqlite:///{tmp / 'orderflow.db'}"
+    sql_engine = make_engine(db_url)
+    upgrade(sql_engine)
+    sql_engine.dispose()
+    app = create_app(
+        {
+            "ORDERFLOW_DATA_DIR": str(tmp),
+            "SQLALCHEMY_DATABASE_URI": db_url,
+            "ORDERFLOW_API_TOKEN": TOKEN,
+            "ORDERFLOW_DEPLOY_SHIPPED": False,
+            "ORDERFLOW_EMBEDDED_WORKERS": False,
+            "ORDERFLOW_SANDBOX": False,
+            "ORDERFLOW_SLA": SLA,
+            "ORDERFLOW_CAPACITY_WORKERS": '{"wms.ship": 0, "*": 5}',
+        }
+    )
+    result = write_history(app.extensions["orderflow"].engine, weeks=3.2, orders_per_hour=30, running=12, seed=3)
+    yield app, result
+
+
+@pytest.fixture
+def client(history: tuple[Flask, HistoryResult]) -> FlaskClient:
+    client = history[0].test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {TOKEN}"
+    return client
+
+
+def test_the_forecast_has_a_week_of_points_a_band_and_its_backtested_error(client: FlaskClient):
+    answer = client.get("/api/v1/forecast?processKey=order_fulfillment&hours=168")
+    assert answer.status_code == 200, answer.json
+    body = answer.json
+    points = body["points"]
+    assert len(points) == 168
+    assert all(p["low"] <= p["expected"] <= p["high"] and p["low"] >= 0 for p in points)
+    assert any(p["high"] > p["low"] for p in points)  # a real band, not a line
+    assert body["seasonHours"] == 168  # three weeks: the weekly rhythm is fitted
+    backtest = body["backtest"]
+    assert (backtest["metric"], backtest["horizonHours"], backtest["origins"]) == ("WAPE", 24, 7)
+    assert 0 < backtest["value"] < WAPE_BOUND
+    assert backtest["mape"] is not None and backtest["mape"] > 0
+    fitted = datetime.fromisoformat(body["fittedAt"].rstrip("Z"))
+    assert abs(fitted - utcnow()) < timedelta(hours=1)
+    # It learnt the rhythm: the late-morning hours of a weekday are expected busier than the night before.
+    by_hour = {datetime.fromisoformat(p["at"].rstrip("Z")): p["expected"] for p in points}
+    weekday_11 = [v for at, v in by_hour.items() if at.hour == 11 and at.weekday() < 5]
+    night_03 = [v for at, v in by_hour.items() if at.hour == 3 and at.weekday() < 5]
+    assert min(weekday_11) > 3 * max(night_03)
+
+
+def test_a_channel_has_a_forecast_of_its_own_and_unknown_ones_are_refused(client: FlaskClient):
+    web = client.get("/api/v1/forecast?processKey=order_fulfillment&channel=web&hours=24").json
+    total = client.get("/api/v1/forecast?processKey=order_fulfillment&hours=24").json
+    assert len(web["points"]) == 24 and web["channel"] == "web"
+    assert sum(p["expected"] for p in web["points"]) < sum(p["expected"] for p in total["points"])
+    assert client.get("/api/v1/forecast?processKey=nobody_orders_this").status_code == 404
+    assert client.get("/api/v1/forecast?processKey=order_fulfillment&channel=fax").status_code == 404
+    assert client.get("/api/v1/forecast?processKey=order_fulfillment&hours=169").status_code == 422
+
+
+def test_running_orders_carry_their_sla_risk_and_list_riskiest_first(
+    client: FlaskClient, history: tuple[Flask, HistoryResult]
+):
+    page = client.get("/api/v1/process-instances?sort=-slaRisk&perPage=50").json
+    assert page["total"] == len(history[1].running) == len(page["items"])
+    risks = [item["slaRisk"] for item in page["items"]]
+    assert risks == sorted(risks, reverse=True) and all(0 <= r <= 1 for r in risks)
+    assert len(set(risks)) > 1  # orders placed at different times are not all alike
+    riskiest = page["items"][0]
+    one = client.get(f"/api/v1/process-instances/{riskiest['id']}").json
+    assert one["slaRisk"] == riskiest["slaRisk"] and one["predictedCompletionAt"] and one["slaDeadlineAt"]
+    # The deadline is the order's start plus the 2-hour target.
+    created = datetime.fromisoformat(one["createdAt"].rstrip("Z"))
+    assert datetime.fromisoformat(one["slaDeadlineAt"].rstrip("Z")) - created == timedelta(hours=2)
+    # An order that has ended has no risk.
+    done = client.get("/api/v1/process-instances?status=completed&perPage=1").json["items"][0]
+    assert client.get(f"/api/v1/process-instances/{done['id']}").json["slaRisk"] is None
+    listed = client.get("/api/v1/orders-at-risk?atRiskOnly=false&limit=500").json
+    assert listed["running"] == len(history[1].running)
+    assert [i["id"] for i in listed["items"]] == [i["id"] for i in page["items"]]
+    assert listed["atRisk"] == sum(r >= listed["threshold"] for r in risks)
+
+
+def test_the_at_risk_list_catches_most_orders_that_then_miss_their_sla(history: tuple[Flask, HistoryResult]):
+    engine = history[0].extensions["orderflow"].engine
+    end = history[1].end
+    visits = completed_visits(engine, end - timedelta(days=30), end)
+    found = evaluate(visits, SlaTargets.parse(SLA), end - timedelta(days=7), end - timedelta(hours=3))
+    assert found.orders > 1000 and found.breached > 30  # enough to judge
+    assert found.recall is not None and found.recall >= 0.8
+    assert found.precision is not None and found.precision >= 0.4
+
+
+def test_capacity_advice_is_served_and_exposed_for_an_autoscaler(client: FlaskClient):
+    advice = client.get("/api/v1/capacity?hours=24").json
+    topics = {item["topic"]: item for item in advice["items"]}
+    assert set(topics) == {"wms.reserve", "payment.authorize", "payment.capture", "wms.ship"}
+    ship = topics["wms.ship"]
+    assert 20 < ship["secondsPerJob"] < 45  # the simulated ship job takes 30 s at the median
+    assert len(ship["hours"]) == 24 and ship["peakWorkers"] >= 1 and ship["workersOnHand"] == 0
+    assert topics["wms.reserve"]["workersOnHand"] == 5
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert f'orderflow_workers_recommended_peak{{topic="wms.ship"}} {float(ship["peakWorkers"])}' in metrics
+    assert 'orderflow_forecast_error{process="order_fulfillment"}' in metrics
+    assert 'orderflow_orders_at_risk{process="order_fulfillment"}' in metrics
+
+
+def test_alerts_fire_for_orders_at_risk_and_a_peak_over_capacity(history: tuple[Flask, HistoryResult]):
+    sent: list[dict] = []
+
+    def post(url: str, json: dict, timeout) -> requests.Response:
+        sent.append(json)
+        response = requests.Response()
+        response.status_code = 204
+        return response
+
+    predictor = history[0].extensions["orderflow"].predictor
+    at_risk = len(predictor.at_risk(predictor.risks()))
+    assert at_risk >= 1
+    settings = AlertSettings(webhook_url="http://127.0.0.1:9/hook")
+    monitor = AlertMonitor(predictor.engine, settings, post=post, rules=[predictor.readings])
+    object.__setattr__(predictor.settings, "at_risk_alert", at_risk)  # the threshold is just reached
+    try:
+        monitor.check()
+    finally:
+        object.__setattr__(predictor.settings, "at_risk_alert", None)
+    fired = {message["alert"]: message for message in sent}
+    assert fired["orders_at_risk"]["status"] == "firing" and fired["orders_at_risk"]["value"] == at_risk
+    # No worker on hand for wms.ship: its forecast peak is over capacity; five for the others are plenty.
+    assert fired["capacity:wms.ship"]["status"] == "firing"
+    assert "capacity:wms.reserve" not in fired
