@@ -5,6 +5,7 @@ two people completing one task concurrently cannot both win: the second gets 409
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -86,9 +87,11 @@ def list_tasks(
     due_before: datetime | None = None,
     instance_id: str | None = None,
     element_id: str | None = None,
+    sla_risk: Mapping[str, float | None] | None = None,
 ) -> dict[str, Any]:
     """The inbox: most urgent first (priority, then due date, then age). With `visible_to`, only the tasks that
-    person may work on."""
+    person may work on. `sort="slaRisk"` with `sla_risk` (order id -> probability of missing its SLA, from
+    processes/prediction) puts the riskiest orders' tasks first (then the most urgent), each with its `slaRisk`."""
     query = select(HumanTask)
     if visible_to is not None and not visible_to.is_admin:
         query = query.where(_visible(visible_to))
@@ -125,10 +128,26 @@ def list_tasks(
         "priority": (HumanTask.priority.desc(), HumanTask.created_at),
         "created": (HumanTask.created_at,),
     }
+    if sort == "slaRisk" and sla_risk is not None:
+        return _by_risk(engine, query, (*orders["urgency"], HumanTask.id), page, per_page, sla_risk)
     if sort not in orders:
         raise InvalidInput(f"sort by {sort}? Tasks sort by {', '.join(orders)}")
     with engine.read_session() as session:
         return page_of(session, query, (*orders[sort], HumanTask.id), page, per_page, task_view)
+
+
+def _by_risk(
+    engine: Engine, query, urgency: tuple, page: int, per_page: int, sla_risk: Mapping[str, float | None]
+) -> dict[str, Any]:
+    """The risk is not in the database: the matching tasks are ranked here (an inbox holds hundreds, not
+    millions)."""
+    with engine.read_session() as session:
+        rows = session.scalars(query.order_by(*urgency)).all()
+        ranked = sorted(rows, key=lambda row: -(sla_risk.get(row.instance_id) or 0.0))  # stable: urgency next
+        items = [task_view(row) for row in ranked[(page - 1) * per_page : page * per_page]]
+    for item in items:
+        item["slaRisk"] = sla_risk.get(item["instanceId"])
+    return {"items": items, "total": len(rows), "page": page, "perPage": per_page}
 
 
 def _visible(caller: Caller):

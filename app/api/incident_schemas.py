@@ -23,6 +23,11 @@ class IncidentQuery(IncidentFilter):
     status: Literal["open", "resolved"] = "open"
     page: int = Field(default=1, ge=1, le=MAX_PAGE)
     perPage: int = Field(default=50, ge=1, le=500)
+    sort: Literal["-impact", "-slaRisk"] = Field(
+        default="-impact",
+        description="-impact: highest impact first; -slaRisk: the incidents of orders likeliest to miss their SLA "
+        "first (each with slaRisk), then by impact",
+    )
 
 
 class Impact(BaseModel):
@@ -57,6 +62,9 @@ class IncidentOut(BaseModel):
     comment: str | None
     resolutionSeconds: float | None = Field(description="Time from open to resolved")
     impact: Impact
+    slaRisk: float | None = Field(
+        default=None, description="With sort=-slaRisk: the order's probability (0..1) of missing its SLA"
+    )
 
 
 class IncidentPage(BaseModel):

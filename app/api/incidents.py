@@ -33,6 +33,7 @@ from .incident_schemas import (
     ResolveIn,
     RetryOut,
 )
+from .prediction import sla_risks
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,7 @@ def start_failed(
 @bp.input(IncidentQuery, location="query", arg_name="q")
 @bp.output(IncidentPage)
 @bp.doc(
-    summary="Incidents, highest impact first",
+    summary="Incidents, highest impact first (or the riskiest orders' first: sort=-slaRisk)",
     description="Impact = value weight x order value + tier weight x customer tier rank (gold 2, silver 1, other 0) "
     "+ age weight x hours open. Weights come from ORDERFLOW_IMPACT_WEIGHTS (default value=1,tier=500,age_hours=10).",
 )
@@ -120,6 +121,7 @@ def list_(q: IncidentQuery):
     return incidents.list_incidents(
         services().engine, weights=weights(), status=q.status, process_key=q.processKey, element_id=q.elementId,
         error_type=q.errorType, business_key=q.businessKey, instance_id=q.instanceId, page=q.page, per_page=q.perPage,
+        sla_risk=sla_risks(process_key=q.processKey) if q.sort == "-slaRisk" else None,
     )  # fmt: skip
 
 

@@ -3,6 +3,7 @@ orders at risk of missing their SLA (processes/prediction). Reads only."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -63,6 +64,21 @@ def capacity_view(hours: int) -> dict[str, Any]:
             }
         )
     return {"fittedAt": iso(found.fitted().fitted_at), "utilisation": UTILISATION, "items": items}
+
+
+def sla_risks(process_key: str | None = None, instance_ids: Iterable[str] | None = None) -> dict[str, float | None]:
+    """Order id -> probability of missing its SLA, for the orders not ended (or those of `instance_ids`)."""
+    found = predictor().risks(process_key=process_key, instance_ids=instance_ids)
+    return {r.instance_id: None if r.risk is None else round(r.risk, 4) for r in found}
+
+
+def with_sla_risk(items: list[dict[str, Any]], key: str = "instanceId") -> list[dict[str, Any]]:
+    """Each item with its order's slaRisk (items of a page: the risk of just those orders is computed)."""
+    if items and any("slaRisk" not in item for item in items):
+        risks = sla_risks(instance_ids={item[key] for item in items})
+        for item in items:
+            item.setdefault("slaRisk", risks.get(item[key]))
+    return items
 
 
 def risk_fields(found: Risk | None) -> dict[str, Any]:

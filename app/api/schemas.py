@@ -273,7 +273,9 @@ class TaskQuery(Strict):
         return naive_utc(value)
 
     unassigned: bool = Field(default=False, description="Only tasks nobody has claimed")
-    sort: Literal["urgency", "due", "priority", "created"] = "urgency"
+    sort: Literal["urgency", "due", "priority", "created", "slaRisk"] = Field(
+        default="urgency", description="slaRisk: the tasks of the orders likeliest to miss their SLA first"
+    )
     page: int = Field(default=1, ge=1, le=MAX_PAGE)
     perPage: int = Field(default=50, ge=1, le=500)
 
@@ -313,6 +315,9 @@ class Task(BaseModel):
     claimedAt: str | None
     completedAt: str | None
     completedBy: str | None
+    slaRisk: float | None = Field(
+        default=None, description="In lists: the order's probability (0..1) of missing its SLA (null: no target)"
+    )
 
 
 class TaskPage(BaseModel):

@@ -11,6 +11,7 @@ from processes.errors import Forbidden
 from ..auth import caller
 from ..extensions import auth
 from ..services import services
+from .prediction import sla_risks, with_sla_risk
 from .schemas import CompleteTaskIn, DelegateIn, Task, TaskPage, TaskQuery, TaskUserIn
 
 bp = APIBlueprint("tasks", __name__, url_prefix="/api/v1", tag="Tasks")
@@ -29,14 +30,19 @@ def acting_user(user_id: str | None) -> str:
 @bp.auth_required(auth, roles=WORKERS)
 @bp.input(TaskQuery, location="query", arg_name="q")
 @bp.output(TaskPage)
-@bp.doc(summary="The caller's inbox: open tasks they may work on, most urgent first (priority, due date, age)")
+@bp.doc(
+    summary="The caller's inbox: open tasks they may work on, most urgent first (priority, due date, age)",
+    description="Each task carries its order's `slaRisk`; `sort=slaRisk` lists the riskiest orders' tasks first.",
+)
 def list_(q: TaskQuery):
-    return list_tasks(
+    found = list_tasks(
         services().engine, status=q.status, assignee=q.assignee, candidate_user=q.candidateUser,
         candidate_group=q.candidateGroup, process_key=q.processKey, business_key=q.businessKey, overdue=q.overdue,
         page=q.page, per_page=q.perPage, visible_to=caller(), unassigned=q.unassigned, sort=q.sort,
-        due_before=q.dueBefore,
+        due_before=q.dueBefore, sla_risk=sla_risks(process_key=q.processKey) if q.sort == "slaRisk" else None,
     )  # fmt: skip
+    with_sla_risk(found["items"])
+    return found
 
 
 @bp.get("/tasks/<task_id>")

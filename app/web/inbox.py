@@ -15,6 +15,7 @@ from processes.core.models import ProcessDefinition
 from processes.errors import Forbidden, InternalError, InvalidInput, NotFound, OrderflowError
 from processes.instances import get_instance, instance_events
 
+from ..api.prediction import sla_risks, with_sla_risk
 from ..services import services
 from .args import whole_number
 from .people import page_caller, page_requires
@@ -27,19 +28,30 @@ VIEWS = {
     "overdue": "Overdue",
     "all": "Everything I may work on",
 }
-SORTS = {"urgency": "Most urgent", "due": "Due date", "priority": "Priority", "created": "Oldest first"}
+SORTS = {
+    "urgency": "Most urgent",
+    "due": "Due date",
+    "priority": "Priority",
+    "created": "Oldest first",
+    "slaRisk": "SLA risk",
+}
 
 
-def _tasks(view: str, process_key: str | None, sort: str, page: int) -> dict[str, Any]:
+def _tasks(view: str, process_key: str | None, sort: str, page: int, marks: bool = True) -> dict[str, Any]:
     me = page_caller()
     filters: dict[str, Any] = {"visible_to": me, "process_key": process_key or None, "sort": sort, "page": page}
+    if sort == "slaRisk":
+        filters["sla_risk"] = sla_risks(process_key=process_key or None)
     if view == "mine":
         filters["assignee"] = me.name
     elif view == "group":
         filters["unassigned"] = True
     elif view == "overdue":
         filters["overdue"] = True
-    return list_tasks(services().engine, per_page=25, **filters)
+    found = list_tasks(services().engine, per_page=25, **filters)
+    if marks:
+        with_sla_risk(found["items"])  # tasks of orders at risk are marked
+    return found
 
 
 @bp.get("")
@@ -52,10 +64,11 @@ def inbox():
     process_key = request.args.get("process", "").strip()
     page = max(1, request.args.get("page", 1, type=whole_number) or 1)
     tasks = _tasks(view, process_key, sort, page)
-    context = {"tasks": tasks, "view": view, "views": VIEWS, "sort": sort, "sorts": SORTS, "process": process_key}
+    context = {"tasks": tasks, "view": view, "views": VIEWS, "sort": sort, "sorts": SORTS, "process": process_key,
+               "risk_threshold": services().predictor.settings.risk_threshold}  # fmt: skip
     if request.headers.get("HX-Request"):  # the list refreshing itself
         return render_template("inbox/_rows.html", **context)
-    counts = {name: _tasks(name, process_key, sort, 1)["total"] for name in VIEWS}
+    counts = {name: _tasks(name, process_key, "urgency", 1, marks=False)["total"] for name in VIEWS}
     return render_template("inbox/list.html", counts=counts, **context)
 
 

@@ -19,6 +19,7 @@ from processes.jobs import dead_letters, incidents
 from processes.operations import batches, migration, modification, suspension, variables
 
 from ..api.incidents import weights as impact_weights
+from ..api.prediction import with_sla_risk
 from ..services import services
 from .people import page_caller, page_requires
 
@@ -94,10 +95,19 @@ def incidents_page():
             jobs = [j for j in instance["jobs"] if j["id"] == selected["jobId"]] or instance["jobs"]
         except OrderflowError:
             selected = None
+    by_risk = request.args.get("sort") == "slaRisk"
+    items = _ranked_by_risk(items) if by_risk else with_sla_risk(items)
     return render_template(
         "monitoring/incidents.html", items=items, filters=filters, selected=selected, instance=instance, jobs=jobs,
-        dead=dead_letters.list_dead_letters(engine, per_page=100), query=request.args.to_dict(),
+        dead=dead_letters.list_dead_letters(engine, per_page=100), query=request.args.to_dict(), by_risk=by_risk,
+        risk_threshold=services().predictor.settings.risk_threshold,
     )  # fmt: skip
+
+
+def _ranked_by_risk(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The incidents of the orders likeliest to miss their SLA first; impact (the list's order) breaks ties."""
+    with_sla_risk(items)
+    return sorted(items, key=lambda i: -(i["slaRisk"] if i["slaRisk"] is not None else -1.0))
 
 
 def _back(**extra: str):

@@ -251,9 +251,12 @@ def list_incidents(
     page: int = 1,
     per_page: int = 50,
     now: datetime | None = None,
+    sla_risk: Mapping[str, float | None] | None = None,
 ) -> dict[str, Any]:
     """Open (or resolved) incidents, highest impact first (then oldest). The score depends on the time and on the
-    weights, so the filtered rows are scored here rather than sorted by the database."""
+    weights, so the filtered rows are scored here rather than sorted by the database. With `sla_risk` (order id ->
+    the probability of missing its SLA, from processes/prediction), the riskiest orders' incidents come first and
+    each incident carries its order's `slaRisk`."""
     now = now or utcnow()
     query = _query(
         status=status, process_key=process_key, element_id=element_id, error_type=error_type,
@@ -262,6 +265,10 @@ def list_incidents(
     with engine.read_session() as session:
         views = [incident_view(row, weights, now) for row in session.execute(query)]
     views.sort(key=lambda v: (-v["impact"]["score"], v["createdAt"], v["id"]))
+    if sla_risk is not None:
+        for view in views:
+            view["slaRisk"] = sla_risk.get(view["instanceId"])
+        views.sort(key=lambda v: -(v["slaRisk"] if v["slaRisk"] is not None else -1.0))  # stable: impact breaks ties
     start = (page - 1) * per_page
     return {
         "items": views[start : start + per_page],

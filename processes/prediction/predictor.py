@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -205,8 +205,11 @@ class Predictor:
             self.settings.default_workers_on_hand,
         )
 
-    def risks(self, now: datetime | None = None, process_key: str | None = None) -> list[risk.Risk]:
-        """Every order not ended (running, waiting, in an incident), riskiest first (no SLA target: last)."""
+    def risks(
+        self, now: datetime | None = None, process_key: str | None = None, instance_ids: Iterable[str] | None = None
+    ) -> list[risk.Risk]:
+        """Every order not ended (running, waiting, in an incident), or those of `instance_ids`, riskiest first (no
+        SLA target: last)."""
         now = now or utcnow()
         model = self.fitted(now).risk_model
         query = select(
@@ -218,6 +221,8 @@ class Predictor:
         ).where(ProcessInstance.status.in_(NOT_ENDED))
         if process_key is not None:
             query = query.where(ProcessInstance.process_key == process_key)
+        if instance_ids is not None:
+            query = query.where(ProcessInstance.id.in_(list(instance_ids)))
         with self.engine.read_session() as session:
             rows = session.execute(query).all()
         found = [model.assess(risk.running_order(*row), self.settings.targets, now) for row in rows]

@@ -9,6 +9,7 @@ order count per hour, and an at-risk list that flags at least 80% of the orders 
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
@@ -16,16 +17,18 @@ import pytest
 import requests
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import update
 
 from app.simulate_history import HistoryResult, write_history
 from processes.core.db import make_engine
-from processes.core.models import utcnow
+from processes.core.models import ProcessInstance, utcnow
 from processes.prediction import completed_visits, evaluate
 from processes.reporting.alerts import AlertMonitor, AlertSettings
 from processes.reporting.sla import SlaTargets
+from tests.support.paths import DIAGRAMS
 from tests.support.server import TOKEN
 
-SLA = '{"order_fulfillment": "PT2H"}'
+SLA = '{"order_fulfillment": "PT2H", "inbox_approval": "PT1H"}'
 WAPE_BOUND = 0.35
 
 
@@ -165,3 +168,35 @@ def test_alerts_fire_for_orders_at_risk_and_a_peak_over_capacity(history: tuple[
     # No worker on hand for wms.ship: its forecast peak is over capacity; five for the others are plenty.
     assert fired["capacity:wms.ship"]["status"] == "firing"
     assert "capacity:wms.reserve" not in fired
+
+
+def test_the_inbox_and_the_incident_list_sort_by_sla_risk(client: FlaskClient, history: tuple[Flask, HistoryResult]):
+    """Two approvals: one of an order placed two hours ago (past its one-hour target), one just placed."""
+    diagram = (DIAGRAMS / "inbox_approval.bpmn").read_bytes()
+    assert (
+        client.post(
+            "/api/v1/deployments",
+            data={"files": (io.BytesIO(diagram), "inbox_approval.bpmn")},
+            content_type="multipart/form-data",
+        ).status_code
+        == 201
+    )
+    started = {}
+    for key in ("RISK-LATE", "RISK-FRESH"):
+        answer = client.post("/api/v1/process-definitions/inbox_approval/instances", json={"businessKey": key})
+        started[key] = answer.json["id"]
+    engine = history[0].extensions["orderflow"].engine
+    with engine.write_session() as session:
+        session.execute(
+            update(ProcessInstance)
+            .where(ProcessInstance.id == started["RISK-LATE"])
+            .values(created_at=utcnow() - timedelta(hours=2))
+        )
+        session.commit()
+    newest_first = client.get("/api/v1/tasks?processKey=inbox_approval").json["items"]
+    marks = {t["businessKey"]: t["slaRisk"] for t in newest_first}
+    assert marks == {"RISK-LATE": 1.0, "RISK-FRESH": None}  # no history of this process yet: no risk to tell
+    by_risk = client.get("/api/v1/tasks?processKey=inbox_approval&sort=slaRisk").json["items"]
+    assert [t["businessKey"] for t in by_risk] == ["RISK-LATE", "RISK-FRESH"]
+    assert client.get("/api/v1/incidents?sort=-slaRisk").status_code == 200
+    assert client.get("/api/v1/incidents?sort=riskiest").status_code == 422
