@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test test-quick test-processes tck bench chaos fuzz lint install clean assets
+.PHONY: run test test-quick test-processes tck bench chaos fuzz lint install clean assets predict
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ tck: $(INSTALLED)
 
 bench: $(INSTALLED)
 	$(VENV)/bin/python bench/run.py
+
+# Four weeks of simulated history in a scratch database, and what the predictions make of it (README "Predictions").
+predict: $(INSTALLED)
+	rm -rf var/predict && ORDERFLOW_DATA_DIR=var/predict ORDERFLOW_DATABASE_URL=sqlite:///$(CURDIR)/var/predict/orderflow.db \
+		$(VENV)/bin/orderflow simulate-history --weeks 4
 
 # Faults under load on the distributed set-up (a PostgreSQL cluster and a Redis server of its own; see README "Chaos").
 chaos: $(INSTALLED)

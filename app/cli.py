@@ -534,7 +534,10 @@ def _print_story(story: RealisticResult, url: str) -> None:
 @click.option("--running", default=30, show_default=True, help="orders under way at the end, started for real")
 @click.option("--sla", default="PT2H", show_default=True, help="the target the printed late count is measured by")
 @click.option("--seed", default=7, show_default=True)
-def simulate_history(weeks: float, orders_per_hour: float, running: int, sla: str, seed: int) -> None:
+@click.option("--report/--no-report", default=True, show_default=True,
+              help="fit on the history and print the forecast's back-tested error and the at-risk list's precision "
+              "and recall on its last week")  # fmt: skip
+def simulate_history(weeks: float, orders_per_hour: float, running: int, sla: str, seed: int, report: bool) -> None:
     """Write weeks of back-dated order_fulfillment history (daily and weekly rhythm, one surge) into the configured
     database, for the forecast, capacity advice and SLA risk; then print how to look at them. Set
     ORDERFLOW_SLA='{"order_fulfillment": "PT2H"}' on the server to see the risk."""
@@ -558,6 +561,11 @@ def simulate_history(weeks: float, orders_per_hour: float, running: int, sla: st
         f"{result.orders} completed orders from {result.start:%Y-%m-%d %H:%M} to {result.end:%Y-%m-%d %H:%M} UTC, "
         f"{result.late} of them over {sla}; {len(result.running)} orders under way"
     )
+    if report:
+        from .simulate_history import report as measure
+
+        for line in measure(_local_engine(), result, target):
+            click.echo(line)
     click.echo("see the forecast, capacity advice and orders at risk on /monitoring, or over REST: "
                "/api/v1/forecast?processKey=order_fulfillment, /api/v1/capacity, /api/v1/orders-at-risk")  # fmt: skip
 

@@ -315,3 +315,31 @@ def _start_running(engine: Engine, rng: random.Random, count: int, end: datetime
             session.commit()
         started.append(instance_id)
     return started
+
+
+def report(engine: Engine, result: HistoryResult, sla: timedelta) -> list[str]:
+    """What the predictions make of the history just written: the forecast's back-tested error, and how the
+    at-risk list would have done over its last week (see processes/prediction/risk.py: evaluate)."""
+    from processes.prediction import PredictionSettings, Predictor, completed_visits, evaluate
+    from processes.reporting.sla import ProcessTarget, SlaTargets
+
+    targets = SlaTargets({PROCESS: ProcessTarget(target=sla)})
+    fitted = Predictor(engine, PredictionSettings(targets=targets)).refit()
+    lines = []
+    for (key, channel), found in sorted(fitted.forecasts.items(), key=lambda item: (item[0][0], item[0][1] or "")):
+        error = found.backtest
+        lines.append(
+            f"forecast {key}{f' ({channel})' if channel else ''}: WAPE {error.value:.1%}, MAPE over hours with "
+            f"orders {error.mape:.1%} ({error.horizon_hours} h ahead, {error.origins} rolling origins, "
+            f"season {found.season_hours} h); seasonal naive WAPE {error.naive:.1%}"
+        )
+    visits = completed_visits(engine, result.start, result.end)
+    found = evaluate(visits, targets, result.end - timedelta(days=7), result.end - sla)
+    lines.append(
+        f"at-risk list over the last week (risk >= {found.threshold:.0%}, looked at every {found.every_minutes} min, "
+        f"flagged at least {found.lead_minutes} min before the deadline): {found.orders} orders, {found.breached} "
+        f"missed their {sla.total_seconds() / 3600:g} h SLA, {found.flagged} flagged, {found.caught} of them "
+        f"missed it: "
+        f"precision {found.precision or 0:.1%}, recall {found.recall or 0:.1%}"
+    )
+    return lines

@@ -27,6 +27,7 @@ class BacktestOut(BaseModel):
     origins: int = Field(description="Rolling origins: days at whose start the model was refitted and tested")
     hours: int = Field(description="Hours compared")
     mape: float | None = Field(description="MAPE over the compared hours with at least one order")
+    seasonalNaive: float = Field(description="WAPE of the seasonal naive forecast (one season before) on those hours")
 
 
 class ForecastOut(BaseModel):

@@ -11,7 +11,9 @@ Error: a rolling-origin back-test. At each of the last `origins` days the model 
 that day and forecasts the next `horizon` hours; the forecasts are compared with what arrived. The headline metric
 is WAPE (weighted absolute percentage error: the sum of absolute errors over the sum of actuals), which handles
 hours with zero orders, where MAPE divides by zero. MAPE over the hours with at least one order is reported beside
-it, because it is the figure people know; it is dominated by quiet night hours with a handful of orders.
+it, because it is the figure people know; it is dominated by quiet night hours with a handful of orders. So is the
+WAPE of the seasonal naive forecast (each hour as it was one season before) on the same hours: the model is worth
+its keep when it beats that.
 
 Interval: from the same back-test. Count errors grow with the count (Poisson-like), so each back-test error is
 divided by the square root of its forecast; the 5th and 95th percentiles of those scaled errors, multiplied back
@@ -48,6 +50,7 @@ class Backtest:
     origins: int
     hours: int
     mape: float | None  # over hours with at least one order; None when there were none
+    naive: float  # WAPE of the seasonal naive forecast (each hour as one season before) on the same hours
 
     def view(self) -> dict:
         return {
@@ -57,6 +60,7 @@ class Backtest:
             "origins": self.origins,
             "hours": self.hours,
             "mape": None if self.mape is None else round(self.mape, 4),
+            "seasonalNaive": round(self.naive, 4),
         }
 
 
@@ -107,18 +111,24 @@ def backtest(history: np.ndarray, season: int) -> tuple[Backtest, np.ndarray]:
     origins = min(BACKTEST_ORIGINS, (len(history) - 2 * season) // BACKTEST_HORIZON)
     if origins < 1:
         raise NotEnoughHistory(f"{len(history)} hours of history; at least {2 * season + BACKTEST_HORIZON} needed")
-    actual, predicted = [], []
+    actual, predicted, naive = [], [], []
     for k in range(origins, 0, -1):
         origin = len(history) - k * BACKTEST_HORIZON
         predicted.append(_fit_and_forecast(history[:origin], season, BACKTEST_HORIZON))
         actual.append(history[origin : origin + BACKTEST_HORIZON])
+        naive.append(history[origin - season : origin - season + BACKTEST_HORIZON])
     a, f = np.concatenate(actual), np.concatenate(predicted)
     errors = np.abs(a - f)
-    wape = float(errors.sum() / a.sum()) if a.sum() else float(errors.mean() > 0)
+    wape = _wape(a, f)
     busy = a > 0
     mape = float(np.mean(errors[busy] / a[busy])) if busy.any() else None
     scaled = (a - f) / np.sqrt(np.maximum(f, 1.0))
-    return Backtest("WAPE", wape, BACKTEST_HORIZON, origins, len(a), mape), scaled
+    return Backtest("WAPE", wape, BACKTEST_HORIZON, origins, len(a), mape, _wape(a, np.concatenate(naive))), scaled
+
+
+def _wape(actual: np.ndarray, forecast: np.ndarray) -> float:
+    errors = np.abs(actual - forecast)
+    return float(errors.sum() / actual.sum()) if actual.sum() else float(errors.mean() > 0)
 
 
 def forecast(history: np.ndarray, start: datetime, hours: int = MAX_HOURS) -> Forecast:

@@ -78,6 +78,7 @@ def test_the_forecast_has_a_week_of_points_a_band_and_its_backtested_error(clien
     assert (backtest["metric"], backtest["horizonHours"], backtest["origins"]) == ("WAPE", 24, 7)
     assert 0 < backtest["value"] < WAPE_BOUND
     assert backtest["mape"] is not None and backtest["mape"] > 0
+    assert backtest["value"] < backtest["seasonalNaive"]  # better than "same hour last week"
     fitted = datetime.fromisoformat(body["fittedAt"].rstrip("Z"))
     assert abs(fitted - utcnow()) < timedelta(hours=1)
     # It learnt the rhythm: the late-morning hours of a weekday are expected busier than the night before.
