@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
@@ -54,7 +55,7 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Flask, H
             "ORDERFLOW_CAPACITY_WORKERS": '{"wms.ship": 0, "*": 5}',
         }
     )
-    result = write_history(app.extensions["orderflow"].engine, weeks=3.2, orders_per_hour=30, running=12, seed=3)
+    result = write_history(app.extensions["orderflow"].engine, weeks=3.2, orders_per_hour=40, running=12, seed=3)
     yield app, result
 
 
@@ -159,11 +160,12 @@ def test_alerts_fire_for_orders_at_risk_and_a_peak_over_capacity(history: tuple[
     assert at_risk >= 1
     settings = AlertSettings(webhook_url="http://127.0.0.1:9/hook")
     monitor = AlertMonitor(predictor.engine, settings, post=post, rules=[predictor.readings])
-    object.__setattr__(predictor.settings, "at_risk_alert", at_risk)  # the threshold is just reached
+    configured = predictor.settings
+    predictor.settings = replace(configured, at_risk_alert=at_risk)  # ORDERFLOW_ALERT_AT_RISK: just reached
     try:
         monitor.check()
     finally:
-        object.__setattr__(predictor.settings, "at_risk_alert", None)
+        predictor.settings = configured
     fired = {message["alert"]: message for message in sent}
     assert fired["orders_at_risk"]["status"] == "firing" and fired["orders_at_risk"]["value"] == at_risk
     # No worker on hand for wms.ship: its forecast peak is over capacity; five for the others are plenty.
