@@ -54,6 +54,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> APIFlask:
             "connect_args": {"check_same_thread": False, "timeout": 30},
             **app.config["SQLALCHEMY_ENGINE_OPTIONS"],
         }
+    _observe(app)
     db.init_app(app)
     with app.app_context():
         from processes.core.db import configure
@@ -65,6 +66,24 @@ def create_app(config: Mapping[str, Any] | None = None) -> APIFlask:
     register_blueprints(app)
     register_pages(app)
     return app
+
+
+def _observe(app: APIFlask) -> None:
+    """Tracing and JSON log lines when the configuration asks for them (before the engine is built: its list of
+    features depends on them). With both off this installs nothing."""
+    from observability import logs, tracing
+
+    if app.config.get("ORDERFLOW_LOG_FORMAT") == "json" and not logs.ON:
+        logs.configure({"ORDERFLOW_LOG_FORMAT": "json"})  # gunicorn: `orderflow serve` has done it already
+    if app.config.get("ORDERFLOW_TRACING", "off") != "off":
+        tracing.start(app.config["ORDERFLOW_TRACING"])
+    if tracing.ON:
+        from opentelemetry.instrumentation.flask import FlaskInstrumentor
+
+        # A span per request, with an incoming traceparent as its parent; static files and health probes are noise.
+        FlaskInstrumentor().instrument_app(
+            app, tracer_provider=tracing.provider(), excluded_urls="/static/.*,/api/v1/health,/metrics"
+        )
 
 
 def _data_dir_secret(data_dir: Path) -> str:

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 import click
 import requests
 
+from observability import logs
+
 from .config import DEV_TOKEN
 
 if TYPE_CHECKING:
@@ -69,10 +71,10 @@ def serve() -> None:
     from .config import from_environment
     from .setup import prepare
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = from_environment()
+    logs.configure()  # plain lines, or JSON lines with ORDERFLOW_LOG_FORMAT=json
     logging.getLogger("spiff").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    config = from_environment()
     sandbox = None
     if config["ORDERFLOW_SANDBOX"]:
         sandbox = _start_sandbox(config["ORDERFLOW_SANDBOX_URL"], config["ORDERFLOW_SANDBOX_PORT"])
@@ -109,8 +111,9 @@ def worker(concurrency: int | None, pool: str, loglevel: str, hostname: str | No
     from .config import from_environment
     from .worker import celery
 
-    logging.getLogger("spiff").setLevel(logging.WARNING)
     config = from_environment()
+    logs.configure(level=getattr(logging, loglevel.upper(), logging.INFO))  # Celery leaves the root logger alone
+    logging.getLogger("spiff").setLevel(logging.WARNING)
     if not config["ORDERFLOW_BROKER_URL"]:
         raise click.ClickException("set ORDERFLOW_BROKER_URL (redis://... or amqp://...) to run workers")
     _require_schema(config)
@@ -131,8 +134,8 @@ def scheduler(interval: float, resend_after: float, max_per_sweep: int) -> None:
     from .config import from_environment
     from .worker import run_scheduler
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = from_environment()
+    logs.configure()
     if not config["ORDERFLOW_BROKER_URL"]:
         raise click.ClickException("set ORDERFLOW_BROKER_URL (redis://... or amqp://...) to run the scheduler")
     _require_schema(config)

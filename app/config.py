@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from observability import logs, tracing
+
 DEV_TOKEN = "orderflow-dev-token"
 
 
@@ -55,4 +57,7 @@ def from_environment(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "ORDERFLOW_DEAD_LETTERS_PER_MINUTE": int(env.get("ORDERFLOW_DEAD_LETTERS_PER_MINUTE", "300")),
         "MAX_CONTENT_LENGTH": int(env.get("ORDERFLOW_MAX_UPLOAD_BYTES", str(10 * 1024 * 1024))),
         "SQLALCHEMY_ENGINE_OPTIONS": {},
+        # Tracing (off, otlp, console; the exporter reads the standard OTEL_* variables) and log lines (text, json).
+        "ORDERFLOW_TRACING": tracing.mode_from(env),
+        "ORDERFLOW_LOG_FORMAT": logs.format_from(env),
     }

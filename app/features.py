@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy.orm import sessionmaker
 
 from inbox import Escalations, HumanTasks, Reviews
+from observability import logs
 from processes.core import Engine, EngineSettings, Feature, JobDispatcher
 from processes.expressions.beans import check_beans
 from processes.expressions.script_engine import SandboxedScriptEngine
@@ -29,11 +30,15 @@ from processes.features import (
 from processes.jobs import ServiceTasks
 from processes.operations.batches import BatchRunner
 from processes.operations.suspension import Suspension
+from processes.reporting.traces import StepTracing
 
 
 def default_features(settings: EngineSettings | None = None) -> list[Feature]:
-    """A new list of orderflow's features (some keep caches, so each engine gets its own)."""
+    """A new list of orderflow's features (some keep caches, so each engine gets its own). Step tracing comes first
+    (its span and the order's log ids wrap what the others do), and only while tracing or JSON log lines are on."""
+    observed: list[Feature] = [StepTracing()] if logs.active() else []
     return [
+        *observed,
         Compensation(),
         BeanCalls(),
         CallActivities(),

@@ -16,8 +16,16 @@ from typing import Any
 
 from celery import Celery, signals
 
+from observability import logs, tracing
 from processes.core.models import utcnow
-from processes.jobs.broker import RUN_JOB, broker_health_of, celery_settings, queue_depth, send_all
+from processes.jobs.broker import (
+    RUN_JOB,
+    TRACEPARENT_HEADER,
+    broker_health_of,
+    celery_settings,
+    queue_depth,
+    send_all,
+)
 
 from .config import from_environment
 
@@ -53,6 +61,10 @@ def worker_services():
 
             logging.getLogger("spiff").setLevel(logging.WARNING)  # one line per task state change otherwise
             config = from_environment()
+            # Here, after the pool forked: the span exporter's thread must belong to this process.
+            tracing.configure()
+            if config["ORDERFLOW_LOG_FORMAT"] == "json" and not logs.ON:
+                logs.configure()  # `celery -A app.worker worker` started it without `orderflow worker`
             config["ORDERFLOW_EMBEDDED_WORKERS"] = False
             sql_engine = make_engine(config["SQLALCHEMY_DATABASE_URI"], config["ORDERFLOW_SQLITE_SYNCHRONOUS"])
             _services = build_services(sql_engine, config)
@@ -72,12 +84,24 @@ def run_job(job_id: str) -> str:
     claimed = services.jobs.claim(worker_id(), job_ids=[job_id], limit=1, topics=services.connectors.topics())
     if not claimed:
         return "not claimable"  # done already, taken by another worker, or not due yet
-    try:
-        services.jobs.run(claimed[0])
-    except Conflict as exc:
-        log.info("job %s: result rejected (%s)", job_id, exc)
-        return "rejected"
+    # The step that made the job sent its trace context with the message (a sweep's send has none: the job then
+    # joins the trace its order was started under).
+    with tracing.attached(_header(run_job.request, TRACEPARENT_HEADER)):
+        try:
+            services.jobs.run(claimed[0])
+        except Conflict as exc:
+            log.info("job %s: result rejected (%s)", job_id, exc)
+            return "rejected"
     return "done"
+
+
+def _header(request: Any, name: str) -> str | None:
+    """A header the message was sent with: a worker puts custom headers beside Celery's own, `apply` (eager, the
+    tests) keeps them under `headers`."""
+    value = request.get(name)
+    if value is None:
+        value = (getattr(request, "headers", None) or {}).get(name)
+    return value if isinstance(value, str) else None
 
 
 def run_scheduler(

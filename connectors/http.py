@@ -19,6 +19,7 @@ from requests.adapters import HTTPAdapter
 from connectors.circuit import CircuitBreaker, Permit
 from connectors.errors import BusinessError, CircuitOpenError, ConfigurationError, ConnectorError, TransientError
 from connectors.monitor import CallMonitor
+from observability import tracing
 
 Timeout = tuple[float, float]  # (connect, read) seconds, as requests takes it
 DEFAULT_TIMEOUT: Timeout = (2.0, 10.0)
@@ -84,14 +85,36 @@ class JsonClient:
         timeout: Timeout | None = None,
     ) -> dict[str, Any]:
         url = f"{self.base_url}/{path.lstrip('/')}"
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        if not tracing.ON:
+            return self._call(method, url, json, params, headers, timeout)
+        # A span per call, whose traceparent goes to the system: its own traces join the order's.
+        with tracing.span(
+            f"{self.system} {method}",
+            kind=tracing.SpanKind.CLIENT,
+            attributes={"orderflow.system": self.system, "http.request.method": method, "url.full": url},
+        ):
+            tracing.inject(headers)
+            return self._call(method, url, json, params, headers, timeout)
+
+    def _call(
+        self,
+        method: str,
+        url: str,
+        json: Mapping[str, Any] | None,
+        params: Mapping[str, str] | None,
+        headers: dict[str, str],
+        timeout: Timeout | None,
+    ) -> dict[str, Any]:
         what = f"{self.system} {method} {url}"
         permit = self._permit()
         outcome: BaseException | None = None
         try:
-            headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
             response = self._send(
                 method, url, what, json=json, params=params, headers=headers, timeout=timeout or self.timeout
             )
+            if tracing.ON:
+                tracing.annotate(**{"http.response.status_code": response.status_code})
             return _parse(response, what)
         except BaseException as exc:
             outcome = exc

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from observability import tracing
 from processes import limits
 from processes.core.engine import Engine
 from processes.core.models import (
@@ -286,6 +287,8 @@ def instance_view(
         "endedAt": iso(instance.ended_at),
     }
     if detail:
+        # The trace the order was started under (tracing on): its jobs and connector calls are in it too.
+        view["traceId"] = tracing.trace_id_of(instance.trace_parent)
         view["variables"] = instance.variables
         view["activeElements"] = instance.active_elements
         view["incidents"] = [

@@ -86,6 +86,7 @@ class Instance(BaseModel):
     createdAt: str
     updatedAt: str
     endedAt: str | None
+    traceId: str | None = None  # the trace the order was started under, when tracing was on
     variables: dict[str, Any] | None = None
     activeElements: list[ActiveElement] | None = None
     incidents: list[Incident] | None = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -210,10 +210,25 @@ class Engine:
         incident naming the variable: a start still creates the instance (in incident); any other command raises
         UnsavableVariable after the incident is committed, so its caller hears that the change was not applied."""
         with clock.using(self.settings.clock):
-            try:
-                return self._step(instance_id, command, actor, create, kind)
-            except UnsavableVariable as problem:
-                return self._stranded(instance_id, command, problem, actor, create)
+            if self.hooks.around_step:
+                with ExitStack() as around:
+                    for feature in self.hooks.around_step:
+                        around.enter_context(feature.around_step("start" if create is not None else kind))
+                    return self._step_or_strand(instance_id, command, actor, create, kind)
+            return self._step_or_strand(instance_id, command, actor, create, kind)
+
+    def _step_or_strand(
+        self,
+        instance_id: str | None,
+        command: Callable[[Step], None],
+        actor: str | None,
+        create: Callable[[Connection], tuple[InstanceRecord, BpmnWorkflow]] | None,
+        kind: str | None,
+    ) -> Step:
+        try:
+            return self._step(instance_id, command, actor, create, kind)
+        except UnsavableVariable as problem:
+            return self._stranded(instance_id, command, problem, actor, create)
 
     def _stranded(
         self,

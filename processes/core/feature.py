@@ -11,6 +11,7 @@ transaction, and must not do network I/O; job hooks run when a job's result is r
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +45,11 @@ class Feature:
         """Finish a process's parsed specs (its own and its subprocesses'), given every diagram deployed with it."""
 
     # -- inside an engine step --------------------------------------------------------------------------------
+
+    def around_step(self, kind: str | None) -> AbstractContextManager[object]:
+        """A context the whole step runs in: locking, the command, the commit and the hand-over of its jobs. What
+        the step raises passes through it. `kind` is the command's (see `admit`). Tracing wraps each step in a span."""
+        return nullcontext()
 
     def admit(self, step: Step, kind: str | None) -> None:
         """The command of `kind` ("start", "job", "timer", "task", "message", ...; None when the caller names none)

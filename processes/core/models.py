@@ -121,6 +121,8 @@ class ProcessInstance(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column()
     suspended_at: Mapped[datetime | None] = mapped_column()  # set while an operator holds the order
+    # The W3C traceparent of the step that started the order, when tracing was on: its later work joins that trace.
+    trace_parent: Mapped[str | None] = mapped_column(String(55))
 
 
 # Job kinds and statuses

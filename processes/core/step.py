@@ -130,6 +130,7 @@ class Step:
                     lease_token=job.lease_token,
                     variables=job.variables,
                     business_key=self.instance.business_key,
+                    trace_parent=self.instance.trace_parent,
                 )
             )
         else:

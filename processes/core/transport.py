@@ -26,6 +26,7 @@ class ClaimedJob:
     lease_token: str
     variables: dict[str, Any]
     business_key: str | None = None
+    trace_parent: str | None = None  # the traceparent the order was started under (tracing): the job joins it
 
 
 class JobDispatcher:

@@ -25,6 +25,7 @@ from celery import Celery
 from celery.worker.consumer import Consumer
 from kombu import Queue
 
+from observability import tracing
 from processes.core.models import SERVICE, utcnow
 from processes.core.records import JobRecord
 from processes.core.transport import JobDispatcher
@@ -36,6 +37,7 @@ SOON_SECONDS = 60.0  # jobs due within this are sent with a countdown; later one
 SOCKET_TIMEOUT = 5.0  # seconds a broker may stay silent before a publish or a read gives up (a hung broker)
 RECONNECT_MAX_SECONDS = 2.0  # a worker tries its broker again at least this often while it is away
 SENDER_QUEUE = 10_000  # job ids waiting for the background sender; beyond that they are left to the sweep
+TRACEPARENT_HEADER = "traceparent"  # a message header: the trace context of the step that made the job (tracing on)
 
 
 def celery_settings(config: dict[str, Any]) -> dict[str, Any]:
@@ -140,7 +142,7 @@ class CeleryDispatcher(JobDispatcher):
         self.topics = set(topics)  # jobs of other topics are for external workers (REST), not Celery
         self.app = app
         self.unsent = unsent  # told which jobs could not be sent, so the next sweep sends them at once
-        self._queue: queue.Queue[tuple[str, float | None, int]] = queue.Queue(SENDER_QUEUE)
+        self._queue: queue.Queue[tuple[str, float | None, int, str | None]] = queue.Queue(SENDER_QUEUE)
         self._sender: threading.Thread | None = None
         self._sender_pid = 0
         self._lock = threading.Lock()
@@ -149,6 +151,7 @@ class CeleryDispatcher(JobDispatcher):
         now = utcnow()
         overflow = []
         rank = priority(self.app.conf.broker_url, new_order)
+        traceparent = tracing.current_traceparent()  # the step's span: the sender thread runs outside it
         for job in jobs:
             if job.kind == SERVICE and job.topic not in self.topics:
                 continue
@@ -157,7 +160,7 @@ class CeleryDispatcher(JobDispatcher):
                 continue  # the sweep sends it when it is due; long broker delays are fragile
             # A timer due soon goes with a countdown, so it fires on time instead of at the next sweep.
             try:
-                self._queue.put_nowait((job.id, max(wait, 0.0) + 0.005 if wait > 0 else None, rank))
+                self._queue.put_nowait((job.id, max(wait, 0.0) + 0.005 if wait > 0 else None, rank, traceparent))
             except queue.Full:
                 overflow.append(job.id)
         self._start_sender()
@@ -174,8 +177,8 @@ class CeleryDispatcher(JobDispatcher):
 
     def _send_forever(self) -> None:
         while True:
-            job_id, countdown, rank = self._queue.get()
-            if send(self.app, job_id, countdown=countdown, priority=rank):
+            job_id, countdown, rank, traceparent = self._queue.get()
+            if send(self.app, job_id, countdown=countdown, priority=rank, traceparent=traceparent):
                 continue
             # The broker is away: what is waiting now would fail the same way, one timeout each. Leave it all to
             # the sweep at once, so the queue does not fill up behind a dead broker.
@@ -198,9 +201,16 @@ class CeleryDispatcher(JobDispatcher):
             log.exception("could not mark jobs %s as unsent", job_ids)
 
 
-def send(app: Celery, job_id: str, countdown: float | None = None, priority: int | None = None) -> bool:
+def send(
+    app: Celery,
+    job_id: str,
+    countdown: float | None = None,
+    priority: int | None = None,
+    traceparent: str | None = None,
+) -> bool:
     try:
-        app.send_task(RUN_JOB, args=[job_id], retry=False, countdown=countdown, priority=priority)
+        headers = {TRACEPARENT_HEADER: traceparent} if traceparent else None
+        app.send_task(RUN_JOB, args=[job_id], retry=False, countdown=countdown, priority=priority, headers=headers)
         return True
     except Exception as exc:  # the broker is down: the job row stays, and the sweep sends it later
         log.warning("could not send job %s to the broker (%s); the sweep will resend it", job_id, exc)

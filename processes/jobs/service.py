@@ -21,6 +21,7 @@ from SpiffWorkflow.task import TaskState
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import DBAPIError
 
+from observability import logs, tracing
 from processes import expressions
 from processes.core import spiff
 from processes.core.engine import JOB_KEY, Engine
@@ -156,20 +157,22 @@ class JobService:
                 job.updated_at = now
                 claimed.append(job)
             session.commit()
-            business_keys = (
-                dict(
-                    session.execute(
-                        select(ProcessInstance.id, ProcessInstance.business_key).where(
+            orders = (
+                {
+                    row.id: row
+                    for row in session.execute(
+                        select(ProcessInstance.id, ProcessInstance.business_key, ProcessInstance.trace_parent).where(
                             ProcessInstance.id.in_({j.instance_id for j in claimed})
                         )
-                    ).all()
-                )
+                    )
+                }
                 if claimed
                 else {}
             )
             return [
                 ClaimedJob(
-                    business_key=business_keys.get(j.instance_id),
+                    business_key=getattr(orders.get(j.instance_id), "business_key", None),
+                    trace_parent=getattr(orders.get(j.instance_id), "trace_parent", None),
                     id=j.id,
                     instance_id=j.instance_id,
                     kind=j.kind,
@@ -296,7 +299,32 @@ class JobService:
 
         A report that meets a database error (a restart, a lost connection) is tried again with the same lease
         until the lease ends, instead of dropping the work done and waiting for the lease to expire, after which
-        the job would run a second time."""
+        the job would run a second time.
+
+        With tracing on the job is a span in the trace its order was started under (or under the context its
+        broker message brought); with tracing or JSON log lines on, its log lines name the order and the job."""
+        if not logs.active():
+            self._run(job)
+            return
+        with (
+            logs.about(instance_id=job.instance_id, order=job.business_key, job_id=job.id),
+            tracing.span(
+                f"orderflow job {job.topic or job.kind}",
+                kind=tracing.SpanKind.CONSUMER,
+                parent=job.trace_parent,
+                attributes={
+                    "orderflow.job_id": job.id,
+                    "orderflow.job_kind": job.kind,
+                    "orderflow.topic": job.topic or "",
+                    "orderflow.attempt": job.attempt,
+                    "orderflow.instance_id": job.instance_id,
+                    "orderflow.element_id": job.element_id or "",
+                },
+            ),
+        ):
+            self._run(job)
+
+    def _run(self, job: ClaimedJob) -> None:
         deadline = time.monotonic() + self.engine.settings.lease_seconds  # the lease was taken just now
         if job.kind == TIMER:
             self._report(partial(self.fire_timers, job), deadline)
@@ -312,17 +340,35 @@ class JobService:
         except JobNeedsReview as exc:
             report = partial(self.hold_for_review, job, exc)
         except BpmnErrorThrown as exc:
+            tracing.annotate(**{"orderflow.bpmn_error": exc.code})
             report = partial(
                 self.throw_bpmn_error, job.id, lease, exc.code, str(exc), exc.variables, instance_id=instance
             )
         except JobFailed as exc:
+            self._failed(job, exc, str(exc), exc.retryable)
             report = partial(self.fail, job.id, lease, str(exc), retryable=exc.retryable, instance_id=instance)
         except Exception as exc:  # a connector bug is still a failure of this job, never of the worker
             message = f"{exc.__class__.__name__}: {exc}"
+            self._failed(job, exc, message, True)
             report = partial(self.fail, job.id, lease, message, retryable=True, instance_id=instance)
         else:
             report = partial(self._complete_or_fail, job, variables)
         self._report(report, deadline)
+
+    @staticmethod
+    def _failed(job: ClaimedJob, error: Exception, message: str, retryable: bool) -> None:
+        """Say that a job's work failed: a warning line (the order's ids are on it with JSON lines) and the span."""
+        if not retryable:
+            again = "not to be retried"
+        elif job.attempt < job.max_attempts:
+            again = "to be retried"
+        else:
+            again = "no attempt left"
+        log.warning(
+            "job %s (%s) failed on attempt %d of %d, %s: %s",
+            job.id, job.topic, job.attempt, job.max_attempts, again, message,
+        )  # fmt: skip
+        tracing.failed(error)
 
     def _complete_or_fail(self, job: ClaimedJob, variables: dict[str, Any]) -> None:
         try:
