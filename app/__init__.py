@@ -78,12 +78,9 @@ def _observe(app: APIFlask) -> None:
     if app.config.get("ORDERFLOW_TRACING", "off") != "off":
         tracing.start(app.config["ORDERFLOW_TRACING"])
     if tracing.ON:
-        from opentelemetry.instrumentation.flask import FlaskInstrumentor
+        from .request_spans import trace_requests
 
-        # A span per request, with an incoming traceparent as its parent; static files and health probes are noise.
-        FlaskInstrumentor().instrument_app(
-            app, tracer_provider=tracing.provider(), excluded_urls="/static/.*,/api/v1/health,/metrics"
-        )
+        trace_requests(app)
 
 
 def _data_dir_secret(data_dir: Path) -> str:

@@ -29,6 +29,7 @@ TRACER_NAME = "orderflow"
 ON = False  # read on every hot path: while False nothing below makes a span
 _provider: Any = None  # the SDK TracerProvider while tracing is on (never installed as the global one)
 _tracer: Any = None
+_flush_at_exit = False
 _propagator = TraceContextTextMapPropagator()  # W3C traceparent only, whatever the global propagators are
 
 
@@ -49,7 +50,7 @@ def mode_from(env: Mapping[str, str] | None = None) -> str:
 def start(mode: str = "otlp", *, exporter: Any = None, batch: bool = True) -> None:
     """Turn tracing on for this process (once; a second call keeps the first set-up). `exporter` replaces the one
     `mode` names (the tests pass an in-memory exporter, with `batch=False` so spans are there at once)."""
-    global ON, _provider, _tracer
+    global ON, _provider, _tracer, _flush_at_exit
     if ON:
         return
     from opentelemetry.sdk.resources import Resource
@@ -73,7 +74,9 @@ def start(mode: str = "otlp", *, exporter: Any = None, batch: bool = True) -> No
     provider.add_span_processor(BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter))
     _provider, _tracer = provider, provider.get_tracer(TRACER_NAME)
     ON = True
-    atexit.register(stop)
+    if not _flush_at_exit:
+        _flush_at_exit = True
+        atexit.register(stop)  # the spans still in the batch go out when the process ends
 
 
 def stop() -> None:
@@ -161,6 +164,41 @@ def span(
         yield current
 
 
+class Opened:
+    """A span opened in one callback and closed in another (a web request's before and teardown hooks)."""
+
+    __slots__ = ("span", "token")
+
+    def __init__(self, span: Any, token: Any):
+        self.span, self.token = span, token
+
+
+def open_span(
+    name: str,
+    *,
+    kind: SpanKind = SpanKind.SERVER,
+    carrier: Mapping[str, str] | None = None,
+    attributes: Mapping[str, Any] | None = None,
+) -> Opened | None:
+    """Open a span and make it current until `close_span`; its parent is the `traceparent` in `carrier` (an
+    incoming request's headers), else whatever is current."""
+    if not ON:
+        return None
+    parent = _propagator.extract(carrier) if carrier is not None and carrier.get("traceparent") else None
+    opened = _tracer.start_span(name, context=parent, kind=kind, attributes=dict(attributes) if attributes else None)
+    return Opened(opened, otel_context.attach(trace.set_span_in_context(opened)))
+
+
+def close_span(opened: Opened | None, error: BaseException | None = None) -> None:
+    if opened is None:
+        return
+    if error is not None:
+        opened.span.record_exception(error)
+        opened.span.set_status(Status(StatusCode.ERROR, f"{error.__class__.__name__}: {error}"))
+    opened.span.end()
+    otel_context.detach(opened.token)
+
+
 @contextmanager
 def attached(traceparent: str | None) -> Iterator[None]:
     """Make a traceparent received with a message (a Celery job) the parent of the spans in the block."""
@@ -207,9 +245,13 @@ def failed(error: BaseException | str) -> None:
 __all__ = [
     "MODES",
     "SpanKind",
+    "Status",
+    "StatusCode",
     "TracingConfigurationError",
     "annotate",
+    "Opened",
     "attached",
+    "close_span",
     "configure",
     "current_ids",
     "current_traceparent",
@@ -217,6 +259,7 @@ __all__ = [
     "inject",
     "link",
     "mode_from",
+    "open_span",
     "parse",
     "provider",
     "span",

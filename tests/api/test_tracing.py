@@ -184,7 +184,8 @@ def test_with_tracing_off_nothing_is_installed_and_nothing_is_sent(tmp_path: Pat
     assert not tracing.ON and tracing.provider() is None
     assert isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)  # no SDK provider anywhere
     assert "StepTracing" not in [type(f).__name__ for f in services.engine.features]
-    assert not getattr(client.application, "_is_instrumented_by_opentelemetry", False)
+    hooks = [f.__name__ for f in client.application.before_request_funcs.get(None, [])]
+    assert "open_request_span" not in hooks  # no request spans either
 
     sandbox.calls.clear()
     instance_id = start_order(client, "ORD-TRACE-3", {"traceparent": CALLER})
