@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test test-quick test-processes tck bench chaos fuzz lint install clean assets predict
+.PHONY: run test test-quick test-processes tck bench bench-tracing chaos fuzz lint install clean assets predict
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,9 @@ tck: $(INSTALLED)
 
 bench: $(INSTALLED)
 	$(VENV)/bin/python bench/run.py
+
+bench-tracing: $(INSTALLED)
+	$(VENV)/bin/python -m bench.tracing
 
 # Four weeks of simulated history in a scratch database, and what the predictions make of it (README "Predictions").
 predict: $(INSTALLED)

@@ -48,6 +48,25 @@ server.serve_forever()
 """
 
 
+class _Counted:
+    """A span processor that only counts the spans that ended."""
+
+    def __init__(self) -> None:
+        self.spans = 0
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        pass
+
+    def on_end(self, span: Any) -> None:
+        self.spans += 1
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
 @contextmanager
 def _process(argv: list[str], marker: str):
     """A helper process that prints `marker ...URL` on its first line; yields the URL."""
@@ -69,6 +88,7 @@ def _round(sandbox_url: str, orders: list[dict[str, Any]], traced: bool, otlp_ur
     from processes.core.db import make_engine
     from processes.deployment.deployments import deploy
 
+    counted = _Counted()
     with tempfile.TemporaryDirectory(prefix="orderflow-bench-tracing-") as folder:
         db_url = f"sqlite:///{Path(folder) / 'orderflow.db'}"
         sql_engine = make_engine(db_url)
@@ -78,6 +98,7 @@ def _round(sandbox_url: str, orders: list[dict[str, Any]], traced: bool, otlp_ur
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
             tracing.start(exporter=OTLPSpanExporter(endpoint=f"{otlp_url}/v1/traces"))
+            tracing.provider().add_span_processor(counted)
         try:
             app = create_app(
                 {
@@ -127,6 +148,7 @@ def _round(sandbox_url: str, orders: list[dict[str, Any]], traced: bool, otlp_ur
         "completed": completed,
         "cpuMsPerOrder": round(cpu * 1000 / len(orders), 2),
         "wallMsPerOrder": round(wall * 1000 / len(orders), 2),
+        "spansPerOrder": round(counted.spans / len(orders), 1),
     }
 
 
@@ -166,7 +188,9 @@ def main() -> None:
     print(f"tracing overhead: {args.orders} orders per round, {args.rounds} rounds off and on ...", flush=True)
     result = tracing_overhead(args.orders, args.rounds)
     for line in result["perRound"]:
-        print(f"    tracing {line['tracing']:>3}: {line['cpuMsPerOrder']} ms CPU per order ({line['completed']} completed)")
+        spans = f", {line['spansPerOrder']} spans" if line["tracing"] == "on" else ""
+        cpu = line["cpuMsPerOrder"]
+        print(f"    tracing {line['tracing']:>3}: {cpu} ms CPU per order{spans} ({line['completed']} completed)")
     cpu = result["cpuMsPerOrder"]
     print(f"median CPU per order: off {cpu['off']} ms, on {cpu['on']} ms: +{result['overheadPercent']}%")
     print(json.dumps(result, indent=2))

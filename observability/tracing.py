@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import sys
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from typing import Any
@@ -61,7 +62,8 @@ def start(mode: str = "otlp", *, exporter: Any = None, batch: bool = True) -> No
         if mode == "console":
             from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
-            exporter = ConsoleSpanExporter()
+            # The process's real stdout: a Celery worker turns sys.stdout into warning log lines.
+            exporter = ConsoleSpanExporter(out=sys.__stdout__)
         elif mode == "otlp":
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 class StepTracing(Feature):
     @contextmanager
     def around_step(self, kind: str | None) -> Iterator[object]:
-        with logs.kept(), tracing.span(f"orderflow step {kind or 'change'}", attributes={"orderflow.step": kind}):
+        name = f"orderflow step {kind}" if kind else "orderflow step"  # a cancel, a signal, an incident's retry
+        with logs.kept(), tracing.span(name, attributes={"orderflow.step": kind or ""}):
             yield None
 
     def begin(self, step: Step) -> None:
