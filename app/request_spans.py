@@ -8,12 +8,13 @@ request (measured on GET /api/v1/me: 180-200 µs without tracing, 370-410 µs wi
 
 from __future__ import annotations
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, request
 
 from observability import tracing
 
 QUIET_PREFIXES = ("/static/",)
 QUIET_PATHS = frozenset({"/api/v1/health", "/metrics"})
+SPAN_KEY = "orderflow.request_span"  # in the WSGI environ, from the first hook to the last
 
 
 def trace_requests(app: Flask) -> None:
@@ -26,13 +27,13 @@ def trace_requests(app: Flask) -> None:
         attributes = {"http.request.method": request.method, "url.path": path}
         if route is not None:
             attributes["http.route"] = route
-        g.orderflow_request_span = tracing.open_span(
+        request.environ[SPAN_KEY] = tracing.open_span(
             f"{request.method} {route or path}", carrier=request.headers, attributes=attributes
         )
 
     @app.after_request
     def note_status(response: Response) -> Response:
-        opened = g.get("orderflow_request_span")
+        opened = request.environ.get(SPAN_KEY)
         if opened is not None:
             opened.span.set_attribute("http.response.status_code", response.status_code)
             if response.status_code >= 500:
@@ -41,4 +42,4 @@ def trace_requests(app: Flask) -> None:
 
     @app.teardown_request
     def close_request_span(error: BaseException | None) -> None:
-        tracing.close_span(g.pop("orderflow_request_span", None), error)
+        tracing.close_span(request.environ.pop(SPAN_KEY, None), error)
