@@ -48,23 +48,17 @@ server.serve_forever()
 """
 
 
-class _Counted:
+def _counter() -> Any:
     """A span processor that only counts the spans that ended."""
+    from opentelemetry.sdk.trace import SpanProcessor
 
-    def __init__(self) -> None:
-        self.spans = 0
+    class Counted(SpanProcessor):
+        spans = 0
 
-    def on_start(self, span: Any, parent_context: Any = None) -> None:
-        pass
+        def on_end(self, span: Any) -> None:
+            self.spans += 1
 
-    def on_end(self, span: Any) -> None:
-        self.spans += 1
-
-    def shutdown(self) -> None:
-        pass
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True
+    return Counted()
 
 
 @contextmanager
@@ -88,7 +82,7 @@ def _round(sandbox_url: str, orders: list[dict[str, Any]], traced: bool, otlp_ur
     from processes.core.db import make_engine
     from processes.deployment.deployments import deploy
 
-    counted = _Counted()
+    counted = _counter()
     with tempfile.TemporaryDirectory(prefix="orderflow-bench-tracing-") as folder:
         db_url = f"sqlite:///{Path(folder) / 'orderflow.db'}"
         sql_engine = make_engine(db_url)
@@ -192,7 +186,7 @@ def main() -> None:
         cpu = line["cpuMsPerOrder"]
         print(f"    tracing {line['tracing']:>3}: {cpu} ms CPU per order{spans} ({line['completed']} completed)")
     cpu = result["cpuMsPerOrder"]
-    print(f"median CPU per order: off {cpu['off']} ms, on {cpu['on']} ms: +{result['overheadPercent']}%")
+    print(f"median CPU per order: off {cpu['off']} ms, on {cpu['on']} ms: {result['overheadPercent']:+}%")
     print(json.dumps(result, indent=2))
 
 
