@@ -226,13 +226,14 @@ def annotate(**attributes: Any) -> None:
 def link(traceparent: str | None) -> None:
     """Link the span running now to another trace's span (a later step of an order, made under another request,
     points back at the trace the order was started under)."""
-    if not ON:
+    if not ON or not traceparent:
         return
-    target = parse(traceparent)
     current = trace.get_current_span()
-    if target is None or target.trace_id == current.get_span_context().trace_id:
-        return
-    current.add_link(target, {"orderflow.link": "order"})
+    if traceparent[3:35] == format(current.get_span_context().trace_id, "032x"):
+        return  # the same trace (the order's own jobs): nothing to link
+    target = parse(traceparent)
+    if target is not None:
+        current.add_link(target, {"orderflow.link": "order"})
 
 
 def failed(error: BaseException | str) -> None:

@@ -159,6 +159,13 @@ def test_a_failing_jobs_json_log_line_names_its_order_and_trace(
     job_spans = [s for s in exporter.get_finished_spans() if s.name.startswith("orderflow job ")]
     assert len(job_spans) == ran and not any(s.status.is_ok for s in job_spans)
 
+    # An operator cancels the order under a trace of their own: the step is in that trace and links to the order's.
+    response = client.post(f"/api/v1/process-instances/{instance_id}/cancel", headers={"traceparent": CALLER})
+    assert response.status_code == 200, response.get_json()
+    (cancel_step,) = [s for s in exporter.get_finished_spans() if s.name == "orderflow step"]
+    assert hex_id(cancel_step.context.trace_id, 32) == TRACE_ID != order["traceId"]
+    assert [hex_id(link.context.trace_id, 32) for link in cancel_step.links] == [order["traceId"]]
+
 
 def test_a_step_message_to_the_broker_carries_the_trace_context() -> None:
     from processes.jobs.broker import TRACEPARENT_HEADER, send
