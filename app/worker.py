@@ -96,8 +96,8 @@ def run_job(job_id: str) -> str:
 
 
 def _header(request: Any, name: str) -> str | None:
-    """A header the message was sent with: a worker puts custom headers beside Celery's own, `apply` (eager, the
-    tests) keeps them under `headers`."""
+    """A header the message was sent with: a worker puts custom headers beside Celery's own; an eager `apply` keeps
+    them under `headers`."""
     value = request.get(name)
     if value is None:
         value = (getattr(request, "headers", None) or {}).get(name)

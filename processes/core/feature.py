@@ -48,7 +48,7 @@ class Feature:
 
     def around_step(self, kind: str | None) -> AbstractContextManager[object]:
         """A context the whole step runs in: locking, the command, the commit and the hand-over of its jobs. What
-        the step raises passes through it. `kind` is the command's (see `admit`). Tracing wraps each step in a span."""
+        the step raises passes through it. `kind` is the command's (see `admit`); a span around each step, for example."""
         return nullcontext()
 
     def admit(self, step: Step, kind: str | None) -> None:
