@@ -47,8 +47,8 @@ class Feature:
     # -- inside an engine step --------------------------------------------------------------------------------
 
     def around_step(self, kind: str | None) -> AbstractContextManager[object]:
-        """A context the whole step runs in: locking, the command, the commit and the hand-over of its jobs. What
-        the step raises passes through it. `kind` is the command's (see `admit`); a span around each step, for example."""
+        """A context the whole step runs in (a span around each step, for example): locking, the command, the commit
+        and the hand-over of its jobs. What the step raises passes through it. `kind` is the command's (see `admit`)."""
         return nullcontext()
 
     def admit(self, step: Step, kind: str | None) -> None:
