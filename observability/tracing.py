@@ -1,6 +1,6 @@
 """OpenTelemetry tracing: one switch, off by default.
 
-Off (the default), nothing is installed: no SDK tracer provider, no Flask instrumentation, and every place that
+Off (the default), nothing is installed: no SDK tracer provider, no request hooks, and every place that
 would make a span first reads the module flag `ON` (one attribute read), so tracing costs nothing. On
 (`ORDERFLOW_TRACING=otlp` or `console`), a tracer provider of orderflow's own exports the spans in batches; the
 standard `OTEL_*` variables configure the exporter (`OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_EXPORTER_OTLP_HEADERS`, ...),
