@@ -28,7 +28,7 @@ def from_environment(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "ORDERFLOW_PORT": int(env.get("ORDERFLOW_PORT", "8080")),
         "ORDERFLOW_DATA_DIR": str(data_dir),
         "SQLALCHEMY_DATABASE_URI": env.get("ORDERFLOW_DATABASE_URL") or f"sqlite:///{data_dir / 'orderflow.db'}",
-        "ORDERFLOW_SQLITE_SYNCHRONOUS": env.get("ORDERFLOW_SQLITE_SYNCHRONOUS", "FULL"),
+        "ORDERFLOW_SQLITE_SYNCHRONOUS": env.get("ORDERFLOW_SQLITE_SYNCHRONOUS", "GROUP"),
         "ORDERFLOW_API_TOKEN": token or DEV_TOKEN,
         "ORDERFLOW_USING_DEV_TOKEN": not token,
         # With a broker, jobs go to Celery workers (`orderflow worker`) instead of threads in the server.

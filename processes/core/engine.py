@@ -175,12 +175,15 @@ class Engine:
                 session.close()
 
     @contextmanager
-    def write_connection(self) -> Iterator[Connection]:
-        """A Core connection in a write transaction (the engine step's): no ORM session bookkeeping."""
+    def write_connection(self, committed: Callable[[], None] | None = None) -> Iterator[Connection]:
+        """A Core connection in a write transaction (the engine step's): no ORM session bookkeeping. `committed`
+        runs after the commit, while the writer lock is still held (and before a group commit's sync)."""
         with self._writer_lock, self.sql.connect() as connection:
             connection = connection.execution_options(orderflow_write=True)
             with begin_with_retries(connection.begin):
                 yield connection
+            if committed is not None:
+                committed()
 
     # -- the engine step ----------------------------------------------------------------------------------
 
@@ -265,7 +268,10 @@ class Engine:
         create: Callable[[Connection], tuple[InstanceRecord, BpmnWorkflow]] | None,
         kind: str | None,
     ) -> Step:
-        with self.write_connection() as connection:
+        cache: list = []
+        # The workflow goes back to the cache before the writer lock is released: the next step of this
+        # instance (a parallel job's result) may be waiting for the lock, and would deserialize it otherwise.
+        with self.write_connection(lambda: self.workflows.put(*cache)) as connection:
             if create is not None:
                 instance, workflow = create(connection)
             else:
@@ -295,9 +301,7 @@ class Engine:
             except BaseException:
                 self.workflows.discard(instance.id)
                 raise
-            revision = instance.revision
-            instance_id = instance.id
-        self.workflows.put(instance_id, revision, step.workflow)  # a command may rebuild it (a migration)
+            cache[:] = [instance.id, instance.revision, step.workflow]  # a command may rebuild it (a migration)
         if step.new_jobs:
             self.dispatcher.dispatch(step.new_jobs, new_order=create is not None)
         if step.leased_jobs:

@@ -46,6 +46,7 @@ from processes.core.transport import ClaimedJob
 from processes.core.variables import UnsavableVariable
 from processes.errors import Conflict, InternalError, NotFound
 from processes.expressions import mappings
+from processes.jobs.results import ResultBatches
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,7 @@ class JobService:
     def __init__(self, engine: Engine, executor: JobExecutor | None = None):
         self.engine = engine
         self.executor = executor
+        self.results = ResultBatches(engine)
 
     # -- claiming ------------------------------------------------------------------------------------------
 
@@ -352,7 +354,7 @@ class JobService:
             self._failed(job, exc, message, True)
             report = partial(self.fail, job.id, lease, message, retryable=True, instance_id=instance)
         else:
-            report = partial(self._complete_or_fail, job, variables)
+            report = partial(self._complete_with_others, job, variables)
         self._report(report, deadline)
 
     @staticmethod
@@ -369,6 +371,15 @@ class JobService:
             job.id, job.topic, job.attempt, job.max_attempts, again, message,
         )  # fmt: skip
         tracing.failed(error)
+
+    def _complete_with_others(self, job: ClaimedJob, variables: dict[str, Any]) -> None:
+        """Complete a job together with the results of the order's other jobs that arrive meanwhile (results.py)."""
+        apply = partial(self._deliver, job_id=job.id, lease_token=job.lease_token, variables=variables)
+        try:
+            self.results.deliver(job.instance_id, apply, partial(self._complete_or_fail, job, variables))
+        except UnsavableVariable as exc:
+            # Its result can never be saved: running it again at every lease's end would not help.
+            self.fail(job.id, job.lease_token, str(exc), retryable=False, instance_id=job.instance_id)
 
     def _complete_or_fail(self, job: ClaimedJob, variables: dict[str, Any]) -> None:
         try:
@@ -473,28 +484,31 @@ class JobService:
         actor: str | None = None,
         instance_id: str | None = None,
     ) -> None:
-        def apply(step: Step) -> None:
-            job = self._leased_job(step, job_id, lease_token)
-            job.status, job.updated_at, job.lock_expires_at = JOB_DONE, utcnow(), None
-            task = self._task_of(step, job)
-            if task is None:  # the task was left meanwhile (boundary event, cancel): nothing to deliver
-                job.status = JOB_CANCELLED
-                return
-            if any(f.job_result(step, task, job, variables or {}) for f in self.engine.hooks.job_result):
-                return  # a feature took the result (a compensation handler's)
-            try:
-                produced = mappings.outputs(task.task_spec.extensions, {**job.variables, **(variables or {})})
-            except expressions.ExpressionError as exc:
-                job.status = JOB_FAILED
-                step.open_incident("mapping_error", f"output mapping: {exc}", task=task, job=job)
-                return
-            task.data.update(variables or {} if produced is None else produced)
-            if any(f.completing(step, task) for f in self.engine.hooks.completing):
-                return  # the task is left another way (the result met a conditional boundary event on it)
-            task.complete()
-            step.record("element_completed", task, data_changed(task) or None)
-
+        apply = partial(self._deliver, job_id=job_id, lease_token=lease_token, variables=variables)
         self.engine.step(instance_id or self._instance_of(job_id), apply, actor=actor or "worker", kind="job")
+
+    def _deliver(self, step: Step, *, job_id: str, lease_token: str, variables: dict[str, Any] | None) -> None:
+        """Within a step: a job's result completes its task (after the lease check, which raises before anything
+        changed)."""
+        job = self._leased_job(step, job_id, lease_token)
+        job.status, job.updated_at, job.lock_expires_at = JOB_DONE, utcnow(), None
+        task = self._task_of(step, job)
+        if task is None:  # the task was left meanwhile (boundary event, cancel): nothing to deliver
+            job.status = JOB_CANCELLED
+            return
+        if any(f.job_result(step, task, job, variables or {}) for f in self.engine.hooks.job_result):
+            return  # a feature took the result (a compensation handler's)
+        try:
+            produced = mappings.outputs(task.task_spec.extensions, {**job.variables, **(variables or {})})
+        except expressions.ExpressionError as exc:
+            job.status = JOB_FAILED
+            step.open_incident("mapping_error", f"output mapping: {exc}", task=task, job=job)
+            return
+        task.data.update(variables or {} if produced is None else produced)
+        if any(f.completing(step, task) for f in self.engine.hooks.completing):
+            return  # the task is left another way (the result met a conditional boundary event on it)
+        task.complete()
+        step.record("element_completed", task, data_changed(task) or None)
 
     def fail(
         self,
