@@ -24,7 +24,7 @@ from processes.errors import InvalidInput, NotFound
 from processes.prediction import capacity, history, risk
 from processes.prediction.forecast import Forecast, NotEnoughHistory, forecast
 from processes.reporting.alerts import Reading
-from processes.reporting.sla import SlaTargets
+from processes.reporting.sla import SlaTargets, setting_number
 
 log = logging.getLogger(__name__)
 NOT_ENDED = (RUNNING, WAITING, INCIDENT)
@@ -45,16 +45,7 @@ class PredictionSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, Any]) -> PredictionSettings:
         def number(name: str, default: float, minimum: float, maximum: float = float("inf")) -> float:
-            raw = env.get(name)
-            if raw in (None, ""):
-                return default
-            try:
-                value = float(raw)
-            except ValueError:
-                raise InvalidInput(f"{name} must be a number, not {raw!r}") from None
-            if not minimum <= value <= maximum:
-                raise InvalidInput(f"{name} must be from {minimum:g} to {maximum:g}, not {raw!r}")
-            return value
+            return setting_number(env, name, default, minimum, maximum)
 
         on_hand, default = _workers(env.get("ORDERFLOW_CAPACITY_WORKERS"))
         at_risk = env.get("ORDERFLOW_ALERT_AT_RISK")

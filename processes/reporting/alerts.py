@@ -31,7 +31,7 @@ from processes.core.engine import Engine
 from processes.core.models import AlertState, iso, utcnow
 from processes.errors import InvalidInput
 from processes.reporting.metrics import Window, incident_metrics, sla_metrics
-from processes.reporting.sla import SlaTargets, parse_duration
+from processes.reporting.sla import SlaTargets, parse_duration, setting_number
 
 log = logging.getLogger(__name__)
 
@@ -51,16 +51,7 @@ class AlertSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, Any]) -> AlertSettings:
         def number(name: str, default: float, minimum: float) -> float:
-            raw = env.get(name)
-            if raw in (None, ""):
-                return default
-            try:
-                value = float(raw)
-            except ValueError:
-                raise InvalidInput(f"{name} must be a number, not {raw!r}") from None
-            if value < minimum:
-                raise InvalidInput(f"{name} must be at least {minimum:g}, not {raw!r}")
-            return value
+            return setting_number(env, name, default, minimum)
 
         threshold = env.get("ORDERFLOW_ALERT_INCIDENTS")
         url = env.get("ORDERFLOW_ALERT_WEBHOOK_URL") or None

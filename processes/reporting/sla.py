@@ -44,6 +44,24 @@ def parse_duration(value: Any, what: str = "duration") -> timedelta:
     return timedelta(seconds=seconds)
 
 
+def setting_number(
+    env: Mapping[str, Any], name: str, default: float, minimum: float, maximum: float = float("inf")
+) -> float:
+    """A number from the settings (`env[name]`), `default` when unset; outside [minimum, maximum] is refused."""
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InvalidInput(f"{name} must be a number, not {raw!r}") from None
+    if value < minimum:
+        raise InvalidInput(f"{name} must be at least {minimum:g}, not {raw!r}")
+    if value > maximum:
+        raise InvalidInput(f"{name} must be from {minimum:g} to {maximum:g}, not {raw!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class ProcessTarget:
     target: timedelta | None = None

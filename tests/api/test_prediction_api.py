@@ -21,13 +21,12 @@ from flask.testing import FlaskClient
 from sqlalchemy import update
 
 from app.simulate_history import HistoryResult, write_history
-from processes.core.db import make_engine
 from processes.core.models import ProcessInstance, utcnow
 from processes.prediction import completed_visits, evaluate
 from processes.reporting.alerts import AlertMonitor, AlertSettings
 from processes.reporting.sla import SlaTargets
+from tests.support.apps import in_process_app, token_client
 from tests.support.paths import DIAGRAMS
-from tests.support.server import TOKEN
 
 SLA = '{"order_fulfillment": "PT2H", "inbox_approval": "PT1H"}'
 WAPE_BOUND = 0.35
@@ -35,25 +34,11 @@ WAPE_BOUND = 0.35
 
 @pytest.fixture(scope="module")
 def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Flask, HistoryResult]]:
-    from app import create_app
-    from app.migrations import upgrade
-
-    tmp = tmp_path_factory.mktemp("prediction")
-    db_url = f"sqlite:///{tmp / 'orderflow.db'}"
-    sql_engine = make_engine(db_url)
-    upgrade(sql_engine)
-    sql_engine.dispose()
-    app = create_app(
-        {
-            "ORDERFLOW_DATA_DIR": str(tmp),
-            "SQLALCHEMY_DATABASE_URI": db_url,
-            "ORDERFLOW_API_TOKEN": TOKEN,
-            "ORDERFLOW_DEPLOY_SHIPPED": False,
-            "ORDERFLOW_EMBEDDED_WORKERS": False,
-            "ORDERFLOW_SANDBOX": False,
-            "ORDERFLOW_SLA": SLA,
-            "ORDERFLOW_CAPACITY_WORKERS": '{"wms.ship": 0, "*": 5}',
-        }
+    app = in_process_app(
+        tmp_path_factory.mktemp("prediction"),
+        deploy_shipped=False,
+        ORDERFLOW_SLA=SLA,
+        ORDERFLOW_CAPACITY_WORKERS='{"wms.ship": 0, "*": 5}',
     )
     result = write_history(app.extensions["orderflow"].engine, weeks=3.2, orders_per_hour=40, running=12, seed=3)
     yield app, result
@@ -61,9 +46,7 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Flask, H
 
 @pytest.fixture
 def client(history: tuple[Flask, HistoryResult]) -> FlaskClient:
-    client = history[0].test_client()
-    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {TOKEN}"
-    return client
+    return token_client(history[0])
 
 
 def test_the_forecast_has_a_week_of_points_a_band_and_its_backtested_error(client: FlaskClient):

@@ -20,10 +20,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from observability import logs, tracing
-from processes.core.db import make_engine
+from tests.support.apps import in_process_app, token_client
 from tests.support.orders import ORDER
-from tests.support.paths import SHIPPED
-from tests.support.server import TOKEN
 from tests.support.tracing import RecordingSandbox, recording_sandbox, run_jobs
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -49,29 +47,8 @@ def exporter() -> Iterator[InMemorySpanExporter]:
 
 def make_client(tmp_path: Path, sandbox: RecordingSandbox) -> FlaskClient:
     """The app in process on a fresh SQLite database, its connectors calling the recording sandbox."""
-    from app import create_app
-    from app.migrations import upgrade
-    from processes.deployment.deployments import deploy
-
-    db_url = f"sqlite:///{tmp_path / 'orderflow.db'}"
-    sql_engine = make_engine(db_url)
-    upgrade(sql_engine)
-    sql_engine.dispose()
-    app = create_app(
-        {
-            "ORDERFLOW_DATA_DIR": str(tmp_path),
-            "SQLALCHEMY_DATABASE_URI": db_url,
-            "ORDERFLOW_API_TOKEN": TOKEN,
-            "ORDERFLOW_EMBEDDED_WORKERS": False,
-            "ORDERFLOW_SANDBOX": False,
-            "ORDERFLOW_CONNECTOR_SETTINGS": {},
-            "ORDERFLOW_SANDBOX_URL": sandbox.url,
-        }
-    )
-    deploy(app.extensions["orderflow"].engine, [(SHIPPED.name, SHIPPED.read_bytes())], actor="tests")
-    client = app.test_client()
-    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {TOKEN}"
-    return client
+    app = in_process_app(tmp_path, ORDERFLOW_CONNECTOR_SETTINGS={}, ORDERFLOW_SANDBOX_URL=sandbox.url)
+    return token_client(app)
 
 
 def start_order(client: FlaskClient, business_key: str, headers: dict[str, str] | None = None) -> str:
