@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from SpiffWorkflow.task import TaskState
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 
 from processes import expressions
 from processes.core.models import (
@@ -19,6 +19,7 @@ from processes.core.models import (
     TASK_OPEN,
     AuditEvent,
     HumanTask,
+    ProcessDefinition,
     User,
     iso,
     utcnow,
@@ -77,6 +78,7 @@ def list_tasks(
     candidate_user: str | None = None,
     candidate_group: str | None = None,
     process_key: str | None = None,
+    process_matching: str | None = None,
     business_key: str | None = None,
     overdue: bool = False,
     page: int = 1,
@@ -91,7 +93,8 @@ def list_tasks(
 ) -> dict[str, Any]:
     """The inbox: most urgent first (priority, then due date, then age). With `visible_to`, only the tasks that
     person may work on. `sort="slaRisk"` with `sla_risk` (order id -> probability of missing its SLA, from
-    processes/prediction) puts the riskiest orders' tasks first (then the most urgent), each with its `slaRisk`."""
+    processes/prediction) puts the riskiest orders' tasks first (then the most urgent), each with its `slaRisk`.
+    `process_matching` is what people type in a filter box: part of the process's key or name, in any case."""
     query = select(HumanTask)
     if visible_to is not None and not visible_to.is_admin:
         query = query.where(_visible(visible_to))
@@ -107,6 +110,15 @@ def list_tasks(
         query = query.where(_json_has(HumanTask.candidate_groups, candidate_group))
     if process_key:
         query = query.where(HumanTask.process_key == process_key)
+    if process_matching:
+        text = process_matching.lower()
+        named = select(ProcessDefinition.key).where(
+            or_(
+                func.lower(ProcessDefinition.key).contains(text, autoescape=True),
+                func.lower(ProcessDefinition.name).contains(text, autoescape=True),
+            )
+        )
+        query = query.where(HumanTask.process_key.in_(named))
     if business_key:
         query = query.where(HumanTask.business_key == business_key)
     if instance_id:

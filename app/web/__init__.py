@@ -56,7 +56,7 @@ def _security_headers(response: Response) -> Response:
 
 
 def register_pages(app: APIFlask) -> None:
-    from . import inbox, login, modeler, modeler_api, monitoring, operations, people
+    from . import inbox, login, modeler, modeler_api, monitoring, operations, order_data, people
 
     if app.config.get("SESSION_COOKIE_SAMESITE") is None:
         app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
@@ -79,3 +79,4 @@ def register_pages(app: APIFlask) -> None:
     app.register_blueprint(modeler.bp)
     app.register_blueprint(modeler_api.bp)
     app.jinja_env.globals["roles_for"] = people.roles_for
+    app.jinja_env.filters.update(order_data.FILTERS)

@@ -18,6 +18,8 @@ from processes.instances import get_instance, instance_events
 from ..api.prediction import sla_risks, with_sla_risk
 from ..services import services
 from .args import whole_number
+from .naming import name_events
+from .order_data import view_of, without_expressions
 from .people import page_caller, page_requires
 
 bp = Blueprint("web_inbox", __name__, url_prefix="/inbox")
@@ -37,11 +39,12 @@ SORTS = {
 }
 
 
-def _tasks(view: str, process_key: str | None, sort: str, page: int, marks: bool = True) -> dict[str, Any]:
+def _tasks(view: str, process: str | None, sort: str, page: int, marks: bool = True) -> dict[str, Any]:
     me = page_caller()
-    filters: dict[str, Any] = {"visible_to": me, "process_key": process_key or None, "sort": sort, "page": page}
+    filters: dict[str, Any] = {"visible_to": me, "process_matching": process or None, "sort": sort, "page": page}
     if sort == "slaRisk":
-        filters["sla_risk"] = sla_risks(process_key=process_key or None)
+        # The filter is part of a name, not a key: the risks of every open order; the filter narrows the tasks.
+        filters["sla_risk"] = sla_risks()
     if view == "mine":
         filters["assignee"] = me.name
     elif view == "group":
@@ -54,22 +57,36 @@ def _tasks(view: str, process_key: str | None, sort: str, page: int, marks: bool
     return found
 
 
+def _opening_view(counts: dict[str, int]) -> str:
+    """Without a chosen tab the inbox opens where the work is: my tasks, else my groups' tasks, else anything I may
+    work on. An empty first tab beside a full second one read as "nothing to do"."""
+    return next((name for name in ("mine", "group", "all") if counts[name]), "mine")
+
+
 @bp.get("")
 @page_requires("inbox")
 def inbox():
-    view = request.args.get("view", "mine")
-    view = view if view in VIEWS else "mine"
     sort = request.args.get("sort", "urgency")
     sort = sort if sort in SORTS else "urgency"
-    process_key = request.args.get("process", "").strip()
+    process = request.args.get("process", "").strip()
     page = max(1, request.args.get("page", 1, type=whole_number) or 1)
-    tasks = _tasks(view, process_key, sort, page)
-    context = {"tasks": tasks, "view": view, "views": VIEWS, "sort": sort, "sorts": SORTS, "process": process_key,
-               "risk_threshold": services().predictor.settings.risk_threshold}  # fmt: skip
+    view = request.args.get("view", "")
     if request.headers.get("HX-Request"):  # the list refreshing itself
-        return render_template("inbox/_rows.html", **context)
-    counts = {name: _tasks(name, process_key, "urgency", 1, marks=False)["total"] for name in VIEWS}
-    return render_template("inbox/list.html", counts=counts, **context)
+        view = view if view in VIEWS else "mine"
+        tasks = _tasks(view, process, sort, page)
+        return render_template("inbox/_rows.html", **_context(view, sort, process, tasks, None))
+    counts = {name: _tasks(name, process, "urgency", 1, marks=False)["total"] for name in VIEWS}
+    view = view if view in VIEWS else _opening_view(counts)
+    tasks = _tasks(view, process, sort, page)
+    return render_template("inbox/list.html", **_context(view, sort, process, tasks, counts))
+
+
+def _context(view: str, sort: str, process: str, tasks: dict[str, Any], counts: dict[str, int] | None) -> dict:
+    me = page_caller()
+    return {
+        "tasks": tasks, "view": view, "views": VIEWS, "sort": sort, "sorts": SORTS, "process": process,
+        "counts": counts, "groups": sorted(me.groups), "risk_threshold": services().predictor.settings.risk_threshold,
+    }  # fmt: skip
 
 
 def _task_or_403(task_id: str) -> dict[str, Any]:
@@ -85,11 +102,11 @@ def task(task_id: str):
 def _render_task(task: dict[str, Any], errors: dict[str, list[str]] | None = None, values: dict | None = None,
                  status: int = 200):  # fmt: skip
     instance = get_instance(services().engine, task["instanceId"])
-    history = instance_events(services().engine, task["instanceId"])
+    history = name_events(instance_events(services().engine, task["instanceId"]))
     active = [e.get("elementId") for e in instance.get("activeElements") or [] if e.get("elementId")]
     page = render_template(
-        "inbox/task.html", task=task, instance=instance, history=history, active=active, errors=errors or {},
-        values=values or {}, me=page_caller(),
+        "inbox/task.html", task=task, instance=instance, history=history, order=view_of(instance, history), active=active,
+        show_internal=False, errors=errors or {}, values=values or {}, me=page_caller(),
     )  # fmt: skip
     return page, status
 
@@ -102,7 +119,7 @@ def diagram(instance_id: str):
         xml = session.scalar(select(ProcessDefinition.xml).where(ProcessDefinition.id == instance["definitionId"]))
     if xml is None:
         raise NotFound(f"the diagram of {instance_id} is gone")
-    return Response(xml, mimetype="application/xml")
+    return Response(without_expressions(xml), mimetype="application/xml")
 
 
 def _action(task_id: str, done: str, action) -> Any:

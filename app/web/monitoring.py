@@ -23,6 +23,8 @@ from ..api.monitoring_schemas import naive_utc
 from ..services import services
 from . import prediction
 from .args import whole_number
+from .naming import name_events, waiting_at
+from .order_data import view_of, without_expressions
 from .people import page_requires
 
 bp = Blueprint("web_monitoring", __name__, url_prefix="/monitoring")
@@ -113,7 +115,7 @@ def definition_xml(key: str, version: int):
         )
     if xml is None:
         raise NotFound(f"process {key} version {version} is not deployed")
-    return Response(xml, mimetype="application/xml")
+    return Response(without_expressions(xml), mimetype="application/xml")
 
 
 @bp.get("/orders")
@@ -131,9 +133,11 @@ def order(instance_id: str):
     engine = services().engine
     instance = get_instance(engine, instance_id)
     active = [e.get("elementId") for e in instance.get("activeElements") or [] if e.get("elementId")]
+    history = name_events(instance_events(engine, instance_id))
     return render_template(
-        "monitoring/order.html", instance=instance, history=instance_events(engine, instance_id), active=active
-    )
+        "monitoring/order.html", instance=instance, history=history, active=active, waiting=waiting_at(instance),
+        order=view_of(instance, history), show_internal=True,
+    )  # fmt: skip
 
 
 def _audit_filter() -> audit.AuditFilter:
@@ -164,6 +168,7 @@ def _audit_filter() -> audit.AuditFilter:
 def audit_search():
     where = _audit_filter()
     found = audit.search_events(services().engine, where, limit=200, before=request.args.get("before") or None)
+    name_events(found["items"])
     return render_template("monitoring/audit.html", found=found, args=request.args)
 
 

@@ -1,0 +1,61 @@
+"""Names of steps as people read them. Diagrams may name a task with an expression (`Approve order: ${level.name}`,
+one name per pass of a multi-instance task); the inbox keeps each task's evaluated name, so pages show that one,
+and where no evaluated name exists the name without its raw `${…}`. Ids are the last resort."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from processes.core.models import TASK_OPEN, HumanTask
+
+from ..services import services
+from .order_data import plain_name
+
+# Active elements that only hold others (an embedded subprocess, a multi-instance task's loop): an order waits in
+# what they hold.
+CONTAINER_TYPES = ("SubWorkflowTask", "CallActivity", "SubProcess", "TransactionSubprocess")
+
+
+def _task_names(ids: set[str]) -> dict[str, str]:
+    if not ids:
+        return {}
+    with services().engine.read_session() as session:
+        rows = session.execute(select(HumanTask.id, HumanTask.name).where(HumanTask.id.in_(ids))).all()
+    return {row.id: row.name for row in rows if row.name}
+
+
+def name_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each audit event with `stepName`: the evaluated task name for task events, else the element's name without
+    raw expressions, else its id."""
+    task_ids = {str((e.get("data") or {}).get("taskId")) for e in events if isinstance(e.get("data"), dict)}
+    names = _task_names({i for i in task_ids if i and i != "None"})
+    for event in events:
+        data = event.get("data") if isinstance(event.get("data"), dict) else {}
+        event["stepName"] = names.get(str(data.get("taskId"))) or plain_name(event.get("elementName"))
+        event["stepName"] = event["stepName"] or event.get("elementId") or ""
+    return events
+
+
+def waiting_at(instance: dict[str, Any]) -> list[str]:
+    """Where an order waits, by name: the open inbox tasks' own names, other steps' names, ids only when unnamed.
+    Boundary events (a timer waiting beside a task) and containers with something active inside are left out."""
+    active = [e for e in instance.get("activeElements") or [] if e.get("elementId")]
+    with services().engine.read_session() as session:
+        rows = session.execute(
+            select(HumanTask.element_id, HumanTask.name).where(
+                HumanTask.instance_id == instance["id"], HumanTask.status == TASK_OPEN
+            )
+        ).all()
+    task_names: dict[str, list[str]] = {}
+    for row in rows:
+        task_names.setdefault(row.element_id, []).append(row.name)
+    inner = [e for e in active if not str(e.get("type") or "").endswith(CONTAINER_TYPES)]
+    names: list[str] = []
+    for element in inner or active:
+        if element.get("type") == "BoundaryEvent" and len(inner) > 1:
+            continue
+        shown = task_names.get(element["elementId"]) or [plain_name(element.get("name")) or element["elementId"]]
+        names += [name for name in shown if name and name not in names]
+    return names
