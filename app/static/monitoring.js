@@ -75,13 +75,33 @@
         } else {
           cell.style.background = value > 0 ? heatColour(share) : "transparent";
         }
-        cell.title = `${e.name || e.elementId}: ${e.active} waiting now, ${e.entered} entered, ` +
+        cell.title = `${shape.businessObject.name || e.elementId}: ${e.active} waiting now, ${e.entered} entered, ` +
           `${e.completed} completed, p50 ${formatMs(e.timeSpent.p50Ms)}, p95 ${formatMs(e.timeSpent.p95Ms)}`;
-        const badge = e.active > 0 ? `<span class="heat-active">${e.active}</span>` : "";
-        // Orders likely to miss their SLA waiting here (app/web/prediction.py).
-        const risk = e.atRisk > 0 ? `<span class="heat-at-risk" title="orders at risk">${e.atRisk} at risk</span>` : "";
-        cell.innerHTML = badge + risk + `<span class="heat-label">${e.entered} · p95 ${formatMs(e.timeSpent.p95Ms)}</span>`;
         overlays.add(e.elementId, "heat", { position: { top: 0, left: 0 }, html: cell });
+        // The figures keep a readable size whatever the zoom: they never shrink with the diagram.
+        const readable = { min: 1, max: 1.6 };
+        if (e.active > 0) {
+          const badge = document.createElement("span");
+          badge.className = "heat-active";
+          badge.dataset.element = e.elementId;
+          badge.title = `${e.active} waiting now`;
+          badge.textContent = String(e.active);
+          overlays.add(e.elementId, "heat", { position: { top: -12, right: 14 }, html: badge, scale: readable });
+        }
+        const label = document.createElement("span");
+        label.className = "heat-label";
+        label.dataset.element = e.elementId;
+        label.textContent = `${e.entered} · p95 ${formatMs(e.timeSpent.p95Ms)}`;
+        overlays.add(e.elementId, "heat", { position: { bottom: -2, left: 0 }, html: label, scale: readable });
+        if (e.atRisk > 0) {
+          // Orders likely to miss their SLA waiting here (app/web/prediction.py).
+          const risk = document.createElement("span");
+          risk.className = "heat-at-risk";
+          risk.dataset.element = e.elementId;
+          risk.title = "orders at risk";
+          risk.textContent = `${e.atRisk} at risk`;
+          overlays.add(e.elementId, "heat", { position: { bottom: 8, right: 0 }, html: risk, scale: readable });
+        }
         painted += 1;
       }
       container.dataset.painted = String(painted);
@@ -94,12 +114,71 @@
         viewer.get("canvas").zoom("fit-viewport");
         paint();
         if (picker) picker.addEventListener("change", paint);
+        zoomControls(viewer, container);
+        startReadable(viewer, container, elements);
         container.dataset.ready = "true";
       })
       .catch((error) => {
         container.textContent = "The diagram could not be drawn: " + error.message;
         container.dataset.ready = "error";
       });
+  }
+
+  // Zoom in, out and back to the whole diagram with buttons, and with the mouse wheel over the diagram (around the
+  // pointer). Dragging still pans.
+  const FAR = 0.55;
+
+  // A large diagram fitted into the box is too small to read: start at a readable size, centred on the step where
+  // the most orders wait (the whole diagram is one click away: "Fit the diagram").
+  function startReadable(viewer, container, elements) {
+    const canvas = viewer.get("canvas");
+    if (canvas.zoom() >= FAR) return;
+    const registry = viewer.get("elementRegistry");
+    const leaves = elements.filter((e) => {
+      const shape = registry.get(e.elementId);
+      return shape && !shape.waypoints && !(shape.children || []).some((child) => !child.labelTarget);
+    });
+    const hottest = leaves.sort((a, b) => b.active - a.active || b.entered - a.entered)[0];
+    const shape = hottest && registry.get(hottest.elementId);
+    if (!shape) return;
+    const scale = 0.8;
+    const size = canvas.getSize();
+    const width = size.width / scale, height = size.height / scale;
+    const x = shape.x + shape.width / 2 - width / 2, y = shape.y + shape.height / 2 - height / 2;
+    canvas.viewbox({ x, y, width, height });
+    container.dataset.zoom = canvas.zoom().toFixed(3);
+  }
+
+  function zoomControls(viewer, container) {
+    const canvas = viewer.get("canvas");
+    const step = 1.25;
+    const limit = (scale) => Math.min(4, Math.max(0.2, scale));
+    const zoom = (factor, around) => {
+      canvas.zoom(limit(canvas.zoom() * factor), around);
+      container.dataset.zoom = canvas.zoom().toFixed(3);
+    };
+    const tools = document.getElementById("heatmap-zoom");
+    if (tools) {
+      tools.hidden = false;
+      tools.querySelector("[data-zoom=in]").addEventListener("click", () => zoom(step));
+      tools.querySelector("[data-zoom=out]").addEventListener("click", () => zoom(1 / step));
+      tools.querySelector("[data-zoom=fit]").addEventListener("click", () => {
+        canvas.zoom("fit-viewport", "auto");
+        container.dataset.zoom = canvas.zoom().toFixed(3);
+      });
+    }
+    // Caught before bpmn-js's own wheel handling (which scrolls the diagram) so the wheel zooms instead.
+    container.addEventListener("wheel", (event) => {
+      event.preventDefault();
+      event.stopPropagation();
+      const box = container.getBoundingClientRect();
+      zoom(event.deltaY < 0 ? step : 1 / step, { x: event.clientX - box.left, y: event.clientY - box.top });
+    }, { capture: true, passive: false });
+    // Far out, the figures of neighbouring steps would cover each other: only the waiting badges stay.
+    const far = () => container.classList.toggle("heat-far", canvas.zoom() < FAR);
+    viewer.get("eventBus").on("canvas.viewbox.changed", far);
+    far();
+    container.dataset.zoom = canvas.zoom().toFixed(3);
   }
 
   drawThroughput();

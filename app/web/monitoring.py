@@ -71,6 +71,7 @@ def dashboard():
         "target": targets.for_process(scope.process_key) if scope.process_key else None,
         "min_share": min((t.min_share for t in targets.processes.values()), default=None),
         "prediction": prediction.dashboard_context(scope.process_key),
+        "now": now,
     }
     template = "monitoring/_dashboard.html" if request.headers.get("HX-Request") else "monitoring/dashboard.html"
     return render_template(template, **context)
@@ -123,7 +124,10 @@ def definition_xml(key: str, version: int):
 def orders():
     business_key = request.args.get("businessKey", "").strip()
     status = request.args.get("status", "").strip() or None
-    found = list_instances(services().engine, business_key_prefix=business_key or None, status=status, per_page=50)
+    page = max(1, request.args.get("page", 1, type=whole_number) or 1)
+    found = list_instances(
+        services().engine, business_key_prefix=business_key or None, status=status, page=page, per_page=50
+    )
     return render_template("monitoring/orders.html", found=found, business_key=business_key, status=status or "")
 
 

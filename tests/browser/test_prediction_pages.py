@@ -48,4 +48,4 @@ def test_the_dashboard_shows_the_forecast_band_its_error_capacity_and_orders_at_
     page.goto(f"{site.url}/monitoring/processes/order_fulfillment")
     page.wait_for_selector("#heatmap[data-ready=true]")
     assert "Reserve inventory" in page.inner_text("[data-testid=at-risk-elements]")
-    assert page.locator(".heat-cell[data-element=Task_ReserveInventory] .heat-at-risk").count() == 1
+    assert page.locator(".heat-at-risk[data-element=Task_ReserveInventory]").count() == 1
