@@ -152,7 +152,7 @@
   function zoomControls(viewer, container) {
     const canvas = viewer.get("canvas");
     const step = 1.25;
-    const limit = (scale) => Math.min(4, Math.max(0.2, scale));
+    const limit = (scale) => Math.min(4, Math.max(0.1, scale));
     const zoom = (factor, around) => {
       canvas.zoom(limit(canvas.zoom() * factor), around);
       container.dataset.zoom = canvas.zoom().toFixed(3);

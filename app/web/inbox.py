@@ -105,8 +105,8 @@ def _render_task(task: dict[str, Any], errors: dict[str, list[str]] | None = Non
     history = name_events(instance_events(services().engine, task["instanceId"]))
     active = [e.get("elementId") for e in instance.get("activeElements") or [] if e.get("elementId")]
     page = render_template(
-        "inbox/task.html", task=task, instance=instance, history=history, order=view_of(instance, history), active=active,
-        show_internal=False, errors=errors or {}, values=values or {}, me=page_caller(),
+        "inbox/task.html", task=task, instance=instance, history=history, order=view_of(instance, history),
+        active=active, show_internal=False, errors=errors or {}, values=values or {}, me=page_caller(),
     )  # fmt: skip
     return page, status
 

@@ -40,7 +40,7 @@ def plain_name(text: str | None) -> str | None:
     """A label without its unevaluated expressions: "Approve order: ${level.name}" reads "Approve order"."""
     if not text or not EXPRESSION.search(text):
         return text
-    return EXPRESSION.sub("", text).strip().rstrip(":,;-–—").strip() or None
+    return re.sub(r"\s{2,}", " ", EXPRESSION.sub("", text)).strip().rstrip(":,;-–—").strip() or None
 
 
 def humanise(key: str) -> str:

@@ -64,3 +64,43 @@ def log_in(page, server: Server, username: str, password: str = DEMO_PASSWORD, s
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
     page.wait_for_selector("[data-testid=who]")
+
+
+def watch(page) -> list[str]:
+    """Collect what goes wrong in the browser while a test runs: script errors, console errors, failed requests.
+    A missing /favicon.ico is the browser asking on its own, not a page's problem."""
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
+    page.on(
+        "console",
+        lambda message: (
+            message.type == "error"
+            and not message.text.startswith("Failed to load resource")  # named by the response handler below
+            and problems.append(f"console: {message.text}")
+        ),
+    )
+    page.on(
+        "response",
+        lambda response: (
+            response.status >= 400
+            and not response.url.endswith("/favicon.ico")
+            and problems.append(f"HTTP {response.status}: {response.url}")
+        ),
+    )
+    return problems
+
+
+def fits_the_width(page) -> tuple[int, int]:
+    """(the page's scroll width, the viewport's width): equal when nothing makes the page scroll sideways."""
+    return tuple(page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]"))
+
+
+def buttons_out_of_view(page, width: int) -> list[str]:
+    """The visible buttons of a page that are cut off at the right edge of a `width` wide viewport."""
+    return page.evaluate(
+        """(width) => [...document.querySelectorAll('main button, main input[type=submit]')]
+             .filter((b) => b.offsetParent !== null && !b.closest('[hidden]'))
+             .filter((b) => { const r = b.getBoundingClientRect(); return r.left < 0 || r.right > width; })
+             .map((b) => b.textContent.trim() || b.value)""",
+        width,
+    )
