@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test test-quick test-processes tck bench bench-tracing chaos fuzz lint install clean assets predict
+.PHONY: run test test-quick test-processes tck bench bench-tracing chaos fuzz lint install clean assets predict screenshots
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,10 @@ lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+
+# The README's screenshots (docs/screenshots/*.png): a demo server of its own, a short simulation, headless Chromium.
+screenshots: $(INSTALLED)
+	$(VENV)/bin/python docs/screenshots.py
 
 # Rebuild the committed browser bundles in app/static/vendor (needs Node.js and npm; see frontend/README.md).
 assets:
