@@ -48,7 +48,7 @@
       zoomTo(canvas, marked.length ? marked : failing.map((id) => registry.get(id)));
       container.dataset.marked = JSON.stringify(marked.map((shape) => shape.id));
       const fit = document.getElementById("diagram-fit");
-      if (fit) {
+      if (fit && marked.length) {
         fit.hidden = false;
         fit.addEventListener("click", () => {
           if (fit.dataset.whole) zoomTo(canvas, marked);

@@ -23,7 +23,7 @@ from ..api.monitoring_schemas import naive_utc
 from ..services import services
 from . import prediction
 from .args import whole_number
-from .naming import name_events, waiting_at
+from .naming import element_names, name_events, waiting_at
 from .order_data import view_of, without_expressions
 from .people import page_requires
 
@@ -140,7 +140,7 @@ def order(instance_id: str):
     history = name_events(instance_events(engine, instance_id))
     return render_template(
         "monitoring/order.html", instance=instance, history=history, active=active, waiting=waiting_at(instance),
-        order=view_of(instance, history), show_internal=True,
+        order=view_of(instance, history), show_internal=True, names=element_names(instance["definitionId"]),
     )  # fmt: skip
 
 

@@ -4,11 +4,14 @@ and where no evaluated name exists the name without its raw `${…}`. Ids are th
 
 from __future__ import annotations
 
+import html
+import re
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import select
 
-from processes.core.models import TASK_OPEN, HumanTask
+from processes.core.models import TASK_OPEN, HumanTask, ProcessDefinition
 
 from ..services import services
 from .order_data import plain_name
@@ -59,3 +62,19 @@ def waiting_at(instance: dict[str, Any]) -> list[str]:
         shown = task_names.get(element["elementId"]) or [plain_name(element.get("name")) or element["elementId"]]
         names += [name for name in shown if name and name not in names]
     return names
+
+
+NAMED_ELEMENT = re.compile(r'<[\w:]+\s[^>]*?\bid="([^"]+)"[^>]*?\bname="([^"]*)"')
+
+
+@lru_cache(maxsize=64)
+def _names_in(xml: str) -> dict[str, str]:
+    found = NAMED_ELEMENT.findall(xml)
+    return {element_id: plain_name(html.unescape(name)) or element_id for element_id, name in found}
+
+
+def element_names(definition_id: str) -> dict[str, str]:
+    """Element id to the name drawn in the diagram (without raw expressions), for steps pages only know by id."""
+    with services().engine.read_session() as session:
+        xml = session.scalar(select(ProcessDefinition.xml).where(ProcessDefinition.id == definition_id))
+    return _names_in(xml) if xml else {}
