@@ -100,7 +100,7 @@ def photograph(url: str) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
-        page = browser.new_page(viewport={"width": 1280, "height": 860})
+        page = browser.new_page(viewport={"width": 1280, "height": 420})
         log_in(page, url, "sam")
         shoot(page, "inbox", "[data-testid=task-row]")
         page.click("[data-testid=task-row] a >> text=Approve order")
