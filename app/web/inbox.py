@@ -18,8 +18,8 @@ from processes.instances import get_instance, instance_events
 from ..api.prediction import sla_risks, with_sla_risk
 from ..services import services
 from .args import whole_number
-from .naming import name_events
-from .order_data import view_of, without_expressions
+from .naming import name_events, without_expressions
+from .order_data import view_of
 from .people import page_caller, page_requires
 
 bp = Blueprint("web_inbox", __name__, url_prefix="/inbox")

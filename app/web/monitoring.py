@@ -23,8 +23,8 @@ from ..api.monitoring_schemas import naive_utc
 from ..services import services
 from . import prediction
 from .args import whole_number
-from .naming import element_names, name_events, waiting_at
-from .order_data import view_of, without_expressions
+from .naming import element_names, name_events, waiting_at, without_expressions
+from .order_data import view_of
 from .people import page_requires
 
 bp = Blueprint("web_monitoring", __name__, url_prefix="/monitoring")

@@ -14,7 +14,22 @@ from sqlalchemy import select
 from processes.core.models import TASK_OPEN, HumanTask, ProcessDefinition
 
 from ..services import services
-from .order_data import plain_name
+
+EXPRESSION = re.compile(r"[$#]\{[^}]*\}")
+NAME_ATTRIBUTE = re.compile(r'(\sname=")([^"]*[$#]\{[^"]*)(")')
+
+
+def plain_name(text: str | None) -> str | None:
+    """A label without its unevaluated expressions: "Approve order: ${level.name}" reads "Approve order"."""
+    if not text or not EXPRESSION.search(text):
+        return text
+    return re.sub(r"\s{2,}", " ", EXPRESSION.sub("", text)).strip().rstrip(":,;-–—").strip() or None
+
+
+def without_expressions(xml: str) -> str:
+    """A diagram for viewing: element names drawn without raw `${…}` (one drawn task stands for every pass)."""
+    return NAME_ATTRIBUTE.sub(lambda m: m.group(1) + (plain_name(m.group(2)) or "") + m.group(3), xml)
+
 
 # Active elements that only hold others (an embedded subprocess, a multi-instance task's loop): an order waits in
 # what they hold.

@@ -3,7 +3,9 @@ story's names, and internal variables read off the diagram."""
 
 from __future__ import annotations
 
-from app.web.order_data import address_lines, order_view, plain_name, without_expressions, working_variables
+from app.web.internal_variables import working_variables
+from app.web.naming import plain_name, without_expressions
+from app.web.order_data import address_lines, order_view
 from tests.support.paths import ROOT
 
 STORY = ROOT / "bpmn" / "order_management.bpmn"
