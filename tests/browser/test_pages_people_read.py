@@ -59,11 +59,13 @@ def test_on_a_phone_neither_the_inbox_nor_the_task_page_scrolls_sideways(site: S
         page = context.new_page()
         problems = watch(page)
         log_in(page, site, "sam")
-        assert fits_the_width(page) == (390, 390)
+        width, viewport = fits_the_width(page)
+        assert width <= viewport == 390
         assert page.locator("[data-testid=task-row]").first.is_visible()
         page.goto(f"{site.url}/inbox/tasks/{_story_task(site)['id']}")
         page.wait_for_selector("#diagram[data-ready=true]")
-        assert fits_the_width(page) == (390, 390)
+        width, viewport = fits_the_width(page)
+        assert width <= viewport == 390
         assert buttons_out_of_view(page, 390) == []
         for name in ("Claim", "Delegate", "Complete", "Whole diagram"):
             button = page.get_by_role("button", name=name)
