@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test test-quick test-processes tck bench bench-tracing chaos fuzz lint install clean assets predict screenshots
+.PHONY: run test test-quick test-processes tck bench bench-quick bench-tracing chaos fuzz lint install clean assets predict screenshots
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,8 +37,13 @@ test-processes: $(INSTALLED)
 tck: $(INSTALLED)
 	$(VENV)/bin/python -m tests.support.dmn_tck -v
 
+# The benchmark (README "Benchmark"): about 15 minutes; `make bench-quick` runs fewer orders and rounds (about 5).
+# Options go in BENCH_ARGS, e.g. BENCH_ARGS="--only c --workers 1,2" (`.venv/bin/python bench/run.py --help`).
 bench: $(INSTALLED)
-	$(VENV)/bin/python bench/run.py
+	$(VENV)/bin/python bench/run.py $(BENCH_ARGS)
+
+bench-quick: $(INSTALLED)
+	$(VENV)/bin/python bench/run.py --quick $(BENCH_ARGS)
 
 bench-tracing: $(INSTALLED)
 	$(VENV)/bin/python -m bench.tracing

@@ -1,15 +1,21 @@
-"""`make bench`: orderflow end to end against plain SpiffWorkflow on the same diagram, in one run.
+"""`make bench`: orderflow end to end against plain SpiffWorkflow on the same diagram, and what each order costs.
 
 (a) plain SpiffWorkflow runs bpmn/order_fulfillment.bpmn in memory, completing the service tasks inline;
-(b) orderflow runs the same orders end to end: REST start, jobs through the embedded runner, the sandbox
-    payment and warehouse systems over HTTP, SQLite on disk, until every order is completed;
-(c) the same orders on the distributed set-up: `orderflow serve` on a fresh PostgreSQL database, two Celery workers
-    (`orderflow worker --concurrency 1`) and one `orderflow scheduler` on Redis. Then 50 instances of a process with a
-    2-second intermediate timer measure how late due timers fire. Skipped, with the reason, when PostgreSQL or Redis
-    is unreachable (ORDERFLOW_BENCH_POSTGRES_URL, ORDERFLOW_BENCH_REDIS_URL).
-(d) one decision table, orderflow's DMN engine against SpiffWorkflow's (bench/decisions.py); (e) the monitoring
-    queries on 1,000,000 audit events (bench/monitoring.py).
-The ratio b/a is what the README reports, with c/b for the distributed run. Figures go to bench/results/latest.json."""
+(b) orderflow runs orders end to end: REST starts, jobs through the embedded runner, the sandbox payment and
+    warehouse systems over HTTP, SQLite on disk (synchronous=FULL), until every order is completed.
+    (a) and (b) alternate over several rounds; the ratio b/a is the median of the rounds' ratios.
+(b') open loop on the server of the last round: orders arrive at a fixed rate (50% and 80% of (b)'s median
+    throughput) and the latency runs from each order's scheduled arrival to its completion.
+(c) distributed scaling, all on PostgreSQL: the embedded engine on a database of its own, then 1, 2 and 3 Celery
+    worker processes (`orderflow worker --concurrency 1`) with one `orderflow scheduler` on Redis, each on a fresh
+    database. After the 2-worker run, timers: 50 instances of a PT2S timer, how late each fired. Skipped, with the
+    reason, when PostgreSQL or Redis is unreachable (ORDERFLOW_BENCH_POSTGRES_URL, ORDERFLOW_BENCH_REDIS_URL).
+(d) one decision table, orderflow's DMN engine against SpiffWorkflow's (bench/decisions.py);
+(e) the monitoring queries on 1,000,000 audit events (bench/monitoring.py).
+
+Per order, for (b) and each run of (c): engine steps, commits, fsyncs, HTTP calls and CPU milliseconds per process
+(bench/measure.py says how each is counted). Figures go to bench/results/latest.json and latest.md.
+`--quick` (or ORDERFLOW_BENCH_QUICK=1, `make bench-quick`) runs fewer orders and rounds, to iterate."""
 
 from __future__ import annotations
 
@@ -21,11 +27,15 @@ import platform
 import random
 import re
 import signal
+import socket
+import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -41,12 +51,18 @@ RESULTS = ROOT / "bench" / "results"
 sys.path.insert(0, str(ROOT))
 
 from app.simulate import make_order, percentile, simulate  # noqa: E402
+from bench import measure  # noqa: E402
 from bench.decisions import decision_speed  # noqa: E402
 from bench.monitoring import monitoring_speed  # noqa: E402
+from bench.openloop import open_loop  # noqa: E402
+from bench.report import markdown, print_costs  # noqa: E402
 
 TOKEN = "bench-token"
 POSTGRES_URL = os.environ.get("ORDERFLOW_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("ORDERFLOW_BENCH_REDIS_URL", "redis://127.0.0.1:6379")
+WORKER_ARGS = ["--concurrency", "1"]  # each `orderflow worker` of (c); --worker-args changes it
+OPEN_LOOP_SHARES = (0.5, 0.8)  # of the measured maximum throughput
+PORTS = os.environ.get("ORDERFLOW_BENCH_PORTS", "")  # "9200-9299": the servers' ports come from this range
 
 TIMER_SECONDS = 2
 TIMER_PROCESS = f"""<?xml version="1.0" encoding="UTF-8"?>
@@ -69,32 +85,54 @@ class Skipped(Exception):
     """Run (c) cannot run here (a service is unreachable); the reason is printed and recorded."""
 
 
-def plain_spiffworkflow(orders: int) -> dict:
-    """Orders per second of SpiffWorkflow alone: spec parsed once, no persistence, no HTTP."""
+def plain_spiffworkflow(seconds: float) -> dict:
+    """Orders per second of SpiffWorkflow alone for about `seconds`: spec parsed once, no persistence, no HTTP."""
     logging.getLogger("spiff").setLevel(logging.WARNING)
     parser = CamundaParser()
     parser.add_bpmn_file(str(DIAGRAM))
     spec, subprocess_specs = parser.get_spec("order_fulfillment"), parser.get_subprocess_specs("order_fulfillment")
     rng = random.Random(7)
-    variables = [make_order(rng) for _ in range(orders)]
-    started = time.perf_counter()
-    for order in variables:
-        workflow = BpmnWorkflow(spec, subprocess_specs)
-        for task in workflow.get_tasks(state=TaskState.READY):
-            task.data.update(order)
-        workflow.do_engine_steps()
-        while not workflow.is_completed():
-            for task in workflow.get_tasks(state=TaskState.STARTED):
-                task.data[f"{task.task_spec.bpmn_id}_result"] = "ok"
-                task.complete()
+    variables = [make_order(rng) for _ in range(200)]
+    orders, started, cpu = 0, time.perf_counter(), time.process_time()
+    while time.perf_counter() - started < seconds:
+        for order in variables:
+            workflow = BpmnWorkflow(spec, subprocess_specs)
+            for task in workflow.get_tasks(state=TaskState.READY):
+                task.data.update(order)
             workflow.do_engine_steps()
-    seconds = time.perf_counter() - started
-    return {"orders": orders, "seconds": round(seconds, 3), "ordersPerSecond": round(orders / seconds, 1)}
+            while not workflow.is_completed():
+                for task in workflow.get_tasks(state=TaskState.STARTED):
+                    task.data[f"{task.task_spec.bpmn_id}_result"] = "ok"
+                    task.complete()
+                workflow.do_engine_steps()
+        orders += len(variables)
+    elapsed = time.perf_counter() - started
+    return {
+        "orders": orders,
+        "seconds": round(elapsed, 3),
+        "ordersPerSecond": round(orders / elapsed, 1),
+        "cpuMsPerOrder": round((time.process_time() - cpu) * 1000 / orders, 2),
+    }
+
+
+_ports_taken: set[int] = set()
 
 
 def free_port() -> int:
-    import socket
-
+    """A free port: from ORDERFLOW_BENCH_PORTS when set, else one the system picks."""
+    if PORTS:
+        low, _, high = PORTS.partition("-")
+        for port in range(int(low), int(high or low) + 1):
+            if port in _ports_taken:
+                continue
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            _ports_taken.add(port)
+            return port
+        raise RuntimeError(f"no free port left in ORDERFLOW_BENCH_PORTS={PORTS}")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -111,11 +149,11 @@ class Processes:
         self.log_dir = Path(log_dir)
         self.running: list[tuple[str, subprocess.Popen]] = []
 
-    def start(self, name: str, args: list[str], env: dict[str, str]) -> Path:
+    def start(self, name: str, args: list[str], env: dict[str, str], prefix: list[str] | None = None) -> Path:
         log = self.log_dir / f"{name}.log"
         with log.open("w") as out:
             process = subprocess.Popen(
-                [sys.executable, "-m", "app.cli", *args],
+                [*(prefix or []), sys.executable, "-m", "app.cli", *args],
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
@@ -125,6 +163,9 @@ class Processes:
             )
         self.running.append((name, process))
         return log
+
+    def pids(self) -> dict[str, int]:
+        return {name: process.pid for name, process in self.running}
 
     def wait_for(self, name: str, pattern: str, timeout: float) -> re.Match:
         """Wait until the process's log shows `pattern`; fail with the log's tail if it exits or times out."""
@@ -163,10 +204,10 @@ class Processes:
         self.running.clear()
 
 
-def start_server(processes: Processes, env: dict[str, str]) -> str:
-    """Start `orderflow serve` (ORDERFLOW_PORT=0 in env) and return its URL once it answers /health."""
-    processes.start("serve", ["serve"], env)
-    url = processes.wait_for("serve", r"orderflow listening on (\S+)", timeout=90).group(1)
+def start_server(processes: Processes, env: dict[str, str], prefix: list[str] | None = None) -> str:
+    """Start `orderflow serve` and return its URL once it answers /health."""
+    processes.start("server", ["serve"], env, prefix)
+    url = processes.wait_for("server", r"orderflow listening on (\S+)", timeout=90).group(1)
     requests.get(f"{url}/api/v1/health", timeout=10).raise_for_status()
     return url
 
@@ -177,7 +218,7 @@ def base_env(data_dir: str) -> dict[str, str]:
     env = {
         **os.environ,
         "ORDERFLOW_DATA_DIR": data_dir,
-        "ORDERFLOW_PORT": "0",
+        "ORDERFLOW_PORT": str(free_port()) if PORTS else "0",
         "ORDERFLOW_SANDBOX_PORT": str(free_port()),
         "ORDERFLOW_API_TOKEN": TOKEN,
     }
@@ -191,22 +232,116 @@ def base_env(data_dir: str) -> dict[str, str]:
         "ORDERFLOW_EMBEDDED_WORKERS",
         "ORDERFLOW_SQLITE_SYNCHRONOUS",  # (b) is recorded as synchronous=FULL, the default
         "ORDERFLOW_URL",
+        "ORDERFLOW_WORKER_PROFILE",
     ):
         env.pop(name, None)
     return env
 
 
-def run_orders(url: str, orders: int, concurrency: int) -> dict:
+def sandbox_requests(sandbox_url: str) -> int | None:
+    """Business requests the sandbox systems received so far (the connectors' HTTP calls)."""
+    try:
+        return int(requests.get(f"{sandbox_url}/_stats", timeout=10).json()["requests"])
+    except (requests.RequestException, KeyError, ValueError):
+        return None
+
+
+class Meter:
+    """Counts around the measured orders of one run: CPU per process, connector calls, and whatever `counters`
+    reads (PostgreSQL's commits and WAL syncs)."""
+
+    def __init__(self, processes: Processes, sandbox_url: str, postgres: tuple | None = None, redis_client=None):
+        self.processes, self.sandbox_url, self.postgres, self.redis = processes, sandbox_url, postgres, redis_client
+
+    def _read(self) -> dict:
+        pids = None
+        counters = {}
+        if self.postgres is not None:
+            admin, database = self.postgres
+            pids = measure.postgres_backends(admin, database)
+            counters = measure.postgres_counters(admin, database)
+        return {
+            "cpu": measure.snapshot(self.processes.pids(), pids),
+            "redisCpu": measure.redis_cpu(self.redis) if self.redis is not None else None,
+            "sandbox": sandbox_requests(self.sandbox_url),
+            "wall": time.time(),
+            **counters,
+        }
+
+    def start(self) -> None:
+        self.before = self._read()
+
+    def stop(self) -> None:
+        self.after = self._read()
+
+    def per_order(self, completed: int) -> dict:
+        if not completed:
+            return {}
+        before, after = self.before, self.after
+        cpu = after["cpu"].minus(before["cpu"])
+        if after["redisCpu"] is not None and before["redisCpu"] is not None:
+            cpu["redis (whole server)"] = after["redisCpu"] - before["redisCpu"]
+        result = {"cpuMsPerOrder": {role: round(s * 1000 / completed, 2) for role, s in sorted(cpu.items())}}
+        if after["sandbox"] is not None and before["sandbox"] is not None:
+            result["connectorCallsPerOrder"] = round((after["sandbox"] - before["sandbox"]) / completed, 2)
+        if "commits" in after:
+            result["commitsPerOrder"] = round((after["commits"] - before["commits"]) / completed, 2)
+            if after.get("walSyncs") is not None:
+                result["fsyncsPerOrder"] = round((after["walSyncs"] - before["walSyncs"]) / completed, 2)
+                result["fsyncsCountedAs"] = "PostgreSQL WAL syncs (pg_stat_wal.wal_sync, whole cluster)"
+        return result
+
+
+def run_orders(url: str, orders: int, concurrency: int, meter: Meter) -> dict:
     simulate(url, TOKEN, orders=min(20, orders), concurrency=concurrency, invalid_share=0, seed=1)  # warm-up
-    return simulate(url, TOKEN, orders=orders, concurrency=concurrency, invalid_share=0, seed=2).as_dict()
+    meter.start()
+    result = simulate(url, TOKEN, orders=orders, concurrency=concurrency, invalid_share=0, seed=2).as_dict()
+    meter.stop()
+    result["perOrder"] = meter.per_order(result["completed"])
+    result["perOrder"]["restStartsPerOrder"] = 1
+    return result
 
 
-def orderflow_end_to_end(orders: int, concurrency: int) -> dict:
+def _steps_sqlite(data_dir: str, since: float) -> float | None:
+    with sqlite3.connect(Path(data_dir) / "orderflow.db") as db:
+        row = db.execute(
+            "SELECT avg(revision) FROM process_instances WHERE status = 'completed' AND created_at >= ?",
+            (_naive(since),),
+        ).fetchone()
+    return None if row[0] is None else round(row[0], 2)
+
+
+def _naive(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).replace(tzinfo=None).isoformat(sep=" ")
+
+
+def orderflow_embedded(
+    orders: int, concurrency: int, open_loop_at: Callable[[float], list[float]] | None = None, open_seconds: float = 0
+) -> dict:
+    """One (b) run on SQLite. `open_loop_at(throughput of this run)` gives the rates of the open-loop runs that
+    follow on the same server."""
     with tempfile.TemporaryDirectory(prefix="orderflow-bench-") as data_dir:
         processes = Processes(data_dir)
+        trace = Path(data_dir) / "fsyncs.log"
+        prefix = measure.strace_prefix(trace)
         try:
-            url = start_server(processes, base_env(data_dir))
-            return run_orders(url, orders, concurrency)
+            env = base_env(data_dir)
+            url = start_server(processes, env, prefix)
+            meter = Meter(processes, f"http://127.0.0.1:{env['ORDERFLOW_SANDBOX_PORT']}")
+            result = run_orders(url, orders, concurrency, meter)
+            per_order = result["perOrder"]
+            per_order["engineStepsPerOrder"] = _steps_sqlite(data_dir, meter.before["wall"])
+            if prefix is not None:
+                fsyncs = measure.fsyncs_between(trace, meter.before["wall"], meter.after["wall"])
+                if fsyncs is not None and result["completed"]:
+                    per_order["fsyncsPerOrder"] = round(fsyncs / result["completed"], 2)
+                    per_order["fsyncsCountedAs"] = "fsync/fdatasync calls of the server (strace)"
+                    # SQLite in WAL mode with synchronous=FULL syncs the WAL once per write commit (checkpoints add
+                    # a few): the write commits are about the fsyncs.
+                    per_order["commitsPerOrder"] = per_order["fsyncsPerOrder"]
+            rates = open_loop_at(result["ordersPerSecond"]) if open_loop_at is not None else []
+            result["openLoop"] = [open_loop(url, TOKEN, rate, open_seconds) for rate in rates]
+            return result
         finally:
             processes.stop_all()
 
@@ -231,8 +366,8 @@ def _postgres_admin():
 
 
 def _redis_db() -> tuple[str, object]:
-    """A broker URL on an empty Redis database (picked at random among the empty ones, so that runs at the same
-    time rarely share one; the queue name is unique anyway), or Skipped with the reason."""
+    """A broker URL on a Redis database: the one ORDERFLOW_BENCH_REDIS_URL names, or else an empty one picked at
+    random (so that runs at the same time rarely share one; the queue name is unique anyway), or Skipped."""
     import redis
 
     parts = urlsplit(REDIS_URL)
@@ -240,6 +375,8 @@ def _redis_db() -> tuple[str, object]:
     try:
         client = redis.Redis.from_url(server, socket_connect_timeout=2, socket_timeout=5)
         client.ping()
+        if parts.path.strip("/"):
+            return REDIS_URL, redis.Redis.from_url(REDIS_URL, socket_timeout=5)
         try:
             databases = int(client.config_get("databases").get("databases", 16))
         except redis.ResponseError:  # CONFIG is disabled on some servers
@@ -322,143 +459,282 @@ def _parse(ts: str) -> datetime:
     return datetime.fromisoformat(ts.rstrip("Z"))
 
 
-def orderflow_distributed(orders: int, concurrency: int, timer_instances: int) -> dict:
-    """Run (c). Raises Skipped before starting anything when PostgreSQL or Redis is unreachable."""
-    pg_url, admin = _postgres_admin()
-    try:
-        broker_url, redis_client = _redis_db()
-    except Skipped:
-        admin.close()
-        raise
+def on_postgres(
+    workers: int,
+    orders: int,
+    concurrency: int,
+    *,
+    admin,
+    pg_url,
+    broker: tuple[str, object] | None,
+    timer_instances: int = 0,
+    profile_dir: str | None = None,
+) -> dict:
+    """One run of (c) on a fresh database: `workers` = 0 is the embedded engine (no broker), else that many
+    Celery worker processes and a scheduler."""
     run = uuid.uuid4().hex[:10]
     database, queue = f"orderflow_bench_{run}", f"orderflow-bench-{run}"
-    created = False
+    admin.execute(f'CREATE DATABASE "{database}"')
     try:
         with tempfile.TemporaryDirectory(prefix="orderflow-bench-") as data_dir:
             processes = Processes(data_dir)
             try:
-                admin.execute(f'CREATE DATABASE "{database}"')
-                created = True
                 database_url = pg_url.set(drivername="postgresql+psycopg", database=database)
-                env = {
-                    **base_env(data_dir),
-                    "ORDERFLOW_DATABASE_URL": database_url.render_as_string(hide_password=False),
-                    "ORDERFLOW_BROKER_URL": broker_url,
-                    "ORDERFLOW_QUEUE": queue,
-                }
+                env = {**base_env(data_dir), "ORDERFLOW_DATABASE_URL": database_url.render_as_string(False)}
+                if workers:
+                    env |= {"ORDERFLOW_BROKER_URL": broker[0], "ORDERFLOW_QUEUE": queue}
                 url = start_server(processes, env)  # applies the migrations, deploys, starts the sandbox
-                for name in ("worker-1", "worker-2"):
-                    processes.start(name, ["worker", "--concurrency", "1"], env)
-                processes.start("scheduler", ["scheduler"], env)
-                for name in ("worker-1", "worker-2"):
-                    processes.wait_for(name, r"celery@\S+ ready\.", timeout=90)
-                processes.wait_for("scheduler", r"scheduler sweeping", timeout=60)
+                if workers:
+                    worker_env = {**env, "ORDERFLOW_WORKER_PROFILE": profile_dir} if profile_dir else env
+                    names = [f"worker-{n + 1}" for n in range(workers)]
+                    for name in names:
+                        processes.start(name, ["worker", *WORKER_ARGS], worker_env)
+                    processes.start("scheduler", ["scheduler"], env)
+                    for name in names:
+                        processes.wait_for(name, r"celery@\S+ ready\.", timeout=90)
+                    processes.wait_for("scheduler", r"scheduler sweeping", timeout=60)
                 health = requests.get(
                     f"{url}/api/v1/health", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
                 ).json()
-                if health["status"] != "ok" or health["checks"]["workers"]["transport"] != "celery":
-                    raise RuntimeError(f"the distributed server is not healthy: {health}")
-                result = run_orders(url, orders, concurrency)
-                result["timerLateness"] = timer_lateness(url, timer_instances)
+                expected = "celery" if workers else "embedded"
+                if health["status"] != "ok" or health["checks"]["workers"]["transport"] != expected:
+                    raise RuntimeError(f"the server on PostgreSQL is not healthy: {health}")
+                sandbox = f"http://127.0.0.1:{env['ORDERFLOW_SANDBOX_PORT']}"
+                meter = Meter(processes, sandbox, (admin, database), broker[1] if workers and broker else None)
+                result = run_orders(url, orders, concurrency, meter)
+                result["perOrder"]["engineStepsPerOrder"] = _steps_postgres(pg_url, database, meter.before["wall"])
+                if timer_instances:
+                    result["timerLateness"] = timer_lateness(url, timer_instances)
             finally:
                 processes.stop_all()
     finally:
-        try:
-            if created:
-                admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        finally:
-            admin.close()
-            _clean_redis(redis_client, queue)
-    return {
-        **result,
-        "concurrency": concurrency,
-        "database": "postgresql",
-        "broker": "redis",
-        "workers": "2 x `orderflow worker --concurrency 1`, 1 x `orderflow scheduler`",
-    }
+        admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        if workers and broker:
+            _clean_redis(broker[1], queue)
+    result["workers"] = workers
+    result["concurrency"] = concurrency
+    return result
+
+
+def _steps_postgres(pg_url, database: str, since: float) -> float | None:
+    import psycopg
+
+    with psycopg.connect(pg_url.set(database=database).render_as_string(hide_password=False)) as db:
+        row = db.execute(
+            "SELECT avg(revision) FROM process_instances WHERE status = 'completed' AND created_at >= %s",
+            (_naive(since),),
+        ).fetchone()
+    return None if row[0] is None else round(float(row[0]), 2)
+
+
+def distributed(
+    orders: int, concurrency: int, worker_counts: list[int], timer_instances: int, profile_dir: str | None
+) -> dict:
+    """Run (c): the embedded engine on PostgreSQL, then each worker count. Raises Skipped before starting anything
+    when PostgreSQL or Redis is unreachable."""
+    pg_url, admin = _postgres_admin()
+    try:
+        broker = _redis_db()
+    except Skipped:
+        admin.close()
+        raise
+    runs = {}
+    try:
+        print(f"    embedded engine on PostgreSQL, {orders} orders ...", flush=True)
+        runs["embedded"] = on_postgres(0, orders, concurrency, admin=admin, pg_url=pg_url, broker=None)
+        _say(runs["embedded"])
+        for workers in worker_counts:
+            print(f"    {workers} Celery worker process(es) + scheduler, {orders} orders ...", flush=True)
+            runs[f"{workers} workers"] = run = on_postgres(
+                workers,
+                orders,
+                concurrency,
+                admin=admin,
+                pg_url=pg_url,
+                broker=broker,
+                timer_instances=timer_instances if workers == 2 else 0,
+                profile_dir=profile_dir,
+            )
+            run["ratioToEmbedded"] = round(run["ordersPerSecond"] / max(runs["embedded"]["ordersPerSecond"], 1e-9), 3)
+            _say(run)
+    finally:
+        admin.close()
+    return {"database": "postgresql", "broker": "redis", "runs": runs}
+
+
+def _say(run: dict) -> None:
+    lat = run["latencyMs"]
+    ratio = f", {run['ratioToEmbedded']:.2f} of embedded" if "ratioToEmbedded" in run else ""
+    print(
+        f"      {run['ordersPerSecond']} orders/s{ratio} ({run['completed']}/{run['orders']} completed; "
+        f"burst latency p50 {lat['p50']} ms, p99 {lat['p99']} ms)",
+        flush=True,
+    )
+    print_costs(run["perOrder"], indent="      ")
+    if "timerLateness" in run:
+        timers = run["timerLateness"]
+        late = timers["latenessMs"]
+        print(
+            f"      timer lateness ({timers['fired']}/{timers['instances']} {timers['timer']} timers fired): "
+            f"p50 {late['p50']} ms, p99 {late['p99']} ms, max {late['max']} ms",
+            flush=True,
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--orders", type=int, default=500)
-    parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--timer-instances", type=int, default=50)
-    args = parser.parse_args()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the clean-up below when killed
-
-    print(f"(a) plain SpiffWorkflow, {args.orders} orders in memory ...", flush=True)
-    plain = plain_spiffworkflow(args.orders)
-    print(f"    {plain['ordersPerSecond']} orders/s", flush=True)
-    print(f"(b) orderflow end to end, {args.orders} orders from {args.concurrency} REST clients ...", flush=True)
-    end_to_end = orderflow_end_to_end(args.orders, args.concurrency)
-    ratio = end_to_end["ordersPerSecond"] / plain["ordersPerSecond"]
-    lat = end_to_end["latencyMs"]
-    print(f"    {end_to_end['ordersPerSecond']} completed orders/s ({end_to_end['completed']}/{args.orders} completed)")
-    print(f"    start-to-completion latency p50 {lat['p50']} ms, p99 {lat['p99']} ms")
-    print(f"ratio b/a = {ratio:.3f}  (target >= 0.2; SpiffArena reaches about 0.02)", flush=True)
-
-    print(
-        f"(c) orderflow distributed: PostgreSQL, Redis, 2 Celery workers of 1 process and a scheduler, "
-        f"{args.orders} orders from {args.concurrency} REST clients ...",
-        flush=True,
+    quick = os.environ.get("ORDERFLOW_BENCH_QUICK", "") not in ("", "0", "false")
+    parser.add_argument("--quick", action="store_true", default=quick, help="fewer orders and rounds (iterating)")
+    parser.add_argument("--orders", type=int, help="orders per (b) round and per (c) run (default 500, quick 150)")
+    parser.add_argument("--rounds", type=int, help="rounds of (a) then (b) (default 3, quick 2)")
+    parser.add_argument("--concurrency", type=int, default=4, help="REST clients starting orders")
+    parser.add_argument("--plain-seconds", type=float, help="how long each (a) runs (default 10, quick 3)")
+    parser.add_argument("--open-loop-seconds", type=float, help="length of each open-loop run (default 30, quick 10)")
+    parser.add_argument("--workers", default="1,2,3", help="Celery worker counts of (c), comma-separated")
+    parser.add_argument("--timer-instances", type=int, help="timers after the 2-worker run (default 50, quick 20)")
+    parser.add_argument("--only", default="abcde", help="which parts to run, e.g. 'c' or 'ab'")
+    parser.add_argument(
+        "--worker-args", default=" ".join(WORKER_ARGS), help="options of each `orderflow worker` in (c)"
     )
+    parser.add_argument("--profile-workers", metavar="DIR", help="cProfile each Celery worker process into DIR")
+    args = parser.parse_args()
+    orders = args.orders or (150 if args.quick else 500)
+    rounds = args.rounds or (2 if args.quick else 3)
+    plain_seconds = args.plain_seconds or (3.0 if args.quick else 10.0)
+    open_seconds = args.open_loop_seconds or (10.0 if args.quick else 30.0)
+    timer_instances = args.timer_instances if args.timer_instances is not None else (20 if args.quick else 50)
+    worker_counts = [int(n) for n in args.workers.split(",") if n.strip()]
+    WORKER_ARGS[:] = args.worker_args.split()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the clean-up below when killed
+    command = " ".join(["make bench" if not args.quick else "make bench-quick", *sys.argv[1:]])
+    figures: dict = {
+        "measuredAt": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": command,
+        "machine": machine(),
+        "diagram": "bpmn/order_fulfillment.bpmn",
+        "quick": args.quick,
+    }
     failure = None
-    try:
-        distributed = orderflow_distributed(args.orders, args.concurrency, args.timer_instances)
-    except Skipped as exc:
-        print(f"    skipped: {exc}", flush=True)
-        distributed = {"skipped": str(exc)}
-    except Exception as exc:
-        failure = f"{exc.__class__.__name__}: {exc}"
-        print(f"    failed: {failure}", flush=True)
-        distributed = {"failed": failure}
-    else:
-        lat = distributed["latencyMs"]
-        distributed["ratioToEmbedded"] = round(distributed["ordersPerSecond"] / end_to_end["ordersPerSecond"], 4)
-        completed = f"{distributed['completed']}/{args.orders} completed"
-        print(f"    {distributed['ordersPerSecond']} completed orders/s ({completed})")
-        print(f"    start-to-completion latency p50 {lat['p50']} ms, p99 {lat['p99']} ms")
-        print(f"ratio c/b = {distributed['ratioToEmbedded']:.3f}")
-        timers = distributed["timerLateness"]
-        late = timers["latenessMs"]
-        print(
-            f"    timer lateness ({timers['fired']}/{timers['instances']} {timers['timer']} timers fired): "
-            f"p50 {late['p50']} ms, p99 {late['p99']} ms, max {late['max']} ms"
-        )
 
-    print("(d) decisions: one 20-rule table, orderflow's DMN engine vs SpiffWorkflow's ...", flush=True)
-    decisions = decision_speed()
-    for name, case in decisions["cases"].items():
-        print(
-            f"    {name}: orderflow {case['orderflowMicroseconds']} µs, "
-            f"SpiffWorkflow {case['spiffWorkflowMicroseconds']} µs, {case['ratio']}x faster"
-        )
+    if "a" in args.only and "b" in args.only:
+        plain_runs, embedded_runs, ratios = [], [], []
+        for n in range(rounds):
+            last = n == rounds - 1
+            print(f"round {n + 1}/{rounds}: (a) plain SpiffWorkflow for {plain_seconds:.0f} s ...", flush=True)
+            plain = plain_spiffworkflow(plain_seconds)
+            print(f"    {plain['ordersPerSecond']} orders/s, {plain['cpuMsPerOrder']} ms CPU per order", flush=True)
+            print(f"round {n + 1}/{rounds}: (b) orderflow end to end, {orders} orders ...", flush=True)
 
-    print("(e) monitoring: the dashboard's queries on 1,000,000 audit events in SQLite ...", flush=True)
-    monitoring = monitoring_speed()
-    for name, milliseconds in monitoring["milliseconds"].items():
-        print(f"    {name}: {milliseconds} ms")
+            def rates(this_run: float, earlier=tuple(r["ordersPerSecond"] for r in embedded_runs)) -> list[float]:
+                capacity = statistics.median([*earlier, this_run])  # the maximum throughput measured so far
+                return [capacity * share for share in OPEN_LOOP_SHARES]
+
+            # The last round's server goes on with the open loop once its own orders are measured.
+            run = orderflow_embedded(orders, args.concurrency, rates if last else None, open_seconds)
+            ratio = run["ordersPerSecond"] / plain["ordersPerSecond"]
+            plain_runs.append(plain)
+            embedded_runs.append(run)
+            ratios.append(ratio)
+            print(
+                f"    {run['ordersPerSecond']} orders/s ({run['completed']}/{orders} completed), b/a = {ratio:.3f}",
+                flush=True,
+            )
+            print_costs(run["perOrder"], indent="    ")
+            for loop in run.get("openLoop", []):
+                lat = loop["latencyMs"]
+                print(
+                    f"    open loop at {loop['ratePerSecond']} orders/s for {loop['seconds']:.0f} s: "
+                    f"p50 {lat['p50']} ms, p99 {lat['p99']} ms ({loop['completed']}/{loop['orders']} completed)",
+                    flush=True,
+                )
+        median = statistics.median(ratios)
+        print(f"ratio b/a = {median:.3f} (median of {rounds} rounds, {min(ratios):.3f} to {max(ratios):.3f})")
+        figures |= {
+            "plainSpiffWorkflow": plain_runs,
+            "orderflowEndToEnd": embedded_runs,
+            "endToEndSettings": {"concurrency": args.concurrency, "database": "sqlite (WAL, synchronous=FULL)"},
+            "ratio": {"median": round(median, 4), "min": round(min(ratios), 4), "max": round(max(ratios), 4)},
+            "openLoop": embedded_runs[-1].get("openLoop", []),
+        }
+
+    if "c" in args.only:
+        print(f"(c) distributed scaling on PostgreSQL + Redis, {orders} orders each ...", flush=True)
+        try:
+            figures["distributed"] = distributed(
+                orders, args.concurrency, worker_counts, timer_instances, args.profile_workers
+            )
+        except Skipped as exc:
+            print(f"    skipped: {exc}", flush=True)
+            figures["distributed"] = {"skipped": str(exc)}
+        except Exception as exc:
+            failure = f"{exc.__class__.__name__}: {exc}"
+            print(f"    failed: {failure}", flush=True)
+            figures["distributed"] = {"failed": failure}
+        if args.profile_workers:
+            print_profiles(Path(args.profile_workers))
+
+    if "d" in args.only:
+        print("(d) decisions: one 20-rule table, orderflow's DMN engine vs SpiffWorkflow's ...", flush=True)
+        figures["decisions"] = decisions = decision_speed()
+        for name, case in decisions["cases"].items():
+            print(
+                f"    {name}: orderflow {case['orderflowMicroseconds']} µs, "
+                f"SpiffWorkflow {case['spiffWorkflowMicroseconds']} µs, {case['ratio']}x faster"
+            )
+
+    if "e" in args.only:
+        events = 100_000 if args.quick else 1_000_000
+        print(f"(e) monitoring: the dashboard's queries on {events:,} audit events in SQLite ...", flush=True)
+        figures["monitoring"] = monitoring = monitoring_speed(events)
+        for name, milliseconds in monitoring["milliseconds"].items():
+            print(f"    {name}: {milliseconds} ms")
 
     RESULTS.mkdir(parents=True, exist_ok=True)
-    figures = {
-        "measuredAt": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "diagram": "bpmn/order_fulfillment.bpmn",
-        "plainSpiffWorkflow": plain,
-        "orderflowEndToEnd": {
-            **end_to_end,
-            "concurrency": args.concurrency,
-            "database": "sqlite (WAL, synchronous=FULL)",
-        },
-        "ratio": round(ratio, 4),
-        "orderflowDistributed": distributed,
-        "decisions": decisions,
-        "monitoring": monitoring,
-    }
-    (RESULTS / "latest.json").write_text(json.dumps(figures, indent=2) + "\n")
-    print(f"figures written to {(RESULTS / 'latest.json').relative_to(ROOT)}")
+    name = "latest-quick" if args.quick else "latest"
+    (RESULTS / f"{name}.json").write_text(json.dumps(figures, indent=2) + "\n")
+    (RESULTS / f"{name}.md").write_text(markdown(figures))
+    print(f"figures written to bench/results/{name}.json and {name}.md")
     if failure:
         sys.exit(1)
+
+
+def machine() -> dict:
+    model = ""
+    try:
+        model = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
+    except (OSError, StopIteration):
+        pass
+    try:
+        memory = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    except (ValueError, OSError, AttributeError):
+        memory = None
+    return {
+        "cpus": os.cpu_count(),
+        "cpuModel": model,
+        "memoryGiB": memory,
+        "system": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "loadAverageAtStart": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
+    }
+
+
+def print_profiles(directory: Path, top: int = 25) -> None:
+    """The workers' cProfile files merged: where a worker's CPU per job goes, by cumulative time."""
+    import pstats
+
+    files = sorted(directory.glob("worker-*.prof"))
+    if not files:
+        print(f"    no worker profiles in {directory}")
+        return
+    stats = pstats.Stats(str(files[0]))
+    for other in files[1:]:
+        stats.add(str(other))
+    print(f"    worker profile ({len(files)} processes), top {top} by cumulative time; full data in {directory}")
+    stats.sort_stats("cumulative").print_stats(top)
 
 
 if __name__ == "__main__":
