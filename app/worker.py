@@ -6,6 +6,7 @@ Run workers with `orderflow worker` (or `celery -A app.worker worker`) and the o
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -26,6 +27,7 @@ from processes.jobs.broker import (
     queue_depth,
     send_all,
 )
+from processes.jobs.chain import JobChain
 
 from .config import from_environment
 
@@ -44,6 +46,24 @@ def _refuse_a_database_without_schema(**_kwargs: Any) -> None:
 
     if problem := check_schema(from_environment()):
         raise SystemExit(f"orderflow worker cannot start: {problem}")
+
+
+@signals.worker_init.connect
+def _load_before_forking(**_kwargs: Any) -> None:
+    """Import the engine, its features and the connectors once, in the worker's main process: pool processes
+    forked from it start with them loaded (the FEEL grammar alone takes about a second to build), instead of each
+    paying for it in its first job."""
+    from . import services  # noqa: F401
+
+
+@signals.worker_process_init.connect
+def _build_in_pool_process(**_kwargs: Any) -> None:
+    """Build this pool process's services as soon as it is forked (never before: database connections must not
+    be shared across a fork), so that its first job does not wait for them."""
+    try:
+        worker_services()
+    except Exception:  # the first job builds them again and reports what is wrong
+        log.exception("could not prepare this worker process")
 
 
 _services = None
@@ -67,7 +87,10 @@ def worker_services():
                 logs.configure()  # `celery -A app.worker worker` started it without `orderflow worker`
             config["ORDERFLOW_EMBEDDED_WORKERS"] = False
             sql_engine = make_engine(config["SQLALCHEMY_DATABASE_URI"], config["ORDERFLOW_SQLITE_SYNCHRONOUS"])
-            _services = build_services(sql_engine, config)
+            services = build_services(sql_engine, config)
+            # The next job of an order runs here, right after the job that made it (processes/jobs/chain.py).
+            services.engine.dispatcher = JobChain(services.engine.dispatcher, worker_id, services.connectors.topics())
+            _services = services
         return _services
 
 
@@ -75,24 +98,70 @@ def worker_id() -> str:
     return f"celery-{socket.gethostname()}-{os.getpid()}"
 
 
+class _Profile:
+    """cProfile of this worker's jobs when ORDERFLOW_WORKER_PROFILE names a directory (`bench/run.py
+    --profile-workers`), one file per process and thread: the CPU time inside jobs only (not waits, not Celery's
+    own loop), rewritten every few seconds, so a worker stopped at any moment leaves its figures."""
+
+    def __init__(self, directory: str):
+        import cProfile
+
+        self.path = os.path.join(directory, f"worker-{os.getpid()}-{threading.get_ident()}.prof")
+        self.profile = cProfile.Profile(time.thread_time)  # CPU time: waits for the database or HTTP do not count
+        self.saved = time.monotonic()
+
+    def __enter__(self) -> None:
+        self.profile.enable()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.profile.disable()
+        if time.monotonic() - self.saved > 2.0:
+            self.profile.dump_stats(self.path)
+            self.saved = time.monotonic()
+
+
+_profiles = threading.local()  # one per thread: a worker with `--pool threads` runs jobs in several
+
+
+def _profiled():
+    directory = os.environ.get("ORDERFLOW_WORKER_PROFILE")
+    if not directory:
+        return contextlib.nullcontext()
+    profile = getattr(_profiles, "profile", None)
+    if profile is None or f"-{os.getpid()}-" not in profile.path:  # (a forked pool process starts its own)
+        os.makedirs(directory, exist_ok=True)
+        profile = _profiles.profile = _Profile(directory)
+    return profile
+
+
 @celery.task(name=RUN_JOB)
 def run_job(job_id: str) -> str:
     """Claim the job (if nobody else has it) and run it; the lease check rejects a stale report."""
+    with _profiled():
+        return _run_job(job_id)
+
+
+def _run_job(job_id: str) -> str:
     from processes.errors import Conflict
 
     services = worker_services()
-    claimed = services.jobs.claim(worker_id(), job_ids=[job_id], limit=1, topics=services.connectors.topics())
-    if not claimed:
+    claimed = services.jobs.claim_job(worker_id(), job_id, topics=services.connectors.topics())
+    if claimed is None:
         return "not claimable"  # done already, taken by another worker, or not due yet
+    outcome = "done"
     # The step that made the job sent its trace context with the message (a sweep's send has none: the job then
     # joins the trace its order was started under).
-    with tracing.attached(_header(run_job.request, TRACEPARENT_HEADER)):
-        try:
-            services.jobs.run(claimed[0])
-        except Conflict as exc:
-            log.info("job %s: result rejected (%s)", job_id, exc)
-            return "rejected"
-    return "done"
+    with (
+        tracing.attached(_header(run_job.request, TRACEPARENT_HEADER)),
+        services.engine.dispatcher.running(claimed) as chain,
+    ):
+        for job in chain:  # this job, then the next jobs of its order that its steps leased to this worker
+            try:
+                services.jobs.run(job)
+            except Conflict as exc:
+                log.info("job %s: result rejected (%s)", job.id, exc)
+                outcome = "rejected" if job is claimed else outcome
+    return outcome
 
 
 def _header(request: Any, name: str) -> str | None:

@@ -4,6 +4,7 @@
 - `service_tasks`: the feature that writes a job for each service task the engine reaches;
 - the transport interface (`processes.core.JobDispatcher`) with its implementations side by side: `embedded`
   (worker threads in the server process) and `broker` (Celery on Redis or RabbitMQ; `app.worker` runs the workers);
+- `chain`: in a worker process, the next job of an order runs right after the job that made it (`JobChain`);
 - `incidents` and `dead_letters`: what failed, for operators."""
 
 from processes.jobs.service import (

@@ -102,7 +102,8 @@ class EmbeddedRunner(JobDispatcher):
                 if isinstance(item, ClaimedJob):
                     self._run(item)
                     continue
-                for job in self.jobs.claim(self.worker_id, job_ids=[item], limit=1, topics=self.topics):
+                job = self.jobs.claim_job(self.worker_id, item, topics=self.topics)
+                if job is not None:
                     self._run(job)
             except Exception:  # keep the thread alive; the job stays leased and is retried after expiry
                 log.exception("job %s could not be run", item)

@@ -18,7 +18,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinitio
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import TaskState
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.exc import DBAPIError
 
 from observability import logs, tracing
@@ -95,6 +95,36 @@ def retry_delays(cycle: str) -> list[float]:
         tries = int(repeat) if repeat else 1
         return [seconds(duration)] * max(tries - 1, 0)
     return [seconds(part) for part in cycle.split(",") if part.strip()]
+
+
+def _claim_statement(of_topics: bool):
+    """JobService.claim_job's statement, built once so that SQLAlchemy compiles it once. On SQLite the subquery's
+    columns are written without their table (SQLAlchemy's RETURNING there names no tables); they still resolve to
+    the order (`id`) and the job (`instance_id`, which only jobs have)."""
+    jobs = Job.__table__
+    now = bindparam("now", type_=jobs.c.due_at.type)
+    claimable = or_(
+        (jobs.c.status == JOB_READY) & (jobs.c.due_at <= now),
+        (jobs.c.status == JOB_LOCKED) & (jobs.c.lock_expires_at < now),
+    )
+    query = update(jobs).where(jobs.c.id == bindparam("job_id"), claimable)
+    if of_topics:
+        query = query.where(or_(jobs.c.kind != SERVICE, jobs.c.topic.in_(bindparam("topics", expanding=True))))
+    of_order = [  # what the worker needs to know of the job's order
+        select(column).where(ProcessInstance.id == jobs.c.instance_id).scalar_subquery().label(column.key)
+        for column in (ProcessInstance.business_key, ProcessInstance.trace_parent)
+    ]
+    claimed = ("id", "instance_id", "kind", "topic", "element_id", "attempt", "max_attempts", "variables")
+    return query.values(
+        status=JOB_LOCKED,
+        locked_by=bindparam("worker"),
+        lease_token=bindparam("token"),
+        lock_expires_at=bindparam("expires", type_=jobs.c.lock_expires_at.type),
+        updated_at=now,
+    ).returning(*(jobs.c[name] for name in claimed), *of_order)
+
+
+_CLAIM_ANY, _CLAIM_OF_TOPICS = _claim_statement(False), _claim_statement(True)
 
 
 def _expired(job: Job) -> bool:
@@ -187,6 +217,44 @@ class JobService:
                 )
                 for j in claimed
             ]
+
+    def claim_job(self, worker_id: str, job_id: str, *, topics: Iterable[str] | None = None) -> ClaimedJob | None:
+        """Lease one job named by its id (the job a broker message or a runner's queue names), or None when it is
+        not claimable (done, held by another worker, not due yet, or of a topic this worker does not serve).
+
+        One UPDATE ... RETURNING, the order's business key and trace context read by subqueries in it: one round
+        trip and one commit, where claim() selects, updates and then reads the order. A claim that meets a step
+        writing the same job row waits for that step's commit and then looks again (no SKIP LOCKED: skipping
+        would drop a message whose job is ready a moment later)."""
+        now = utcnow()
+        token = new_id()
+        values = {
+            "job_id": job_id,
+            "now": now,
+            "worker": worker_id,
+            "token": token,
+            "expires": now + timedelta(seconds=self.engine.settings.lease_seconds),
+        }
+        query = _CLAIM_ANY if topics is None else _CLAIM_OF_TOPICS
+        if topics is not None:
+            values["topics"] = list(topics)
+        with self.engine.write_connection() as connection:
+            row = connection.execute(query, values).first()
+        if row is None:
+            return None
+        return ClaimedJob(
+            id=row.id,
+            instance_id=row.instance_id,
+            kind=row.kind,
+            topic=row.topic,
+            element_id=row.element_id,
+            attempt=row.attempt,
+            max_attempts=row.max_attempts,
+            lease_token=token,
+            variables=row.variables or {},
+            business_key=row.business_key,
+            trace_parent=row.trace_parent,
+        )
 
     def release(self, jobs: list[ClaimedJob]) -> None:
         """Give claimed jobs back at once, because their worker could not be told about them: due again for the

@@ -59,6 +59,14 @@ def test_orders_complete_on_two_workers_and_parallel_branches_run_at_once(
     assert len(holders) == 30 * 4 and all(h in names for h in holders), set(holders) - set(names)
     per_worker = [sum(1 for h in holders if names[h] == n) for n in range(2)]
     assert min(per_worker) > 0, f"one worker ran every job: {per_worker}"
+    # An order's capture and shipment run in the worker process that ran the job before them (processes/jobs/
+    # chain.py): written leased to it, never sent through the broker.
+    later = cluster.jobs("instance_id = ANY(:ids) AND topic IN ('payment.capture', 'wms.ship')", ids=ids)
+    assert len(later) == 30 * 2 and all(j["dispatched_at"] is None for j in later), later
+    by_order: dict[str, set[str]] = {}
+    for job in later:
+        by_order.setdefault(job["instance_id"], set()).add(job["locked_by"])
+    assert all(len(holder) == 1 for holder in by_order.values()), by_order
 
     # Each branch call now takes at least `latency` at the sandbox. Both branch jobs are created by one step (the
     # job_created events, T0) and cannot start before it; each ends (element_completed) at least `latency` after it
