@@ -37,6 +37,7 @@ def from_environment(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "ORDERFLOW_EMBEDDED_WORKERS": _bool(env.get("ORDERFLOW_EMBEDDED_WORKERS"), not env.get("ORDERFLOW_BROKER_URL")),
         "ORDERFLOW_WORKER_THREADS": int(env.get("ORDERFLOW_WORKER_THREADS", "4")),
         "ORDERFLOW_LEASE_SECONDS": float(env.get("ORDERFLOW_LEASE_SECONDS", "30")),
+        "ORDERFLOW_WORKER_PREFETCH": int(env.get("ORDERFLOW_WORKER_PREFETCH", "1")),
         # How many external-worker long polls (Camunda fetchAndLock, job activation) may wait at once.
         "ORDERFLOW_LONG_POLLS": int(env.get("ORDERFLOW_LONG_POLLS", "8")),
         # What one evaluation of a diagram's expression may cost, and what an instance may keep (README: Limits).

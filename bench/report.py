@@ -85,10 +85,19 @@ def markdown(figures: dict[str, Any]) -> str:
         if "runs" not in dist:
             lines += [f"Not run: {dist.get('skipped') or dist.get('failed')}", ""]
         else:
-            lines += ["| set-up | orders/s | of embedded | completed |", "|---|---|---|---|"]
+            rounds = dist.get("rounds", 1)
+            lines += [
+                f"Each worker: `orderflow worker {dist.get('workerArgs', '')}`. Medians of {rounds} round(s); a "
+                "set-up's ratio to embedded is the median of its rounds' ratios to the same round's embedded run.",
+                "",
+                "| set-up | orders/s | of embedded | completed | orders/s per round |",
+                "|---|---|---|---|---|",
+            ]
             for name, run in dist["runs"].items():
                 share = f"{run['ratioToEmbedded']:.2f}" if "ratioToEmbedded" in run else "1"
-                lines.append(f"| {name} | {run['ordersPerSecond']} | {share} | {run['completed']}/{run['orders']} |")
+                each = ", ".join(str(x) for x in run.get("ordersPerSecondRounds", [run["ordersPerSecond"]]))
+                done = f"{run['completed']}/{run['orders']}"
+                lines.append(f"| {name} | {run['ordersPerSecond']} | {share} | {done} | {each} |")
             lines.append("")
             lines += _costs_table([(name, run["perOrder"]) for name, run in dist["runs"].items()])
             timers = next((r["timerLateness"] for r in dist["runs"].values() if "timerLateness" in r), None)

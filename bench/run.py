@@ -7,9 +7,10 @@
 (b') open loop on the server of the last round: orders arrive at a fixed rate (50% and 80% of (b)'s median
     throughput) and the latency runs from each order's scheduled arrival to its completion.
 (c) distributed scaling, all on PostgreSQL: the embedded engine on a database of its own, then 1, 2 and 3 Celery
-    worker processes (`orderflow worker --concurrency 1`) with one `orderflow scheduler` on Redis, each on a fresh
-    database. After the 2-worker run, timers: 50 instances of a PT2S timer, how late each fired. Skipped, with the
-    reason, when PostgreSQL or Redis is unreachable (ORDERFLOW_BENCH_POSTGRES_URL, ORDERFLOW_BENCH_REDIS_URL).
+    worker processes (`orderflow worker --pool threads --concurrency 4`) with one `orderflow scheduler` on Redis, each
+    on a fresh database, over 2 rounds (medians). After the last 2-worker run, timers: 50 instances of a PT2S timer,
+    how late each fired. Skipped, with the reason, when PostgreSQL or Redis is unreachable
+    (ORDERFLOW_BENCH_POSTGRES_URL, ORDERFLOW_BENCH_REDIS_URL).
 (d) one decision table, orderflow's DMN engine against SpiffWorkflow's (bench/decisions.py);
 (e) the monitoring queries on 1,000,000 audit events (bench/monitoring.py).
 
@@ -60,7 +61,9 @@ from bench.report import markdown, print_costs  # noqa: E402
 TOKEN = "bench-token"
 POSTGRES_URL = os.environ.get("ORDERFLOW_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("ORDERFLOW_BENCH_REDIS_URL", "redis://127.0.0.1:6379")
-WORKER_ARGS = ["--concurrency", "1"]  # each `orderflow worker` of (c); --worker-args changes it
+# Each `orderflow worker` of (c): one process running four jobs at once (a job mostly waits for HTTP and commits);
+# --worker-args changes it, e.g. "--concurrency 1" for one prefork pool process running one job at a time.
+WORKER_ARGS = ["--pool", "threads", "--concurrency", "4"]
 OPEN_LOOP_SHARES = (0.5, 0.8)  # of the measured maximum throughput
 PORTS = os.environ.get("ORDERFLOW_BENCH_PORTS", "")  # "9200-9299": the servers' ports come from this range
 
@@ -528,38 +531,69 @@ def _steps_postgres(pg_url, database: str, since: float) -> float | None:
 
 
 def distributed(
-    orders: int, concurrency: int, worker_counts: list[int], timer_instances: int, profile_dir: str | None
+    orders: int,
+    concurrency: int,
+    worker_counts: list[int],
+    timer_instances: int,
+    profile_dir: str | None,
+    rounds: int = 1,
 ) -> dict:
-    """Run (c): the embedded engine on PostgreSQL, then each worker count. Raises Skipped before starting anything
-    when PostgreSQL or Redis is unreachable."""
+    """Run (c): per round, the embedded engine on PostgreSQL, then each worker count; each set-up's figure is the
+    median over the rounds, and its ratio to embedded the median of the rounds' ratios (a round's set-ups run
+    minutes apart, rounds further apart). Raises Skipped before starting anything when PostgreSQL or Redis is
+    unreachable."""
     pg_url, admin = _postgres_admin()
     try:
         broker = _redis_db()
     except Skipped:
         admin.close()
         raise
-    runs = {}
+    names = ["embedded", *(f"{n} workers" for n in worker_counts)]
+    all_rounds: dict[str, list[dict]] = {name: [] for name in names}
     try:
-        print(f"    embedded engine on PostgreSQL, {orders} orders ...", flush=True)
-        runs["embedded"] = on_postgres(0, orders, concurrency, admin=admin, pg_url=pg_url, broker=None)
-        _say(runs["embedded"])
-        for workers in worker_counts:
-            print(f"    {workers} Celery worker process(es) + scheduler, {orders} orders ...", flush=True)
-            runs[f"{workers} workers"] = run = on_postgres(
-                workers,
-                orders,
-                concurrency,
-                admin=admin,
-                pg_url=pg_url,
-                broker=broker,
-                timer_instances=timer_instances if workers == 2 else 0,
-                profile_dir=profile_dir,
-            )
-            run["ratioToEmbedded"] = round(run["ordersPerSecond"] / max(runs["embedded"]["ordersPerSecond"], 1e-9), 3)
-            _say(run)
+        for n in range(rounds):
+            label = f" (round {n + 1}/{rounds})" if rounds > 1 else ""
+            print(f"    embedded engine on PostgreSQL, {orders} orders{label} ...", flush=True)
+            embedded = on_postgres(0, orders, concurrency, admin=admin, pg_url=pg_url, broker=None)
+            all_rounds["embedded"].append(embedded)
+            _say(embedded)
+            for workers in worker_counts:
+                print(f"    {workers} worker process(es) + scheduler, {orders} orders{label} ...", flush=True)
+                run = on_postgres(
+                    workers,
+                    orders,
+                    concurrency,
+                    admin=admin,
+                    pg_url=pg_url,
+                    broker=broker,
+                    timer_instances=timer_instances if workers == 2 and n == rounds - 1 else 0,
+                    profile_dir=profile_dir,
+                )
+                run["ratioToEmbedded"] = round(run["ordersPerSecond"] / max(embedded["ordersPerSecond"], 1e-9), 3)
+                all_rounds[f"{workers} workers"].append(run)
+                _say(run)
     finally:
         admin.close()
-    return {"database": "postgresql", "broker": "redis", "runs": runs}
+    runs = {}
+    for name, measured in all_rounds.items():
+        summary = dict(measured[-1])  # the costs per order and the timers of the last round
+        summary["ordersPerSecond"] = round(statistics.median(r["ordersPerSecond"] for r in measured), 2)
+        summary["ordersPerSecondRounds"] = [r["ordersPerSecond"] for r in measured]
+        if name != "embedded":
+            summary["ratioToEmbedded"] = round(statistics.median(r["ratioToEmbedded"] for r in measured), 3)
+        runs[name] = summary
+    if rounds > 1:
+        print("    medians over the rounds:", flush=True)
+        for name, run in runs.items():
+            share = f", {run['ratioToEmbedded']:.2f} of embedded" if "ratioToEmbedded" in run else ""
+            print(f"      {name}: {run['ordersPerSecond']} orders/s{share} {run['ordersPerSecondRounds']}", flush=True)
+    return {
+        "database": "postgresql",
+        "broker": "redis",
+        "workerArgs": " ".join(WORKER_ARGS),
+        "rounds": rounds,
+        "runs": runs,
+    }
 
 
 def _say(run: dict) -> None:
@@ -591,6 +625,7 @@ def main() -> None:
     parser.add_argument("--plain-seconds", type=float, help="how long each (a) runs (default 10, quick 3)")
     parser.add_argument("--open-loop-seconds", type=float, help="length of each open-loop run (default 30, quick 10)")
     parser.add_argument("--workers", default="1,2,3", help="Celery worker counts of (c), comma-separated")
+    parser.add_argument("--c-rounds", type=int, help="rounds of (c) (default 2, quick 1)")
     parser.add_argument("--timer-instances", type=int, help="timers after the 2-worker run (default 50, quick 20)")
     parser.add_argument("--only", default="abcde", help="which parts to run, e.g. 'c' or 'ab'")
     parser.add_argument(
@@ -658,10 +693,15 @@ def main() -> None:
         }
 
     if "c" in args.only:
-        print(f"(c) distributed scaling on PostgreSQL + Redis, {orders} orders each ...", flush=True)
+        print(f"(c) distributed scaling on PostgreSQL + Redis ({' '.join(WORKER_ARGS)} each) ...", flush=True)
         try:
             figures["distributed"] = distributed(
-                orders, args.concurrency, worker_counts, timer_instances, args.profile_workers
+                orders,
+                args.concurrency,
+                worker_counts,
+                timer_instances,
+                args.profile_workers,
+                rounds=args.c_rounds or (1 if args.quick else 2),
             )
         except Skipped as exc:
             print(f"    skipped: {exc}", flush=True)

@@ -53,7 +53,10 @@ def celery_settings(config: dict[str, Any]) -> dict[str, Any]:
         # Acknowledge after the job ran; a worker killed mid-job gets its message redelivered.
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
-        "worker_prefetch_multiplier": 1,
+        # Messages a worker holds per job slot. Each holds an order's job that nobody else runs until this worker
+        # takes it (or, if it dies, until the sweep sees the queue empty), so more than 1 bought nothing measurable
+        # (`make bench`): an order's next jobs do not go through the broker anyway (chain.py).
+        "worker_prefetch_multiplier": config.get("ORDERFLOW_WORKER_PREFETCH", 1),
         "broker_connection_retry_on_startup": True,
         # A publish while the broker is down fails fast; the outbox sweep sends the job later.
         "broker_connection_timeout": 2,

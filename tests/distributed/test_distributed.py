@@ -92,6 +92,26 @@ def test_orders_complete_on_two_workers_and_parallel_branches_run_at_once(
         assert ran_on == {0, 1}, f"both branches ran on one worker process: {branch_jobs}"
 
 
+def test_one_worker_process_with_a_thread_pool_runs_every_order_once(
+    redis_ok: None, cluster_factory: Callable[..., Cluster], sandbox: str
+) -> None:
+    """`orderflow worker --pool threads --concurrency 4`, the set-up README "Run on several machines" suggests:
+    four jobs at once in one process, each order's later jobs chained on the thread that ran the one before."""
+    cluster = cluster_factory(REDIS_URL)
+    cluster.serve()
+    worker = cluster.worker(concurrency=4, pool="threads")
+    control(sandbox, latencyMs=0)
+    before = stats(sandbox)
+    ids = cluster.start_orders("THREADS", 20)
+    cluster.wait_completed("THREADS", ids, timeout=60)
+
+    after = stats(sandbox)
+    made = {name: after[name] - before[name] for name in ("authorizations", "reservations", "captures", "shipments")}
+    assert made == {"authorizations": 20, "reservations": 20, "captures": 20, "shipments": 20}, made
+    holders = {j["locked_by"] for j in cluster.jobs("instance_id = ANY(:ids)", ids=ids) if j["kind"] == "service"}
+    assert holders == {worker_name(worker.popen.pid)}, holders  # one process ran them all
+
+
 # -- 2. a worker killed mid-job: nothing lost, no side effect twice ---------------------------------------------
 
 

@@ -290,6 +290,31 @@ def test_concurrent_claims_take_every_job_exactly_once(engine: Engine, sql_engin
     assert len({r.lease_token for r in rows}) == 40
 
 
+def test_concurrent_claims_of_one_job_by_its_id_have_exactly_one_winner(engine: Engine, sql_engine: SqlEngine) -> None:
+    """JobService.claim_job, what a Celery worker does with a message (one sent twice, or redelivered): one UPDATE
+    per claim; a claim that meets the row locked by another transaction waits for it and then finds it taken."""
+    deploy(engine, [process("svc", service_task())])
+    jobs = JobService(engine)
+    start_instance(engine, "svc", business_key="ORDER-9")
+    [ready] = job_rows(engine, status="ready")
+
+    with sql_engine.connect() as other:
+        other.execute(select(Job.id).where(Job.id == ready.id).with_for_update())  # a claim elsewhere, not committed
+        with ThreadPoolExecutor(max_workers=1) as runner:
+            claims = runner.submit(at_once, *(lambda w=f"w{n}": jobs.claim_job(w, ready.id) for n in range(6)))
+            time.sleep(0.3)  # the six claims are waiting on the row now (if they skipped it, they are done already)
+            other.rollback()
+            outcomes = claims.result(timeout=WAIT)
+
+    assert not [o for o in outcomes if isinstance(o, Exception)], outcomes
+    winners = [o for o in outcomes if o is not None]
+    assert len(winners) == 1, outcomes
+    assert (winners[0].business_key, winners[0].topic) == ("ORDER-9", "pay")
+    [row] = job_rows(engine)
+    assert (row.status, row.lease_token) == ("locked", winners[0].lease_token)
+    assert row.locked_by == f"w{outcomes.index(winners[0])}"
+
+
 def test_concurrent_starts_create_one_instance(engine: Engine) -> None:
     deploy(engine, [process("svc", service_task())])
 

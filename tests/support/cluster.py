@@ -211,8 +211,8 @@ class Cluster:
         self.server = Server(url, self.tmp_path / "data", proc.popen)
         return self.server
 
-    def worker(self, concurrency: int = 2, wait: bool = True) -> Proc:
-        proc = self.spawn("worker", "worker", "--concurrency", str(concurrency), "--loglevel", "INFO")
+    def worker(self, concurrency: int = 2, wait: bool = True, pool: str = "prefork") -> Proc:
+        proc = self.spawn("worker", "worker", "--concurrency", str(concurrency), "--pool", pool, "--loglevel", "INFO")
         self.workers.append(proc)
         if wait:
             self.ready(proc)
