@@ -53,9 +53,9 @@ def celery_settings(config: dict[str, Any]) -> dict[str, Any]:
         # Acknowledge after the job ran; a worker killed mid-job gets its message redelivered.
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
-        # Messages a worker holds per job slot. Each holds an order's job that nobody else runs until this worker
-        # takes it (or, if it dies, until the sweep sees the queue empty), so more than 1 bought nothing measurable
-        # (`make bench`): an order's next jobs do not go through the broker anyway (chain.py).
+        # Messages a worker holds per job slot (ORDERFLOW_WORKER_PREFETCH). A held message is a job nobody else
+        # runs until this worker takes it (if the worker dies, until the sweep sees the queue empty); an order's
+        # next jobs skip the broker anyway (chain.py), so the default stays 1.
         "worker_prefetch_multiplier": config.get("ORDERFLOW_WORKER_PREFETCH", 1),
         "broker_connection_retry_on_startup": True,
         # A publish while the broker is down fails fast; the outbox sweep sends the job later.
