@@ -63,6 +63,13 @@ def markdown(figures: dict[str, Any]) -> str:
             f"{ratio['max']:.3f}) |",
             "",
         ]
+        if figures.get("cpuRatio") is not None:
+            lines += [
+                f"By CPU per order, (a) against (b)'s server and sandbox: **{figures['cpuRatio']:.3f}** (median of the "
+                "rounds). The throughput ratio moves with how a busy machine shares its cores between the one process "
+                "of (a) and the several of (b); the CPU an order costs does not.",
+                "",
+            ]
         last = figures["orderflowEndToEnd"][-1]["perOrder"]
         lines += _costs_table([("(b) embedded, SQLite", last)])
         if figures.get("openLoop"):

@@ -652,7 +652,7 @@ def main() -> None:
     failure = None
 
     if "a" in args.only and "b" in args.only:
-        plain_runs, embedded_runs, ratios = [], [], []
+        plain_runs, embedded_runs, ratios, cpu_ratios = [], [], [], []
         for n in range(rounds):
             last = n == rounds - 1
             print(f"round {n + 1}/{rounds}: (a) plain SpiffWorkflow for {plain_seconds:.0f} s ...", flush=True)
@@ -670,6 +670,10 @@ def main() -> None:
             plain_runs.append(plain)
             embedded_runs.append(run)
             ratios.append(ratio)
+            cpu = run["perOrder"].get("cpuMsPerOrder", {})
+            spent = cpu.get("server", 0.0) + cpu.get("sandbox", 0.0)
+            if spent:  # what each order costs in CPU, whatever share of the machine each side got
+                cpu_ratios.append(plain["cpuMsPerOrder"] / spent)
             print(
                 f"    {run['ordersPerSecond']} orders/s ({run['completed']}/{orders} completed), b/a = {ratio:.3f}",
                 flush=True,
@@ -684,11 +688,19 @@ def main() -> None:
                 )
         median = statistics.median(ratios)
         print(f"ratio b/a = {median:.3f} (median of {rounds} rounds, {min(ratios):.3f} to {max(ratios):.3f})")
+        cpu_median = statistics.median(cpu_ratios) if cpu_ratios else None
+        if cpu_median is not None:
+            print(
+                f"by CPU per order, a / (b's server + sandbox) = {cpu_median:.3f} (median; the throughput ratio moves "
+                "with how a busy machine shares its cores, this one does not)",
+                flush=True,
+            )
         figures |= {
             "plainSpiffWorkflow": plain_runs,
             "orderflowEndToEnd": embedded_runs,
             "endToEndSettings": {"concurrency": args.concurrency, "database": "sqlite (WAL, synchronous=FULL)"},
             "ratio": {"median": round(median, 4), "min": round(min(ratios), 4), "max": round(max(ratios), 4)},
+            "cpuRatio": None if cpu_median is None else round(cpu_median, 4),
             "openLoop": embedded_runs[-1].get("openLoop", []),
         }
 
