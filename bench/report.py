@@ -106,6 +106,8 @@ def markdown(figures: dict[str, Any]) -> str:
                 done = f"{run['completed']}/{run['orders']}"
                 lines.append(f"| {name} | {run['ordersPerSecond']} | {share} | {done} | {each} |")
             lines.append("")
+            if rounds > 1:
+                lines += ["Per order, in the last round:", ""]
             lines += _costs_table([(name, run["perOrder"]) for name, run in dist["runs"].items()])
             timers = next((r["timerLateness"] for r in dist["runs"].values() if "timerLateness" in r), None)
             if timers:

@@ -548,7 +548,7 @@ def distributed(
     except Skipped:
         admin.close()
         raise
-    names = ["embedded", *(f"{n} workers" for n in worker_counts)]
+    names = ["embedded", *(_workers(n) for n in worker_counts)]
     all_rounds: dict[str, list[dict]] = {name: [] for name in names}
     try:
         for n in range(rounds):
@@ -570,7 +570,7 @@ def distributed(
                     profile_dir=profile_dir,
                 )
                 run["ratioToEmbedded"] = round(run["ordersPerSecond"] / max(embedded["ordersPerSecond"], 1e-9), 3)
-                all_rounds[f"{workers} workers"].append(run)
+                all_rounds[_workers(workers)].append(run)
                 _say(run)
     finally:
         admin.close()
@@ -594,6 +594,10 @@ def distributed(
         "rounds": rounds,
         "runs": runs,
     }
+
+
+def _workers(count: int) -> str:
+    return f"{count} worker{'s' if count != 1 else ''}"
 
 
 def _say(run: dict) -> None:
