@@ -53,7 +53,7 @@ def markdown(figures: dict[str, Any]) -> str:
         embedded = [r["ordersPerSecond"] for r in figures["orderflowEndToEnd"]]
         ratio = figures["ratio"]
         lines += [
-            "## (a) plain SpiffWorkflow vs (b) orderflow end to end (embedded, SQLite synchronous=FULL)",
+            "## (a) plain SpiffWorkflow vs (b) orderflow end to end (embedded, SQLite)",
             "",
             "| | orders/s, median (range) |",
             "|---|---|",
@@ -132,8 +132,8 @@ def markdown(figures: dict[str, Any]) -> str:
         lines.append("")
     lines += [
         "How the per-order counts are taken: engine steps are the instances' revisions (each step saves once); "
-        "on SQLite, fsyncs are the server's fsync/fdatasync calls (strace) and commits are taken as equal to them "
-        "(WAL with synchronous=FULL syncs once per write commit); on PostgreSQL, commits are the run database's "
+        "on SQLite, fsyncs are the server's fsync/fdatasync calls (strace), and commits are not counted (one per "
+        "engine step; group commit lets one fsync cover several); on PostgreSQL, commits are the run database's "
         "`xact_commit` (read-only transactions count too) and fsyncs the cluster's WAL syncs (`pg_stat_wal`); "
         "connector HTTP calls are what the sandbox systems received; CPU is user+system time from /proc per "
         "process (a Celery worker with its pool process), PostgreSQL's backends of the run's database, and the "
