@@ -2,7 +2,8 @@
 under /customs, tax engine under /tax, parcel carriers under /carrier, customer messaging under /notify.
 
 Control endpoints (for tests and demos; never affected by the misbehaviour they set):
-  GET /health, GET /_stats, GET /_ledger, GET|POST /_control, POST /_control/reset,
+  GET /health, GET /_stats, GET /_in_flight, POST /_in_flight/reset (business calls answered at once), GET /_ledger,
+  GET|POST /_control, POST /_control/reset,
   POST /_control/tracking/{trackingNumber} {status, location?} (a carrier scan event),
   POST /_control/stock {sku: quantity on hand, ...} (a shortage, or a delivery that arrived).
 ``POST /_control`` takes any field of ``Controls``; see the notes in ``connectors/sandbox/__init__.py``.
@@ -31,6 +32,10 @@ def create_sandbox_app(seed: int | None = None) -> Flask:
     app.extensions["orderflow_sandbox"] = state
 
     def call(system: str, operation: Callable[[dict[str, Any]], Reply]) -> tuple[Response, int, dict[str, str]]:
+        with state.answering():
+            return answer_call(system, operation)
+
+    def answer_call(system: str, operation: Callable[[dict[str, Any]], Reply]) -> tuple[Response, int, dict[str, str]]:
         state.count_request(system)
         controls = state.controls
         if controls.out(system) or state.chance(controls.errorRate):
@@ -53,6 +58,10 @@ def create_sandbox_app(seed: int | None = None) -> Flask:
 
     def read(system: str, operation: Callable[[], Reply]) -> tuple[Response, int, dict[str, str]]:
         """Business GETs: misbehave like ``call``, but nothing to remember for idempotency."""
+        with state.answering():
+            return answer_read(system, operation)
+
+    def answer_read(system: str, operation: Callable[[], Reply]) -> tuple[Response, int, dict[str, str]]:
         state.count_request(system)
         controls = state.controls
         if controls.out(system) or state.chance(controls.errorRate):
@@ -179,6 +188,15 @@ def create_sandbox_app(seed: int | None = None) -> Flask:
     @app.get("/_stats")
     def stats() -> Any:
         return state.snapshot_stats()
+
+    @app.get("/_in_flight")
+    def in_flight() -> Any:
+        """Business calls being answered now, and the most at once since the last reset."""
+        return state.concurrency()
+
+    @app.post("/_in_flight/reset")
+    def reset_in_flight() -> Any:
+        return state.concurrency(reset=True)
 
     @app.get("/_ledger")
     def ledger() -> Any:

@@ -12,7 +12,8 @@ import math
 import random
 import threading
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -134,6 +135,8 @@ class SandboxState:
         self.stats: Counter[str] = Counter()
         self.replies: dict[tuple[str, str], tuple[str, Reply]] = {}  # (system, key) -> (fingerprint, reply)
         self.calls_per_key: Counter[tuple[str, str]] = Counter()  # first calls and replays alike
+        self.in_flight = 0  # business calls being answered now (the latency included)
+        self.peak_in_flight = 0  # the most at once since the last reset: did callers work in parallel?
 
     # --- controls -------------------------------------------------------------------------------
 
@@ -169,6 +172,25 @@ class SandboxState:
         # random() is in [0, 1): rate 0 never fires and rate 1 always does, so tests stay deterministic.
         with self.lock:
             return self.rng.random() < rate
+
+    @contextmanager
+    def answering(self) -> Iterator[None]:
+        """Counts a business call as in flight while it is answered, its latency included."""
+        with self.lock:
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+    def concurrency(self, reset: bool = False) -> dict[str, int]:
+        with self.lock:
+            seen = {"inFlight": self.in_flight, "peak": self.peak_in_flight}
+            if reset:
+                self.peak_in_flight = self.in_flight
+            return seen
 
     def snapshot_stats(self) -> dict[str, int]:
         with self.lock:

@@ -347,6 +347,16 @@ def control(sandbox: str, **controls: Any) -> None:
     requests.post(f"{sandbox}/_control", json=controls, timeout=5).raise_for_status()
 
 
+def in_flight(sandbox: str, *, reset: bool = False) -> dict[str, int]:
+    """The sandbox's business calls in flight now and the most at once (since the last reset, which `reset` does)."""
+    if reset:
+        response = requests.post(f"{sandbox}/_in_flight/reset", timeout=5)
+    else:
+        response = requests.get(f"{sandbox}/_in_flight", timeout=5)
+    response.raise_for_status()
+    return response.json()
+
+
 def stats(sandbox: str) -> dict[str, int]:
     response = requests.get(f"{sandbox}/_stats", timeout=5)
     response.raise_for_status()
