@@ -23,7 +23,9 @@ from processes.core.db import serialize_on
 from processes.core.engine import Engine
 from processes.core.feature import Feature
 from processes.core.models import DecisionDefinition, Deployment, FormDefinition, ProcessDefinition, Versioned
+from processes.deployment.flows import flow_problems
 from processes.deployment.forms import LoadedForm, is_form_file, link_forms, load_form
+from processes.deployment.labels import label_of
 from processes.deployment.parser import (
     BPMN_NS,
     IMPLEMENTATIONS,
@@ -124,9 +126,14 @@ def lint_files(
         (parsed.bpmn_files if loaded.kind == "bpmn" else parsed.dmn_files).append(loaded)
     problems: list[Problem] = []
     warnings: list[Problem] = []
+    # Flows without a condition out of exclusive gateways: refused, but SpiffWorkflow still parses the diagram (with
+    # a stand-in condition on them) to list the diagram's other problems too; it would stop at the first of them.
+    drawing: list[Problem] = []
     for f in parsed.bpmn_files:
         for problem in lint_bpmn(f):
             (problems if problem.severity == "error" else parsed.ignored).append(problem)
+        for problem in flow_problems(f):  # bare gateway flows, elements no order reaches, dead ends
+            (drawing if problem.severity == "error" else warnings).append(problem)
         for feature in features:
             for problem in feature.lint(f):
                 (problems if problem.severity == "error" else parsed.ignored).append(problem)
@@ -141,18 +148,20 @@ def lint_files(
             warnings.extend(replace(p, element_type="dmn", file=f.name) for p in model.refusals)
             refused.update((d.id, d.refused) for d in model.decisions.values() if d.refused)
     if problems:  # elements SpiffWorkflow cannot parse: stop before it tries
-        return _located(problems, parsed), _located(warnings, parsed), parsed
+        return _located(problems + drawing, parsed), _located(warnings, parsed), parsed
 
+    bare_flows = {p.element_id for p in drawing}
     parser = parser_for(features)
     for f in parsed.bpmn_files:
         try:
-            parser.add_bpmn_xml(_parser_copy(f.root, features), filename=f.name)
+            parser.add_bpmn_xml(_parser_copy(f.root, features, bare_flows), filename=f.name)
         except ValidationException as exc:
             problems.append(problem_from_validation(exc, f.name))
         except SpiffWorkflowException as exc:
             problems.append(Problem(message=str(exc), file=f.name))
     if problems:
-        return _located(problems, parsed), _located(warnings, parsed), parsed
+        return _located(problems + drawing, parsed), _located(warnings, parsed), parsed
+    problems.extend(drawing)
 
     for called in _add_called_processes(parser, parsed.bpmn_files, known_processes, features):
         (warnings if offline else problems).extend(_missing_call(parsed.bpmn_files, called, offline))
@@ -214,10 +223,15 @@ def _calls_of_refused_decisions(spec, file: str, refused: dict[str, str]) -> lis
     ]
 
 
-def _parser_copy(root: etree._Element, features: Sequence[Feature]) -> etree._Element:
-    """The copy of a diagram SpiffWorkflow parses: timer literals quoted, data stores left out. The stored XML
-    stays as drawn; deepcopy keeps the line numbers."""
+def _parser_copy(
+    root: etree._Element, features: Sequence[Feature], bare_flows: set[str] = frozenset()
+) -> etree._Element:
+    """The copy of a diagram SpiffWorkflow parses: timer literals quoted, data stores left out, and the `bare_flows`
+    (already refused) given a condition. The stored XML stays as drawn; deepcopy keeps the line numbers."""
     copy = deepcopy(root)
+    for flow in copy.iter(f"{{{BPMN_NS}}}sequenceFlow"):
+        if flow.get("id") in bare_flows:
+            etree.SubElement(flow, f"{{{BPMN_NS}}}conditionExpression").text = "False"
     quote_timer_literals(copy)
     apply_called_elements(copy)
     apply_form_properties(copy)
@@ -244,6 +258,7 @@ def _located(problems: list[Problem], parsed: Parsed) -> list[Problem]:
                 problem.file = f.name
                 problem.line = problem.line or found[0].sourceline
                 problem.element_type = element_type_of(found[0])
+                problem.element_name = problem.element_name or label_of(found[0])
                 break
     return sorted(problems, key=lambda p: (order.get(p.file, len(order)), p.line or 0))
 

@@ -140,7 +140,12 @@ def test_data_stores_are_warnings_at_their_line(conformance: Path) -> None:
     # Refused only for its own precise reasons, each with the fix.
     errors = [p for p in problems if p["severity"] == "error"]
     assert code == 1 and errors
-    assert "set a loop condition or a loop maximum" in errors[0]["message"]
+    messages = [p["message"] for p in errors]
+    assert any("set a loop condition or a loop maximum" in m for m in messages)
+    # Its two yes/no gateways have no conditions on any flow: all four flows are named, not only the first.
+    bare = [m for m in messages if "has no condition" in m]
+    assert len(bare) == 4 and all("make it the default flow" in m for m in bare)
+    assert bare[0].startswith("the flow 'Yes' from 'Contract terms accepted ?' to 'Get signature on contract")
 
 
 def test_files_that_are_not_diagrams_are_errors_and_the_rest_is_still_linted(tmp_path: Path, conformance) -> None:
@@ -352,3 +357,98 @@ def test_a_business_rule_task_calling_a_refused_decision_is_an_error_the_other_d
         features=default_features(),
     )
     assert errors == []
+
+
+# -- the drawing's flows: bare gateway flows, elements no order reaches, dead ends --------------------------------
+
+STOCK_CHECK = """<bpmn:startEvent id="s" name="Order in"/>
+  <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="check"/>
+  <bpmn:scriptTask id="check" name="Check stock"><bpmn:script>in_stock = True</bpmn:script></bpmn:scriptTask>
+  <bpmn:sequenceFlow id="f2" sourceRef="check" targetRef="gw"/>
+  <bpmn:exclusiveGateway id="gw" name="In stock?"/>
+  <bpmn:sequenceFlow id="Flow_0v6jmcy" sourceRef="gw" targetRef="ship"/>
+  <bpmn:sequenceFlow id="Flow_1backord" sourceRef="gw" targetRef="backorder"/>
+  <bpmn:scriptTask id="ship" name="Ship"><bpmn:script>shipped = True</bpmn:script></bpmn:scriptTask>
+  <bpmn:scriptTask id="backorder" name="Backorder"><bpmn:script>backordered = True</bpmn:script></bpmn:scriptTask>
+  <bpmn:sequenceFlow id="f3" sourceRef="ship" targetRef="done"/>
+  <bpmn:sequenceFlow id="f4" sourceRef="backorder" targetRef="done"/>
+  <bpmn:endEvent id="done" name="Order done"/>"""
+
+
+def test_every_bare_flow_out_of_an_exclusive_gateway_is_named_with_what_to_do(tmp_path: Path) -> None:
+    code, lines, _ = lint(write(tmp_path, "stock.bpmn", diagram("stock", STOCK_CHECK)))
+    assert code == 1
+    problems = parsed_lines(lines)
+    assert [(p["element"], p["severity"]) for p in problems] == [("Flow_0v6jmcy", "error"), ("Flow_1backord", "error")]
+    first = problems[0]["message"]
+    assert first.startswith("the flow from 'In stock?' to 'Ship': it has no condition and is not the default flow")
+    assert "give it a condition" in first and "make it the default flow" in first
+    assert "Non-default exclusive outgoing sequence flow" not in "\n".join(lines)
+    # The default flow needs no condition; a flow with one is fine: the other is still named.
+    with_default = STOCK_CHECK.replace('name="In stock?"', 'name="In stock?" default="Flow_1backord"')
+    code, lines, _ = lint(write(tmp_path, "stock2.bpmn", diagram("stock2", with_default)))
+    assert code == 1 and [p["element"] for p in parsed_lines(lines)] == ["Flow_0v6jmcy"]
+    fixed = with_default.replace(
+        'targetRef="ship"/>',
+        'targetRef="ship"><bpmn:conditionExpression>in_stock</bpmn:conditionExpression></bpmn:sequenceFlow>',
+    )
+    assert lint(write(tmp_path, "stock3.bpmn", diagram("stock3", fixed)))[:2] == (0, [])
+
+
+def test_the_modeler_lint_names_the_flow_by_its_ends(engine: Engine) -> None:
+    from processes.modeling import lint as modeler_lint
+
+    result = modeler_lint(engine, [("stock.bpmn", diagram("stock", STOCK_CHECK).encode())])
+    names = [p["elementName"] for p in result["errors"]]
+    assert names == ["the flow from 'In stock?' to 'Ship'", "the flow from 'In stock?' to 'Backorder'"]
+
+
+def test_elements_no_order_reaches_and_dead_ends_are_warnings(tmp_path: Path) -> None:
+    body = """<bpmn:startEvent id="s"/>
+      <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="pack"/>
+      <bpmn:userTask id="pack" name="Pack"/>
+      <bpmn:sequenceFlow id="f2" sourceRef="pack" targetRef="split"/>
+      <bpmn:parallelGateway id="split"/>
+      <bpmn:sequenceFlow id="f5" sourceRef="split" targetRef="done"/>
+      <bpmn:endEvent id="done" name="Packed"/>
+      <bpmn:userTask id="stray" name="Call customer"/>
+      <bpmn:sequenceFlow id="f3" sourceRef="stray" targetRef="never"/>
+      <bpmn:endEvent id="never" name="Customer called"/>
+      <bpmn:userTask id="nowhere" name="Gift wrap"/>
+      <bpmn:sequenceFlow id="f4" sourceRef="split" targetRef="nowhere"/>"""
+    code, lines, summary = lint(write(tmp_path, "packing.bpmn", diagram("packing", body)))
+    assert code == 0 and "0 error(s), 3 warning(s)" in summary
+    found = {p["element"]: p["message"] for p in parsed_lines(lines)}
+    assert found["stray"].startswith("the task 'Call customer': no flow from a start leads here")
+    assert found["never"].startswith("the end event 'Customer called': no flow from a start leads to this end event")
+    assert "the flows into it come only from steps that are not reached either" in found["never"]
+    assert found["nowhere"].startswith("the task 'Gift wrap': nothing goes out of it")
+    assert "draw a flow on to the next step, or to an end event" in found["nowhere"]
+
+
+def test_boundary_links_event_subprocesses_and_compensation_are_reached(tmp_path: Path) -> None:
+    """No false alarms for what flows do not connect: boundary events (reached with their task), link events (by
+    the link's name), event subprocesses, compensation handlers."""
+    body = """<bpmn:startEvent id="s"/>
+      <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="pay"/>
+      <bpmn:serviceTask id="pay" camunda:type="external" camunda:topic="pay"/>
+      <bpmn:boundaryEvent id="late" attachedToRef="pay"><bpmn:timerEventDefinition>
+        <bpmn:timeDuration>PT1H</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:boundaryEvent>
+      <bpmn:sequenceFlow id="f2" sourceRef="late" targetRef="late_end"/>
+      <bpmn:endEvent id="late_end"/>
+      <bpmn:boundaryEvent id="undo" attachedToRef="pay"><bpmn:compensateEventDefinition/></bpmn:boundaryEvent>
+      <bpmn:serviceTask id="refund" isForCompensation="true" camunda:type="external" camunda:topic="refund"/>
+      <bpmn:association id="a1" sourceRef="undo" targetRef="refund"/>
+      <bpmn:sequenceFlow id="f3" sourceRef="pay" targetRef="jump"/>
+      <bpmn:intermediateThrowEvent id="jump"><bpmn:linkEventDefinition name="ship"/></bpmn:intermediateThrowEvent>
+      <bpmn:intermediateCatchEvent id="land"><bpmn:linkEventDefinition name="ship"/></bpmn:intermediateCatchEvent>
+      <bpmn:sequenceFlow id="f4" sourceRef="land" targetRef="done"/>
+      <bpmn:endEvent id="done"/>
+      <bpmn:subProcess id="on_cancel" triggeredByEvent="true">
+        <bpmn:startEvent id="cancel_start"><bpmn:messageEventDefinition messageRef="m"/></bpmn:startEvent>
+        <bpmn:sequenceFlow id="f5" sourceRef="cancel_start" targetRef="cancel_end"/>
+        <bpmn:endEvent id="cancel_end"/>
+      </bpmn:subProcess>"""
+    xml = diagram("linked", body, extra='<bpmn:message id="m" name="cancel"/>')
+    code, lines, _ = lint(write(tmp_path, "linked.bpmn", xml))
+    assert not [line for line in lines if "no flow from a start" in line or "nothing goes out" in line], lines
