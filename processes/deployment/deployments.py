@@ -26,6 +26,7 @@ from processes.core.models import DecisionDefinition, Deployment, FormDefinition
 from processes.deployment.flows import flow_problems
 from processes.deployment.forms import LoadedForm, is_form_file, link_forms, load_form
 from processes.deployment.labels import label_of
+from processes.deployment.overlaps import overlap_problems
 from processes.deployment.parser import (
     BPMN_NS,
     IMPLEMENTATIONS,
@@ -126,8 +127,9 @@ def lint_files(
         (parsed.bpmn_files if loaded.kind == "bpmn" else parsed.dmn_files).append(loaded)
     problems: list[Problem] = []
     warnings: list[Problem] = []
-    # Flows without a condition out of exclusive gateways: refused, but SpiffWorkflow still parses the diagram (with
-    # a stand-in condition on them) to list the diagram's other problems too; it would stop at the first of them.
+    # Flows without a condition out of exclusive gateways, and overlapping rules of UNIQUE decision tables: refused,
+    # but SpiffWorkflow still parses the diagrams (with a stand-in condition on those flows) to list their other
+    # problems too; it would stop at the first bare flow.
     drawing: list[Problem] = []
     for f in parsed.bpmn_files:
         for problem in lint_bpmn(f):
@@ -147,6 +149,8 @@ def lint_files(
         else:  # a decision that cannot be used is refused on its own, the others deploy
             warnings.extend(replace(p, element_type="dmn", file=f.name) for p in model.refusals)
             refused.update((d.id, d.refused) for d in model.decisions.values() if d.refused)
+            for problem in overlap_problems(f):  # rules of a UNIQUE table that match one input
+                (drawing if problem.severity == "error" else warnings).append(problem)
     if problems:  # elements SpiffWorkflow cannot parse: stop before it tries
         return _located(problems + drawing, parsed), _located(warnings, parsed), parsed
 

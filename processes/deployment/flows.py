@@ -64,8 +64,10 @@ def _container_problems(loaded: LoadedFile, container: etree._Element) -> list[P
 
     # Where orders start, and which link catch events a link throw jumps to (by the link's name).
     starts = [i for i, n in nodes.items() if _local(n) == "startEvent"]
-    if not starts:
-        return problems  # nothing starts here (SpiffWorkflow says what is missing, or a caller starts it)
+    if not starts or len(nodes) == 1:
+        # Nothing starts here (SpiffWorkflow says what is missing, or a caller starts it), or a new diagram that so
+        # far is its start event: nothing to say yet.
+        return problems
     links = {}
     for i, n in nodes.items():
         if _is_link(n) and _local(n) == "intermediateCatchEvent":

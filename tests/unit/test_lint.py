@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 import pytest
 from click.testing import CliRunner
@@ -452,3 +453,71 @@ def test_boundary_links_event_subprocesses_and_compensation_are_reached(tmp_path
     xml = diagram("linked", body, extra='<bpmn:message id="m" name="cancel"/>')
     code, lines, _ = lint(write(tmp_path, "linked.bpmn", xml))
     assert not [line for line in lines if "no flow from a start" in line or "nothing goes out" in line], lines
+
+
+# -- rules of a UNIQUE decision table that can match the same input ----------------------------------------------
+
+
+def discount_table(*rules: tuple[str, str], policy: str = "") -> str:
+    """A decision table over Customer tier and Amount, one rule per (tier entry, amount entry)."""
+    hit = f' hitPolicy="{policy}"' if policy else ""
+    rows = "".join(
+        f'<rule id="r{n}"><inputEntry id="r{n}a"><text>{escape(tier)}</text></inputEntry>'
+        f'<inputEntry id="r{n}b"><text>{escape(amount)}</text></inputEntry>'
+        f'<outputEntry id="r{n}c"><text>{n}</text></outputEntry></rule>\n'
+        for n, (tier, amount) in enumerate(rules, 1)
+    )
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="https://www.omg.org/spec/DMN/20191111/MODEL/" id="d" name="D" namespace="x">
+  <decision id="discount" name="Discount"><decisionTable id="t"{hit}>
+    <input id="i1" label="Customer tier"><inputExpression id="e1" typeRef="string"><text>tier</text></inputExpression>
+    </input>
+    <input id="i2" label="Amount"><inputExpression id="e2" typeRef="number"><text>amount</text></inputExpression>
+    </input>
+    <output id="o" name="discount" typeRef="number"/>
+{rows}  </decisionTable></decision>
+</definitions>"""
+
+
+def test_overlapping_rules_of_a_unique_table_are_refused_with_an_input_both_match(engine: Engine, tmp_path) -> None:
+    xml = discount_table(('"gold"', ">= 100"), ('"gold","silver"', "[50..500]"), ('"bronze"', "-"))
+    code, lines, _ = lint(write(tmp_path, "discount.dmn", xml))
+    assert code == 1
+    (problem,) = parsed_lines(lines)
+    assert problem["element"] == "r2" and problem["severity"] == "error"
+    assert problem["message"].startswith("rule 2 of decision 'Discount': it overlaps rule 1 [r1]: both match an input")
+    assert 'Customer tier is "gold" and Amount is 100' in problem["message"]
+    assert "narrow one of the two rules" in problem["message"]
+    with pytest.raises(DeploymentRejected) as rejected:
+        deploy(engine, [("discount.dmn", xml.encode())])
+    assert [p.element_id for p in rejected.value.problems] == ["r2"]
+    # The same rules under hit policy FIRST are meant to overlap.
+    assert deploy(engine, [("discount.dmn", discount_table(('"gold"', ">= 100"), ('"gold"', "[50..500]"),
+                                                           policy="FIRST").encode())]).warnings == []  # fmt: skip
+
+
+def test_rules_kept_apart_by_one_column_pass(tmp_path) -> None:
+    xml = discount_table(
+        ('"gold"', "[0..100["),
+        ('"gold"', "[100..200]"),  # touches the first at 100, which the first leaves out
+        ('"gold"', "> 200"),
+        ('"silver","bronze"', ">= 0"),
+        ("-", "< 0"),  # every tier, but only amounts below zero, which no other rule takes
+        ('"silver"', "<= -1"),  # ...except this one: the only overlap
+    )
+    code, lines, _ = lint(write(tmp_path, "tiers.dmn", xml))
+    found = [(p["element"], p["message"][:40]) for p in parsed_lines(lines)]
+    assert code == 1 and [element for element, _ in found] == ["r6"], found
+    assert 'overlaps rule 5 [r5]: both match an input where Customer tier is "silver" and Amount is -1' in lines[0]
+
+
+def test_rules_that_only_may_overlap_are_a_warning_and_deploy(engine: Engine, tmp_path) -> None:
+    xml = discount_table(('starts with(tier, "g")', "> 100"), ('"gold"', "[50..500]"), ('"silver"', "< 10"))
+    code, lines, summary = lint(write(tmp_path, "maybe.dmn", xml))
+    assert code == 0 and "0 error(s), 1 warning(s)" in summary
+    (problem,) = parsed_lines(lines)
+    assert problem["element"] == "r2" and problem["severity"] == "warning"
+    assert "it may overlap rule 1 [r1]: both match an input where Amount is 500" in problem["message"]
+    assert "unless their entries for 'Customer tier' (which orderflow cannot compare) keep them apart" in lines[0]
+    result = deploy(engine, [("maybe.dmn", xml.encode())])
+    assert [w.element_id for w in result.warnings] == ["r2"] and result.decisions
