@@ -226,11 +226,11 @@ def _problem(
         )
     else:
         columns = ", ".join(f"'{label}'" for label in unread)
+        rest = f"both match an input where {' and '.join(example)}" if example else "nothing else keeps them apart"
         message = (
-            f"it may overlap {other_name}: both match {where}, unless their entries for {columns} (which orderflow "
-            "cannot compare) keep them apart; under hit policy UNIQUE an input both match fails the evaluation: make "
-            "sure they never match the same input, or choose another hit policy (FIRST takes the first rule that "
-            "matches)"
+            f"it may overlap {other_name}: orderflow cannot compare their entries for {columns}, and otherwise "
+            f"{rest}; under hit policy UNIQUE an input both match fails the evaluation: make sure they never match "
+            "the same input, or choose another hit policy (FIRST takes the first rule that matches)"
         )
     return Problem(
         message=message,
