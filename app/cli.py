@@ -504,7 +504,10 @@ def simulate(
     with (
         _lost_connection(url),
         click.progressbar(
-            length=orders, label="orders ended", item_show_func=lambda why: f"waiting for {why}" if why else None
+            length=orders,
+            label="orders ended",
+            width=20,  # room beside the bar for what it waits for
+            item_show_func=lambda why: f"waiting for {why}" if why else None,
         ) as bar,
     ):
         seen, said = [0], [""]

@@ -390,10 +390,7 @@ def _waiting_for(left: int, in_incidents: int) -> str:
     if left <= 0:
         return ""
     if in_incidents:
-        return (
-            "orders in incidents: operations retry them once the failing system is back, "
-            f"for up to {INCIDENT_GRACE_SECONDS} s after the last trouble"
-        )
+        return f"orders in incidents, retried once the failing system is back (at most {INCIDENT_GRACE_SECONDS} s)"
     return "orders still running"
 
 

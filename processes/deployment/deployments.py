@@ -127,15 +127,13 @@ def lint_files(
         (parsed.bpmn_files if loaded.kind == "bpmn" else parsed.dmn_files).append(loaded)
     problems: list[Problem] = []
     warnings: list[Problem] = []
-    # Flows without a condition out of exclusive gateways, and overlapping rules of UNIQUE decision tables: refused,
-    # but SpiffWorkflow still parses the diagrams (with a stand-in condition on those flows) to list their other
-    # problems too; it would stop at the first bare flow.
-    drawing: list[Problem] = []
+    # Rules of UNIQUE decision tables that surely overlap: refused, but the diagrams are still parsed, so their
+    # problems are listed too.
+    overlapping: list[Problem] = []
     for f in parsed.bpmn_files:
         for problem in lint_bpmn(f):
             (problems if problem.severity == "error" else parsed.ignored).append(problem)
-        for problem in flow_problems(f):  # bare gateway flows, elements no order reaches, dead ends
-            (drawing if problem.severity == "error" else warnings).append(problem)
+        warnings.extend(flow_problems(f))  # flows no order takes, elements no order reaches, dead ends
         for feature in features:
             for problem in feature.lint(f):
                 (problems if problem.severity == "error" else parsed.ignored).append(problem)
@@ -150,22 +148,21 @@ def lint_files(
             warnings.extend(replace(p, element_type="dmn", file=f.name) for p in model.refusals)
             refused.update((d.id, d.refused) for d in model.decisions.values() if d.refused)
             for problem in overlap_problems(f):  # rules of a UNIQUE table that match one input
-                (drawing if problem.severity == "error" else warnings).append(problem)
+                (overlapping if problem.severity == "error" else warnings).append(problem)
     if problems:  # elements SpiffWorkflow cannot parse: stop before it tries
-        return _located(problems + drawing, parsed), _located(warnings, parsed), parsed
+        return _located(problems + overlapping, parsed), _located(warnings, parsed), parsed
 
-    bare_flows = {p.element_id for p in drawing}
     parser = parser_for(features)
     for f in parsed.bpmn_files:
         try:
-            parser.add_bpmn_xml(_parser_copy(f.root, features, bare_flows), filename=f.name)
+            parser.add_bpmn_xml(_parser_copy(f.root, features), filename=f.name)
         except ValidationException as exc:
             problems.append(problem_from_validation(exc, f.name))
         except SpiffWorkflowException as exc:
             problems.append(Problem(message=str(exc), file=f.name))
     if problems:
-        return _located(problems + drawing, parsed), _located(warnings, parsed), parsed
-    problems.extend(drawing)
+        return _located(problems + overlapping, parsed), _located(warnings, parsed), parsed
+    problems.extend(overlapping)
 
     for called in _add_called_processes(parser, parsed.bpmn_files, known_processes, features):
         (warnings if offline else problems).extend(_missing_call(parsed.bpmn_files, called, offline))
@@ -227,15 +224,10 @@ def _calls_of_refused_decisions(spec, file: str, refused: dict[str, str]) -> lis
     ]
 
 
-def _parser_copy(
-    root: etree._Element, features: Sequence[Feature], bare_flows: set[str] = frozenset()
-) -> etree._Element:
-    """The copy of a diagram SpiffWorkflow parses: timer literals quoted, data stores left out, and the `bare_flows`
-    (already refused) given a condition. The stored XML stays as drawn; deepcopy keeps the line numbers."""
+def _parser_copy(root: etree._Element, features: Sequence[Feature]) -> etree._Element:
+    """The copy of a diagram SpiffWorkflow parses: timer literals quoted, data stores left out. The stored XML
+    stays as drawn; deepcopy keeps the line numbers."""
     copy = deepcopy(root)
-    for flow in copy.iter(f"{{{BPMN_NS}}}sequenceFlow"):
-        if flow.get("id") in bare_flows:
-            etree.SubElement(flow, f"{{{BPMN_NS}}}conditionExpression").text = "False"
     quote_timer_literals(copy)
     apply_called_elements(copy)
     apply_form_properties(copy)

@@ -1,10 +1,14 @@
-"""What the drawing's flows show before anything runs, in every process and subprocess:
+"""What the drawing's flows show before anything runs, in every process and subprocess (all warnings: the orders
+that can run still run, as Camunda 7 runs them, but the drawing does not do what its author meant, and nothing
+would have told them):
 
-- an exclusive gateway's flows without a condition that are not its default (every one of them: SpiffWorkflow
-  stops at the first), an error: SpiffWorkflow cannot run such a gateway;
-- elements that no flow leads to from a start (a stray task, an end event nobody reaches) and steps with no way on
-  (a gateway, an event or a task with nothing going out), warnings: the orders that can run still run, but the
-  drawing does not say what its author meant, and nothing would have told them.
+- flows out of an exclusive gateway that no order can take. orderflow runs a flow without a condition as Camunda 7
+  does (parser.GatewayParser): the gateway tries its flows in the order the XML lists them and takes the first
+  that holds, and a flow without a condition always holds. So after such a flow, every flow listed later and the
+  default flow are dead; each of them is named, and so is the flow without a condition that takes their orders
+  (one listed last, after flows with conditions, is the "otherwise" of Camunda 7 and fine);
+- elements that no flow leads to from a start (a stray task, an end event nobody reaches);
+- steps with no way on (a gateway, an event or a task with nothing going out).
 
 Each problem names its element by its label (processes/deployment/labels.py) and says what to do."""
 
@@ -56,7 +60,8 @@ def _container_problems(loaded: LoadedFile, container: etree._Element) -> list[P
     for flow in flows:
         outgoing.setdefault(flow.get("sourceRef"), []).append(flow)
         incoming.setdefault(flow.get("targetRef"), []).append(flow)
-    problems = [_bare_flow(loaded, nodes[gateway], flow) for gateway, flow in _bare_flows(nodes, outgoing)]
+    problems = [p for i, n in nodes.items() if _local(n) == "exclusiveGateway" for p in _dead_flows(loaded, n,
+                outgoing.get(i, []))]  # fmt: skip
 
     def quiet(node: etree._Element) -> bool:
         """Elements flows do not concern: event subprocesses and compensation handlers are started otherwise."""
@@ -112,18 +117,53 @@ def _needs_a_way_on(node: etree._Element) -> bool:
     return True
 
 
-def _bare_flows(nodes: dict[str, etree._Element], outgoing: dict[str, list[etree._Element]]):
-    """(gateway id, flow) for each flow out of an exclusive gateway with several ways on that has no condition and
-    is not the gateway's default flow."""
-    for gateway_id, gateway in nodes.items():
-        flows = outgoing.get(gateway_id, [])
-        if _local(gateway) != "exclusiveGateway" or len(flows) < 2:
-            continue
-        for flow in flows:
-            condition = flow.find(B + "conditionExpression")
-            has_condition = condition is not None and "".join(condition.itertext()).strip()
-            if not has_condition and flow.get("id") != gateway.get("default"):
-                yield gateway_id, flow
+def _dead_flows(loaded: LoadedFile, gateway: etree._Element, flows: list[etree._Element]) -> list[Problem]:
+    """The flows out of an exclusive gateway that no order takes because a flow without a condition is listed before
+    them (or, for the default flow, anywhere), and that flow itself."""
+    default = gateway.get("default")
+    bare = [f for f in flows if f.get("id") != default and not _condition(f)]
+    if not bare:
+        return []
+    first = bare[0]
+    after = flows[flows.index(first) + 1 :]
+    dead = [f for f in after if f.get("id") != default] + [f for f in flows if f.get("id") == default]
+    if not dead:
+        return []  # listed last, after flows with conditions: the gateway's "otherwise", as in Camunda 7
+    first_label = label_of(first)
+    problems = [
+        _problem(
+            loaded,
+            first,
+            "it has no condition, so every order that gets here takes it: the gateway tries its flows in the order "
+            f"they are listed and takes the first that holds, so {_and(label_of(f) for f in dead)} "
+            f"{'is' if len(dead) == 1 else 'are'} never taken: give it a condition, or make it the default flow "
+            "(taken when no other condition holds)",
+            "warning",
+        )
+    ]
+    for flow in dead:
+        why = "it is the default flow, taken only when no other flow holds" if flow.get("id") == default else (
+            "it is listed after it")  # fmt: skip
+        problems.append(
+            _problem(
+                loaded,
+                flow,
+                f"no order ever takes it: {first_label} has no condition, so orders always take that one ({why}): "
+                "give that flow a condition, or make it the default flow",
+                "warning",
+            )
+        )
+    return problems
+
+
+def _condition(flow: etree._Element) -> bool:
+    condition = flow.find(B + "conditionExpression")
+    return condition is not None and bool("".join(condition.itertext()).strip())
+
+
+def _and(labels) -> str:
+    labels = list(labels)
+    return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
 
 
 def _problem(loaded: LoadedFile, element: etree._Element, message: str, severity: str) -> Problem:
@@ -135,15 +175,6 @@ def _problem(loaded: LoadedFile, element: etree._Element, message: str, severity
         line=element.sourceline,
         severity=severity,
     )
-
-
-def _bare_flow(loaded: LoadedFile, gateway: etree._Element, flow: etree._Element) -> Problem:
-    message = (
-        f"it has no condition and is not the default flow of {label_of(gateway)}, so orderflow cannot tell when "
-        "an order should take it: give it a condition (for example "
-        "${inStock == true}), or make it the default flow, the way orders take when no other condition holds"
-    )
-    return _problem(loaded, flow, message, "error")
 
 
 def _unreached(loaded: LoadedFile, node: etree._Element, has_incoming: bool) -> Problem:

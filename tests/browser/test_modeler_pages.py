@@ -598,20 +598,27 @@ def problems_listed(page) -> list[str]:
     return page.locator("#problems li").all_inner_texts()
 
 
-def test_lint_in_the_modeler_names_every_bare_flow_and_what_no_order_reaches(site: Server, page, tmp_path) -> None:
+def test_lint_in_the_modeler_names_the_flows_no_order_takes_and_what_no_order_reaches(
+    site: Server, page, tmp_path
+) -> None:
     errors = watch_for_errors(page)
     log_in(page, site, "anna", start="/modeler/processes/order_fulfillment")
     page.wait_for_selector("#modeler[data-ready=true]")
     (tmp_path / "stock_check.bpmn").write_text(STOCK_CHECK)
     page.set_input_files("#open-file", str(tmp_path / "stock_check.bpmn"))
-    lint_settled(page, "errors")
-    assert page.inner_text("[data-testid=lint-summary]") == "2 errors, 1 warning"
-    listed = problems_listed(page)
-    assert listed[0].startswith("Error at the flow from 'In stock?' to 'Ship': it has no condition")
-    assert listed[1].startswith("Error at the flow from 'In stock?' to 'Backorder': it has no condition")
-    assert all("give it a condition" in text and "make it the default flow" in text for text in listed[:2])
-    assert listed[2].startswith("Warning at the end event 'Never reached': no flow from a start leads to this end")
-    assert "Flow_0v6jmcy" not in "\n".join(listed)
+    lint_settled(page, "warnings")  # was "✓ no problems": orders would all have gone to 'Ship'
+    assert page.inner_text("[data-testid=lint-summary]") == "0 errors, 3 warnings"
+    listed = problems_listed(page)  # in the order of the lines of the XML the modeler writes
+
+    def said(start: str) -> str:
+        return next(text for text in listed if text.startswith(start))
+
+    ship = said("Warning at the flow from 'In stock?' to 'Ship': it has no condition, so every order that gets here")
+    assert "give it a condition, or make it the default flow" in ship
+    said("Warning at the flow from 'In stock?' to 'Backorder': no order ever takes it")
+    said("Warning at the end event 'Never reached': no flow from a start leads to this end event")
+    assert len(listed) == 3 and "Flow_0v6jmcy" not in "\n".join(listed)
+    assert page.locator("#problems li.warning").nth(2).is_visible()  # the list shows all three
     assert page.locator("[data-testid=lint-badge]").count() == 3  # on the two flows and the end event
     assert errors == []
 
@@ -669,4 +676,26 @@ def test_long_and_foreign_names_give_a_heading_that_fits(site: Server, page) -> 
     page.wait_for_selector("#modeler[data-ready=true]")
     assert page.inner_text("[data-testid=heading-name]") == "日本"
     assert page.inner_text("[data-testid=heading-key]") == "ri_ben"
+    assert errors == []
+
+
+def test_rules_edited_to_overlap_are_named_with_an_input_both_match(site: Server, page) -> None:
+    errors = watch_for_errors(page)
+    log_in(page, site, "anna", start="/modeler/decisions/new?name=Shipping fee")
+    page.wait_for_selector("#modeler[data-ready=true]")
+    lint_settled(page, "clean")
+    cell = page.locator('#dmn-canvas td[data-element-id="InputEntry_2"] [contenteditable]')
+    cell.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type(">= 500")  # now 500 to 999 match both rules
+    page.click("#dmn-canvas .decision-table-name")
+    lint_settled(page, "errors")
+    assert page.locator("#problems li").all_inner_texts() == [
+        "Error at rule 2 of decision 'Shipping fee': it overlaps rule 1 [Rule_1]: both match an input where "
+        "Order total is 500, and hit policy UNIQUE lets only one rule match, so evaluating the table for such an "
+        "input fails: narrow one of the two rules so they never match the same input, or choose another hit policy "
+        "(FIRST takes the first rule that matches, COLLECT takes all)"
+    ]
+    for rule in ("Rule_1", "Rule_2"):  # both rows are outlined
+        assert page.locator(f'#dmn-canvas [data-element-id="{rule}"].lint-error').count() >= 1, rule
     assert errors == []
