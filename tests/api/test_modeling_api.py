@@ -5,6 +5,7 @@ the modeler pages' own JSON calls (session login, CSRF header, analyst role)."""
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
