@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -9,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -389,12 +391,16 @@ def _unreadable(name: str, data: bytes):
 
 
 def _format_problem(problem) -> str:
-    """FILE:LINE: error|warning: ELEMENT_ID (ELEMENT_TYPE): message, leaving out what is not known."""
+    """FILE:LINE: error|warning: ELEMENT_ID (ELEMENT_TYPE): ELEMENT_NAME: message, leaving out what is not known
+    (the name is how a person calls the element: "the flow from 'Check stock' to 'Ship'")."""
     location = ":".join(str(part) for part in (problem.file, problem.line) if part) or "orderflow"
     element = ""
     if problem.element_id:
         kind = f" ({problem.element_type})" if problem.element_type else ""
-        element = f"{problem.element_id}{kind}: "
+        # The name only where it says more than the id (a label, or a flow's two ends).
+        named = problem.element_name and f"'{problem.element_id}'" not in problem.element_name
+        name = f"{problem.element_name}: " if named else ""
+        element = f"{problem.element_id}{kind}: {name}"
     return f"{location}: {problem.severity}: {element}{problem.message}"
 
 
@@ -466,8 +472,8 @@ def decide(key: str, variables: tuple[str, ...], version: int | None, url: str, 
 )
 @click.option(
     "--sandbox-url",
-    default=lambda: os.environ.get("ORDERFLOW_SANDBOX_URL") or "http://127.0.0.1:8081",
-    show_default="$ORDERFLOW_SANDBOX_URL or http://127.0.0.1:8081",
+    default=lambda: _sandbox_url(),
+    show_default="$ORDERFLOW_SANDBOX_URL or http://127.0.0.1:$ORDERFLOW_SANDBOX_PORT (8081)",
     help="the sandbox systems whose /_control the realistic profile uses",
 )
 @url_option
@@ -486,13 +492,35 @@ def simulate(
     the orders of the order story ended (realistic)."""
     from .simulate import simulate as run
 
+    _answers("orderflow", f"{url}/api/v1/health", "start it with `orderflow serve`, or say where it is with --url")
+    if profile == "realistic":
+        _answers(
+            "the sandbox systems",
+            f"{sandbox_url}/_control",
+            "start them with `orderflow sandbox` (or `orderflow serve`), or say where they are with --sandbox-url "
+            "or ORDERFLOW_SANDBOX_PORT",
+        )
     started = time.monotonic()
-    with click.progressbar(length=orders, label="orders ended") as bar:
-        seen = [0]
+    with (
+        _lost_connection(url),
+        click.progressbar(
+            length=orders,
+            label="orders ended",
+            width=20,  # room beside the bar for what it waits for
+            item_show_func=lambda why: f"waiting for {why}" if why else None,
+        ) as bar,
+    ):
+        seen, said = [0], [""]
+        hidden = not sys.stdout.isatty()  # click draws no bar then, only its label
 
-        def progress(done: int) -> None:
-            bar.update(done - seen[0])
+        def progress(done: int, waiting_for: str = "") -> None:
+            """The bar counts the ended orders and says what the run waits for; without a terminal (the bar is
+            hidden then) each new reason is a line of its own."""
+            bar.update(done - seen[0], waiting_for)
             seen[0] = done
+            if hidden and waiting_for and waiting_for != said[0]:
+                click.echo(f"waiting for {waiting_for}")
+            said[0] = waiting_for
 
         if profile == "realistic":
             from .simulate_realistic import simulate_realistic
@@ -516,9 +544,33 @@ def simulate(
     click.echo(f"completed {result.completed}/{orders} orders in {time.monotonic() - started:.1f}s wall clock")
     if result.other:
         click.echo(f"not completed: {result.other}")
+    if result.other.get("incident"):
+        click.echo(f"see the incidents at {url}/monitoring/incidents")
     click.echo(f"throughput: {result.orders_per_second:.1f} completed orders/s (first start to last completion)")
     lat = result.latency_ms
     click.echo(f"start-to-completion latency: p50 {lat['p50']} ms, p90 {lat['p90']} ms, p99 {lat['p99']} ms")
+
+
+def _sandbox_url() -> str:
+    from .config import from_environment
+
+    return from_environment()["ORDERFLOW_SANDBOX_URL"]  # honours ORDERFLOW_SANDBOX_PORT, as `serve` does
+
+
+def _answers(what: str, url: str, hint: str) -> None:
+    """One clear line and exit status 1 when a system the command needs does not answer, not a traceback."""
+    try:
+        requests.get(url, timeout=5)
+    except requests.RequestException as error:
+        raise click.ClickException(f"{what} at {url} does not answer ({error.__class__.__name__}): {hint}") from None
+
+
+@contextlib.contextmanager
+def _lost_connection(url: str) -> Iterator[None]:
+    try:
+        yield
+    except requests.RequestException as error:
+        raise click.ClickException(f"lost the connection during the run: {error.__class__.__name__}: {error}") from None
 
 
 def _print_story(story: RealisticResult, url: str) -> None:

@@ -134,14 +134,26 @@ def register(app: APIFlask) -> None:
     @app.errorhandler(HTTPException)
     def _werkzeug_error(error: HTTPException):
         if _on_a_page():
+            if error.code == 404 and not request.blueprint:
+                return _page(404, "Page not found", f"There is no page at {request.path}.", lost=True)
             return _page(error.code or 500, error.name, error.description)
         return problem(error.code or 500, error.name, error.description)
 
 
+# Where only machines call: an address under these that matches nothing still answers problem+json.
+API_PREFIXES = ("/api/", "/engine-rest", "/v2/", "/metrics")
+
+
 def _on_a_page() -> bool:
-    """Errors of the pages (blueprints named web_*) are pages too; the API's are problem+json."""
-    return bool(request.blueprint and request.blueprint.startswith("web_"))
+    """Errors of the pages (blueprints named web_*) are pages too; the API's are problem+json. An address that
+    matches no route (a mistyped link, `/nope`) is a page for a browser, which asks for HTML first, and stays
+    problem+json for API clients: under the API's prefixes, or when the caller prefers JSON (`*/*` counts as JSON)."""
+    if request.blueprint:
+        return request.blueprint.startswith("web_")
+    if request.path.startswith(API_PREFIXES) or request.path in ("/v2", "/api"):
+        return False
+    return request.accept_mimetypes.best_match(("application/json", "text/html")) == "text/html"
 
 
-def _page(status: int, title: str, detail: str | None):
-    return render_template("error.html", title=title, detail=detail or title), status
+def _page(status: int, title: str, detail: str | None, lost: bool = False):
+    return render_template("error.html", title=title, detail=detail or title, lost=lost), status

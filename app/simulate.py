@@ -79,9 +79,10 @@ def simulate(
     invalid_share: float = 0.05,
     seed: int = 7,
     timeout: float = 600.0,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int, str], None] | None = None,
 ) -> SimulationResult:
-    """Start `orders` orders from `concurrency` client threads, wait until all have ended, measure."""
+    """Start `orders` orders from `concurrency` client threads, wait until all have ended, measure. `progress` is
+    told how many have ended and what the run waits for."""
     headers = {"Authorization": f"Bearer {token}"}
     run_id = f"{int(time.time() * 1000):x}"
     started: list[str] = []
@@ -130,7 +131,7 @@ def simulate(
         while time.monotonic() < deadline:
             done = count("completed") + count("cancelled") + count("incident")
             if progress is not None:
-                progress(done)
+                progress(done, "orders still running" if done < len(started) else "")
             if done >= len(started):
                 break
             time.sleep(0.25)

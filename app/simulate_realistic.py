@@ -30,6 +30,9 @@ DEMO_SETTINGS = {
     "restockCheckInterval": "PT3S",
     "paymentRetryCycle": "R3/PT2S",
 }
+# Orders in incidents count as ended only this long after the last trouble: the circuit of a system that was down
+# closes after a cool-down (30 s by default), and the simulated operations retry the incidents then.
+INCIDENT_GRACE_SECONDS = 45
 CHANNELS = (("web", 55), ("marketplace", 20), ("edi", 15), ("phone", 10))
 ACCOUNTS = (("regular", 60), ("new", 28), ("key", 12))
 # SKU -> unit price (the sandbox's catalogue: coffee and kitchen things).
@@ -296,7 +299,7 @@ def simulate_realistic(
     concurrency: int = 4,
     seed: int = 7,
     timeout: float = 600.0,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int, str], None] | None = None,
 ) -> RealisticResult:
     """Start `orders` orders of the realistic mix over `concurrency` clients while people work the inbox and the
     sandbox misbehaves; wait until every order has ended (or stopped with an incident) and count the outcomes."""
@@ -350,13 +353,15 @@ def simulate_realistic(
 
         # Operations retry incidents once the failing system is back (its circuit closes after a cool-down, 30 s by
         # default): until a while after the last trouble, an order in an incident is not counted as ended.
-        incidents_final_after = began + window + 45
+        incidents_final_after = began + window + INCIDENT_GRACE_SECONDS
         while time.monotonic() < deadline:
             done = count("completed") + count("cancelled")
-            if time.monotonic() > incidents_final_after:
-                done += count("incident")
+            in_incidents = count("incident")
+            final = time.monotonic() > incidents_final_after
+            if final:
+                done += in_incidents
             if progress is not None:
-                progress(done)
+                progress(done, _waiting_for(len(run.started) - done, 0 if final else in_incidents))
             if done >= len(run.started):
                 break
             time.sleep(0.5)
@@ -377,6 +382,16 @@ def simulate_realistic(
         start_errors=errors[0],
         events=run.events,
     )
+
+
+def _waiting_for(left: int, in_incidents: int) -> str:
+    """What the progress bar says while it does not move: incidents wait on purpose (operations retry them once the
+    failing system is back), which otherwise looks like a hang."""
+    if left <= 0:
+        return ""
+    if in_incidents:
+        return f"orders in incidents, retried once the failing system is back (at most {INCIDENT_GRACE_SECONDS} s)"
+    return "orders still running"
 
 
 def _outcome(view: dict[str, Any]) -> str:

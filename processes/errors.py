@@ -131,11 +131,14 @@ class Problem:
     file: str | None = None
     line: int | None = None
     severity: str = "error"
+    # How a person calls the element: its label, "the flow from 'Check stock' to 'Ship'" (the id when unnamed).
+    element_name: str | None = None
 
     def as_dict(self) -> dict:
         return {
             "message": self.message,
             "elementId": self.element_id,
+            "elementName": self.element_name,
             "elementType": self.element_type,
             "file": self.file,
             "line": self.line,

@@ -4,9 +4,10 @@ from apiflask import APIFlask
 
 
 def register_blueprints(app: APIFlask) -> None:
-    from . import decisions, deployments, health, incidents, instances, jobs, messages, people, spec, tasks
+    from . import decisions, deployments, docs, health, incidents, instances, jobs, messages, people, spec, tasks
 
     app.spec_processor(spec.document)
+    docs.register(app)  # Swagger UI's files served from here, not a CDN
 
     app.register_blueprint(deployments.bp)
     app.register_blueprint(instances.bp)

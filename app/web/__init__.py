@@ -4,7 +4,7 @@ part of a page refreshes by itself; every form is CSRF protected; the REST API (
 from __future__ import annotations
 
 from apiflask import APIFlask
-from flask import Response, request
+from flask import Response, current_app, request, send_from_directory
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
@@ -31,9 +31,22 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "frame-ancestors 'none'",
     )
 )
-# The API's docs page (Swagger UI from APIFlask) loads its bundle from a CDN with an inline script: it only may not
-# be framed.
-DOCS_POLICY = "frame-ancestors 'none'"
+# The API's docs page (APIFlask's Swagger UI, its files served by orderflow: app/api/docs.py) starts Swagger UI with
+# an inline script of APIFlask's template, so only that page allows inline script; everything else it loads comes
+# from orderflow too (Swagger UI draws its icons as data: images).
+DOCS_POLICY = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self' 'unsafe-inline'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
 
 
 class SessionInterface(SecureCookieSessionInterface):
@@ -80,3 +93,9 @@ def register_pages(app: APIFlask) -> None:
     app.register_blueprint(modeler_api.bp)
     app.jinja_env.globals["roles_for"] = people.roles_for
     app.jinja_env.filters.update(order_data.FILTERS)
+    # Browsers ask for /favicon.ico on every site whatever the page links (the pages link the same file).
+    app.add_url_rule("/favicon.ico", "favicon", _favicon)
+
+
+def _favicon() -> Response:
+    return send_from_directory(current_app.static_folder, "favicon.ico", mimetype="image/vnd.microsoft.icon")

@@ -38,10 +38,11 @@ def index():
 def new(kinds: str):
     kind = _kind(kinds)
     name = request.args.get("name", "").strip()
-    key = request.args.get("key", "").strip() or modeling.key_from_name(name)
+    typed = request.args.get("key", "").strip()
     if not name:
         flash(f"Give the new {kind} a name.", "error")
         return redirect(url_for(".index"))
+    key = typed or _key_of_its_own(kind, name)
     try:
         modeling.check_key(key)
         modeling.definition_version(services().engine, kind, key)
@@ -53,6 +54,21 @@ def new(kinds: str):
         return _editor(kind, {"key": key, "name": name, "version": None, "xml": blank(key, name)})
     flash(f"A {kind} with the key {key} exists already: here it is. Deploying it makes a new version.", "info")
     return redirect(url_for(".edit", kinds=kinds, key=key))
+
+
+def _key_of_its_own(kind: str, name: str) -> str:
+    """The key made from the name, numbered (`ri_ben_2`) while another name has it already: names that read the
+    same in ASCII ('日本', 'Ri Ben') keep apart. A deployed one of the same name is opened instead (below)."""
+    base = modeling.key_from_name(name)
+    for number in range(1, 1000):
+        key = base if number == 1 else f"{base[: modeling.MAX_DERIVED_KEY - 4]}_{number}"
+        try:
+            deployed = modeling.definition_version(services().engine, kind, key)
+        except NotFound:
+            return key
+        if (deployed.get("name") or "").strip() == name:
+            return key
+    return base
 
 
 @bp.get("/<kinds>/<key>")

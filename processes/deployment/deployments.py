@@ -23,7 +23,10 @@ from processes.core.db import serialize_on
 from processes.core.engine import Engine
 from processes.core.feature import Feature
 from processes.core.models import DecisionDefinition, Deployment, FormDefinition, ProcessDefinition, Versioned
+from processes.deployment.flows import flow_problems
 from processes.deployment.forms import LoadedForm, is_form_file, link_forms, load_form
+from processes.deployment.labels import label_of
+from processes.deployment.overlaps import overlap_problems
 from processes.deployment.parser import (
     BPMN_NS,
     IMPLEMENTATIONS,
@@ -124,9 +127,13 @@ def lint_files(
         (parsed.bpmn_files if loaded.kind == "bpmn" else parsed.dmn_files).append(loaded)
     problems: list[Problem] = []
     warnings: list[Problem] = []
+    # Rules of UNIQUE decision tables that surely overlap: refused, but the diagrams are still parsed, so their
+    # problems are listed too.
+    overlapping: list[Problem] = []
     for f in parsed.bpmn_files:
         for problem in lint_bpmn(f):
             (problems if problem.severity == "error" else parsed.ignored).append(problem)
+        warnings.extend(flow_problems(f))  # flows no order takes, elements no order reaches, dead ends
         for feature in features:
             for problem in feature.lint(f):
                 (problems if problem.severity == "error" else parsed.ignored).append(problem)
@@ -140,8 +147,10 @@ def lint_files(
         else:  # a decision that cannot be used is refused on its own, the others deploy
             warnings.extend(replace(p, element_type="dmn", file=f.name) for p in model.refusals)
             refused.update((d.id, d.refused) for d in model.decisions.values() if d.refused)
+            for problem in overlap_problems(f):  # rules of a UNIQUE table that match one input
+                (overlapping if problem.severity == "error" else warnings).append(problem)
     if problems:  # elements SpiffWorkflow cannot parse: stop before it tries
-        return _located(problems, parsed), _located(warnings, parsed), parsed
+        return _located(problems + overlapping, parsed), _located(warnings, parsed), parsed
 
     parser = parser_for(features)
     for f in parsed.bpmn_files:
@@ -152,7 +161,8 @@ def lint_files(
         except SpiffWorkflowException as exc:
             problems.append(Problem(message=str(exc), file=f.name))
     if problems:
-        return _located(problems, parsed), _located(warnings, parsed), parsed
+        return _located(problems + overlapping, parsed), _located(warnings, parsed), parsed
+    problems.extend(overlapping)
 
     for called in _add_called_processes(parser, parsed.bpmn_files, known_processes, features):
         (warnings if offline else problems).extend(_missing_call(parsed.bpmn_files, called, offline))
@@ -244,6 +254,7 @@ def _located(problems: list[Problem], parsed: Parsed) -> list[Problem]:
                 problem.file = f.name
                 problem.line = problem.line or found[0].sourceline
                 problem.element_type = element_type_of(found[0])
+                problem.element_name = problem.element_name or label_of(found[0])
                 break
     return sorted(problems, key=lambda p: (order.get(p.file, len(order)), p.line or 0))
 

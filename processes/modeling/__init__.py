@@ -4,7 +4,7 @@ builder and sample test orders), the differences between two versions, and blank
 
 from __future__ import annotations
 
-from processes.modeling.blank import blank_decision, blank_process, check_key, key_from_name
+from processes.modeling.blank import MAX_DERIVED_KEY, blank_decision, blank_process, check_key, key_from_name
 from processes.modeling.catalog import (
     decision_catalog,
     definition_version,
@@ -17,6 +17,7 @@ from processes.modeling.progress import order_progress
 from processes.modeling.variables import known_variables
 
 __all__ = [
+    "MAX_DERIVED_KEY",
     "blank_decision",
     "blank_process",
     "check_key",

@@ -7,6 +7,8 @@ import re
 import unicodedata
 from xml.sax.saxutils import quoteattr
 
+from anyascii import anyascii
+
 from processes.errors import InvalidInput
 
 # A key is the id of the process or decision in the XML (an NCName), and the name people use in the API.
@@ -24,11 +26,29 @@ def check_key(key: str) -> str:
     return key
 
 
+# A key made from a name stays short enough to read in a header and a URL (a key typed by hand may be longer).
+MAX_DERIVED_KEY = 60
+# Scripts written without spaces between words, where each character reads as a syllable of its own.
+_SYLLABIC = ("CJK", "HIRAGANA", "KATAKANA", "HANGUL")
+
+
 def key_from_name(name: str) -> str:
-    """A key for a name people typed: 'Approve big orders' -> 'approve_big_orders'."""
-    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    key = re.sub(r"[^A-Za-z0-9]+", "_", plain).strip("_").lower()[:200]
+    """A key for a name people typed: 'Approve big orders' -> 'approve_big_orders', 'Überprüfung' -> 'uberprufung',
+    '日本' -> 'ri_ben', 'Заказ' -> 'zakaz'. Keys are ASCII (check_key: they are ids in the XML and parts of URLs),
+    so other scripts are transliterated (anyascii), not dropped; at most MAX_DERIVED_KEY characters, cut at a word."""
+    plain = "".join(_transliterated(char) for char in name)
+    key = re.sub(r"[^A-Za-z0-9]+", "_", plain).strip("_").lower()
+    if len(key) > MAX_DERIVED_KEY:
+        cut = key[: MAX_DERIVED_KEY + 1]
+        key = (cut.rsplit("_", 1)[0] if "_" in cut else cut[:MAX_DERIVED_KEY]).strip("_")
     return key if key and not key[0].isdigit() else f"process_{key}".strip("_")
+
+
+def _transliterated(char: str) -> str:
+    if char.isascii():
+        return char
+    text = anyascii(char)
+    return f" {text} " if any(script in unicodedata.name(char, "") for script in _SYLLABIC) else text
 
 
 def blank_process(key: str, name: str) -> str:

@@ -5,6 +5,7 @@ the modeler pages' own JSON calls (session login, CSRF header, analyst role)."""
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -370,3 +371,25 @@ def test_diff_ignores_the_order_of_process_elements_but_not_of_rules() -> None:
     end = rules.index("    </decisionTable>")
     swapped = rules[:first] + rules[second:end] + rules[first:second] + rules[end:]
     assert diff_versions(rules, swapped)["changed"][0]["changes"] == ["reordered: Input_1, Output_1, Rule_2, Rule_1"]
+
+
+def test_new_processes_get_readable_keys_of_their_own(app, rest: FlaskClient) -> None:
+    """Keys made from names: other scripts transliterated, long names cut at a word, and numbered while another
+    deployed process has the key; a process of the same name is opened instead."""
+    client, _ = logged_in(app, "anna")
+
+    def key_of_new(name: str) -> str:
+        page = client.get("/modeler/processes/new", query_string={"name": name})
+        assert page.status_code == 200, page.get_data(as_text=True)[:300]
+        return re.search(r'id="process-key"[^>]*>([^<]+)<', page.get_data(as_text=True)).group(1)
+
+    assert key_of_new("日本") == "ri_ben"
+    assert key_of_new("Заказ принят") == "zakaz_prinyat"
+    long_key = key_of_new("Approve " + "very " * 60 + "big orders")
+    assert len(long_key) <= 60 and long_key.startswith("approve_very_") and not long_key.endswith("_")
+    deployed = rest.post("/api/v1/deployments", data={"files": (io.BytesIO(blank_process("ri_ben", "日本").encode()),
+                                                                  "ri_ben.bpmn")})  # fmt: skip
+    assert deployed.status_code == 201, deployed.get_data(as_text=True)
+    assert key_of_new("Ri Ben") == "ri_ben_2"  # another name that reads the same in ASCII
+    same = client.get("/modeler/processes/new", query_string={"name": "日本"})  # the deployed one itself
+    assert same.status_code == 302 and same.headers["Location"].endswith("/modeler/processes/ri_ben")

@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 import yaml
 from lxml import etree
+from PIL import Image
 
 from processes import expressions
 from processes.modeling import blank_decision, diff_versions
+from tests.support.diagrams import laid_out
 from tests.support.paths import DIAGRAMS, ROOT
 from tests.support.rest import deploy
 from tests.support.server import Server, start_server, stop
@@ -577,3 +579,123 @@ def test_approvers_see_no_modeler_and_analysts_do(site: Server, page, browser) -
         assert anna.locator("#canvas .bjs-powered-by").is_visible()
     finally:
         context.close()
+
+
+# -- what the modeler says about files and problems -----------------------------------------------------------------
+
+STOCK_CHECK = laid_out(
+    "stock_check",
+    "Stock check",
+    [("start", "startEvent", "Order in"), ("check", "userTask", "Check stock"),
+     ("gate", "exclusiveGateway", "In stock?"), ("ship", "userTask", "Ship"), ("backorder", "userTask", "Backorder"),
+     ("done", "endEvent", "Done"), ("never", "endEvent", "Never reached")],
+    [("f1", "start", "check"), ("f2", "check", "gate"), ("Flow_0v6jmcy", "gate", "ship"),
+     ("Flow_1b", "gate", "backorder"), ("f3", "ship", "done"), ("f4", "backorder", "done")],
+)  # fmt: skip
+
+
+def problems_listed(page) -> list[str]:
+    return page.locator("#problems li").all_inner_texts()
+
+
+def test_lint_in_the_modeler_names_the_flows_no_order_takes_and_what_no_order_reaches(
+    site: Server, page, tmp_path
+) -> None:
+    errors = watch_for_errors(page)
+    log_in(page, site, "anna", start="/modeler/processes/order_fulfillment")
+    page.wait_for_selector("#modeler[data-ready=true]")
+    (tmp_path / "stock_check.bpmn").write_text(STOCK_CHECK)
+    page.set_input_files("#open-file", str(tmp_path / "stock_check.bpmn"))
+    lint_settled(page, "warnings")  # was "✓ no problems": orders would all have gone to 'Ship'
+    assert page.inner_text("[data-testid=lint-summary]") == "0 errors, 3 warnings"
+    listed = problems_listed(page)  # in the order of the lines of the XML the modeler writes
+
+    def said(start: str) -> str:
+        return next(text for text in listed if text.startswith(start))
+
+    ship = said("Warning at the flow from 'In stock?' to 'Ship': it has no condition, so every order that gets here")
+    assert "give it a condition, or make it the default flow" in ship
+    said("Warning at the flow from 'In stock?' to 'Backorder': no order ever takes it")
+    said("Warning at the end event 'Never reached': no flow from a start leads to this end event")
+    assert len(listed) == 3 and "Flow_0v6jmcy" not in "\n".join(listed)
+    assert page.locator("#problems li.warning").nth(2).is_visible()  # the list shows all three
+    assert page.locator("[data-testid=lint-badge]").count() == 3  # on the two flows and the end event
+    assert errors == []
+
+
+def test_opening_files_says_what_is_wrong_and_the_heading_follows_the_file(site: Server, page, tmp_path) -> None:
+    errors = watch_for_errors(page)
+    log_in(page, site, "anna")
+    page.fill("[data-testid=new-process] input[name=name]", "Upload test")
+    page.click("[data-testid=new-process] button[type=submit]")
+    page.wait_for_selector("#modeler[data-ready=true]")
+    assert page.inner_text("[data-testid=heading-name]") == "Upload test"
+    message = page.locator("[data-testid=modeler-message]")
+
+    picture = io.BytesIO()
+    Image.new("RGB", (40, 30), "orange").save(picture, "PNG")
+    (tmp_path / "photo.bpmn").write_bytes(picture.getvalue())
+    page.set_input_files("#open-file", str(tmp_path / "photo.bpmn"))
+    message.wait_for()
+    assert message.inner_text() == (
+        "photo.bpmn is a PNG image, not a BPMN diagram: open a .bpmn file saved by orderflow or Camunda Modeler."
+    )
+    (tmp_path / "notes.bpmn").write_text("remember to order coffee\n")
+    page.set_input_files("#open-file", str(tmp_path / "notes.bpmn"))
+    page.wait_for_function("() => document.getElementById('modeler-message').textContent.startsWith('notes.bpmn')")
+    assert message.inner_text() == (
+        "notes.bpmn is not a BPMN diagram (it is not XML): open a .bpmn file saved by orderflow or Camunda Modeler."
+    )
+    assert page.inner_text("[data-testid=heading-name]") == "Upload test"  # nothing was opened
+
+    (tmp_path / "stock_check.bpmn").write_text(STOCK_CHECK)
+    page.set_input_files("#open-file", str(tmp_path / "stock_check.bpmn"))
+    page.wait_for_function("() => document.getElementById('process-key').textContent === 'stock_check'")
+    assert message.is_hidden()  # the earlier file's error is gone
+    assert page.inner_text("[data-testid=heading-name]") == "Stock check"
+    assert page.title().startswith("Stock check")
+    assert errors == []
+
+
+def test_long_and_foreign_names_give_a_heading_that_fits(site: Server, page) -> None:
+    errors = watch_for_errors(page)
+    long_name = "Approve " + "very " * 58 + "big orders"  # 300 characters
+    log_in(page, site, "anna", start=f"/modeler/processes/new?name={long_name}")
+    page.wait_for_selector("#modeler[data-ready=true]")
+    name, key = page.locator("[data-testid=heading-name]"), page.locator("[data-testid=heading-key]")
+    assert name.get_attribute("title") == long_name  # the whole name on hover
+    assert len(key.inner_text()) <= 60 and key.inner_text().startswith("approve_very_very")
+    width = page.viewport_size["width"]
+    for part in (name, key, page.locator("[data-testid=version-state]")):
+        box = part.bounding_box()
+        assert box["x"] + box["width"] <= width, part  # nothing runs off the page
+    assert page.evaluate("e => e.scrollWidth > e.clientWidth", name.element_handle())  # cut, with an ellipsis
+    assert name.evaluate("e => getComputedStyle(e).textOverflow") == "ellipsis"
+
+    page.goto(f"{site.url}/modeler/processes/new?name=日本")
+    page.wait_for_selector("#modeler[data-ready=true]")
+    assert page.inner_text("[data-testid=heading-name]") == "日本"
+    assert page.inner_text("[data-testid=heading-key]") == "ri_ben"
+    assert errors == []
+
+
+def test_rules_edited_to_overlap_are_named_with_an_input_both_match(site: Server, page) -> None:
+    errors = watch_for_errors(page)
+    log_in(page, site, "anna", start="/modeler/decisions/new?name=Shipping fee")
+    page.wait_for_selector("#modeler[data-ready=true]")
+    lint_settled(page, "clean")
+    cell = page.locator('#dmn-canvas td[data-element-id="InputEntry_2"] [contenteditable]')
+    cell.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type(">= 500")  # now 500 to 999 match both rules
+    page.click("#dmn-canvas .decision-table-name")
+    lint_settled(page, "errors")
+    assert page.locator("#problems li").all_inner_texts() == [
+        "Error at rule 2 of decision 'Shipping fee': it overlaps rule 1 [Rule_1]: both match an input where "
+        "Order total is 500, and hit policy UNIQUE lets only one rule match, so evaluating the table for such an "
+        "input fails: narrow one of the two rules so they never match the same input, or choose another hit policy "
+        "(FIRST takes the first rule that matches, COLLECT takes all)"
+    ]
+    for rule in ("Rule_1", "Rule_2"):  # both rows are outlined
+        assert page.locator(f'#dmn-canvas [data-element-id="{rule}"].lint-error').count() >= 1, rule
+    assert errors == []

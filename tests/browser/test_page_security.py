@@ -4,6 +4,7 @@ uPlot) and the page scripts still draw what they draw, and the browser refuses n
 from __future__ import annotations
 
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -65,3 +66,54 @@ def test_every_page_works_under_the_content_security_policy(site: Server, page) 
         page.select_option("[data-testid=window]", "24h")
     assert "window=24h" in page.url
     assert not refused, "\n".join(refused)
+
+
+def _watch(page) -> list[str]:
+    """Every console error, script error and failed request of the page, to assert that there are none."""
+    problems: list[str] = []
+    page.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
+    page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
+    page.on("requestfailed", lambda request: problems.append(f"request failed: {request.url}"))
+    return problems
+
+
+def test_the_api_docs_show_the_operations_without_the_internet(site: Server, page) -> None:
+    outside: list[str] = []
+
+    def only_this_machine(route) -> None:
+        if urlsplit(route.request.url).hostname in ("127.0.0.1", "localhost"):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_this_machine)
+    problems = _watch(page)
+    response = page.goto(f"{site.url}/api/v1/docs")
+    assert "default-src 'self'" in response.headers["content-security-policy"]
+    page.wait_for_selector(".opblock", timeout=15_000)
+    assert page.locator(".opblock-tag-section").count() >= 5  # Deployments, Process instances, Tasks, …
+    page.get_by_text("/api/v1/process-definitions/{key}/instances", exact=True).first.wait_for()
+    assert page.locator(".opblock").count() > 20
+    assert not outside, outside
+    assert not problems, "\n".join(problems)
+
+
+def test_a_mistyped_address_shows_a_page_with_places_to_go(site: Server, page) -> None:
+    problems = _watch(page)
+    response = page.goto(f"{site.url}/nope")
+    assert response.status == 404
+    assert page.get_by_role("heading", name="Page not found").is_visible()
+    assert page.get_by_text("There is no page at /nope.").is_visible()
+    page.get_by_role("link", name="Log in").click()
+    page.wait_for_url("**/login*")
+    log_in(page, site, "admin")
+    page.goto(f"{site.url}/nope")
+    places = page.locator("[data-testid=places]")
+    for place in ("Inbox", "Modeler", "Monitoring", "API docs"):
+        assert places.get_by_role("link", name=place).is_visible(), place
+    icon = page.locator("link[rel=icon]").get_attribute("href")
+    assert page.request.get(f"{site.url}{icon}").ok
+    assert page.request.get(f"{site.url}/favicon.ico").headers["content-type"] == "image/vnd.microsoft.icon"
+    problems = [p for p in problems if "404" not in p]  # the two visits to /nope answer 404 on purpose
+    assert not problems, "\n".join(problems)

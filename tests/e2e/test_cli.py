@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 
 from tests.support.diagrams import simple
 from tests.support.rest import orderflow
@@ -43,3 +44,32 @@ def test_simulate_pushes_orders_and_reports_throughput(server: Server) -> None:
     assert result.returncode == 0, result.stderr
     assert "completed 12/12 orders" in result.stdout
     assert "completed orders/s" in result.stdout and "p99" in result.stdout
+    assert "waiting for orders still running" in result.stdout  # what the bar waits for, a line without a terminal
+
+
+def _closed_port() -> int:
+    """A loopback port nothing listens on (bound, then let go)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_simulate_says_in_one_line_that_the_sandbox_does_not_answer(server: Server) -> None:
+    """The realistic profile drives the sandbox on ORDERFLOW_SANDBOX_PORT (not whatever answers on 8081), and when
+    nothing answers there it says so in one line and fails, instead of a traceback."""
+    port = _closed_port()
+    environment = {"ORDERFLOW_SANDBOX_PORT": str(port), "ORDERFLOW_SANDBOX_URL": ""}
+    result = orderflow(server, "simulate", "--orders", "2", "--profile", "realistic", env=environment)
+    assert result.returncode == 1
+    said = result.stderr.strip().splitlines()
+    assert len(said) == 1, result.stderr
+    assert f"the sandbox systems at http://127.0.0.1:{port}/_control does not answer" in said[0]
+    assert "orderflow sandbox" in said[0] and "Traceback" not in result.stderr
+    assert server.get("/process-instances", params={"businessKeyPrefix": "DEMO-"}).json()["total"] == 0
+
+
+def test_simulate_says_in_one_line_that_orderflow_does_not_answer(server: Server) -> None:
+    result = orderflow(server, "simulate", "--orders", "2", "--url", f"http://127.0.0.1:{_closed_port()}")
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "orderflow at http://127.0.0.1:" in result.stderr and "orderflow serve" in result.stderr

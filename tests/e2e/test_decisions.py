@@ -99,15 +99,33 @@ def test_evaluation_errors_are_clear(deployed) -> None:
     assert_problem(evaluate(deployed, "approval_level", total="a lot", tier="gold"), 422, "total")
 
 
-def test_a_unique_table_with_overlapping_rules_is_an_error_naming_them(server) -> None:
-    overlapping = (
+def overlapping(manager_rule: str) -> str:
+    return (
         DMN.replace('id="approvals"', 'id="approvals2"')
         .replace("approval_level", "overlap")
-        .replace("[1000..10000]", "[500..10000]")
+        .replace("[1000..10000]", manager_rule)
         .replace('id="risk"', 'id="risk2"')
         .replace('href="#risk"', 'href="#risk2"')
     )
-    assert deploy(server, ("overlap.dmn", overlapping.encode())).status_code == 201
+
+
+def test_a_unique_table_with_overlapping_rules_is_refused_naming_them(server) -> None:
+    body = assert_problem(deploy(server, ("overlap.dmn", overlapping("[500..10000]").encode())), 422)
+    manager, risky = body["problems"]  # [500..10000] meets the first rule (low risk) and the last (high risk)
+    assert manager["elementId"] == "r_manager" and manager["elementName"] == "rule 2 of decision 'Approval level'"
+    assert manager["message"].startswith('it overlaps rule 1 [r_auto]: both match an input where Total is 500 and '
+                                         'Risk is "low"')  # fmt: skip
+    assert risky["elementId"] == "r_risky" and "it overlaps rule 2 [r_manager]" in risky["message"]
+
+
+def test_rules_that_lint_cannot_compare_deploy_and_their_overlap_is_an_error_naming_them(server) -> None:
+    """not(...) is beyond what lint compares: a warning that the rules may overlap, and the evaluation that meets
+    the overlap names both rules."""
+    deployed = deploy(server, ("overlap.dmn", overlapping("not(&lt; 500)").encode()))
+    assert deployed.status_code == 201, deployed.text
+    warned = {w["elementId"]: w["message"] for w in deployed.json()["warnings"]}
+    assert set(warned) == {"r_manager", "r_director", "r_risky"}  # each may meet a rule above it
+    assert warned["r_manager"].startswith("it may overlap rule 1 [r_auto]: orderflow cannot compare their entries")
     body = assert_problem(evaluate(server, "overlap", total=600, tier="gold"), 422)
     assert "r_auto" in body["detail"] and "r_manager" in body["detail"]
 

@@ -25,10 +25,11 @@ def server(sandbox_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 
 def test_the_realistic_demo_runs_every_order_to_an_end(server: Server, sandbox_url: str) -> None:
-    environment = {**os.environ, "ORDERFLOW_URL": server.url, "ORDERFLOW_API_TOKEN": TOKEN}
+    # The sandbox is found by ORDERFLOW_SANDBOX_PORT, as `orderflow serve` finds it.
+    environment = {**os.environ, "ORDERFLOW_URL": server.url, "ORDERFLOW_API_TOKEN": TOKEN,
+                   "ORDERFLOW_SANDBOX_URL": "", "ORDERFLOW_SANDBOX_PORT": sandbox_url.rsplit(":", 1)[1]}  # fmt: skip
     result = subprocess.run(
-        [sys.executable, "-m", "app.cli", "simulate", "--orders", "16", "--profile", "realistic", "--sandbox-url",
-         sandbox_url],
+        [sys.executable, "-m", "app.cli", "simulate", "--orders", "16", "--profile", "realistic"],
         env=environment,
         capture_output=True,
         text=True,
@@ -43,6 +44,8 @@ def test_the_realistic_demo_runs_every_order_to_an_end(server: Server, sandbox_u
     assert "payment system down" in chaos and "DPD refuses bookings" in chaos and "tax system down" in chaos
     assert "incident" not in outcomes, outcomes  # operations retried what the outages stopped
     assert "people worked: " in result.stdout
+    assert "waiting for orders" in result.stdout  # the bar says what it waits for (a line each without a terminal)
+    assert "/monitoring/incidents" in result.stdout and "/api/v1/incidents" not in result.stdout
 
     listed = server.get("/process-instances", params={"businessKeyPrefix": "DEMO-", "perPage": 100}).json()
     assert listed["total"] == 16

@@ -143,3 +143,34 @@ def signal_wait(key: str, signal: str) -> tuple[str, bytes]:
     <bpmn:endEvent id="done"/>""")  # fmt: skip
     definition = f'<bpmn:signal id="Sig_Wait" name="{signal}"/>'.encode()
     return name, xml.replace(b"<bpmn:process ", definition + b"<bpmn:process ", 1)
+
+
+def laid_out(key: str, name: str, nodes: list[tuple[str, str, str]], flows: list[tuple[str, str, str]]) -> str:
+    """A Camunda 7 diagram with its drawing (BPMN DI), as the modeler opens it: `nodes` are (id, element, name) laid
+    out left to right, `flows` are (id, source, target) without conditions."""
+    sizes = {"startEvent": (36, 36), "endEvent": (36, 36), "exclusiveGateway": (50, 50)}
+    places = {}
+    elements, shapes, edges = [], [], []
+    for n, (node_id, element, label) in enumerate(nodes):
+        width, height = sizes.get(element, (100, 80))
+        x, y = 100 + n * 150, 100 + (n % 2) * 120
+        places[node_id] = (x, y, width, height)
+        elements.append(f'<bpmn:{element} id="{node_id}" name="{escape(label)}"/>')
+        shapes.append(f'<bpmndi:BPMNShape id="{node_id}_di" bpmnElement="{node_id}">'
+                      f'<dc:Bounds x="{x}" y="{y}" width="{width}" height="{height}"/></bpmndi:BPMNShape>')  # fmt: skip
+    for flow_id, source, target in flows:
+        elements.append(f'<bpmn:sequenceFlow id="{flow_id}" sourceRef="{source}" targetRef="{target}"/>')
+        (sx, sy, sw, sh), (tx, ty, _, th) = places[source], places[target]
+        edges.append(f'<bpmndi:BPMNEdge id="{flow_id}_di" bpmnElement="{flow_id}">'
+                     f'<di:waypoint x="{sx + sw}" y="{sy + sh // 2}"/><di:waypoint x="{tx}" y="{ty + th // 2}"/>'
+                     "</bpmndi:BPMNEdge>")  # fmt: skip
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<bpmn:definitions '
+        'xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '
+        'xmlns:bpmndi="http://www.omg.org/spec/BPMN/20100524/DI" xmlns:dc="http://www.omg.org/spec/DD/20100524/DC" '
+        'xmlns:di="http://www.omg.org/spec/DD/20100524/DI" xmlns:camunda="http://camunda.org/schema/1.0/bpmn" '
+        f'id="Definitions_{key}" targetNamespace="http://bpmn.io/schema/bpmn">\n'
+        f'<bpmn:process id="{key}" name="{escape(name)}" isExecutable="true">{"".join(elements)}</bpmn:process>\n'
+        f'<bpmndi:BPMNDiagram id="BPMNDiagram_1"><bpmndi:BPMNPlane id="BPMNPlane_1" bpmnElement="{key}">'
+        f"{''.join(shapes)}{''.join(edges)}</bpmndi:BPMNPlane></bpmndi:BPMNDiagram>\n</bpmn:definitions>\n"
+    )

@@ -27,8 +27,8 @@ def assert_problem(response: requests.Response, status: int, *fragments: str) ->
     return body
 
 
-def orderflow(server: Server, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "ORDERFLOW_URL": server.url, "ORDERFLOW_API_TOKEN": TOKEN}
+def orderflow(server: Server, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "ORDERFLOW_URL": server.url, "ORDERFLOW_API_TOKEN": TOKEN, **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "app.cli", *args], env=env, capture_output=True, text=True, timeout=120
     )

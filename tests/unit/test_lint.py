@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 import pytest
 from click.testing import CliRunner
@@ -139,8 +140,17 @@ def test_data_stores_are_warnings_at_their_line(conformance: Path) -> None:
     assert all(p["severity"] == "warning" and "data store is ignored" in p["message"] for p in stores)
     # Refused only for its own precise reasons, each with the fix.
     errors = [p for p in problems if p["severity"] == "error"]
-    assert code == 1 and errors
-    assert "set a loop condition or a loop maximum" in errors[0]["message"]
+    assert code == 1 and [p["message"] for p in errors if "set a loop condition or a loop maximum" in p["message"]]
+    # Its two yes/no gateways have no condition on any flow: orders always take the first, the other is named too.
+    flows = [p for p in problems if p["type"] == "bpmn:sequenceFlow"]
+    assert [p["severity"] for p in flows] == ["warning"] * 4
+    assert flows[0]["message"].startswith(
+        "the flow 'Yes' from 'Contract terms accepted ?' to 'Get signature on contract and notify responsible "
+        "department': it has no condition, so every order that gets here takes it"
+    )
+    assert flows[1]["message"].startswith(
+        "the flow 'No' from 'Contract terms accepted ?' to 'Review terms of contract': no order ever takes it"
+    )
 
 
 def test_files_that_are_not_diagrams_are_errors_and_the_rest_is_still_linted(tmp_path: Path, conformance) -> None:
@@ -352,3 +362,182 @@ def test_a_business_rule_task_calling_a_refused_decision_is_an_error_the_other_d
         features=default_features(),
     )
     assert errors == []
+
+
+# -- the drawing's flows: bare gateway flows, elements no order reaches, dead ends --------------------------------
+
+STOCK_CHECK = """<bpmn:startEvent id="s" name="Order in"/>
+  <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="check"/>
+  <bpmn:scriptTask id="check" name="Check stock"><bpmn:script>in_stock = True</bpmn:script></bpmn:scriptTask>
+  <bpmn:sequenceFlow id="f2" sourceRef="check" targetRef="gw"/>
+  <bpmn:exclusiveGateway id="gw" name="In stock?"/>
+  <bpmn:sequenceFlow id="Flow_0v6jmcy" sourceRef="gw" targetRef="ship"/>
+  <bpmn:sequenceFlow id="Flow_1backord" sourceRef="gw" targetRef="backorder"/>
+  <bpmn:scriptTask id="ship" name="Ship"><bpmn:script>shipped = True</bpmn:script></bpmn:scriptTask>
+  <bpmn:scriptTask id="backorder" name="Backorder"><bpmn:script>backordered = True</bpmn:script></bpmn:scriptTask>
+  <bpmn:sequenceFlow id="f3" sourceRef="ship" targetRef="done"/>
+  <bpmn:sequenceFlow id="f4" sourceRef="backorder" targetRef="done"/>
+  <bpmn:endEvent id="done" name="Order done"/>"""
+
+
+def test_flows_out_of_an_exclusive_gateway_that_no_order_takes_are_named_with_what_to_do(tmp_path: Path) -> None:
+    """A flow without a condition always holds (as in Camunda 7, the first that holds is taken): the flows after it
+    and the default flow are dead. Both the flow that takes every order and the ones it starves are named."""
+    code, lines, summary = lint(write(tmp_path, "stock.bpmn", diagram("stock", STOCK_CHECK)))
+    assert code == 0 and "0 error(s), 2 warning(s)" in summary
+    problems = parsed_lines(lines)
+    assert [(p["element"], p["severity"]) for p in problems] == [("Flow_0v6jmcy", "warning"), ("Flow_1backord",
+                                                                  "warning")]  # fmt: skip
+    assert problems[0]["message"] == (
+        "the flow from 'In stock?' to 'Ship': it has no condition, so every order that gets here takes it: the "
+        "gateway tries its flows in the order they are listed and takes the first that holds, so the flow from "
+        "'In stock?' to 'Backorder' is never taken: give it a condition, or make it the default flow (taken when no "
+        "other condition holds)"
+    )
+    assert problems[1]["message"].startswith(
+        "the flow from 'In stock?' to 'Backorder': no order ever takes it: the flow from 'In stock?' to 'Ship' has "
+        "no condition, so orders always take that one (it is listed after it): give that flow a condition"
+    )
+    # The default flow is dead too while a flow without a condition is there.
+    with_default = STOCK_CHECK.replace('name="In stock?"', 'name="In stock?" default="Flow_1backord"')
+    _, lines, _ = lint(write(tmp_path, "stock2.bpmn", diagram("stock2", with_default)))
+    assert [p["element"] for p in parsed_lines(lines)] == ["Flow_0v6jmcy", "Flow_1backord"]
+    assert "(it is the default flow, taken only when no other flow holds)" in lines[1]
+    # A condition on the first: fine, with or without a default.
+    fixed = STOCK_CHECK.replace(
+        'targetRef="ship"/>',
+        'targetRef="ship"><bpmn:conditionExpression>in_stock</bpmn:conditionExpression></bpmn:sequenceFlow>',
+    )
+    assert lint(write(tmp_path, "stock3.bpmn", diagram("stock3", fixed)))[:2] == (0, [])
+    fixed_with_default = fixed.replace('name="In stock?"', 'name="In stock?" default="Flow_1backord"')
+    assert lint(write(tmp_path, "stock4.bpmn", diagram("stock4", fixed_with_default)))[:2] == (0, [])
+
+
+def test_the_modeler_lint_names_the_flow_by_its_ends(engine: Engine) -> None:
+    from processes.modeling import lint as modeler_lint
+
+    result = modeler_lint(engine, [("stock.bpmn", diagram("stock", STOCK_CHECK).encode())])
+    names = [p["elementName"] for p in result["warnings"]]
+    assert names == ["the flow from 'In stock?' to 'Ship'", "the flow from 'In stock?' to 'Backorder'"]
+
+
+def test_elements_no_order_reaches_and_dead_ends_are_warnings(tmp_path: Path) -> None:
+    body = """<bpmn:startEvent id="s"/>
+      <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="pack"/>
+      <bpmn:userTask id="pack" name="Pack"/>
+      <bpmn:sequenceFlow id="f2" sourceRef="pack" targetRef="split"/>
+      <bpmn:parallelGateway id="split"/>
+      <bpmn:sequenceFlow id="f5" sourceRef="split" targetRef="done"/>
+      <bpmn:endEvent id="done" name="Packed"/>
+      <bpmn:userTask id="stray" name="Call customer"/>
+      <bpmn:sequenceFlow id="f3" sourceRef="stray" targetRef="never"/>
+      <bpmn:endEvent id="never" name="Customer called"/>
+      <bpmn:userTask id="nowhere" name="Gift wrap"/>
+      <bpmn:sequenceFlow id="f4" sourceRef="split" targetRef="nowhere"/>"""
+    code, lines, summary = lint(write(tmp_path, "packing.bpmn", diagram("packing", body)))
+    assert code == 0 and "0 error(s), 3 warning(s)" in summary
+    found = {p["element"]: p["message"] for p in parsed_lines(lines)}
+    assert found["stray"].startswith("the task 'Call customer': no flow from a start leads here")
+    assert found["never"].startswith("the end event 'Customer called': no flow from a start leads to this end event")
+    assert "the flows into it come only from steps that are not reached either" in found["never"]
+    assert found["nowhere"].startswith("the task 'Gift wrap': nothing goes out of it")
+    assert "draw a flow on to the next step, or to an end event" in found["nowhere"]
+
+
+def test_boundary_links_event_subprocesses_and_compensation_are_reached(tmp_path: Path) -> None:
+    """No false alarms for what flows do not connect: boundary events (reached with their task), link events (by
+    the link's name), event subprocesses, compensation handlers."""
+    body = """<bpmn:startEvent id="s"/>
+      <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="pay"/>
+      <bpmn:serviceTask id="pay" camunda:type="external" camunda:topic="pay"/>
+      <bpmn:boundaryEvent id="late" attachedToRef="pay"><bpmn:timerEventDefinition>
+        <bpmn:timeDuration>PT1H</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:boundaryEvent>
+      <bpmn:sequenceFlow id="f2" sourceRef="late" targetRef="late_end"/>
+      <bpmn:endEvent id="late_end"/>
+      <bpmn:boundaryEvent id="undo" attachedToRef="pay"><bpmn:compensateEventDefinition/></bpmn:boundaryEvent>
+      <bpmn:serviceTask id="refund" isForCompensation="true" camunda:type="external" camunda:topic="refund"/>
+      <bpmn:association id="a1" sourceRef="undo" targetRef="refund"/>
+      <bpmn:sequenceFlow id="f3" sourceRef="pay" targetRef="jump"/>
+      <bpmn:intermediateThrowEvent id="jump"><bpmn:linkEventDefinition name="ship"/></bpmn:intermediateThrowEvent>
+      <bpmn:intermediateCatchEvent id="land"><bpmn:linkEventDefinition name="ship"/></bpmn:intermediateCatchEvent>
+      <bpmn:sequenceFlow id="f4" sourceRef="land" targetRef="done"/>
+      <bpmn:endEvent id="done"/>
+      <bpmn:subProcess id="on_cancel" triggeredByEvent="true">
+        <bpmn:startEvent id="cancel_start"><bpmn:messageEventDefinition messageRef="m"/></bpmn:startEvent>
+        <bpmn:sequenceFlow id="f5" sourceRef="cancel_start" targetRef="cancel_end"/>
+        <bpmn:endEvent id="cancel_end"/>
+      </bpmn:subProcess>"""
+    xml = diagram("linked", body, extra='<bpmn:message id="m" name="cancel"/>')
+    code, lines, _ = lint(write(tmp_path, "linked.bpmn", xml))
+    assert not [line for line in lines if "no flow from a start" in line or "nothing goes out" in line], lines
+
+
+# -- rules of a UNIQUE decision table that can match the same input ----------------------------------------------
+
+
+def discount_table(*rules: tuple[str, str], policy: str = "") -> str:
+    """A decision table over Customer tier and Amount, one rule per (tier entry, amount entry)."""
+    hit = f' hitPolicy="{policy}"' if policy else ""
+    rows = "".join(
+        f'<rule id="r{n}"><inputEntry id="r{n}a"><text>{escape(tier)}</text></inputEntry>'
+        f'<inputEntry id="r{n}b"><text>{escape(amount)}</text></inputEntry>'
+        f'<outputEntry id="r{n}c"><text>{n}</text></outputEntry></rule>\n'
+        for n, (tier, amount) in enumerate(rules, 1)
+    )
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="https://www.omg.org/spec/DMN/20191111/MODEL/" id="d" name="D" namespace="x">
+  <decision id="discount" name="Discount"><decisionTable id="t"{hit}>
+    <input id="i1" label="Customer tier"><inputExpression id="e1" typeRef="string"><text>tier</text></inputExpression>
+    </input>
+    <input id="i2" label="Amount"><inputExpression id="e2" typeRef="number"><text>amount</text></inputExpression>
+    </input>
+    <output id="o" name="discount" typeRef="number"/>
+{rows}  </decisionTable></decision>
+</definitions>"""
+
+
+def test_overlapping_rules_of_a_unique_table_are_refused_with_an_input_both_match(engine: Engine, tmp_path) -> None:
+    xml = discount_table(('"gold"', ">= 100"), ('"gold","silver"', "[50..500]"), ('"bronze"', "-"))
+    code, lines, _ = lint(write(tmp_path, "discount.dmn", xml))
+    assert code == 1
+    (problem,) = parsed_lines(lines)
+    assert problem["element"] == "r2" and problem["severity"] == "error"
+    assert problem["message"].startswith("rule 2 of decision 'Discount': it overlaps rule 1 [r1]: both match an input")
+    assert 'Customer tier is "gold" and Amount is 100' in problem["message"]
+    assert "narrow one of the two rules" in problem["message"]
+    with pytest.raises(DeploymentRejected) as rejected:
+        deploy(engine, [("discount.dmn", xml.encode())])
+    assert [p.element_id for p in rejected.value.problems] == ["r2"]
+    # The same rules under hit policy FIRST are meant to overlap.
+    assert deploy(engine, [("discount.dmn", discount_table(('"gold"', ">= 100"), ('"gold"', "[50..500]"),
+                                                           policy="FIRST").encode())]).warnings == []  # fmt: skip
+
+
+def test_rules_kept_apart_by_one_column_pass(tmp_path) -> None:
+    xml = discount_table(
+        ('"gold"', "[0..100["),
+        ('"gold"', "[100..200]"),  # touches the first at 100, which the first leaves out
+        ('"gold"', "> 200"),
+        ('"silver","bronze"', ">= 0"),
+        ("-", "< 0"),  # every tier, but only amounts below zero, which no other rule takes
+        ('"silver"', "<= -1"),  # ...except this one: the only overlap
+    )
+    code, lines, _ = lint(write(tmp_path, "tiers.dmn", xml))
+    found = [(p["element"], p["message"][:40]) for p in parsed_lines(lines)]
+    assert code == 1 and [element for element, _ in found] == ["r6"], found
+    assert 'overlaps rule 5 [r5]: both match an input where Customer tier is "silver" and Amount is -1' in lines[0]
+
+
+def test_rules_that_only_may_overlap_are_a_warning_and_deploy(engine: Engine, tmp_path) -> None:
+    xml = discount_table(('starts with(tier, "g")', "> 100"), ('"gold"', "[50..500]"), ('"silver"', "< 10"))
+    code, lines, summary = lint(write(tmp_path, "maybe.dmn", xml))
+    assert code == 0 and "0 error(s), 1 warning(s)" in summary
+    (problem,) = parsed_lines(lines)
+    assert problem["element"] == "r2" and problem["severity"] == "warning"
+    assert problem["message"].endswith(
+        "it may overlap rule 1 [r1]: orderflow cannot compare their entries for 'Customer tier', and otherwise both "
+        "match an input where Amount is 500; under hit policy UNIQUE an input both match fails the evaluation: make "
+        "sure they never match the same input, or choose another hit policy (FIRST takes the first rule that matches)"
+    )
+    result = deploy(engine, [("maybe.dmn", xml.encode())])
+    assert [w.element_id for w in result.warnings] == ["r2"] and result.decisions

@@ -1,7 +1,7 @@
 // The DMN editor page: dmn-js (requirements diagram and decision tables), lint on every change, deploy as a new
 // version, and evaluate the deployed decision with sample inputs.
 (function () {
-  const { api, el, debounce, download } = window.OrderflowModeling;
+  const { api, el, debounce, download, readDiagram, oneLine } = window.OrderflowModeling;
   const data = JSON.parse(document.getElementById("editor-data").textContent);
   const page = document.getElementById("modeler");
   const message = document.getElementById("modeler-message");
@@ -57,7 +57,7 @@
     const items = problems.map((problem) => el("li", {
       class: problem.severity === "warning" ? "warning" : "error", dataset: { elementId: problem.elementId || "" },
     }, el("b", {}, problem.severity === "warning" ? "Warning" : "Error"),
-    problem.elementId ? ` at ${problem.elementId}: ` : ": ", problem.message));
+    problem.elementName || problem.elementId ? ` at ${problem.elementName || problem.elementId}: ` : ": ", problem.message));
     document.getElementById("problems").replaceChildren(
       ...(items.length ? items : [el("li", { class: "ok" }, "No problems: orderflow can evaluate this.")]));
     document.getElementById("lint-summary").textContent = errors.length || warnings.length
@@ -206,10 +206,13 @@
       const file = event.target.files[0];
       if (!file) return;
       try {
-        await open(await file.text());
+        const xml = await readDiagram(file, "DMN");
+        say("");  // what an earlier file's failure said no longer holds
+        await open(xml);
         changed();
       } catch (error) {
-        say(`${file.name} could not be opened: ${error.message}`, "error");
+        say(error.message.startsWith(file.name) ? error.message
+          : `${file.name} could not be opened as a DMN file: ${oneLine(error)}`, "error");
       }
       event.target.value = "";
     });

@@ -1,7 +1,7 @@
 // The BPMN editor page: bpmn-js with orderflow's panel and the Camunda 7 panel, lint on every change (problems on
 // the elements), deploy as a new version, and test orders drawn on the diagram as they run.
 (function () {
-  const { api, el, debounce, download } = window.OrderflowModeling;
+  const { api, el, debounce, download, readDiagram, oneLine } = window.OrderflowModeling;
   const data = JSON.parse(document.getElementById("editor-data").textContent);
   const page = document.getElementById("modeler");
   const message = document.getElementById("modeler-message");
@@ -25,11 +25,22 @@
     return (await modeler.saveXML({ format: true })).xml;
   }
 
-  function processKey() {
+  // The process that runs: the diagram's process, or the executable one of a collaboration's pools.
+  function runningProcess() {
     const root = canvas.getRootElement().businessObject;
-    if (root.$instanceOf("bpmn:Process")) return root.id;
+    if (root.$instanceOf("bpmn:Process")) return root;
     const pool = (root.participants || []).find((p) => p.processRef && p.processRef.isExecutable !== false);
-    return pool ? pool.processRef.id : state.key;
+    return pool ? pool.processRef : null;
+  }
+
+  function processKey() {
+    const process = runningProcess();
+    return process ? process.id : state.key;
+  }
+
+  function processName() {
+    const process = runningProcess();
+    return (process && process.name) || processKey();
   }
 
   function showState() {
@@ -39,7 +50,12 @@
     if (state.dirty) text += " · changes not deployed";
     badge.textContent = text;
     badge.dataset.dirty = String(state.dirty);
-    document.getElementById("process-key").textContent = processKey();
+    // The heading follows the diagram: a file opened (or a name typed in the panel) may change name and key.
+    const name = document.getElementById("process-name");
+    const key = document.getElementById("process-key");
+    name.textContent = name.title = processName();
+    key.textContent = key.title = processKey();
+    document.title = `${processName()} · modeler · orderflow`;
   }
 
   // -- problems ---------------------------------------------------------------------------------------------
@@ -58,7 +74,8 @@
         counts[element.id] = counts[element.id] || { error: [], warning: [] };
         counts[element.id][severity].push(problem.message);
       }
-      const name = element ? element.businessObject.name || element.id : problem.elementId;
+      // The server names the element as a person would ("the flow from 'In stock?' to 'Ship'").
+      const name = problem.elementName || (element ? element.businessObject.name || element.id : problem.elementId);
       items.push(el("li", {
         class: severity, dataset: { elementId: problem.elementId || "" },
         onclick: element ? () => { modeler.get("selection").select(element); canvas.scrollToElement(element); } : null,
@@ -307,12 +324,21 @@
     document.getElementById("open-file").addEventListener("change", async (event) => {
       const file = event.target.files[0];
       if (!file) return;
+      let xml;
       try {
-        await open(await file.text());
+        xml = await readDiagram(file, "BPMN");
+      } catch (error) {
+        say(error.message, "error");
+        event.target.value = "";
+        return;
+      }
+      try {
+        say("");  // what an earlier file's failure said no longer holds
+        await open(xml);
         state.dirty = true;
         showState();
       } catch (error) {
-        say(`${file.name} could not be opened: ${error.message}`, "error");
+        say(`${file.name} could not be opened as a BPMN diagram: ${oneLine(error)}`, "error");
       }
       event.target.value = "";
     });
