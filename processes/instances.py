@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from SpiffWorkflow.task import TaskState
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -71,14 +71,31 @@ def check_variables(variables: Any) -> dict[str, Any]:
     return variables
 
 
+# The start's reads, built once: building a statement and its cache key costs more than running it (every start
+# makes three of these under the writer lock).
+_DEFINITION_COLUMNS = select(ProcessDefinition.id, ProcessDefinition.key, ProcessDefinition.version)
+_LATEST_DEFINITION = (
+    _DEFINITION_COLUMNS.where(ProcessDefinition.key == bindparam("key"))
+    .order_by(ProcessDefinition.version.desc())
+    .limit(1)
+)
+_DEFINITION_VERSION = _DEFINITION_COLUMNS.where(
+    ProcessDefinition.key == bindparam("key"), ProcessDefinition.version == bindparam("version")
+)
+_BY_IDEMPOTENCY_KEY = select(ProcessInstance.id).where(ProcessInstance.idempotency_key == bindparam("idempotency_key"))
+_ACTIVE_BY_BUSINESS_KEY = select(ProcessInstance.id).where(
+    ProcessInstance.process_key == bindparam("key"),
+    ProcessInstance.business_key == bindparam("business_key"),
+    ProcessInstance.ended_at.is_(None),
+)
+
+
 def _find_definition(session: Connection | Session, key: str, version: int | None):
     """Id, key and version of the definition to start: only those columns, not the XML and spec."""
-    columns = select(ProcessDefinition.id, ProcessDefinition.key, ProcessDefinition.version)
     if version is None:
-        query = columns.where(ProcessDefinition.key == key).order_by(ProcessDefinition.version.desc()).limit(1)
+        definition = session.execute(_LATEST_DEFINITION, {"key": key}).first()
     else:
-        query = columns.where(ProcessDefinition.key == key, ProcessDefinition.version == version)
-    definition = session.execute(query).first()
+        definition = session.execute(_DEFINITION_VERSION, {"key": key, "version": version}).first()
     if definition is None:
         suffix = f" version {version}" if version is not None else ""
         raise NotFound(f"no process definition with key '{key}'{suffix} is deployed")
@@ -90,17 +107,11 @@ def _existing(
 ) -> str | None:
     """The id of the instance a repeated start must return, if there is one."""
     if idempotency_key:
-        found = session.scalar(select(ProcessInstance.id).where(ProcessInstance.idempotency_key == idempotency_key))
+        found = session.scalar(_BY_IDEMPOTENCY_KEY, {"idempotency_key": idempotency_key})
         if found is not None:
             return found
     if business_key:
-        return session.scalar(
-            select(ProcessInstance.id).where(
-                ProcessInstance.process_key == key,
-                ProcessInstance.business_key == business_key,
-                ProcessInstance.ended_at.is_(None),
-            )
-        )
+        return session.scalar(_ACTIVE_BY_BUSINESS_KEY, {"key": key, "business_key": business_key})
     return None
 
 

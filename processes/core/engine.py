@@ -160,6 +160,12 @@ class Engine:
             session.close()
 
     @contextmanager
+    def read_connection(self) -> Iterator[Connection]:
+        """A Core connection for a read on a hot path (a check every start makes): no ORM session to build."""
+        with self.sql.connect() as connection:
+            yield connection
+
+    @contextmanager
     def write_session(self) -> Iterator[Session]:
         """A session whose transaction takes the write lock up front (BEGIN IMMEDIATE on SQLite), so a
         read-then-write never fails half way because another writer got in between."""

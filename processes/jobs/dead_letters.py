@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from processes.core.engine import Engine
 from processes.core.models import (
@@ -286,21 +286,24 @@ def replay(
     return ReplayResult(get_dead_letter(engine, dead_letter_id), started)
 
 
+_OPEN_LETTER = (
+    select(DeadLetter.id)
+    .where(
+        DeadLetter.idempotency_key == bindparam("idempotency_key"),
+        DeadLetter.process_key == bindparam("process_key"),
+        DeadLetter.status == DEAD_LETTER_OPEN,
+    )
+    .limit(1)
+)
+
+
 def close_started(
     engine: Engine, *, process_key: str, idempotency_key: str, instance_id: str, actor: str | None
 ) -> None:
     """The client's retry with the same Idempotency-Key started the order: its open dead letters are done."""
-    open_letter = (
-        select(DeadLetter.id)
-        .where(
-            DeadLetter.idempotency_key == idempotency_key,
-            DeadLetter.process_key == process_key,
-            DeadLetter.status == DEAD_LETTER_OPEN,
-        )
-        .limit(1)
-    )
-    with engine.read_session() as session:
-        if session.scalar(open_letter) is None:  # the usual case: read only, no write lock taken
+    # The usual case, read only on a plain connection: no session, no write lock (it runs for every start with a key).
+    with engine.read_connection() as connection:
+        if connection.scalar(_OPEN_LETTER, {"idempotency_key": idempotency_key, "process_key": process_key}) is None:
             return
     now = utcnow()
     with engine.write_session() as session:
