@@ -69,10 +69,20 @@ class JsonClient:
         self.monitor = monitor or CallMonitor()
         self.headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
         proxy = _proxy_for(self.base_url)
+        # Without a proxy, one host's connection pool taken straight: a PoolManager would parse the URL and look
+        # the pool up again on every call. Calls then send the path (with the base URL's own path, if any).
+        self._origin = len(urlsplit(self.base_url)._replace(path="", query="", fragment="").geturl())
+        self.pool: urllib3.PoolManager | urllib3.HTTPConnectionPool
         if proxy:
-            self.pool: urllib3.PoolManager = urllib3.ProxyManager(proxy, num_pools=2, maxsize=pool_size)
+            self.pool = urllib3.ProxyManager(proxy, num_pools=2, maxsize=pool_size)
+            self._direct = False
         else:
-            self.pool = urllib3.PoolManager(num_pools=2, maxsize=pool_size)
+            try:
+                self.pool = urllib3.connection_from_url(self.base_url, maxsize=pool_size)
+            except LocationValueError as exc:
+                raise ConfigurationError(f"{system}: base URL {base_url!r} is not usable: {exc}") from exc
+            self._direct = True
+        self._timeouts: dict[Timeout, urllib3.Timeout] = {}
 
     def post(
         self,
@@ -179,13 +189,16 @@ class JsonClient:
             except ValueError as exc:
                 raise ConnectorError(f"{what}: the request is not valid JSON: {exc}") from exc
             headers["Content-Type"] = "application/json"
+        pool_timeout = self._timeouts.get(timeout)
+        if pool_timeout is None:
+            pool_timeout = self._timeouts[timeout] = urllib3.Timeout(connect=timeout[0], read=timeout[1])
         try:
-            return self.pool.request(
+            return self.pool.urlopen(
                 method,
-                url,
+                url[self._origin :] if self._direct else url,
                 body=body,
                 headers=headers,
-                timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]),
+                timeout=pool_timeout,
                 # No retries: a silent retry of a POST could charge twice without a key.
                 retries=False,
                 # A redirect would turn a POST into a GET; an API that redirects is misconfigured.
