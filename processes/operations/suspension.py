@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from processes.core import spiff
 from processes.core.engine import Engine
@@ -21,6 +21,8 @@ from processes.instances import get_instance
 
 # What a suspended order refuses; operators' own commands (variables, modification, migration, cancel) still run.
 REFUSED = {"job": "job results", "timer": "timers", "task": "task completions", "message": "messages"}
+# Asked by every start, so built once.
+_DEFINITION_SUSPENDED = select(ProcessDefinition.suspended_at).where(ProcessDefinition.id == bindparam("id"))
 
 
 class Suspension(Feature):
@@ -28,9 +30,7 @@ class Suspension(Feature):
 
     def admit(self, step: Step, kind: str | None) -> None:
         if kind == "start":
-            suspended = step.connection.scalar(
-                select(ProcessDefinition.suspended_at).where(ProcessDefinition.id == step.instance.definition_id)
-            )
+            suspended = step.connection.scalar(_DEFINITION_SUSPENDED, {"id": step.instance.definition_id})
             if suspended is not None:
                 raise Conflict(
                     f"process definition {step.instance.definition_id} is suspended: it starts no new orders "
