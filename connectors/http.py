@@ -73,15 +73,15 @@ class JsonClient:
         # the pool up again on every call. Calls then send the path (with the base URL's own path, if any).
         self._origin = len(urlsplit(self.base_url)._replace(path="", query="", fragment="").geturl())
         self.pool: urllib3.PoolManager | urllib3.HTTPConnectionPool
+        self._direct = False
         if proxy:
             self.pool = urllib3.ProxyManager(proxy, num_pools=2, maxsize=pool_size)
-            self._direct = False
         else:
             try:
                 self.pool = urllib3.connection_from_url(self.base_url, maxsize=pool_size)
-            except LocationValueError as exc:
-                raise ConfigurationError(f"{system}: base URL {base_url!r} is not usable: {exc}") from exc
-            self._direct = True
+                self._direct = True
+            except LocationValueError:  # no host: each call is a ConfigurationError, as it always was
+                self.pool = urllib3.PoolManager(num_pools=2, maxsize=pool_size)
         self._timeouts: dict[Timeout, urllib3.Timeout] = {}
 
     def post(
