@@ -202,6 +202,23 @@ def _message_starts(scope) -> list[tuple[str, Any]]:
     return _starts(scope, CamundaMessageEventDefinition)
 
 
+def has_event_subprocesses(workflow) -> bool:
+    """Whether any scope of the instance can start an event subprocess (cached on the spec: most cannot). Without,
+    every scope's starts are empty, so the scopes need not be looked for (each look walks the task tree)."""
+    spec = workflow.spec
+    return spiff.spec_fact(
+        spec,
+        "event_subprocesses",
+        lambda: any(getattr(s.start, "trigger_specs", None) for s in (spec, *workflow.subprocess_specs.values())),
+    )
+
+
+def scopes_with_starts(workflow) -> list[tuple[str, Any]]:
+    """Like `scopes`, but none when no scope has an event subprocess to start: for callers that look only at
+    the scopes' event subprocess starts."""
+    return _scopes(workflow) if has_event_subprocesses(workflow) else []
+
+
 def _scopes(workflow) -> list[tuple[str, Any]]:
     """The active scopes of an instance, with their ids: the process, and every subprocess that is running."""
     scopes = [] if workflow.is_completed() else [(TOP, workflow)]
@@ -222,7 +239,7 @@ def _task(workflow, task_id: UUID):
 def subscriptions(workflow) -> list[dict[str, Any]]:
     """What the event subprocesses of the active scopes wait for, in the shape of messages.waiting_messages."""
     waits = []
-    for scope_id, scope in _scopes(workflow):
+    for scope_id, scope in scopes_with_starts(workflow):
         starts = _message_starts(scope)
         if not starts or scope.task_tree.internal_data.get(INTERRUPTED):
             continue
@@ -471,7 +488,7 @@ def scopes(workflow) -> list[tuple[str, Any]]:
 def arm_timers(step: Step) -> None:
     """Within a step: give each active scope's timer starts their due moment when the scope is first seen (a
     duration counts from then); a scope that ended takes its timers with it."""
-    for _scope_id, scope in _scopes(step.workflow):
+    for _scope_id, scope in scopes_with_starts(step.workflow):
         starts = triggers(scope, "timer")
         if not starts:
             continue

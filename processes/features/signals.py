@@ -45,7 +45,7 @@ def waits(step: Step, tasks: list) -> list[dict[str, Any]]:
                     "element_id": task.task_spec.bpmn_id,
                 }
             )
-    for scope_id, scope in event_subprocesses.scopes(step.workflow):
+    for scope_id, scope in event_subprocesses.scopes_with_starts(step.workflow):
         for _name, start in event_subprocesses.triggers(scope, "signal"):
             found.append(
                 {
@@ -98,7 +98,7 @@ def catch(step: Step, name: str, variables: dict[str, Any], *, source: str | Non
         spiff.update(task)
         reached.append(spec.bpmn_id)
         step.record("signal_received", task, {"signal": name, "variables": variables, "from": source})
-    for _scope_id, scope in event_subprocesses.scopes(step.workflow):
+    for _scope_id, scope in event_subprocesses.scopes_with_starts(step.workflow):
         for esp_name, start in event_subprocesses.triggers(scope, "signal"):
             if start.event_definition.name != name:
                 continue
