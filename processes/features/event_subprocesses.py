@@ -564,6 +564,11 @@ def lint_timers(loaded) -> list:
 
 def next_timer(step: Step) -> datetime | None:
     """The earliest due timer start of the active scopes."""
+    workflow = step.workflow
+    if not has_event_subprocesses(workflow) and not any(
+        TIMERS in w.task_tree.internal_data for w in (workflow, *workflow.subprocesses.values())
+    ):
+        return None  # no scope has a timer armed (one armed before a migration still counts): nothing to walk
     due = None
     for _scope_id, scope in _scopes(step.workflow):
         if scope.task_tree.internal_data.get(INTERRUPTED):
