@@ -20,8 +20,11 @@ run: $(INSTALLED)
 	@[ -n "$$ORDERFLOW_SLA" ] || export ORDERFLOW_SLA='$(DEMO_SLA)'; \
 	ORDERFLOW_DEMO_USERS=$${ORDERFLOW_DEMO_USERS:-true} $(VENV)/bin/orderflow serve
 
+# Two test processes (pytest-xdist): most tests wait on servers and workers, so two overlap well even on 2 cores.
+TEST_PROCESSES ?= 2
+
 test: $(INSTALLED)
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n $(TEST_PROCESSES) --dist loadgroup
 
 # The fast kinds only: unit tests and in-process API contract tests (no server process, browser or services).
 test-quick: $(INSTALLED)

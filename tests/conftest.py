@@ -106,10 +106,17 @@ def page(browser: Browser) -> Iterator[Page]:
 KINDS = ("unit", "api", "e2e", "browser", "distributed")  # the folders of tests/, one per kind of test
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Each test gets the marker of its folder (tests/unit/... is marked `unit`): `-m "unit or api"` selects kinds."""
+    """Each test gets the marker of its folder (tests/unit/... is marked `unit`): `-m "unit or api"` selects kinds.
+
+    `make test` runs the suite in two processes (pytest-xdist, `--dist loadgroup`); each test gets a group there: its
+    module, so a module's server starts once, except that all distributed tests share one group, because they share
+    the broker's queues and databases (they run one after the other, beside the rest)."""
     here = Path(__file__).resolve().parent
     for item in items:
         parts = item.path.resolve().relative_to(here).parts
         if parts and parts[0] in KINDS:
             item.add_marker(parts[0])
+        group = "distributed" if parts and parts[0] == "distributed" else "/".join(parts)
+        item.add_marker(pytest.mark.xdist_group(group))
