@@ -130,6 +130,17 @@ def markdown(figures: dict[str, Any]) -> str:
         lines += ["## (e) monitoring queries", "", "| query | ms |", "|---|---|"]
         lines += [f"| {name} | {ms} |" for name, ms in figures["monitoring"]["milliseconds"].items()]
         lines.append("")
+    if "tracing" in figures:
+        tracing = figures["tracing"]
+        cpu = tracing["cpuMsPerOrder"]
+        lines += [
+            "## (f) tracing",
+            "",
+            f"CPU per order in process ({tracing['orders']} orders, medians of {tracing['rounds']} rounds each, "
+            f"alternating): tracing off {cpu['off']} ms, on (OTLP to a local sink) {cpu['on']} ms: "
+            f"{tracing['overheadPercent']:+}%.",
+            "",
+        ]
     lines += [
         "How the per-order counts are taken: engine steps are the instances' revisions (each step saves once); "
         "on SQLite, fsyncs are the server's fsync/fdatasync calls (strace), and commits are not counted (one per "

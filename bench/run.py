@@ -628,7 +628,7 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2,3", help="Celery worker counts of (c), comma-separated")
     parser.add_argument("--c-rounds", type=int, help="rounds of (c) (default 2, quick 1)")
     parser.add_argument("--timer-instances", type=int, help="timers after the 2-worker run (default 50, quick 20)")
-    parser.add_argument("--only", default="abcde", help="which parts to run, e.g. 'c' or 'ab'")
+    parser.add_argument("--only", default="abcdef", help="which parts to run, e.g. 'c' or 'ab'")
     parser.add_argument(
         "--worker-args", default=" ".join(WORKER_ARGS), help="options of each `orderflow worker` in (c)"
     )
@@ -741,6 +741,15 @@ def main() -> None:
         figures["monitoring"] = monitoring = monitoring_speed(events)
         for name, milliseconds in monitoring["milliseconds"].items():
             print(f"    {name}: {milliseconds} ms")
+
+    if "f" in args.only:
+        from bench.tracing import tracing_overhead
+
+        orders, rounds = (50, 2) if args.quick else (100, 4)
+        print(f"(f) tracing: CPU per order in process, off and on (OTLP to a local sink), {rounds} rounds ...")
+        figures["tracing"] = tracing = tracing_overhead(orders=orders, rounds=rounds)
+        cpu = tracing["cpuMsPerOrder"]
+        print(f"    off {cpu['off']} ms, on {cpu['on']} ms per order: {tracing['overheadPercent']:+}%", flush=True)
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     name = "latest-quick" if args.quick else "latest"
