@@ -9,14 +9,9 @@ from pathlib import Path
 
 from lxml import etree
 
-BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
-DMN_NAMESPACES = (
-    "https://www.omg.org/spec/DMN/20191111/MODEL/",
-    "http://www.omg.org/spec/DMN/20180521/MODEL/",
-    "http://www.omg.org/spec/DMN/20151101/dmn.xsd",
-    "https://www.omg.org/spec/DMN/20211108/MODEL/",
-    "https://www.omg.org/spec/DMN/20230324/MODEL/",
-)
+from processes.deployment.parser import BPMN_NS as BPMN
+from processes.deployment.parser import DMN_NAMESPACES, load_xml
+
 # Drawn things that are not steps of an order: coverage does not count them.
 NOT_ELEMENTS = {
     "process", "sequenceFlow", "association", "textAnnotation", "dataObject", "dataObjectReference",
@@ -24,7 +19,6 @@ NOT_ELEMENTS = {
     "conditionExpression", "multiInstanceLoopCharacteristics", "standardLoopCharacteristics", "group",
     "ioSpecification", "dataInputAssociation", "dataOutputAssociation", "property", "script",
 }  # fmt: skip
-PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
 
 
 @dataclass(frozen=True)
@@ -85,7 +79,7 @@ def _local(tag: object) -> str:
 
 def read_bpmn(file: Path, data: bytes | None = None) -> Diagram:
     data = data if data is not None else file.read_bytes()
-    root = etree.fromstring(data, PARSER)
+    root = load_xml(file.name, data).root  # parsed as a deploy parses it: no DTD, no entities, bounded size
     diagram = Diagram(file=file, xml=data.decode(root.getroottree().docinfo.encoding or "utf-8"))
     for process in root.iter(f"{{{BPMN}}}process"):
         if process.get("isExecutable", "true") != "false":
@@ -127,7 +121,7 @@ class DecisionTable:
 
 
 def read_dmn(file: Path, data: bytes | None = None) -> list[DecisionTable]:
-    root = etree.fromstring(data if data is not None else file.read_bytes(), PARSER)
+    root = load_xml(file.name, data if data is not None else file.read_bytes()).root
     tables = []
     for decision in root.iter():
         if _local(decision.tag) != "decision" or etree.QName(decision.tag).namespace not in DMN_NAMESPACES:

@@ -23,7 +23,7 @@ from ..api.monitoring_schemas import naive_utc
 from ..services import services
 from . import prediction
 from .args import whole_number
-from .naming import element_names, name_events, waiting_at, without_expressions
+from .naming import element_names, name_events, names_in, waiting_at, without_expressions
 from .order_data import view_of
 from .people import page_requires
 
@@ -98,7 +98,7 @@ def bottlenecks(key: str):
     found = metrics.element_metrics(engine, window, metrics.Scope(key, definition_version), _targets())
     elements = next((p["elements"] for p in found["processes"] if p["version"] == definition_version), [])
     at_risk = prediction.at_risk_by_element(key)
-    names = prediction.element_names(xml)
+    names = names_in(xml)
     elements = [{**e, "atRisk": at_risk.get(e["elementId"], 0)} for e in elements]
     return render_template(
         "monitoring/bottlenecks.html", key=key, version=definition_version, versions=versions, window=window,

@@ -83,7 +83,8 @@ NAMED_ELEMENT = re.compile(r'<[\w:]+\s[^>]*?\bid="([^"]+)"[^>]*?\bname="([^"]*)"
 
 
 @lru_cache(maxsize=64)
-def _names_in(xml: str) -> dict[str, str]:
+def names_in(xml: str) -> dict[str, str]:
+    """Element id to the name drawn in the diagram `xml` (without raw expressions; the id when it has none)."""
     found = NAMED_ELEMENT.findall(xml)
     return {element_id: plain_name(html.unescape(name)) or element_id for element_id, name in found}
 
@@ -92,4 +93,4 @@ def element_names(definition_id: str) -> dict[str, str]:
     """Element id to the name drawn in the diagram (without raw expressions), for steps pages only know by id."""
     with services().engine.read_session() as session:
         xml = session.scalar(select(ProcessDefinition.xml).where(ProcessDefinition.id == definition_id))
-    return _names_in(xml) if xml else {}
+    return names_in(xml) if xml else {}

@@ -77,15 +77,6 @@ def dashboard_context(process_key: str | None) -> dict[str, Any]:
     }
 
 
-def element_names(xml: str) -> dict[str, str]:
-    """Element id -> name as drawn (elements nobody passed in the window are not in the metrics, so not named
-    there). The XML was parsed safely at deploy; parsing it again the same way."""
-    from processes.deployment.parser import load_xml
-
-    root = load_xml("diagram.bpmn", xml.encode()).root
-    return {e.get("id"): e.get("name") for e in root.iter() if isinstance(e.tag, str) and e.get("id") and e.get("name")}
-
-
 def at_risk_by_element(process_key: str) -> dict[str, int]:
     """How many at-risk orders wait at each element of the process (for the heatmap page)."""
     found = predictor()
