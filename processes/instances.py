@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from SpiffWorkflow.task import TaskState
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, and_, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -30,6 +30,7 @@ from processes.core.models import (
 from processes.core.pages import page_of
 from processes.core.records import InstanceRecord
 from processes.core.spiff import tasks_in
+from processes.core.statements import Statement
 from processes.core.step import Step
 from processes.errors import Conflict, InternalError, InvalidInput, NotFound
 from processes.expressions import python as sandbox
@@ -74,13 +75,15 @@ def check_variables(variables: Any) -> dict[str, Any]:
 # The start's reads, built once: building a statement and its cache key costs more than running it (every start
 # makes three of these under the writer lock).
 _DEFINITION_COLUMNS = select(ProcessDefinition.id, ProcessDefinition.key, ProcessDefinition.version)
-_LATEST_DEFINITION = (
+_LATEST_DEFINITION = Statement(
     _DEFINITION_COLUMNS.where(ProcessDefinition.key == bindparam("key"))
     .order_by(ProcessDefinition.version.desc())
     .limit(1)
 )
-_DEFINITION_VERSION = _DEFINITION_COLUMNS.where(
-    ProcessDefinition.key == bindparam("key"), ProcessDefinition.version == bindparam("version")
+_DEFINITION_VERSION = Statement(
+    _DEFINITION_COLUMNS.where(
+        ProcessDefinition.key == bindparam("key"), ProcessDefinition.version == bindparam("version")
+    )
 )
 _BY_IDEMPOTENCY_KEY = select(ProcessInstance.id).where(ProcessInstance.idempotency_key == bindparam("idempotency_key"))
 _ACTIVE_BY_BUSINESS_KEY = select(ProcessInstance.id).where(
@@ -90,12 +93,30 @@ _ACTIVE_BY_BUSINESS_KEY = select(ProcessInstance.id).where(
 )
 
 
-def _find_definition(session: Connection | Session, key: str, version: int | None):
+# In the start's step: is there an instance a repeated start must return? One query for both reasons (which one
+# does not matter there; `_existing` tells, after the step gave up).
+_REPEATED = Statement(
+    select(ProcessInstance.id)
+    .where(
+        or_(
+            ProcessInstance.idempotency_key == bindparam("idempotency_key"),
+            and_(
+                ProcessInstance.process_key == bindparam("key"),
+                ProcessInstance.business_key == bindparam("business_key"),
+                ProcessInstance.ended_at.is_(None),
+            ),
+        )
+    )
+    .limit(1)
+)
+
+
+def _find_definition(connection: Connection, key: str, version: int | None) -> dict[str, Any]:
     """Id, key and version of the definition to start: only those columns, not the XML and spec."""
     if version is None:
-        definition = session.execute(_LATEST_DEFINITION, {"key": key}).first()
+        definition = _LATEST_DEFINITION.first(connection, {"key": key})
     else:
-        definition = session.execute(_DEFINITION_VERSION, {"key": key, "version": version}).first()
+        definition = _DEFINITION_VERSION.first(connection, {"key": key, "version": version})
     if definition is None:
         suffix = f" version {version}" if version is not None else ""
         raise NotFound(f"no process definition with key '{key}'{suffix} is deployed")
@@ -168,15 +189,17 @@ def start_instance(
 
     def create(session: Connection):
         # Checked again under the write lock: another request may have started it meanwhile.
-        if _existing(session, key, business_key, idempotency_key) is not None:
+        if (idempotency_key or business_key) and _REPEATED.scalar(
+            session, {"idempotency_key": idempotency_key, "key": key, "business_key": business_key}
+        ) is not None:
             raise _AlreadyStarted()
         definition = _find_definition(session, key, version)
-        workflow = engine.new_workflow(session, definition.id)
+        workflow = engine.new_workflow(session, definition["id"])
         instance = InstanceRecord.new(
             id=new_id(),
-            definition_id=definition.id,
-            process_key=definition.key,
-            definition_version=definition.version,
+            definition_id=definition["id"],
+            process_key=definition["key"],
+            definition_version=definition["version"],
             business_key=business_key,
             idempotency_key=idempotency_key,
             status="running",

@@ -16,7 +16,7 @@ except ImportError:  # pragma: no cover - not on POSIX: writers of other process
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine as SqlEngine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 SYNCHRONOUS_LEVELS = ("GROUP", "FULL", "NORMAL")
@@ -70,12 +70,16 @@ def configure(engine: SqlEngine, synchronous: str = "GROUP") -> SqlEngine:
 
     @event.listens_for(engine, "begin")
     def _begin(connection) -> None:
-        if connection.get_execution_options().get("orderflow_write"):
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-            if group:  # a write transaction is synced even when it changed no row (DDL)
-                connection.connection.dbapi_connection.write_begun = True
-        else:
-            connection.exec_driver_sql("BEGIN")
+        # On the driver's connection: BEGIN through `exec_driver_sql` cost as much as a statement of the step.
+        dbapi_connection = connection.connection.dbapi_connection
+        write = connection.get_execution_options().get("orderflow_write")
+        statement = "BEGIN IMMEDIATE" if write else "BEGIN"
+        try:
+            dbapi_connection.execute(statement)
+        except sqlite3.Error as error:  # raised as `exec_driver_sql` would: "database is locked" is retried
+            raise DBAPIError.instance(statement, (), error, sqlite3.Error, dialect=connection.dialect) from error
+        if write and group:  # a write transaction is synced even when it changed no row (DDL)
+            dbapi_connection.write_begun = True
 
     return engine
 

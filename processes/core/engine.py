@@ -48,6 +48,7 @@ from processes.core.models import (
 )
 from processes.core.records import INSTANCE_STATE, LOCK_INSTANCE, IncidentRecord, InstanceRecord, JobRecord, write
 from processes.core.state import SpecCache, StateSerializer, WorkflowCache
+from processes.core.statements import Statement
 from processes.core.step import Step
 from processes.core.transport import JobDispatcher
 from processes.core.variables import UnsavableVariable, problem_with, unsavable
@@ -89,7 +90,7 @@ class EngineSettings:
         )
 
 
-INSERT_EVENTS = insert(AuditEvent.__table__)
+INSERT_EVENTS = Statement(insert(AuditEvent.__table__))
 
 
 def _begin_write(session: Session) -> None:
@@ -98,6 +99,10 @@ def _begin_write(session: Session) -> None:
     except OperationalError:
         session.rollback()  # so that the session can begin again
         raise
+
+
+def _connection_of(session: Connection | Session) -> Connection:
+    return session if isinstance(session, Connection) else session.connection()
 
 
 def _setter(step: Step, variable: str | None) -> str | None:
@@ -322,7 +327,7 @@ class Engine:
         workflow = self.workflows.take(instance.id, instance.revision)
         if workflow is None:
             spec, subprocess_specs = self.spec_for(session, instance.definition_id)
-            state = session.scalar(INSTANCE_STATE, {"id": instance.id})
+            state = INSTANCE_STATE.scalar(_connection_of(session), {"id": instance.id})
             workflow = self.serializer.load_state(state, spec, subprocess_specs)
         # Never trust the engine a workflow came with: the library restores an unsandboxed one.
         workflow.script_engine = self.script_engine
@@ -516,4 +521,4 @@ class Engine:
         for feature in self.hooks.saved:
             feature.saved(step)
         if step.events:
-            connection.execute(INSERT_EVENTS, step.events)
+            INSERT_EVENTS.execute_many(connection, step.events)

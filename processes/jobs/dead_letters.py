@@ -37,6 +37,7 @@ from processes.core.models import (
     utcnow,
 )
 from processes.core.pages import page_of
+from processes.core.statements import Statement
 from processes.errors import Conflict, InternalError, InvalidInput, NotFound, OrderflowError
 from processes.instances import MAX_VARIABLES_BYTES, StartResult, iso, start_instance
 
@@ -286,7 +287,7 @@ def replay(
     return ReplayResult(get_dead_letter(engine, dead_letter_id), started)
 
 
-_OPEN_LETTER = (
+_OPEN_LETTER = Statement(
     select(DeadLetter.id)
     .where(
         DeadLetter.idempotency_key == bindparam("idempotency_key"),
@@ -303,7 +304,7 @@ def close_started(
     """The client's retry with the same Idempotency-Key started the order: its open dead letters are done."""
     # The usual case, read only on a plain connection: no session, no write lock (it runs for every start with a key).
     with engine.read_connection() as connection:
-        if connection.scalar(_OPEN_LETTER, {"idempotency_key": idempotency_key, "process_key": process_key}) is None:
+        if _OPEN_LETTER.scalar(connection, {"idempotency_key": idempotency_key, "process_key": process_key}) is None:
             return
     now = utcnow()
     with engine.write_session() as session:

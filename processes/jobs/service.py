@@ -10,7 +10,7 @@ import random
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import ErrorEventDefinition
@@ -18,7 +18,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinitio
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import TaskState
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import bindparam, false, or_, select, update
 from sqlalchemy.exc import DBAPIError
 
 from observability import logs, tracing
@@ -41,6 +41,7 @@ from processes.core.models import (
 )
 from processes.core.records import JobRecord
 from processes.core.spiff import data_changed, find_task, tasks_in
+from processes.core.statements import Statement
 from processes.core.step import Step
 from processes.core.transport import ClaimedJob
 from processes.core.variables import UnsavableVariable
@@ -97,10 +98,12 @@ def retry_delays(cycle: str) -> list[float]:
     return [seconds(part) for part in cycle.split(",") if part.strip()]
 
 
-def _claim_statement(of_topics: bool):
-    """JobService.claim_job's statement, built once so that SQLAlchemy compiles it once. On SQLite the subquery's
-    columns are written without their table (SQLAlchemy's RETURNING there names no tables); they still resolve to
-    the order (`id`) and the job (`instance_id`, which only jobs have)."""
+@lru_cache(maxsize=32)
+def _claim_statement(topics: int | None) -> Statement:
+    """JobService.claim_job's statement for a worker of any topic (None) or of `topics` topics, built and compiled
+    once (topic_0, topic_1, ... are its parameters: a precompiled statement has no expanding IN list). On SQLite the
+    subquery's columns are written without their table (SQLAlchemy's RETURNING there names no tables); they still
+    resolve to the order (`id`) and the job (`instance_id`, which only jobs have)."""
     jobs = Job.__table__
     now = bindparam("now", type_=jobs.c.due_at.type)
     claimable = or_(
@@ -108,23 +111,23 @@ def _claim_statement(of_topics: bool):
         (jobs.c.status == JOB_LOCKED) & (jobs.c.lock_expires_at < now),
     )
     query = update(jobs).where(jobs.c.id == bindparam("job_id"), claimable)
-    if of_topics:
-        query = query.where(or_(jobs.c.kind != SERVICE, jobs.c.topic.in_(bindparam("topics", expanding=True))))
+    if topics is not None:
+        of_topics = jobs.c.topic.in_([bindparam(f"topic_{n}", type_=jobs.c.topic.type) for n in range(topics)])
+        query = query.where(or_(jobs.c.kind != SERVICE, of_topics if topics else false()))
     of_order = [  # what the worker needs to know of the job's order
         select(column).where(ProcessInstance.id == jobs.c.instance_id).scalar_subquery().label(column.key)
         for column in (ProcessInstance.business_key, ProcessInstance.trace_parent)
     ]
     claimed = ("id", "instance_id", "kind", "topic", "element_id", "attempt", "max_attempts", "variables")
-    return query.values(
-        status=JOB_LOCKED,
-        locked_by=bindparam("worker"),
-        lease_token=bindparam("token"),
-        lock_expires_at=bindparam("expires", type_=jobs.c.lock_expires_at.type),
-        updated_at=now,
-    ).returning(*(jobs.c[name] for name in claimed), *of_order)
-
-
-_CLAIM_ANY, _CLAIM_OF_TOPICS = _claim_statement(False), _claim_statement(True)
+    return Statement(
+        query.values(
+            status=JOB_LOCKED,
+            locked_by=bindparam("worker"),
+            lease_token=bindparam("token"),
+            lock_expires_at=bindparam("expires", type_=jobs.c.lock_expires_at.type),
+            updated_at=now,
+        ).returning(*(jobs.c[name] for name in claimed), *of_order)
+    )
 
 
 def _expired(job: Job) -> bool:
@@ -235,25 +238,25 @@ class JobService:
             "token": token,
             "expires": now + timedelta(seconds=self.engine.settings.lease_seconds),
         }
-        query = _CLAIM_ANY if topics is None else _CLAIM_OF_TOPICS
         if topics is not None:
-            values["topics"] = list(topics)
+            topics = sorted(set(topics))
+            values.update((f"topic_{n}", topic) for n, topic in enumerate(topics))
         with self.engine.write_connection() as connection:
-            row = connection.execute(query, values).first()
+            row = _claim_statement(None if topics is None else len(topics)).first(connection, values)
         if row is None:
             return None
         return ClaimedJob(
-            id=row.id,
-            instance_id=row.instance_id,
-            kind=row.kind,
-            topic=row.topic,
-            element_id=row.element_id,
-            attempt=row.attempt,
-            max_attempts=row.max_attempts,
+            id=row["id"],
+            instance_id=row["instance_id"],
+            kind=row["kind"],
+            topic=row["topic"],
+            element_id=row["element_id"],
+            attempt=row["attempt"],
+            max_attempts=row["max_attempts"],
             lease_token=token,
-            variables=row.variables or {},
-            business_key=row.business_key,
-            trace_parent=row.trace_parent,
+            variables=row["variables"] or {},
+            business_key=row["business_key"],
+            trace_parent=row["trace_parent"],
         )
 
     def release(self, jobs: list[ClaimedJob]) -> None:

@@ -15,6 +15,7 @@ from processes.core import spiff
 from processes.core.engine import Engine
 from processes.core.feature import Feature
 from processes.core.models import ENDED_STATUSES, INCIDENT, SUSPENDED, AuditEvent, ProcessDefinition, iso, utcnow
+from processes.core.statements import Statement
 from processes.core.step import Step
 from processes.errors import Conflict, NotFound
 from processes.instances import get_instance
@@ -22,7 +23,7 @@ from processes.instances import get_instance
 # What a suspended order refuses; operators' own commands (variables, modification, migration, cancel) still run.
 REFUSED = {"job": "job results", "timer": "timers", "task": "task completions", "message": "messages"}
 # Asked by every start, so built once.
-_DEFINITION_SUSPENDED = select(ProcessDefinition.suspended_at).where(ProcessDefinition.id == bindparam("id"))
+_DEFINITION_SUSPENDED = Statement(select(ProcessDefinition.suspended_at).where(ProcessDefinition.id == bindparam("id")))
 
 
 class Suspension(Feature):
@@ -30,7 +31,7 @@ class Suspension(Feature):
 
     def admit(self, step: Step, kind: str | None) -> None:
         if kind == "start":
-            suspended = step.connection.scalar(_DEFINITION_SUSPENDED, {"id": step.instance.definition_id})
+            suspended = _DEFINITION_SUSPENDED.scalar(step.connection, {"id": step.instance.definition_id})
             if suspended is not None:
                 raise Conflict(
                     f"process definition {step.instance.definition_id} is suspended: it starts no new orders "
