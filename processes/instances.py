@@ -28,7 +28,7 @@ from processes.core.models import (
     utcnow,
 )
 from processes.core.pages import page_of
-from processes.core.records import InstanceRecord
+from processes.core.records import READ_INSTANCE, InstanceRecord
 from processes.core.spiff import tasks_in
 from processes.core.statements import Statement
 from processes.core.step import Step
@@ -251,12 +251,28 @@ def cancel_instance(engine: Engine, instance_id: str, actor: str | None = None) 
         return instance_view(session, session.get(ProcessInstance, instance_id))
 
 
+# What an instance's view reads (everything but the state), built and compiled once: every order is read this way.
+_INCIDENTS_OF = Statement(
+    select(Incident.id, Incident.element_id, Incident.error_type, Incident.message, Incident.created_at)
+    .add_columns(Incident.resolved_at)
+    .where(Incident.instance_id == bindparam("instance_id"))
+    .order_by(Incident.created_at)
+)
+_JOBS_OF = Statement(
+    select(Job.id, Job.kind, Job.topic, Job.element_id, Job.status, Job.attempt, Job.max_attempts, Job.due_at)
+    .add_columns(Job.last_error)
+    .where(Job.instance_id == bindparam("instance_id"))
+    .order_by(Job.created_at)
+)
+
+
 def get_instance(engine: Engine, instance_id: str) -> dict[str, Any]:
-    with engine.read_session() as session:
-        instance = session.get(ProcessInstance, instance_id)
-        if instance is None:
+    # One read transaction: the instance, its incidents and its jobs as of one moment.
+    with engine.read_connection() as connection, connection.begin():
+        found = InstanceRecord.load_with(connection, READ_INSTANCE, id=instance_id)
+        if not found:
             raise NotFound(f"process instance {instance_id} does not exist")
-        return instance_view(session, instance, detail=True)
+        return instance_view(connection, found[0], detail=True)
 
 
 def list_instances(
@@ -306,7 +322,7 @@ def instance_events(engine: Engine, instance_id: str) -> list[dict[str, Any]]:
 
 
 def instance_view(
-    session: Session | None, instance: ProcessInstance | InstanceRecord, detail: bool = False
+    session: Connection | Session | None, instance: ProcessInstance | InstanceRecord, detail: bool = False
 ) -> dict[str, Any]:
     view: dict[str, Any] = {
         "id": instance.id,
@@ -321,35 +337,34 @@ def instance_view(
         "endedAt": iso(instance.ended_at),
     }
     if detail:
+        connection = session if isinstance(session, Connection) else session.connection()
         # The trace the order was started under (tracing on): its jobs and connector calls are in it too.
         view["traceId"] = tracing.trace_id_of(instance.trace_parent)
         view["variables"] = instance.variables
         view["activeElements"] = instance.active_elements
         view["incidents"] = [
             {
-                "id": i.id,
-                "elementId": i.element_id,
-                "errorType": i.error_type,
-                "message": i.message,
-                "createdAt": iso(i.created_at),
-                "resolvedAt": iso(i.resolved_at),
+                "id": i["id"],
+                "elementId": i["element_id"],
+                "errorType": i["error_type"],
+                "message": i["message"],
+                "createdAt": iso(i["created_at"]),
+                "resolvedAt": iso(i["resolved_at"]),
             }
-            for i in session.scalars(
-                select(Incident).where(Incident.instance_id == instance.id).order_by(Incident.created_at)
-            )
+            for i in _INCIDENTS_OF.rows(connection, {"instance_id": instance.id})
         ]
         view["jobs"] = [
             {
-                "id": j.id,
-                "kind": j.kind,
-                "topic": j.topic,
-                "elementId": j.element_id,
-                "status": j.status,
-                "attempt": j.attempt,
-                "maxAttempts": j.max_attempts,
-                "dueAt": iso(j.due_at),
-                "lastError": j.last_error,
+                "id": j["id"],
+                "kind": j["kind"],
+                "topic": j["topic"],
+                "elementId": j["element_id"],
+                "status": j["status"],
+                "attempt": j["attempt"],
+                "maxAttempts": j["max_attempts"],
+                "dueAt": iso(j["due_at"]),
+                "lastError": j["last_error"],
             }
-            for j in session.scalars(select(Job).where(Job.instance_id == instance.id).order_by(Job.created_at))
+            for j in _JOBS_OF.rows(connection, {"instance_id": instance.id})
         ]
     return view

@@ -110,9 +110,9 @@ class InstanceRecord(Record):
 
 _instances = ProcessInstance.__table__
 # Everything but the state, locked: a step that finds the workflow in its cache never reads the state.
-LOCK_INSTANCE = Statement(
-    select(*[c for c in _instances.c if c.name != "state"]).where(_instances.c.id == bindparam("id")).with_for_update()
-)
+_READ_INSTANCE = select(*[c for c in _instances.c if c.name != "state"]).where(_instances.c.id == bindparam("id"))
+LOCK_INSTANCE = Statement(_READ_INSTANCE.with_for_update())
+READ_INSTANCE = Statement(_READ_INSTANCE)  # the same, unlocked: what an instance's view shows
 INSTANCE_STATE = Statement(select(_instances.c.state).where(_instances.c.id == bindparam("id")))
 
 
