@@ -21,7 +21,9 @@ Two pieces of SpiffWorkflow are redone here for speed, with the same results (ch
 compare them with the library's own):
 - `do_engine_steps` is BpmnWorkflow's loop, finding READY tasks without walking the task tree (`ready_tasks`);
 - `Task._set_state` is replaced, at import, by the same method that builds its log record only when the
-  `spiff.task` logger would emit it (`_set_state_quietly`)."""
+  `spiff.task` logger would emit it (`_set_state_quietly`);
+- `Workflow.update_waiting_tasks` (run after every completed task) is replaced, at import, by one that walks the
+  tree only when a task of the workflow waits (`_update_waiting_tasks`)."""
 
 from __future__ import annotations
 
@@ -40,6 +42,7 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.defaults import NoneTask
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import Task, TaskState
+from SpiffWorkflow.workflow import Workflow
 
 ACTIVE_STATES = TaskState.READY | TaskState.STARTED | TaskState.WAITING | TaskState.ERROR
 
@@ -188,6 +191,19 @@ def _set_state_quietly(self, value: int) -> None:
 
 
 Task._set_state = _set_state_quietly
+
+_LIBRARY_UPDATE_WAITING_TASKS = Workflow.update_waiting_tasks
+
+
+def _update_waiting_tasks(self) -> None:
+    """SpiffWorkflow's Workflow.update_waiting_tasks, run after every task that completes: it walks the whole task
+    tree to update the WAITING tasks it meets, so with no task waiting (most of the time) it changes nothing and
+    the walk is skipped. (The walk changes the tree only through the waiting tasks it updates.)"""
+    if any(task._state & TaskState.WAITING for task in self.tasks.values()):
+        _LIBRARY_UPDATE_WAITING_TASKS(self)
+
+
+Workflow.update_waiting_tasks = _update_waiting_tasks
 
 
 def find_task(workflow: BpmnWorkflow, task_id: str | None):

@@ -221,6 +221,24 @@ def test_state_changes_build_no_log_record_while_the_logger_is_off(monkeypatch):
     assert the_step(workflow).state == TaskState.COMPLETED
 
 
+def test_waiting_tasks_are_looked_for_only_while_a_task_waits(monkeypatch):
+    walks: list[BpmnWorkflow] = []
+
+    def library_walk(workflow) -> None:
+        walks.append(workflow)
+
+    monkeypatch.setattr(spiff, "_LIBRARY_UPDATE_WAITING_TASKS", library_walk)
+    plain = started(USER_TASK)
+    the_step(plain).run()  # nothing waits: the end event follows at once
+    assert walks == []
+    branches = _branches()
+    spiff.do_engine_steps(branches, lambda task: None)
+    assert walks == []  # the branches run up to their user tasks: nothing waits yet
+    user_task = next(t for t in branches.get_tasks(state=TaskState.READY) if spiff.element_id(t) == "a")
+    user_task.run()  # its branch reaches the join, which waits for the others
+    assert branches in walks
+
+
 # -- internal data and events ------------------------------------------------------------------------------------
 
 
