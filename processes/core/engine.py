@@ -357,7 +357,7 @@ class Engine:
         )
 
     def run_engine(self, step: Step) -> None:
-        """SpiffWorkflow's `do_engine_steps`; an error it raises is an incident at its task."""
+        """SpiffWorkflow's `do_engine_steps` (through the adapter); an error it raises is an incident at its task."""
         if step.incident is not None:
             return
         listeners = self.hooks.element_completed
@@ -380,7 +380,7 @@ class Engine:
         # The lead is taken before the run: a timer is then due no earlier than its duration after it was reached.
         lead = clock.current().lead()
         try:
-            step.workflow.do_engine_steps(did_complete_task=completed)
+            spiff.do_engine_steps(step.workflow, completed)
             spiff.align_timers(step.workflow, lead)
         except SpiffWorkflowException as exc:
             step.open_incident("engine_error", spiff.plain_message(exc), task=getattr(exc, "task", None))

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from typing import Any
-from uuid import uuid4
 
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -25,7 +25,13 @@ def iso(value: datetime | None) -> str | None:
 
 
 def new_id() -> str:
-    return uuid4().hex
+    """A random (version 4) UUID as 32 hex digits, as `uuid4().hex` gives, from the same 16 random bytes but without
+    building a UUID object: ids are made about 30 times an order (rows, audit events, lease tokens), at a quarter of
+    the cost."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40  # version 4
+    raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
+    return raw.hex()
 
 
 class Base(DeclarativeBase):

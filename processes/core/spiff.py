@@ -15,21 +15,34 @@ subclasses); they call this module for anything private they touch. Check each o
 - `processes.features.throw_events.HeldEndEvent._run_hook` and
   `processes.features.throw_events.HeldThrowEvent._run_hook`: ThrowingEvent's; an error, escalation, signal or
   message throw waits in STARTED (BpmnTaskSpec's hook runs, SpiffWorkflow's throw does not).
-tests/unit/test_spiff_adapter.py fails when an override of a SpiffWorkflow private method is missing from this list."""
+tests/unit/test_spiff_adapter.py fails when an override of a SpiffWorkflow private method is missing from this list.
+
+Two pieces of SpiffWorkflow are redone here for speed, with the same results (check both on an upgrade; the tests
+compare them with the library's own):
+- `do_engine_steps` is BpmnWorkflow's loop, finding READY tasks without walking the task tree (`ready_tasks`);
+- `Task._set_state` is replaced, at import, by the same method that builds its log record only when the
+  `spiff.task` logger would emit it (`_set_state_quietly`);
+- `Workflow.update_waiting_tasks` (run after every completed task) is replaced, at import, by one that walks the
+  tree only when a task of the workflow waits (`_update_waiting_tasks`)."""
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 from uuid import UUID
 from weakref import WeakKeyDictionary
 
+from SpiffWorkflow import task as spiff_task
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.defaults import NoneTask
 from SpiffWorkflow.exceptions import SpiffWorkflowException
-from SpiffWorkflow.task import TaskState
+from SpiffWorkflow.task import Task, TaskState
+from SpiffWorkflow.workflow import Workflow
 
 ACTIVE_STATES = TaskState.READY | TaskState.STARTED | TaskState.WAITING | TaskState.ERROR
 
@@ -53,6 +66,144 @@ def tasks_in(workflow: BpmnWorkflow, states: int) -> list:
     for subprocess in workflow.subprocesses.values():
         found.extend(t for t in subprocess.tasks.values() if t.state & states)
     return found
+
+
+# -- running the engine --------------------------------------------------------------------------------------------
+
+# SpiffWorkflow's task iterator stops going deeper at depth 1000; a tree with fewer tasks than that can never be
+# that deep, so below it the whole tree is what the iterator would see.
+_ITERATOR_DEPTH = 1000
+
+
+def do_engine_steps(workflow: BpmnWorkflow, did_complete_task: Callable[[Any], None]) -> None:
+    """`workflow.do_engine_steps(did_complete_task=...)`: run every READY task that is not manual, again until none
+    is left, then look at the timers. SpiffWorkflow finds the READY tasks by walking the whole task tree with its
+    iterator, once for every pass over every workflow of the instance (about 20 walks an order, a tenth of the
+    engine's CPU per step); `ready_tasks` finds the same tasks, in the same order, from the task dictionaries."""
+    while _engine_pass(workflow, did_complete_task):
+        pass
+    workflow.refresh_timers()
+
+
+def _engine_pass(workflow: BpmnWorkflow, did_complete_task: Callable[[Any], None]) -> bool:
+    """SpiffWorkflow 3.2.0's BpmnWorkflow._do_engine_steps, line for line but for how READY tasks are found."""
+
+    def update_workflow(wf) -> int:
+        count = 0
+        for task in ready_tasks(wf):
+            if not task.task_spec.manual:
+                task.run()
+                count += 1
+                did_complete_task(task)
+        return count
+
+    active_subprocesses = workflow.get_active_subprocesses()
+    for subprocess in sorted(active_subprocesses, key=lambda v: v.depth, reverse=True):
+        count = None
+        while count is None or count > 0:
+            count = update_workflow(subprocess)
+        if subprocess.parent_task_id is not None:
+            task = workflow.get_task_from_id(subprocess.parent_task_id)
+            task.task_spec._update(task)
+    count = update_workflow(workflow)
+    return count > 0 or len(workflow.get_active_subprocesses()) > len(active_subprocesses)
+
+
+def ready_tasks(workflow) -> list:
+    """What `workflow.get_tasks(state=TaskState.READY)` gives (the READY tasks its iterator meets walking from the
+    workflow's root, depth first, into the subprocesses its tasks run), in that order, found in the task
+    dictionaries: each READY task is placed by its path from the root, and left out where the iterator would not
+    reach it."""
+    top = workflow.top_workflow
+    by_workflow = [top.tasks, *(sp.tasks for sp in top.subprocesses.values())]
+    if sum(len(tasks) for tasks in by_workflow) >= _ITERATOR_DEPTH:
+        return workflow.get_tasks(state=TaskState.READY)
+    found = [t for tasks in by_workflow for t in tasks.values() if t._state & TaskState.READY]
+    if not found:
+        return found
+    placed = []
+    for task in found:
+        path = _path_from(workflow.task_tree, task, top)
+        if path is not None:
+            placed.append((path, task))
+    if len(placed) > 1:
+        placed.sort(key=itemgetter(0))
+    return [task for _, task in placed]
+
+
+def _path_from(root, task, top) -> list[int] | None:
+    """Where SpiffWorkflow's depth-first iterator meets `task` walking from `root`, as a key that sorts in the
+    order it meets tasks: each step down is the child's position, or -1 into the subprocess a task runs (the
+    iterator visits it before the task's children). None when the iterator never gets there: it does not go below
+    a predicted task (MAYBE, LIKELY) that runs no subprocess."""
+    subprocesses = top.subprocesses
+    path: list[int] = []
+    current = task
+    while current is not root:
+        parent_id = current._parent
+        if parent_id is None:  # the root of a subprocess: go on from the task that runs it
+            runs = current.workflow
+            parent_id = getattr(runs, "parent_task_id", None)
+            if parent_id is None or subprocesses.get(parent_id) is not runs or runs.task_tree is not current:
+                return None
+            parent = _task_by_id(top, parent_id)
+            if parent is None:
+                return None
+            path.append(-1)
+        else:
+            parent = current.workflow.tasks.get(parent_id)
+            if parent is None or not (parent._state >= TaskState.FUTURE or parent.id in subprocesses):
+                return None
+            try:
+                path.append(parent._children.index(current.id))
+            except ValueError:
+                return None
+        current = parent
+    path.reverse()
+    return path
+
+
+def _task_by_id(top: BpmnWorkflow, task_id: UUID):
+    for tasks in (top.tasks, *(sp.tasks for sp in top.subprocesses.values())):
+        if task_id in tasks:
+            return tasks[task_id]
+    return None
+
+
+_LIBRARY_SET_STATE = Task._set_state  # SpiffWorkflow's own, kept for the test that compares the two
+_task_log = spiff_task.logger
+
+
+def _set_state_quietly(self, value: int) -> None:
+    """SpiffWorkflow 3.2.0's Task._set_state, but the log record (its message, the state's name, the task's extras)
+    is built only when the logger would emit it: built for nothing, it cost about a fifth of running the engine."""
+    if value != self.state:
+        elapsed = time.time() - self.last_state_change
+        self.last_state_change = time.time()
+        self._state = value
+        if _task_log.isEnabledFor(logging.INFO):
+            _task_log.info(
+                f"State changed to {TaskState.get_name(value)}",
+                extra=self.collect_log_extras({"elapsed": elapsed}),
+            )
+    elif _task_log.isEnabledFor(logging.DEBUG):
+        _task_log.debug(f"State set to {TaskState.get_name(value)}", extra=self.collect_log_extras())
+
+
+Task._set_state = _set_state_quietly
+
+_LIBRARY_UPDATE_WAITING_TASKS = Workflow.update_waiting_tasks
+
+
+def _update_waiting_tasks(self) -> None:
+    """SpiffWorkflow's Workflow.update_waiting_tasks, run after every task that completes: it walks the whole task
+    tree to update the WAITING tasks it meets, so with no task waiting (most of the time) it changes nothing and
+    the walk is skipped. (The walk changes the tree only through the waiting tasks it updates.)"""
+    if any(task._state & TaskState.WAITING for task in self.tasks.values()):
+        _LIBRARY_UPDATE_WAITING_TASKS(self)
+
+
+Workflow.update_waiting_tasks = _update_waiting_tasks
 
 
 def find_task(workflow: BpmnWorkflow, task_id: str | None):
@@ -309,6 +460,7 @@ __all__ = [
     "data_changed",
     "fail_completed",
     "decide_of",
+    "do_engine_steps",
     "element_id",
     "encoder_class",
     "encoder_mode",
@@ -321,6 +473,7 @@ __all__ = [
     "is_element",
     "plain_message",
     "predict",
+    "ready_tasks",
     "run_hook_of",
     "set_decide",
     "set_event_fired",

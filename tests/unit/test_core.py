@@ -4,11 +4,13 @@ hooks it overrides (and only those)."""
 from __future__ import annotations
 
 from typing import Any
+from uuid import RFC_4122, UUID
 
 from app.features import build_engine, default_features
 from processes.core import Engine, Feature, Step
 from processes.core.db import make_engine, make_session_factory
 from processes.core.feature import HOOKS, Hooks
+from processes.core.models import new_id
 from processes.expressions.script_engine import SandboxedScriptEngine
 from processes.instances import get_instance, instance_events, start_instance
 from tests.support.diagrams import process, service_task
@@ -85,3 +87,11 @@ def test_build_engine_wires_the_default_features_and_a_sandboxed_script_engine(d
     built = build_engine(make_session_factory(make_engine(db_url)))
     assert [type(f).__name__ for f in built.features] == [type(f).__name__ for f in default_features()]
     assert isinstance(built.script_engine, SandboxedScriptEngine)
+
+
+def test_new_ids_are_random_version_4_uuids_in_hex():
+    ids = {new_id() for _ in range(1000)}
+    assert len(ids) == 1000
+    for value in ids:
+        parsed = UUID(value)
+        assert (parsed.hex, parsed.version, parsed.variant) == (value, 4, RFC_4122)

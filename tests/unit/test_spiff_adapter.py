@@ -8,6 +8,7 @@ import gc
 import importlib
 import inspect
 import json
+import logging
 import pkgutil
 import re
 import weakref
@@ -102,6 +103,140 @@ def test_set_state_forces_a_state():
     spiff.set_state(task, TaskState.WAITING)
     assert task.state == TaskState.WAITING
     assert spiff.tasks_in(workflow, TaskState.READY) == []
+
+
+# -- running the engine ------------------------------------------------------------------------------------------
+
+# Parallel branches, one an embedded subprocess with parallel branches of its own and a script before them, so
+# that READY tasks lie at several depths, in two workflows, in an order the task dictionaries do not keep.
+BRANCHES = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="http://x">
+  <bpmn:process id="p" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f0" sourceRef="start" targetRef="fork"/>
+    <bpmn:parallelGateway id="fork"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="fork" targetRef="a"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="fork" targetRef="sub"/>
+    <bpmn:sequenceFlow id="f3" sourceRef="fork" targetRef="b"/>
+    <bpmn:userTask id="a"/>
+    <bpmn:subProcess id="sub">
+      <bpmn:startEvent id="s_start"/>
+      <bpmn:sequenceFlow id="s0" sourceRef="s_start" targetRef="s_script"/>
+      <bpmn:scriptTask id="s_script"><bpmn:script>y = 2</bpmn:script></bpmn:scriptTask>
+      <bpmn:sequenceFlow id="s1" sourceRef="s_script" targetRef="s_fork"/>
+      <bpmn:parallelGateway id="s_fork"/>
+      <bpmn:sequenceFlow id="s2" sourceRef="s_fork" targetRef="s_a"/>
+      <bpmn:sequenceFlow id="s3" sourceRef="s_fork" targetRef="s_b"/>
+      <bpmn:userTask id="s_a"/>
+      <bpmn:userTask id="s_b"/>
+      <bpmn:sequenceFlow id="s4" sourceRef="s_a" targetRef="s_join"/>
+      <bpmn:sequenceFlow id="s5" sourceRef="s_b" targetRef="s_join"/>
+      <bpmn:parallelGateway id="s_join"/>
+      <bpmn:sequenceFlow id="s6" sourceRef="s_join" targetRef="s_end"/>
+      <bpmn:endEvent id="s_end"/>
+    </bpmn:subProcess>
+    <bpmn:scriptTask id="b"><bpmn:script>x = 1</bpmn:script></bpmn:scriptTask>
+    <bpmn:sequenceFlow id="f4" sourceRef="b" targetRef="c"/>
+    <bpmn:userTask id="c"/>
+    <bpmn:sequenceFlow id="f5" sourceRef="a" targetRef="join"/>
+    <bpmn:sequenceFlow id="f6" sourceRef="sub" targetRef="join"/>
+    <bpmn:sequenceFlow id="f7" sourceRef="c" targetRef="join"/>
+    <bpmn:parallelGateway id="join"/>
+    <bpmn:sequenceFlow id="f8" sourceRef="join" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>"""
+
+
+def _branches() -> BpmnWorkflow:
+    parser = BpmnParser()
+    parser.add_bpmn_str(BRANCHES.encode())
+    return BpmnWorkflow(parser.get_spec("p"), parser.get_subprocess_specs("p"))
+
+
+def _states(workflow: BpmnWorkflow) -> list[tuple[str, str]]:
+    tasks = [*workflow.tasks.values(), *(t for sp in workflow.subprocesses.values() for t in sp.tasks.values())]
+    return sorted((t.task_spec.name, TaskState.get_name(t.state)) for t in tasks)
+
+
+def _element_ids(tasks) -> list[str | None]:
+    return [spiff.element_id(t) for t in tasks]
+
+
+def test_ready_tasks_are_the_librarys_in_its_order():
+    workflow = _branches()
+    spiff.do_engine_steps(workflow, lambda task: None)
+    expected = workflow.get_tasks(state=TaskState.READY)
+    assert sorted(_element_ids(expected)) == ["a", "c", "s_a", "s_b"]
+    assert spiff.ready_tasks(workflow) == expected
+    (subprocess,) = workflow.subprocesses.values()
+    assert spiff.ready_tasks(subprocess) == subprocess.get_tasks(state=TaskState.READY)
+    assert _element_ids(spiff.ready_tasks(subprocess)) == ["s_a", "s_b"]
+
+
+def test_do_engine_steps_runs_what_the_library_runs_in_its_order():
+    def run_to_the_end(workflow: BpmnWorkflow, engine_steps) -> list[str]:
+        ran: list[str] = []
+        engine_steps(workflow, lambda task: ran.append(task.task_spec.name))
+        while not workflow.is_completed():  # work the user tasks, then run on
+            for task in workflow.get_tasks(state=TaskState.READY, manual=True):
+                task.run()
+            engine_steps(workflow, lambda task: ran.append(task.task_spec.name))
+        return ran
+
+    ours, theirs = _branches(), _branches()
+    ran_ours = run_to_the_end(ours, spiff.do_engine_steps)
+    ran_theirs = run_to_the_end(theirs, lambda wf, done: wf.do_engine_steps(did_complete_task=done))
+    assert ran_ours == ran_theirs
+    assert "end" in ran_ours
+    assert _states(ours) == _states(theirs)
+
+
+def test_state_changes_are_logged_as_the_library_logs_them(caplog):
+    caplog.set_level(logging.INFO, logger="spiff.task")
+    ours, theirs = started(USER_TASK), started(USER_TASK)
+    caplog.clear()
+    spiff._set_state_quietly(the_step(ours), TaskState.WAITING)
+    spiff._LIBRARY_SET_STATE(the_step(theirs), TaskState.WAITING)
+    mine, library = (r for r in caplog.records if r.name == "spiff.task")
+    assert mine.getMessage() == library.getMessage() == "State changed to WAITING"
+    assert (mine.task_spec, mine.state, mine.task_type) == (library.task_spec, library.state, library.task_type)
+    assert the_step(ours).state == the_step(theirs).state == TaskState.WAITING
+
+
+def test_state_changes_build_no_log_record_while_the_logger_is_off(monkeypatch):
+    workflow = started(USER_TASK)
+
+    def no_extras(*args, **kwargs):
+        raise AssertionError("a log record was built for a logger that is off")
+
+    monkeypatch.setattr(type(the_step(workflow)), "collect_log_extras", no_extras)
+    logger = logging.getLogger("spiff.task")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        the_step(workflow).run()
+    finally:
+        logger.setLevel(level)
+    assert the_step(workflow).state == TaskState.COMPLETED
+
+
+def test_waiting_tasks_are_looked_for_only_while_a_task_waits(monkeypatch):
+    walks: list[BpmnWorkflow] = []
+
+    def library_walk(workflow) -> None:
+        walks.append(workflow)
+
+    monkeypatch.setattr(spiff, "_LIBRARY_UPDATE_WAITING_TASKS", library_walk)
+    plain = started(USER_TASK)
+    the_step(plain).run()  # nothing waits: the end event follows at once
+    assert walks == []
+    branches = _branches()
+    spiff.do_engine_steps(branches, lambda task: None)
+    assert walks == []  # the branches run up to their user tasks: nothing waits yet
+    user_task = next(t for t in branches.get_tasks(state=TaskState.READY) if spiff.element_id(t) == "a")
+    user_task.run()  # its branch reaches the join, which waits for the others
+    assert branches in walks
 
 
 # -- internal data and events ------------------------------------------------------------------------------------
