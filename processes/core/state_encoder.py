@@ -1,18 +1,18 @@
 """The instance state's JSON text, made without serializing again what cannot have changed.
 
-Every engine step saves the whole workflow, and most of its tasks are finished (COMPLETED or CANCELLED): they came
-out identical at the previous save. Serializing them (SpiffWorkflow's TaskConverter, then JSON) was about half of the
-state's cost (issue #18), so the encoder keeps, on the workflow object, each finished task's JSON fragment with what
-it was made from, and reuses the fragment while all of that is unchanged:
-- the task object itself, its state, last state change and `triggered` flag;
+Every engine step saves the whole workflow, and most of its tasks (all finished ones, most predicted ones) come out
+identical to the previous save. Serializing them again (SpiffWorkflow's TaskConverter, then JSON) was most of the
+state's cost (issue #18), so the encoder keeps, on the workflow object, each task's JSON fragment with what it was
+made from, and reuses the fragment while all of that is unchanged:
+- the task object itself, its spec, state, last state change and `triggered` flag;
 - its children (a finished task still gains children: a reset, a feature adding one);
 - its internal data (features keep ledgers and flags on the finished root task);
-- its data and its parent's data, compared by value with copies taken when the fragment was made: SpiffWorkflow's
-  DeepMerge shares nested lists and dicts between a task's data and its children's, so a script in a running task
-  can change a finished task's data in place.
+- what is written of its data: its changes against its parent's data, compared by value with a copy taken when the
+  fragment was made. SpiffWorkflow's DeepMerge shares nested lists and dicts between a task's data and its
+  children's, so a script in a running task can change a finished task's data in place.
 The text is the same as SpiffWorkflow's converters give (tests/unit/test_state_encoder.py compares them at every save
-of the shipped and conformance diagrams); what is left out of the comparison (one value changed in place into an
-equal value of another type, 1 into 1.0 or True) is not something orderflow or SpiffWorkflow does.
+of the shipped and conformance diagrams). Not seen: a value changed in place into an equal value of another type
+(1 into 1.0 or True); nothing in orderflow or SpiffWorkflow does that to a task that has gone on.
 
 JSON is written by orjson (about 10 times faster than the standard library's encoder). It writes some values the
 standard library does not (a uuid.UUID as a plain string; SpiffWorkflow's own encoder wrote {"typename": "UUID"}) and
