@@ -80,20 +80,18 @@ class StateSerializer:
         return spec, subprocess_specs
 
     def dump_state(self, workflow: BpmnWorkflow) -> str:
-        """The state's JSON text. Finished tasks' JSON is reused from this workflow object's previous save
-        (processes/core/state_encoder.py); the text is the same as `full_state` gives."""
+        """The state's JSON text (processes/core/state_encoder.py), the same as `full_state` gives."""
         form = state_encoder.saved_form(workflow)
         if not form.plain:
             with spiff.encoder_mode(self.registry):
                 try:
                     return self.encoder.encode(workflow, form, STATE_FORMAT)
                 except state_encoder.EncodeError:
-                    form.plain, form.tasks = True, {}
+                    form.plain = True
         return self.plain_state(workflow)  # raises what the standard library raises for a value that is not data
 
     def full_state(self, workflow: BpmnWorkflow) -> str:
-        """The state's JSON text from SpiffWorkflow's converters, every task serialized (what `dump_state` must
-        equal)."""
+        """The state's JSON text from SpiffWorkflow's converters (what `dump_state` must equal)."""
         with spiff.encoder_mode(self.registry):
             dct = self._workflow_converter.to_dict(workflow)
             dct["format"] = STATE_FORMAT
