@@ -37,7 +37,7 @@ ACTIVE_STATES = TaskState.READY | TaskState.STARTED | TaskState.WAITING | TaskSt
 INSTANCE_FACTS = "orderflow_instance"  # {"processInstanceId", "businessKey"}: what JUEL's `execution` sees
 DECIDE = "orderflow_decide"  # how a business rule task asks for a decision: (task, key) -> outcome
 # What orderflow keeps on a workflow object for as long as it lives (never serialized).
-SAVED = "orderflow_saved"  # processes/core/state_encoder.py's serialized forms of the workflow's finished tasks
+SAVED = "orderflow_saved"  # processes/core/state_encoder.py's SavedForm: task ids as text, how the state is written
 
 
 class NoOpTask(NoneTask):
@@ -336,11 +336,11 @@ __all__ = [
     "fire_due_timers",
     "instances",
     "is_element",
+    "keep_saved_form",
     "plain_message",
     "predict",
     "run_hook_of",
     "saved_form",
-    "keep_saved_form",
     "set_decide",
     "set_event_fired",
     "set_state",
