@@ -5,11 +5,10 @@ each task id turned into text several times) and the standard library's encoder 
 (issue #18). This writes the same dictionaries directly, turns each task id into text once per workflow object, and
 encodes with orjson: on the shipped order about 0.14 ms per save instead of 0.34 ms.
 
-Reusing the JSON of finished tasks from the previous save was built and measured (branch
-perfstate-fragment-cache-experiment) and did not pay: it has to check that what a finished task writes is unchanged,
-and SpiffWorkflow's DeepMerge shares nested lists and dicts between a task's data and its children's, so a script in
-a running task can change a finished task's data in place. That check is the task's changes against its parent's
-data, which is most of what serializing the task costs.
+Reusing the JSON of finished tasks from the previous save was built and measured, and did not pay: it has to check
+that what a finished task writes is unchanged, and SpiffWorkflow's DeepMerge shares nested lists and dicts between a
+task's data and its children's, so a script in a running task can change a finished task's data in place. That check
+is the task's changes against its parent's data, which is most of what serializing the task costs.
 
 tests/unit/test_state_encoder.py compares the text with SpiffWorkflow's converters at every save of the shipped and
 conformance diagrams. orjson writes some values the standard library does not (a uuid.UUID as plain text, where
@@ -19,7 +18,6 @@ and a state orjson refuses is written by the standard library, as before (StateS
 
 from __future__ import annotations
 
-import json
 from types import ModuleType
 from typing import Any
 from uuid import UUID
@@ -28,7 +26,7 @@ import orjson
 from SpiffWorkflow.bpmn.serializer.default.workflow import TaskConverter
 from SpiffWorkflow.task import Task
 
-from processes.core import spiff
+from processes.core import json_columns, spiff
 
 # datetime and dataclasses go to `default` (SpiffWorkflow's registry converts them), not orjson's own format.
 OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
@@ -163,9 +161,6 @@ def _text(ids: dict[UUID, str], task_id: UUID) -> str:
 
 
 def loads(text: str | bytes) -> tuple[Any, bool]:
-    """The state's JSON, and whether it needs the standard library to be written back the same: orjson refuses
-    NaN and Infinity (states saved before orjson may hold them), lone surrogates and integers over 64 bits."""
-    try:
-        return orjson.loads(text), False
-    except orjson.JSONDecodeError:
-        return json.loads(text), True
+    """The state's JSON, and whether it needs the standard library to be written back the same (NaN saved before
+    orjson, integers over 64 bits: processes/core/json_columns.py)."""
+    return json_columns.read(text)

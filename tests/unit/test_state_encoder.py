@@ -173,16 +173,29 @@ def test_a_script_making_nan_fails_its_element_instead_of_saving_null(engine: En
     assert "ratio" in view["incidents"][0]["message"] and "not data" in view["incidents"][0]["message"]
 
 
+def _reload(engine: Engine, instance_id: str, state: str):
+    """The workflow read back from a state text, as a step that misses the cache reads it."""
+    with engine.read_session() as session:
+        definition_id = session.scalar(select(ProcessInstance.definition_id).where(ProcessInstance.id == instance_id))
+        spec, subprocess_specs = engine.spec_for(session, definition_id)
+    return engine.serializer.load_state(state, spec, subprocess_specs)
+
+
 def test_a_state_saved_with_nan_before_orjson_keeps_it(engine: Engine) -> None:
     deploy(engine, [process("shared", SHARED)])
-    started = start_instance(engine, "shared", variables={}, business_key="OLD-1")
-    dct = json.loads(_state(engine, started.instance["id"]))
+    instance_id = start_instance(engine, "shared", variables={}, business_key="OLD-1").instance["id"]
+    dct = json.loads(_state(engine, instance_id))
     dct["data"] = {"ratio": math.nan}  # as the standard library wrote it: NaN
-    with engine.read_session() as session:
-        definition_id = session.scalar(
-            select(ProcessInstance.definition_id).where(ProcessInstance.id == started.instance["id"])
-        )
-        spec, subprocess_specs = engine.spec_for(session, definition_id)
-    workflow = engine.serializer.load_state(json.dumps(dct), spec, subprocess_specs)
+    workflow = _reload(engine, instance_id, json.dumps(dct))
     assert math.isnan(workflow.data["ratio"])
     assert '"ratio":NaN' in engine.serializer.dump_state(workflow)
+
+
+def test_an_integer_over_64_bits_keeps_every_digit(engine: Engine) -> None:
+    big = 123456789012345678901234567890  # orjson would read it as a float
+    deploy(engine, [process("shared", SHARED)])
+    instance_id = start_instance(engine, "shared", variables={"big": big}, business_key="BIG-1").instance["id"]
+    assert get_instance(engine, instance_id)["variables"]["big"] == big
+    workflow = _reload(engine, instance_id, _state(engine, instance_id))
+    kept = [task.data["big"] for task in workflow.tasks.values() if "big" in task.data]
+    assert kept and all(type(value) is int and value == big for value in kept)
