@@ -19,6 +19,8 @@ from sqlalchemy.engine import Engine as SqlEngine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from processes.core import json_columns
+
 SYNCHRONOUS_LEVELS = ("GROUP", "FULL", "NORMAL")
 BUSY_TIMEOUT_MS = 30_000
 # How often a write transaction that SQLite still answers "database is locked" is begun again, and the first pause.
@@ -282,6 +284,8 @@ def begin_with_retries(begin):
 
 
 def make_engine(url: str, synchronous: str = "GROUP", **options) -> SqlEngine:
+    options.setdefault("json_serializer", json_columns.dumps)
+    options.setdefault("json_deserializer", json_columns.loads)
     if url.startswith("sqlite"):
         options.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
     else:

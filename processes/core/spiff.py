@@ -49,6 +49,8 @@ ACTIVE_STATES = TaskState.READY | TaskState.STARTED | TaskState.WAITING | TaskSt
 # What orderflow keeps on a workflow object for the length of one step (never serialized).
 INSTANCE_FACTS = "orderflow_instance"  # {"processInstanceId", "businessKey"}: what JUEL's `execution` sees
 DECIDE = "orderflow_decide"  # how a business rule task asks for a decision: (task, key) -> outcome
+# What orderflow keeps on a workflow object for as long as it lives (never serialized).
+SAVED = "orderflow_saved"  # processes/core/state_encoder.py's SavedForm: task ids as text, how the state is written
 
 
 class NoOpTask(NoneTask):
@@ -447,6 +449,20 @@ def encoder_class(serializer) -> type:
     return serializer._encoder_cls
 
 
+def child_ids(task) -> list[UUID]:
+    """The ids of the task's children, as SpiffWorkflow keeps them (the list itself: read it, never change it)."""
+    return task._children
+
+
+def saved_form(workflow: BpmnWorkflow) -> Any:
+    """What the state encoder kept on this workflow object since it was made or loaded, or None."""
+    return getattr(workflow, SAVED, None)
+
+
+def keep_saved_form(workflow: BpmnWorkflow, form: Any) -> None:
+    setattr(workflow, SAVED, form)
+
+
 __all__ = [
     "ACTIVE_STATES",
     "NoOpTask",
@@ -455,6 +471,7 @@ __all__ = [
     "add_child",
     "align_timers",
     "add_input",
+    "child_ids",
     "copy_task_attrs",
     "create_event_task",
     "data_changed",
@@ -471,10 +488,12 @@ __all__ = [
     "fire_due_timers",
     "instances",
     "is_element",
+    "keep_saved_form",
     "plain_message",
     "predict",
     "ready_tasks",
     "run_hook_of",
+    "saved_form",
     "set_decide",
     "set_event_fired",
     "set_state",

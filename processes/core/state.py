@@ -18,9 +18,10 @@ from SpiffWorkflow.bpmn.specs.defaults import ServiceTask
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
 from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
 
-from processes.core import spiff
+from processes.core import spiff, state_encoder
 from processes.core.feature import Feature
 from processes.core.spiff import NoOpTask
+from processes.core.state_encoder import SavedForm, StateEncoder
 
 STATE_FORMAT = 1  # orderflow's own envelope around SpiffWorkflow's format 1.5
 
@@ -62,6 +63,7 @@ class StateSerializer:
         # Registering replaces SpiffWorkflow's converter for BpmnWorkflow; we keep a handle to call restore().
         self._workflow_converter = StatelessSpecWorkflowConverter(BpmnWorkflow, self.registry)
         self.serializer = BpmnWorkflowSerializer(self.registry)
+        self.encoder = StateEncoder(self.registry)
 
     def dump_spec(self, spec, subprocess_specs: dict) -> str:
         return json.dumps(
@@ -78,14 +80,37 @@ class StateSerializer:
         return spec, subprocess_specs
 
     def dump_state(self, workflow: BpmnWorkflow) -> str:
+        """The state's JSON text (processes/core/state_encoder.py), the same as `full_state` gives."""
+        form = state_encoder.saved_form(workflow)
+        if not form.plain:
+            with spiff.encoder_mode(self.registry):
+                try:
+                    return self.encoder.encode(workflow, form, STATE_FORMAT)
+                except state_encoder.EncodeError:
+                    form.plain = True
+        return self.plain_state(workflow)  # raises what the standard library raises for a value that is not data
+
+    def full_state(self, workflow: BpmnWorkflow) -> str:
+        """The state's JSON text from SpiffWorkflow's converters (what `dump_state` must equal)."""
+        with spiff.encoder_mode(self.registry):
+            dct = self._workflow_converter.to_dict(workflow)
+            dct["format"] = STATE_FORMAT
+            return self.encoder.dumps(dct).decode()
+
+    def plain_state(self, workflow: BpmnWorkflow) -> str:
+        """The state's JSON text written by the standard library, as before orjson: for states orjson refuses or
+        would not write back the same (NaN)."""
         with spiff.encoder_mode(self.registry):
             dct = self._workflow_converter.to_dict(workflow)
             dct["format"] = STATE_FORMAT
             return json.dumps(dct, cls=spiff.encoder_class(self.serializer), separators=(",", ":"))
 
     def load_state(self, state_json: str, spec, subprocess_specs: dict) -> BpmnWorkflow:
-        dct = json.loads(state_json)
-        return self._workflow_converter.restore(dct, spec, subprocess_specs)
+        dct, plain = state_encoder.loads(state_json)
+        workflow = self._workflow_converter.restore(dct, spec, subprocess_specs)
+        if plain:
+            spiff.keep_saved_form(workflow, SavedForm(plain=True))
+        return workflow
 
 
 def _mutates_spec(spec, subprocess_specs: dict) -> bool:

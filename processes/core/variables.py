@@ -29,7 +29,9 @@ class UnsavableVariable(OrderflowError):
 
 
 def _size(value: Any) -> int:
-    return len(json.dumps(value, separators=(",", ":")))
+    # NaN and Infinity are not JSON: the state's encoder (orjson) would save them as null, PostgreSQL refuses them in
+    # the variables column, and the REST API refuses them in requests. Refused here, so nothing turns into null.
+    return len(json.dumps(value, separators=(",", ":"), allow_nan=False))
 
 
 def problem_with(values: Mapping[str, Any]) -> tuple[str, str] | None:
