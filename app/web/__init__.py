@@ -57,6 +57,20 @@ class SessionInterface(SecureCookieSessionInterface):
         forwarded = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
         return bool(super().get_cookie_secure(app) or request.is_secure or forwarded == "https")
 
+    # REST calls carry no session cookie and leave the session alone; Flask's answers for that case, without
+    # building the signing serializer and the cookie settings on every call (they showed in the server's profile).
+    def open_session(self, app, request):
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
+
+    def save_session(self, app, session, response) -> None:
+        if not session and not session.modified:
+            if session.accessed:
+                response.vary.add("Cookie")
+            return
+        super().save_session(app, session, response)
+
 
 def _security_headers(response: Response) -> Response:
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
