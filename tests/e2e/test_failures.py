@@ -90,7 +90,8 @@ def test_exhausted_retries_become_incidents_that_a_bulk_retry_clears(payments: S
     mine = [i["id"] for i in incidents if i["instanceId"] in ids]
     assert len(mine) == 3
     health = payments.get("/health").json()
-    assert health["checks"]["systems"]["systems"]["payment"]["circuit"] == "open"  # 9 failures in a row
+    # 9 failures in a row tripped it; on a loaded machine its 0.5 s cool-down may already be over (half-open).
+    assert health["checks"]["systems"]["systems"]["payment"]["circuit"] in ("open", "half-open")
     control(sandbox_url, outage=False)
     time.sleep(0.6)  # the circuit's cool-down: the next call is its trial
     batch = payments.post("/incidents/retry", json={"ids": mine})
