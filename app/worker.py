@@ -86,7 +86,14 @@ def worker_services():
             if config["ORDERFLOW_LOG_FORMAT"] == "json" and not logs.ON:
                 logs.configure()  # `celery -A app.worker worker` started it without `orderflow worker`
             config["ORDERFLOW_EMBEDDED_WORKERS"] = False
-            sql_engine = make_engine(config["SQLALCHEMY_DATABASE_URI"], config["ORDERFLOW_SQLITE_SYNCHRONOUS"])
+            # No ping before each use of a pooled connection: on PostgreSQL each ping is a round trip and a
+            # transaction of its own, 2 of the 6 commits per order in a worker (bench (c)). A connection that died
+            # meanwhile (PostgreSQL restarted) fails its first statement instead, and SQLAlchemy then drops every
+            # older connection of the pool; what was running is retried: a claim at once (`claim_job`), a report
+            # while its lease lasts (`JobService._report`), a sweep at its next round.
+            sql_engine = make_engine(
+                config["SQLALCHEMY_DATABASE_URI"], config["ORDERFLOW_SQLITE_SYNCHRONOUS"], pool_pre_ping=False
+            )
             services = build_services(sql_engine, config)
             # The next job of an order runs here, right after the job that made it (processes/jobs/chain.py).
             services.engine.dispatcher = JobChain(services.engine.dispatcher, worker_id, services.connectors.topics())

@@ -289,7 +289,7 @@ def make_engine(url: str, synchronous: str = "GROUP", **options) -> SqlEngine:
     if url.startswith("sqlite"):
         options.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
     else:
-        options.update(postgres_options())
+        options = {**postgres_options(), **options}  # the caller's choice wins (a worker pings no connection)
     return configure(create_engine(url, **options), synchronous)
 
 

@@ -195,10 +195,13 @@ class Statement:
 
 def _raise_wrapped(connection: Connection, sql: str, arguments: Any, error: Exception, cursor: Any, many: bool) -> None:
     """Raise a driver error as `Connection.execute` would: SQLAlchemy's wrapper around it, and a connection found
-    dead invalidated (so the pool does not hand it out again)."""
+    dead invalidated with the pool's older ones (so the pool does not hand them out again)."""
     dialect = connection.dialect
     disconnected = dialect.is_disconnect(error, connection.connection.dbapi_connection, cursor)
     if disconnected:
+        # As SQLAlchemy does: the database went away for every connection of the pool opened before, not only
+        # this one; the pool reconnects them on their next use (so a caller's single retry gets a live one).
+        connection.engine.pool._invalidate(connection.connection, error)
         connection.invalidate(error)
     raise DBAPIError.instance(
         sql,

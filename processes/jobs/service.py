@@ -241,8 +241,17 @@ class JobService:
         if topics is not None:
             topics = sorted(set(topics))
             values.update((f"topic_{n}", topic) for n, topic in enumerate(topics))
-        with self.engine.write_connection() as connection:
-            row = _claim_statement(None if topics is None else len(topics)).first(connection, values)
+        statement = _claim_statement(None if topics is None else len(topics))
+        try:
+            with self.engine.write_connection() as connection:
+                row = statement.first(connection, values)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            # A pooled connection that died while idle (the database restarted; workers do not ping before
+            # use): the pool has dropped it and its like, and nothing was claimed. Once more, on a new one.
+            with self.engine.write_connection() as connection:
+                row = statement.first(connection, values)
         if row is None:
             return None
         return ClaimedJob(

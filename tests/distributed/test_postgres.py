@@ -408,3 +408,43 @@ def test_racing_schedulers_start_one_instance_per_timer_tick(engine: Engine) -> 
     with engine.read_session() as session:
         keys = list(session.scalars(query))
     assert len(keys) == 5 and len(set(keys)) == 5  # five ticks, one instance each
+
+
+def test_claim_after_the_pools_connections_died_takes_the_job(sql_engine: SqlEngine) -> None:
+    """A worker pings no pooled connection before use: after the database dropped them all (a restart), the next
+    claim still takes its job, on a new connection, instead of failing its broker message."""
+    worker_sql = make_engine(
+        URL,
+        connect_args={"options": f"-csearch_path={_schema_of(sql_engine)}", "connect_timeout": CONNECT_TIMEOUT},
+        pool_pre_ping=False,
+    )
+    try:
+        engine = build_engine(make_session_factory(worker_sql), settings=EngineSettings(lease_seconds=30))
+        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+        with worker_sql.begin() as connection:
+            connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        deploy(engine, [process("svc", service_task())])
+        start_instance(engine, "svc", business_key="ORDER-1")
+        [ready] = job_rows(engine, status="ready")
+        pooled = [worker_sql.connect() for _ in range(3)]  # three connections in the pool, all of them to drop
+        pids = [c.exec_driver_sql("SELECT pg_backend_pid()").scalar() for c in pooled]
+        for connection in pooled:
+            connection.rollback()
+            connection.close()
+        with sql_engine.connect() as admin:
+            terminate = text("SELECT pg_terminate_backend(pid) FROM unnest(CAST(:pids AS int[])) AS pid")
+            admin.execute(terminate, {"pids": pids})
+            admin.commit()
+
+        claimed = JobService(engine).claim_job("w1", ready.id)
+
+        assert claimed is not None and claimed.business_key == "ORDER-1"
+        [row] = job_rows(engine)
+        assert (row.status, row.locked_by) == ("locked", "w1")
+    finally:
+        worker_sql.dispose()
+
+
+def _schema_of(sql_engine: SqlEngine) -> str:
+    with sql_engine.connect() as connection:
+        return connection.exec_driver_sql("SELECT current_schema()").scalar()
