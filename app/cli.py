@@ -70,6 +70,7 @@ def serve() -> None:
     from waitress import create_server
 
     from . import create_app
+    from .collector import settle_after_start_up
     from .config import from_environment
     from .setup import prepare
 
@@ -96,6 +97,8 @@ def serve() -> None:
             click.echo(f"API token (development default, set ORDERFLOW_API_TOKEN to change): {DEV_TOKEN}")
         click.echo(f"orderflow listening on http://{host}:{port} (API docs: http://{host}:{port}/api/v1/docs)")
         sys.stdout.flush()
+        # Start-up objects live as long as the process: out of the collector's way before the first order.
+        settle_after_start_up()
         server.run()
     finally:
         if sandbox is not None:

@@ -29,6 +29,7 @@ from processes.jobs.broker import (
 )
 from processes.jobs.chain import JobChain
 
+from .collector import settle_after_start_up
 from .config import from_environment
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,9 @@ def _load_before_forking(**_kwargs: Any) -> None:
     forked from it start with them loaded (the FEEL grammar alone takes about a second to build), instead of each
     paying for it in its first job."""
     from . import services  # noqa: F401
+
+    # Frozen before the fork: the collector never writes to these objects, so the pool processes keep sharing them.
+    settle_after_start_up()
 
 
 @signals.worker_process_init.connect
@@ -98,6 +102,8 @@ def worker_services():
             # The next job of an order runs here, right after the job that made it (processes/jobs/chain.py).
             services.engine.dispatcher = JobChain(services.engine.dispatcher, worker_id, services.connectors.topics())
             _services = services
+            # What this process built to run jobs lives as long as it does: out of the collector's way.
+            settle_after_start_up()
         return _services
 
 

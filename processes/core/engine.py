@@ -29,6 +29,7 @@ from processes.core.feature import Feature, Hooks
 from processes.core.models import (
     ACTIVE_JOB_STATUSES,
     COMPLETED,
+    ENDED_STATUSES,
     INCIDENT,
     JOB_CANCELLED,
     JOB_HELD,
@@ -282,7 +283,7 @@ class Engine:
         cache: list = []
         # The workflow goes back to the cache before the writer lock is released: the next step of this
         # instance (a parallel job's result) may be waiting for the lock, and would deserialize it otherwise.
-        with self.write_connection(lambda: self.workflows.put(*cache)) as connection:
+        with self.write_connection(lambda: cache and self.workflows.put(*cache)) as connection:
             if create is not None:
                 instance, workflow = create(connection)
             else:
@@ -312,7 +313,10 @@ class Engine:
             except BaseException:
                 self.workflows.discard(instance.id)
                 raise
-            cache[:] = [instance.id, instance.revision, step.workflow]  # a command may rebuild it (a migration)
+            # An ended instance takes no more steps (almost never: an operator's repair): its workflow would only sit
+            # in the cache, a few thousand objects that every full garbage collection walks (app/collector.py).
+            if instance.status not in ENDED_STATUSES:
+                cache[:] = [instance.id, instance.revision, step.workflow]  # a command may rebuild it (a migration)
         if step.new_jobs:
             self.dispatcher.dispatch(step.new_jobs, new_order=create is not None)
         if step.leased_jobs:
