@@ -1,6 +1,7 @@
 """`make bench`: orderflow end to end against plain SpiffWorkflow on the same diagram, and what each order costs.
 
-(a) plain SpiffWorkflow runs bpmn/order_fulfillment.bpmn in memory, completing the service tasks inline;
+(a) plain SpiffWorkflow runs bpmn/order_fulfillment.bpmn in memory, completing the service tasks inline, in a
+    process of its own that loads none of orderflow (bench/plain.py);
 (b) orderflow runs orders end to end: REST starts, jobs through the embedded runner, the sandbox payment and
     warehouse systems over HTTP, SQLite on disk (the default group commit), until every order is completed.
     (a) and (b) alternate over several rounds; the ratio b/a is the median of the rounds' ratios.
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import platform
 import random
@@ -42,16 +42,13 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
-from SpiffWorkflow.bpmn import BpmnWorkflow
-from SpiffWorkflow.camunda.parser import CamundaParser
-from SpiffWorkflow.task import TaskState
 
 ROOT = Path(__file__).resolve().parents[1]
 DIAGRAM = ROOT / "bpmn" / "order_fulfillment.bpmn"
 RESULTS = ROOT / "bench" / "results"
 sys.path.insert(0, str(ROOT))
 
-from app.simulate import make_order, percentile, simulate  # noqa: E402
+from app.simulate import percentile, simulate  # noqa: E402
 from bench import measure  # noqa: E402
 from bench.decisions import decision_speed  # noqa: E402
 from bench.monitoring import monitoring_speed  # noqa: E402
@@ -89,33 +86,11 @@ class Skipped(Exception):
 
 
 def plain_spiffworkflow(seconds: float) -> dict:
-    """Orders per second of SpiffWorkflow alone for about `seconds`: spec parsed once, no persistence, no HTTP."""
-    logging.getLogger("spiff").setLevel(logging.WARNING)
-    parser = CamundaParser()
-    parser.add_bpmn_file(str(DIAGRAM))
-    spec, subprocess_specs = parser.get_spec("order_fulfillment"), parser.get_subprocess_specs("order_fulfillment")
-    rng = random.Random(7)
-    variables = [make_order(rng) for _ in range(200)]
-    orders, started, cpu = 0, time.perf_counter(), time.process_time()
-    while time.perf_counter() - started < seconds:
-        for order in variables:
-            workflow = BpmnWorkflow(spec, subprocess_specs)
-            for task in workflow.get_tasks(state=TaskState.READY):
-                task.data.update(order)
-            workflow.do_engine_steps()
-            while not workflow.is_completed():
-                for task in workflow.get_tasks(state=TaskState.STARTED):
-                    task.data[f"{task.task_spec.bpmn_id}_result"] = "ok"
-                    task.complete()
-                workflow.do_engine_steps()
-        orders += len(variables)
-    elapsed = time.perf_counter() - started
-    return {
-        "orders": orders,
-        "seconds": round(elapsed, 3),
-        "ordersPerSecond": round(orders / elapsed, 1),
-        "cpuMsPerOrder": round((time.process_time() - cpu) * 1000 / orders, 2),
-    }
+    """(a): SpiffWorkflow alone, in a fresh process that loads none of orderflow's engine (bench/plain.py says why)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.plain", str(seconds)], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 _ports_taken: set[int] = set()
