@@ -28,7 +28,7 @@ from processes.core.models import (
     utcnow,
 )
 from processes.core.pages import page_of
-from processes.core.records import READ_INSTANCE, InstanceRecord
+from processes.core.records import INSTANCE_COLUMNS, READ_INSTANCE, InstanceRecord
 from processes.core.spiff import tasks_in
 from processes.core.statements import Statement
 from processes.core.step import Step
@@ -286,7 +286,7 @@ def list_instances(
     per_page: int = 50,
 ) -> dict[str, Any]:
     # By column, without the serialized state (the largest column, which no list shows): clients poll these.
-    query = select(*(c for c in ProcessInstance.__table__.c if c.key != "state"))
+    query = select(*INSTANCE_COLUMNS)
     if status:
         query = query.where(ProcessInstance.status == status)
     if process_key:

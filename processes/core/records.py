@@ -109,8 +109,10 @@ class InstanceRecord(Record):
 
 
 _instances = ProcessInstance.__table__
-# Everything but the state, locked: a step that finds the workflow in its cache never reads the state.
-_READ_INSTANCE = select(*[c for c in _instances.c if c.name != "state"]).where(_instances.c.id == bindparam("id"))
+# Every column but the serialized state (the largest): no view shows it, and a step that finds the workflow in its
+# cache never reads it.
+INSTANCE_COLUMNS = tuple(c for c in _instances.c if c.name != "state")
+_READ_INSTANCE = select(*INSTANCE_COLUMNS).where(_instances.c.id == bindparam("id"))
 LOCK_INSTANCE = Statement(_READ_INSTANCE.with_for_update())
 READ_INSTANCE = Statement(_READ_INSTANCE)  # the same, unlocked: what an instance's view shows
 INSTANCE_STATE = Statement(select(_instances.c.state).where(_instances.c.id == bindparam("id")))
