@@ -65,45 +65,133 @@ def _start_sandbox(sandbox_url: str, port: int) -> subprocess.Popen | None:
 
 @main.command()
 def serve() -> None:
-    """Prepare the database (migrations, shipped workflows, demo users), then run the server: REST API, embedded
-    workers and (by default) the sandbox systems."""
-    from waitress import create_server
-
-    from . import create_app
-    from .collector import settle_after_start_up
+    """Prepare the database (migrations, shipped workflows, demo people), then run the server: REST API, embedded
+    workers and (by default) the sandbox systems, in ORDERFLOW_PROCESSES engine processes on one port."""
     from .config import from_environment
-    from .setup import prepare
+    from .serving import ProcessesSettingError, process_count
 
     config = from_environment()
     logs.configure()  # plain lines, or JSON lines with ORDERFLOW_LOG_FORMAT=json
     logging.getLogger("spiff").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        processes = process_count(config["ORDERFLOW_PROCESSES"])
+    except ProcessesSettingError as exc:
+        raise click.ClickException(str(exc)) from exc
     sandbox = None
     if config["ORDERFLOW_SANDBOX"]:
         sandbox = _start_sandbox(config["ORDERFLOW_SANDBOX_URL"], config["ORDERFLOW_SANDBOX_PORT"])
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # run the finally below on `kill`
     try:
-        app = create_app()
-        prepare(app)  # once, before serving: migrations, the shipped workflows, the demo people
-        services = app.extensions["orderflow"]
-        services.start_workers()
-        host = config["ORDERFLOW_HOST"]
-        # Long polls of external workers (Camunda's fetchAndLock, job activation) wait on threads of their own, so
-        # they never take the threads the rest of the API answers on.
-        threads = 8 + config["ORDERFLOW_LONG_POLLS"]
-        server = create_server(app, host=host, port=config["ORDERFLOW_PORT"], threads=threads, ident="orderflow")
-        port = server.effective_port  # the real one when ORDERFLOW_PORT=0 (tests)
-        if config["ORDERFLOW_USING_DEV_TOKEN"]:
-            click.echo(f"API token (development default, set ORDERFLOW_API_TOKEN to change): {DEV_TOKEN}")
-        click.echo(f"orderflow listening on http://{host}:{port} (API docs: http://{host}:{port}/api/v1/docs)")
-        sys.stdout.flush()
-        # Start-up objects live as long as the process: out of the collector's way before the first order.
-        settle_after_start_up()
-        server.run()
+        if processes == 1:
+            _serve_here(config)
+        else:
+            _serve_in_processes(config, processes)
     finally:
         if sandbox is not None:
             sandbox.terminate()
             sandbox.wait(5)
+
+
+def _announce(config, host: str, port: int, processes: int = 1) -> None:
+    if config["ORDERFLOW_USING_DEV_TOKEN"]:
+        click.echo(f"API token (development default, set ORDERFLOW_API_TOKEN to change): {DEV_TOKEN}")
+    across = f", {processes} engine processes" if processes > 1 else ""
+    click.echo(f"orderflow listening on http://{host}:{port} (API docs: http://{host}:{port}/api/v1/docs{across})")
+    sys.stdout.flush()
+
+
+def _server_threads(config) -> int:
+    # Long polls of external workers (Camunda's fetchAndLock, job activation) wait on threads of their own, so they
+    # never take the threads the rest of the API answers on.
+    return 8 + config["ORDERFLOW_LONG_POLLS"]
+
+
+def _serve_here(config) -> None:
+    """ORDERFLOW_PROCESSES=1: prepare, then serve from this process."""
+    from . import create_app
+    from .collector import settle_after_start_up
+    from .serving import serve_in_this_process
+    from .setup import prepare
+
+    app = create_app()
+    prepare(app)  # once, before serving: migrations, the shipped workflows, the demo people
+    app.extensions["orderflow"].start_workers()
+    host = config["ORDERFLOW_HOST"]
+    server = serve_in_this_process(app, host=host, port=config["ORDERFLOW_PORT"], threads=_server_threads(config))
+    _announce(config, host, server.effective_port)  # the real port when ORDERFLOW_PORT=0 (tests)
+    # Start-up objects live as long as the process: out of the collector's way before the first order.
+    settle_after_start_up()
+    server.run()
+
+
+def _serve_in_processes(config, processes: int) -> None:
+    """Prepare once here, then run the engine processes on one socket and keep them running (app/serving.py)."""
+    from . import create_app
+    from .serving import EngineProcesses, listening_socket
+    from .setup import prepare, sql_engine_for
+
+    sql_engine_for(config).dispose()  # creates the data directory the default SQLite file lives in
+    from .extensions import db
+
+    app = create_app({**config, "ORDERFLOW_EMBEDDED_WORKERS": False})  # nothing runs here but the set-up
+    prepare(app)
+    with app.app_context():
+        db.engine.dispose()  # the engine processes open their own connections
+    host = config["ORDERFLOW_HOST"]
+    sock = listening_socket(host, config["ORDERFLOW_PORT"])
+    engines = EngineProcesses(processes, sock)
+    try:
+        try:
+            engines.start()
+        except RuntimeError as exc:
+            raise click.ClickException(str(exc)) from exc
+        _announce(config, host, sock.getsockname()[1], processes)
+        try:
+            engines.watch()
+        except RuntimeError as exc:
+            raise click.ClickException(str(exc)) from exc
+    finally:
+        engines.stop()
+        sock.close()
+
+
+@main.command("serve-process", hidden=True)
+@click.option("--socket-fd", type=int, required=True, help="the listening socket the supervisor hands down")
+@click.option("--ready-fd", type=int, required=True, help="written to once this process listens")
+@click.option("--index", type=int, default=0, help="which of the engine processes this is (log lines)")
+@click.option("--wakeup-fd", type=int, default=None, help="this process's socket for the others' job announcements")
+@click.option("--siblings", default="", help="the other processes' wake-up ports, comma-separated")
+def serve_process(socket_fd: int, ready_fd: int, index: int, wakeup_fd: int | None, siblings: str) -> None:
+    """One engine process of `orderflow serve` (app/serving.py): REST API and job threads on the supervisor's
+    socket. The supervisor has prepared the database already."""
+    import socket
+
+    from . import create_app
+    from .collector import settle_after_start_up
+    from .config import from_environment
+    from .serving import SiblingWakeups, serve_in_this_process
+
+    config = from_environment()
+    logs.configure()
+    logging.getLogger("spiff").setLevel(logging.WARNING)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    app = create_app()
+    services = app.extensions["orderflow"]
+    if wakeup_fd is not None:
+        wakeups = SiblingWakeups(socket.socket(fileno=wakeup_fd), [int(p) for p in siblings.split(",") if p])
+        services.arrivals.tell_others = wakeups.tell
+        wakeups.listen(lambda: services.arrivals.announce(elsewhere=False))
+    services.start_workers()
+    sock = socket.socket(fileno=socket_fd)
+    server = serve_in_this_process(app, sock=sock, threads=_server_threads(config))
+    try:
+        os.write(ready_fd, b"1")
+        os.close(ready_fd)
+    except OSError:  # a restarted process: nobody waits for it
+        pass
+    settle_after_start_up()
+    server.run()
 
 
 @main.command()

@@ -40,6 +40,11 @@ def from_environment(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "ORDERFLOW_WORKER_PREFETCH": int(env.get("ORDERFLOW_WORKER_PREFETCH", "1")),
         # How many external-worker long polls (Camunda fetchAndLock, job activation) may wait at once.
         "ORDERFLOW_LONG_POLLS": int(env.get("ORDERFLOW_LONG_POLLS", "8")),
+        # How often a waiting long poll looks again for jobs nobody told it about (retries that fell due, jobs made
+        # by gunicorn or Celery processes).
+        "ORDERFLOW_LONG_POLL_RECHECK_SECONDS": float(env.get("ORDERFLOW_LONG_POLL_RECHECK_SECONDS", "1")),
+        # Engine processes of `orderflow serve` on one port: "auto" is one per core, at most four (app/serving.py).
+        "ORDERFLOW_PROCESSES": env.get("ORDERFLOW_PROCESSES") or "auto",
         # What one evaluation of a diagram's expression may cost, and what an instance may keep (README: Limits).
         "ORDERFLOW_EXPRESSION_SECONDS": float(env.get("ORDERFLOW_EXPRESSION_SECONDS", "1")),
         "ORDERFLOW_EXPRESSION_STEPS": int(env.get("ORDERFLOW_EXPRESSION_STEPS", "1000000")),

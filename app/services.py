@@ -114,7 +114,10 @@ def build_services(sql_engine, config: Mapping[str, Any]) -> Services:
         engine.dispatcher = runner
         schedule_predictions(runner, predictor)
         schedule_alerts(runner, engine, config, predictor)  # the `orderflow scheduler` loop checks them with a broker
-    arrivals = JobArrivals(limit=config.get("ORDERFLOW_LONG_POLLS", 8))
+    arrivals = JobArrivals(
+        limit=config.get("ORDERFLOW_LONG_POLLS", 8),
+        recheck_seconds=config.get("ORDERFLOW_LONG_POLL_RECHECK_SECONDS", 1.0),
+    )
     engine.dispatcher = AnnouncingDispatcher(engine.dispatcher, arrivals)
     return Services(
         engine=engine, jobs=jobs, connectors=registry, runner=runner, arrivals=arrivals, predictor=predictor

@@ -52,9 +52,19 @@ def markdown(figures: dict[str, Any]) -> str:
         plain = [r["ordersPerSecond"] for r in figures["plainSpiffWorkflow"]]
         embedded = [r["ordersPerSecond"] for r in figures["orderflowEndToEnd"]]
         ratio = figures["ratio"]
+        engines = figures.get("endToEndSettings", {}).get("engineProcesses")
         lines += [
             "## (a) plain SpiffWorkflow vs (b) orderflow end to end (embedded, SQLite)",
             "",
+            *(
+                [
+                    f"(b) is `orderflow serve` as it starts by default: {engines} engine process(es) on one port (one "
+                    "per core), the sandbox systems, SQLite with group commit.",
+                    "",
+                ]
+                if engines
+                else []
+            ),
             "| | orders/s, median (range) |",
             "|---|---|",
             f"| (a) plain SpiffWorkflow, in memory | {statistics.median(plain):.1f} ({min(plain)}–{max(plain)}) |",
@@ -143,7 +153,8 @@ def markdown(figures: dict[str, Any]) -> str:
         ]
     lines += [
         "How the per-order counts are taken: engine steps are the instances' revisions (each step saves once); "
-        "on SQLite, fsyncs are the server's fsync/fdatasync calls (strace), and commits are not counted (one per "
+        "on SQLite, fsyncs are the server's fsync/fdatasync calls (strace, in a run of their own that is not timed: "
+        "tracing slows the server), and commits are not counted (one per "
         "engine step; group commit lets one fsync cover several); on PostgreSQL, commits are the run database's "
         "`xact_commit` (read-only transactions count too) and fsyncs the cluster's WAL syncs (`pg_stat_wal`); "
         "connector HTTP calls are what the sandbox systems received; CPU is user+system time from /proc per "

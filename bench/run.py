@@ -48,6 +48,7 @@ DIAGRAM = ROOT / "bpmn" / "order_fulfillment.bpmn"
 RESULTS = ROOT / "bench" / "results"
 sys.path.insert(0, str(ROOT))
 
+from app.serving import process_count  # noqa: E402
 from app.simulate import percentile, simulate  # noqa: E402
 from bench import measure  # noqa: E402
 from bench.decisions import decision_speed  # noqa: E402
@@ -209,6 +210,7 @@ def base_env(data_dir: str) -> dict[str, str]:
         "ORDERFLOW_QUEUE",
         "ORDERFLOW_EMBEDDED_WORKERS",
         "ORDERFLOW_SQLITE_SYNCHRONOUS",  # (b) is recorded with the default, group commit
+        "ORDERFLOW_PROCESSES",  # and with the default engine processes, one per core
         "ORDERFLOW_URL",
         "ORDERFLOW_WORKER_PROFILE",
     ):
@@ -294,14 +296,20 @@ def _naive(epoch: float) -> str:
 
 
 def orderflow_embedded(
-    orders: int, concurrency: int, open_loop_at: Callable[[float], list[float]] | None = None, open_seconds: float = 0
+    orders: int,
+    concurrency: int,
+    open_loop_at: Callable[[float], list[float]] | None = None,
+    open_seconds: float = 0,
+    count_fsyncs: bool = False,
 ) -> dict:
     """One (b) run on SQLite. `open_loop_at(throughput of this run)` gives the rates of the open-loop runs that
-    follow on the same server."""
+    follow on the same server. `count_fsyncs` runs the server under strace to count its fsyncs: a run of its own,
+    because tracing slows the server and the sandbox it starts (measured: about a tenth fewer orders per second, and
+    the sandbox's CPU per order more than doubled), so the runs whose throughput is reported are never traced."""
     with tempfile.TemporaryDirectory(prefix="orderflow-bench-") as data_dir:
         processes = Processes(data_dir)
         trace = Path(data_dir) / "fsyncs.log"
-        prefix = measure.strace_prefix(trace)
+        prefix = measure.strace_prefix(trace) if count_fsyncs else None
         try:
             env = base_env(data_dir)
             url = start_server(processes, env, prefix)
@@ -313,7 +321,9 @@ def orderflow_embedded(
                 fsyncs = measure.fsyncs_between(trace, meter.before["wall"], meter.after["wall"])
                 if fsyncs is not None and result["completed"]:
                     per_order["fsyncsPerOrder"] = round(fsyncs / result["completed"], 2)
-                    per_order["fsyncsCountedAs"] = "fsync/fdatasync calls of the server (strace)"
+                    per_order["fsyncsCountedAs"] = (
+                        f"fsync/fdatasync calls of the server (strace), in a {orders}-order run of its own"
+                    )
             rates = open_loop_at(result["ordersPerSecond"]) if open_loop_at is not None else []
             result["openLoop"] = [open_loop(url, TOKEN, rate, open_seconds) for rate in rates]
             return result
@@ -662,6 +672,16 @@ def main() -> None:
                     f"p50 {lat['p50']} ms, p99 {lat['p99']} ms ({loop['completed']}/{loop['orders']} completed)",
                     flush=True,
                 )
+        fsync_orders = min(orders, 200)
+        print(f"(b) once more, {fsync_orders} orders with the server under strace, to count its fsyncs ...", flush=True)
+        counted = orderflow_embedded(fsync_orders, args.concurrency, count_fsyncs=True)["perOrder"]
+        if "fsyncsPerOrder" in counted:
+            print(f"    fsyncs per order: {counted['fsyncsPerOrder']}", flush=True)
+            for run in embedded_runs:
+                run["perOrder"]["fsyncsPerOrder"] = counted["fsyncsPerOrder"]
+                run["perOrder"]["fsyncsCountedAs"] = counted["fsyncsCountedAs"]
+        else:
+            print("    not counted: strace is missing or cannot trace here", flush=True)
         median = statistics.median(ratios)
         print(f"ratio b/a = {median:.3f} (median of {rounds} rounds, {min(ratios):.3f} to {max(ratios):.3f})")
         cpu_median = statistics.median(cpu_ratios) if cpu_ratios else None
@@ -674,7 +694,11 @@ def main() -> None:
         figures |= {
             "plainSpiffWorkflow": plain_runs,
             "orderflowEndToEnd": embedded_runs,
-            "endToEndSettings": {"concurrency": args.concurrency, "database": "sqlite (WAL, group commit)"},
+            "endToEndSettings": {
+                "concurrency": args.concurrency,
+                "database": "sqlite (WAL, group commit)",
+                "engineProcesses": process_count("auto"),  # `orderflow serve`'s default (app/serving.py)
+            },
             "ratio": {"median": round(median, 4), "min": round(min(ratios), 4), "max": round(max(ratios), 4)},
             "cpuRatio": None if cpu_median is None else round(cpu_median, 4),
             "openLoop": embedded_runs[-1].get("openLoop", []),

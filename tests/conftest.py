@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -24,6 +25,11 @@ if TYPE_CHECKING:
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's chromium: browser tests never run `playwright install`
 
 logging.getLogger("spiff").setLevel(logging.WARNING)
+
+# Every `orderflow serve` the tests start runs in one process unless a test asks for more: the suite starts many
+# servers, and a second engine process per server would double their start-up on the 2 cores CI has. The default,
+# one engine process per core, has tests of its own (tests/e2e/test_engine_processes.py).
+os.environ.setdefault("ORDERFLOW_PROCESSES", "1")
 
 
 @pytest.fixture(scope="session")

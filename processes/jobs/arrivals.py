@@ -35,12 +35,17 @@ class JobArrivals:
         self._changed = threading.Condition()
         self._generation = 0
         self.waiting = 0  # polls waiting now (monitoring, tests)
+        # Tells the other engine processes of `orderflow serve` (app/serving.py); none in a process of its own.
+        self.tell_others: Callable[[], None] | None = None
 
-    def announce(self) -> None:
-        """New jobs were committed (or a lock was released): every waiting poll looks again."""
+    def announce(self, *, elsewhere: bool = True) -> None:
+        """New jobs were committed (or a lock was released): every waiting poll looks again, in this process and,
+        when `elsewhere`, in the other engine processes of the server."""
         with self._changed:
             self._generation += 1
             self._changed.notify_all()
+        if elsewhere and self.tell_others is not None:
+            self.tell_others()
 
     def poll(self, fetch: Callable[[], list[T]], timeout_seconds: float) -> list[T]:
         """`fetch()` now; while it finds nothing, again after each arrival, until `timeout_seconds` have passed."""
@@ -84,7 +89,8 @@ class AnnouncingDispatcher(JobDispatcher):
     def dispatch(self, jobs: list[JobRecord], *, new_order: bool = False) -> None:
         self.inner.dispatch(jobs, new_order=new_order)
         if jobs:
-            self.arrivals.announce()
+            # A job leased at creation (to this process's job threads) is no other process's to fetch.
+            self.arrivals.announce(elsewhere=any(job.locked_by is None for job in jobs))
 
     def lease_holder(self, topic: str | None) -> str | None:
         return self.inner.lease_holder(topic)
