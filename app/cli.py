@@ -176,6 +176,9 @@ def serve_process(socket_fd: int, ready_fd: int, index: int, wakeup_fd: int | No
     logs.configure()
     logging.getLogger("spiff").setLevel(logging.WARNING)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # Ctrl-C reaches the whole process group: the supervisor stops the engine processes (SIGTERM), without a
+    # traceback from each of them.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     app = create_app()
     services = app.extensions["orderflow"]
     if wakeup_fd is not None:
