@@ -160,9 +160,9 @@ def _serve_in_processes(config, processes: int) -> None:
 @click.option("--socket-fd", type=int, required=True, help="the listening socket the supervisor hands down")
 @click.option("--ready-fd", type=int, required=True, help="written to once this process listens")
 @click.option("--index", type=int, default=0, help="which of the engine processes this is (log lines)")
-@click.option("--wakeup-fd", type=int, default=None, help="this process's socket for the others' job announcements")
-@click.option("--siblings", default="", help="the other processes' wake-up ports, comma-separated")
-def serve_process(socket_fd: int, ready_fd: int, index: int, wakeup_fd: int | None, siblings: str) -> None:
+@click.option("--inbox-fd", type=int, default=None, help="this process's socket for the others' messages")
+@click.option("--siblings", default="", help="every process's message socket, in order, separated by os.pathsep")
+def serve_process(socket_fd: int, ready_fd: int, index: int, inbox_fd: int | None, siblings: str) -> None:
     """One engine process of `orderflow serve` (app/serving.py): REST API and job threads on the supervisor's
     socket. The supervisor has prepared the database already."""
     import socket
@@ -170,7 +170,7 @@ def serve_process(socket_fd: int, ready_fd: int, index: int, wakeup_fd: int | No
     from . import create_app
     from .collector import settle_after_start_up
     from .config import from_environment
-    from .serving import SiblingWakeups, serve_in_this_process
+    from .serving import HomeDispatcher, Siblings, serve_in_this_process
 
     config = from_environment()
     logs.configure()
@@ -181,10 +181,14 @@ def serve_process(socket_fd: int, ready_fd: int, index: int, wakeup_fd: int | No
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     app = create_app()
     services = app.extensions["orderflow"]
-    if wakeup_fd is not None:
-        wakeups = SiblingWakeups(socket.socket(fileno=wakeup_fd), [int(p) for p in siblings.split(",") if p])
-        services.arrivals.tell_others = wakeups.tell
-        wakeups.listen(lambda: services.arrivals.announce(elsewhere=False))
+    if inbox_fd is not None:
+        others = Siblings(socket.socket(fileno=inbox_fd), index, siblings.split(os.pathsep))
+        services.arrivals.tell_others = others.tell
+        if services.runner is not None:  # jobs run in threads of the server: each order's in its home process
+            services.engine.dispatcher = HomeDispatcher(services.engine.dispatcher, others)
+            others.listen(lambda: services.arrivals.announce(elsewhere=False), services.runner.run_claimed)
+        else:
+            others.listen(lambda: services.arrivals.announce(elsewhere=False), lambda jobs: None)
     services.start_workers()
     sock = socket.socket(fileno=socket_fd)
     server = serve_in_this_process(app, sock=sock, threads=_server_threads(config))

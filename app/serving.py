@@ -13,11 +13,11 @@ it, so that process's job threads run it; timers, retries and jobs of a process 
 the database by whichever process's poller comes first; a process's cached workflow is used only at the revision it
 was saved with; alerts are claimed in the database before they are posted, and /metrics is read from the database.
 
-What each process keeps for itself: its circuit breakers (a failing system trips in each process after the
-threshold) and its fitted predictions (they agree within one refit). External workers' long polls wait in whichever
-process took the request; a process that commits a job nobody leased (a topic left to external workers) or unlocks
-one tells the others with a datagram on loopback (SiblingWakeups), so their waiting polls look again at once, as
-polls in its own process do.
+What the processes tell each other (Siblings): an order's jobs run in its home process, whichever process's step
+made them, so the work is spread by orders rather than by connections; and a process that commits a job nobody
+leased (a topic left to external workers) or unlocks one tells the others, so long polls waiting there look again
+at once. What each process keeps for itself: its circuit breakers (a failing system trips in each process after the
+threshold) and its fitted predictions (they agree within one refit).
 
 The supervisor prepares the database (migrations, shipped workflows, demo people) once before the processes start,
 starts the sandbox systems once, restarts a process that dies (its leased jobs go to the others when the lease runs
@@ -25,16 +25,23 @@ out) and stops them all on SIGTERM or Ctrl-C. ORDERFLOW_PROCESSES=1 runs the ser
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import select
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import zlib
 from collections.abc import Callable
+
+from processes.core import json_columns
+from processes.core.transport import ClaimedJob, JobDispatcher
 
 log = logging.getLogger(__name__)
 
@@ -84,19 +91,23 @@ class EngineProcesses:
         self.children: dict[int, subprocess.Popen] = {}
         self._restarts: list[float] = []
         self._stopping = False
-        # One wake-up socket per process, kept here so that a process started again gets the same address.
-        self.wakeups = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(count)]
-        for wakeup in self.wakeups:
-            wakeup.bind(("127.0.0.1", 0))
+        # One datagram socket per process for the others' messages (Siblings), kept here so that a process started
+        # again gets the same address.
+        self._directory = tempfile.mkdtemp(prefix="orderflow-engines-")
+        self.paths = [os.path.join(self._directory, f"{n}.sock") for n in range(count)]
+        self.inboxes = []
+        for path in self.paths:
+            inbox = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            inbox.bind(path)
+            self.inboxes.append(inbox)
 
     def _spawn(self, index: int) -> tuple[subprocess.Popen, int]:
         read_end, write_end = os.pipe()
-        fd, wakeup = self.sock.fileno(), self.wakeups[index].fileno()
-        others = ",".join(str(w.getsockname()[1]) for n, w in enumerate(self.wakeups) if n != index)
+        fd, inbox = self.sock.fileno(), self.inboxes[index].fileno()
         args = [*self.command, "--socket-fd", str(fd), "--ready-fd", str(write_end), "--index", str(index)]
-        args += ["--wakeup-fd", str(wakeup), "--siblings", others]
+        args += ["--inbox-fd", str(inbox), "--siblings", os.pathsep.join(self.paths)]
         try:
-            child = subprocess.Popen(args, pass_fds=(fd, write_end, wakeup))
+            child = subprocess.Popen(args, pass_fds=(fd, write_end, inbox))
         finally:
             os.close(write_end)
         return child, read_end
@@ -161,38 +172,100 @@ class EngineProcesses:
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait(5)
-        for wakeup in self.wakeups:
-            wakeup.close()
+        for inbox in self.inboxes:
+            inbox.close()
+        shutil.rmtree(self._directory, ignore_errors=True)
 
 
-class SiblingWakeups:
-    """How one engine process tells the others that jobs are there to fetch, and hears when they tell it: one byte
-    per announcement on loopback UDP. A lost datagram costs only latency: a waiting poll still looks again every
-    ORDERFLOW_LONG_POLL_RECHECK_SECONDS."""
+class Siblings:
+    """What the engine processes of one server tell each other, one datagram per message on a Unix socket each:
 
-    def __init__(self, sock: socket.socket, sibling_ports: list[int]) -> None:
+    - b"!": jobs nobody leased were committed (or a job was unlocked): waiting long polls look again;
+    - b"J" and a job as JSON: run this job, which the sender's step leased at creation.
+
+    Why jobs travel: a client's connection stays with the process that accepted it, and with a few keep-alive clients
+    one process got three quarters of the orders in `make bench` while the other idled. So every order has a home
+    process (a hash of its id) and its jobs run there, wherever the step that made them ran: the work is spread by
+    orders, not connections, and an order's later steps find its workflow in their process's cache. The job keeps
+    the lease its step wrote (a report is checked by lease token, whoever runs it). A job that cannot be sent (too
+    big for one datagram, a sibling being restarted) runs where it was made; one lost with a process that died is
+    taken over by another process once its lease runs out, as any job of a dead worker."""
+
+    MAX_DATAGRAM = 60_000  # bytes: larger jobs (huge variables) run in the process that made them
+
+    def __init__(self, sock: socket.socket, index: int, paths: list[str]) -> None:
         self.sock = sock
-        self.siblings = [("127.0.0.1", port) for port in sibling_ports]
+        self.index = index
+        self.paths = paths
+
+    def home(self, instance_id: str) -> int:
+        """The process an order's jobs run in (the same in every process: crc32, not Python's salted hash)."""
+        return zlib.crc32(instance_id.encode()) % len(self.paths)
 
     def tell(self) -> None:
-        for address in self.siblings:
-            try:
-                self.sock.sendto(b"!", address)
-            except OSError:  # a sibling being restarted: it looks for jobs itself when it starts
-                pass
+        """Jobs are there to fetch: every other process's waiting long polls look again."""
+        for n, path in enumerate(self.paths):
+            if n != self.index:
+                self._send(path, b"!")
 
-    def listen(self, announce: Callable[[], None]) -> None:
-        """Call `announce` for every announcement of another process, on a thread of its own."""
+    def send_job(self, job: ClaimedJob, to: int) -> bool:
+        """Hand a leased job to process `to`; False when it must run here instead."""
+        message = b"J" + json_columns.dumps(dataclasses.asdict(job)).encode()
+        return len(message) <= self.MAX_DATAGRAM and self._send(self.paths[to], message)
+
+    def _send(self, path: str, message: bytes) -> bool:
+        try:
+            self.sock.sendto(message, path)
+            return True
+        except OSError:  # a sibling being restarted: it looks for jobs itself when it starts
+            return False
+
+    def listen(self, announce: Callable[[], None], run: Callable[[list[ClaimedJob]], None]) -> None:
+        """Act on the other processes' messages, on a thread of its own."""
 
         def receive() -> None:
             while True:
                 try:
-                    self.sock.recv(64)
+                    message = self.sock.recv(self.MAX_DATAGRAM + 1)
                 except OSError:
                     return
-                announce()
+                try:
+                    if message[:1] == b"J":
+                        run([ClaimedJob(**json_columns.loads(message[1:]))])
+                    else:
+                        announce()
+                except Exception:  # a message this version cannot read: its job's lease runs out and it is retried
+                    log.exception("engine process %s could not read a message of another process", self.index)
 
-        threading.Thread(target=receive, name="orderflow-sibling-wakeups", daemon=True).start()
+        threading.Thread(target=receive, name="orderflow-siblings", daemon=True).start()
+
+
+class HomeDispatcher(JobDispatcher):
+    """The job transport of one engine process: the installation's, unchanged, except that jobs leased at creation
+    run in their order's home process (Siblings)."""
+
+    def __init__(self, inner: JobDispatcher, siblings: Siblings) -> None:
+        self.inner = inner
+        self.siblings = siblings
+
+    @property
+    def sends_after_commit(self) -> bool:  # type: ignore[override]
+        return self.inner.sends_after_commit
+
+    def dispatch(self, jobs, *, new_order: bool = False) -> None:
+        self.inner.dispatch(jobs, new_order=new_order)
+
+    def lease_holder(self, topic: str | None) -> str | None:
+        return self.inner.lease_holder(topic)
+
+    def run_claimed(self, jobs: list[ClaimedJob]) -> None:
+        here = []
+        for job in jobs:
+            home = self.siblings.home(job.instance_id)
+            if home == self.siblings.index or not self.siblings.send_job(job, home):
+                here.append(job)
+        if here:
+            self.inner.run_claimed(here)
 
 
 def serve_in_this_process(app, *, sock: socket.socket | None = None, host: str = "", port: int = 0, threads: int = 8):

@@ -92,6 +92,35 @@ def test_two_engine_processes_share_the_orders_of_one_port(server: Server, sandb
     assert all(ticks >= 5 for ticks in busy.values()), f"CPU ticks per engine process: {busy}"
 
 
+def test_orders_started_over_one_connection_are_worked_in_every_process(server: Server) -> None:
+    """A client keeps its connection with one process; the orders' jobs still run in their home processes."""
+    engines = wait_for(lambda: len(engine_processes(server)) == 2 and engine_processes(server), "two processes")
+    before = {pid: cpu_ticks(pid) for pid in engines}
+    with requests.Session() as http:  # one keep-alive connection: one process answers every start
+        http.headers.update(HEADERS)
+        ids = []
+        for n in range(60):
+            response = http.post(
+                f"{server.api}/process-definitions/order_fulfillment/instances",
+                json={"businessKey": f"ENGINES-ONE-{n}", "variables": ORDER},
+                timeout=30,
+            )
+            assert response.status_code == 201, response.text
+            ids.append(response.json()["id"])
+        for instance_id in ids:  # read over the same connection too, so no other client's request costs CPU
+            view = wait_for(
+                lambda instance_id=instance_id: (
+                    (v := http.get(f"{server.api}/process-instances/{instance_id}", timeout=30).json())["endedAt"] and v
+                ),
+                f"order {instance_id} to end",
+            )
+            assert view["status"] == "completed"
+    busy = {pid: cpu_ticks(pid) - before[pid] for pid in engines}
+    # The process that answered does the starts, the reads and its share of the jobs; the other its share of the jobs
+    # (about half of them). Had the jobs stayed where their orders were started, it would have done next to nothing.
+    assert min(busy.values()) >= 0.3 * max(busy.values()), f"CPU ticks per engine process: {busy}"
+
+
 def test_an_approval_is_decided_on_another_connection_than_the_one_that_started_it(
     server: Server, sandbox_url: str
 ) -> None:

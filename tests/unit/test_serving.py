@@ -23,3 +23,59 @@ def test_a_number_is_taken_as_it_is() -> None:
 def test_anything_else_is_refused(setting: str) -> None:
     with pytest.raises(ProcessesSettingError, match="whole number from 1 up"):
         process_count(setting)
+
+
+def _siblings(tmp_path, count: int = 2) -> list:
+    import socket
+
+    from app.serving import Siblings
+
+    paths = [str(tmp_path / f"{n}.sock") for n in range(count)]
+    inboxes = []
+    for path in paths:
+        inbox = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        inbox.bind(path)
+        inboxes.append(inbox)
+    return [Siblings(inbox, n, paths) for n, inbox in enumerate(inboxes)]
+
+
+def test_a_job_handed_to_its_home_process_arrives_as_it_was_leased(tmp_path) -> None:
+    import queue
+
+    from processes.core.transport import ClaimedJob
+
+    here, there = _siblings(tmp_path)
+    job = ClaimedJob(
+        id="j1",
+        instance_id="i1",
+        kind="service",
+        topic="payment.authorize",
+        element_id="Task_Pay",
+        attempt=2,
+        max_attempts=3,
+        lease_token="t1",
+        variables={"customer": "Zoë", "items": [{"sku": "A", "quantity": 2, "price": 9.5}], "note": None},
+        business_key="ORDER-1",
+    )
+    received: queue.Queue = queue.Queue()
+    announced: queue.Queue = queue.Queue()
+    there.listen(lambda: announced.put(True), received.put)
+    assert here.send_job(job, 1)
+    assert received.get(timeout=10) == [job]
+    here.tell()
+    assert announced.get(timeout=10)
+
+
+def test_a_job_too_big_for_one_message_stays_where_it_was_made(tmp_path) -> None:
+    from processes.core.transport import ClaimedJob
+
+    here, _ = _siblings(tmp_path)
+    job = ClaimedJob("j", "i", "service", "t", None, 1, 3, "l", {"blob": "x" * 100_000})
+    assert not here.send_job(job, 1)
+
+
+def test_every_process_agrees_on_an_orders_home(tmp_path) -> None:
+    first, second = _siblings(tmp_path)
+    homes = {first.home(f"instance-{n}") for n in range(50)}
+    assert homes == {0, 1}  # orders are spread over both
+    assert all(first.home(f"instance-{n}") == second.home(f"instance-{n}") for n in range(50))
