@@ -184,6 +184,9 @@ def serve_process(socket_fd: int, ready_fd: int, index: int, inbox_fd: int | Non
     if inbox_fd is not None:
         others = Siblings(socket.socket(fileno=inbox_fd), index, siblings.split(os.pathsep))
         services.arrivals.tell_others = others.tell
+        carriers = services.connectors.carriers  # each order's carrier choice sees every process's bookings
+        carriers.share = lambda record: others.broadcast(b"C", json.dumps(record).encode())
+        others.on(b"C", lambda payload: carriers.absorb(json.loads(payload)))
         if services.runner is not None:  # jobs run in threads of the server: each order's in its home process
             services.engine.dispatcher = HomeDispatcher(services.engine.dispatcher, others)
             others.listen(lambda: services.arrivals.announce(elsewhere=False), services.runner.run_claimed)

@@ -181,7 +181,9 @@ class Siblings:
     """What the engine processes of one server tell each other, one datagram per message on a Unix socket each:
 
     - b"!": jobs nobody leased were committed (or a job was unlocked): waiting long polls look again;
-    - b"J" and a job as JSON: run this job, which the sender's step leased at creation.
+    - b"J" and a job as JSON: run this job, which the sender's step leased at creation;
+    - other kinds that features register (`on`), sent with `broadcast`: the carrier connector's bookings and
+      deliveries (connectors/carrier_performance.py), so each process's figures cover every order's.
 
     Why jobs travel: a client's connection stays with the process that accepted it, and with a few keep-alive clients
     one process got three quarters of the orders in `make bench` while the other idled. So every order has a home
@@ -197,6 +199,21 @@ class Siblings:
         self.sock = sock
         self.index = index
         self.paths = paths
+        self._handlers: dict[bytes, Callable[[bytes], None]] = {}
+
+    def on(self, kind: bytes, handler: Callable[[bytes], None]) -> None:
+        """Call `handler(payload)` for each message of `kind` (one byte, not b"!" or b"J") another process sends."""
+        if len(kind) != 1 or kind in (b"!", b"J"):
+            raise ValueError(f"message kind must be one byte other than ! and J, not {kind!r}")
+        self._handlers[kind] = handler
+
+    def broadcast(self, kind: bytes, payload: bytes) -> None:
+        """Send one message to every other process (dropped when too big for one datagram)."""
+        message = kind + payload
+        if len(message) <= self.MAX_DATAGRAM:
+            for n, path in enumerate(self.paths):
+                if n != self.index:
+                    self._send(path, message)
 
     def home(self, instance_id: str) -> int:
         """The process an order's jobs run in (the same in every process: crc32, not Python's salted hash)."""
@@ -230,10 +247,13 @@ class Siblings:
                 except OSError:
                     return
                 try:
-                    if message[:1] == b"J":
+                    kind = message[:1]
+                    if kind == b"J":
                         run([ClaimedJob(**json_columns.loads(message[1:]))])
-                    else:
+                    elif kind == b"!":
                         announce()
+                    elif (handler := self._handlers.get(kind)) is not None:
+                        handler(message[1:])
                 except Exception:  # a message this version cannot read: its job's lease runs out and it is retried
                     log.exception("engine process %s could not read a message of another process", self.index)
 

@@ -4,8 +4,10 @@ delivery it tracks; the `carrier.performance` topic hands the figures to a proce
 decision table can steer orders away from a carrier that is failing or late.
 
 Kept in the memory of the process that runs the carrier connector (the server's workers, or one `orderflow worker`):
-it is recent history, so it starts empty and is rebuilt by the next bookings after a restart. With several workers,
-each keeps its own figures from the calls it made."""
+it is recent history, so it starts empty and is rebuilt by the next bookings after a restart. The engine processes
+of one `orderflow serve` tell each other every booking and delivery (`share`, `absorb`), so an order sees what the
+others' orders met whichever process runs it; separate `orderflow worker` processes each keep their own figures from
+the calls they made."""
 
 from __future__ import annotations
 
@@ -37,21 +39,41 @@ class CarrierPerformance:
         self._bookings: dict[str, int] = dict.fromkeys(self._failures, 0)
         self._deliveries: dict[str, deque[bool]] = {c: deque(maxlen=DELIVERIES_KEPT) for c in self._failures}
         self._delivered: set[str] = set()  # tracking numbers already counted
+        # Told of every booking and delivery recorded here, as a dict `absorb` takes (the other engine processes).
+        self.share: Callable[[dict[str, Any]], None] | None = None
 
     def booking(self, carrier: str, *, ok: bool) -> None:
         """A booking the carrier took (ok) or refused or failed (not ok)."""
-        with self._lock:
-            self._bookings[carrier] = self._bookings.get(carrier, 0) + 1
-            if not ok:
-                self._failures.setdefault(carrier, deque()).append(self._clock())
+        at = self._clock()
+        self._booking(carrier, ok, at)
+        if self.share is not None:
+            self.share({"booking": carrier, "ok": ok, "at": at})
 
     def delivery(self, carrier: str, tracking_number: str, *, on_time: bool) -> None:
         """A parcel seen delivered; each tracking number counts once, however often it is tracked."""
+        if self._delivery(carrier, tracking_number, on_time) and self.share is not None:
+            self.share({"delivery": carrier, "trackingNumber": tracking_number, "onTime": on_time})
+
+    def absorb(self, record: dict[str, Any]) -> None:
+        """A booking or delivery another process recorded (what its `share` was given); not shared again."""
+        if "booking" in record:
+            self._booking(str(record["booking"]), bool(record["ok"]), float(record["at"]))
+        elif "delivery" in record:
+            self._delivery(str(record["delivery"]), str(record["trackingNumber"]), bool(record["onTime"]))
+
+    def _booking(self, carrier: str, ok: bool, at: float) -> None:
+        with self._lock:
+            self._bookings[carrier] = self._bookings.get(carrier, 0) + 1
+            if not ok:
+                self._failures.setdefault(carrier, deque()).append(at)
+
+    def _delivery(self, carrier: str, tracking_number: str, on_time: bool) -> bool:
         with self._lock:
             if tracking_number in self._delivered:
-                return
+                return False
             self._delivered.add(tracking_number)
             self._deliveries.setdefault(carrier, deque(maxlen=DELIVERIES_KEPT)).append(on_time)
+            return True
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         """{carrier: {"recentFailures": n, "bookings": n, "onTimeRate": 0..1 or None when nothing was delivered}}."""

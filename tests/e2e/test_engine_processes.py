@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.support.order_story import control, finished
+from tests.support.order_story import start as start_story
 from tests.support.orders import ORDER, order_with_skewed_payment
 from tests.support.server import TOKEN, Server, start_server, stop
 from tests.support.waiting import wait_until_ended
@@ -136,6 +138,22 @@ def test_an_approval_is_decided_on_another_connection_than_the_one_that_started_
     )
     assert done.status_code == 200, done.text
     assert wait_until_ended(server, instance_id)["status"] == "completed"
+
+
+def test_a_carrier_refusal_met_in_one_process_steers_the_next_orders_in_every_process(
+    server: Server, sandbox_url: str
+) -> None:
+    """The carrier figures live in memory (connectors/carrier_performance.py); the processes tell each other."""
+    control(sandbox_url, unavailableCarriers=["DPD"])
+    try:
+        refused, _ = start_story(server)
+        assert finished(server, refused)["variables"]["carriersTried"] == ["DPD"]
+    finally:
+        requests.post(f"{sandbox_url}/_control/reset", timeout=5).raise_for_status()
+    # Eight orders: their home processes are both processes, whichever took the refusal.
+    later = [start_story(server)[0] for _ in range(8)]
+    stats = [finished(server, instance_id)["variables"]["carrierStats"]["DPD"] for instance_id in later]
+    assert all(seen["recentFailures"] >= 1 for seen in stats), stats
 
 
 def test_a_killed_engine_process_is_replaced_and_its_orders_still_complete(server: Server) -> None:

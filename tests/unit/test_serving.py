@@ -79,3 +79,20 @@ def test_every_process_agrees_on_an_orders_home(tmp_path) -> None:
     homes = {first.home(f"instance-{n}") for n in range(50)}
     assert homes == {0, 1}  # orders are spread over both
     assert all(first.home(f"instance-{n}") == second.home(f"instance-{n}") for n in range(50))
+
+
+def test_carrier_figures_recorded_in_one_process_reach_the_other_once() -> None:
+    from connectors.carrier_performance import CarrierPerformance
+
+    clock = [1000.0]
+    here, there = CarrierPerformance(clock=lambda: clock[0]), CarrierPerformance(clock=lambda: clock[0])
+    sent_here, sent_there = [], []
+    here.share, there.share = sent_here.append, sent_there.append
+    here.booking("DPD", ok=False)
+    here.delivery("DHL", "T-1", on_time=True)
+    here.delivery("DHL", "T-1", on_time=True)  # tracked again: counted (and told) once
+    for record in sent_here:
+        there.absorb(record)
+    assert sent_there == []  # what was absorbed is not told again
+    assert there.snapshot() == here.snapshot()
+    assert there.snapshot()["DPD"]["recentFailures"] == 1 and there.snapshot()["DHL"]["onTimeRate"] == 1.0
