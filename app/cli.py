@@ -118,7 +118,10 @@ def _serve_here(config) -> None:
     prepare(app)  # once, before serving: migrations, the shipped workflows, the demo people
     app.extensions["orderflow"].start_workers()
     host = config["ORDERFLOW_HOST"]
-    server = serve_in_this_process(app, host=host, port=config["ORDERFLOW_PORT"], threads=_server_threads(config))
+    try:
+        server = serve_in_this_process(app, host=host, port=config["ORDERFLOW_PORT"], threads=_server_threads(config))
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{config['ORDERFLOW_PORT']}: {exc.strerror}") from exc
     _announce(config, host, server.effective_port)  # the real port when ORDERFLOW_PORT=0 (tests)
     # Start-up objects live as long as the process: out of the collector's way before the first order.
     settle_after_start_up()
@@ -139,7 +142,10 @@ def _serve_in_processes(config, processes: int) -> None:
     with app.app_context():
         db.engine.dispose()  # the engine processes open their own connections
     host = config["ORDERFLOW_HOST"]
-    sock = listening_socket(host, config["ORDERFLOW_PORT"])
+    try:
+        sock = listening_socket(host, config["ORDERFLOW_PORT"])
+    except OSError as exc:  # the port is taken (another orderflow?) or the host is not this machine's
+        raise click.ClickException(f"cannot listen on {host}:{config['ORDERFLOW_PORT']}: {exc.strerror}") from exc
     engines = EngineProcesses(processes, sock)
     try:
         try:

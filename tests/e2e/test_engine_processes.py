@@ -246,3 +246,26 @@ def test_a_long_poll_hears_of_a_job_made_in_the_other_engine_process(sandbox_url
             assert [t["processInstanceId"] for t in answer[0].json()] == [instance_id], f"round {n}"
     finally:
         stop(server.proc)
+
+
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_a_port_in_use_is_refused_in_one_line(processes: str, tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        environment = {
+            **os.environ,
+            "ORDERFLOW_DATA_DIR": str(tmp_path),
+            "ORDERFLOW_PORT": str(port),
+            "ORDERFLOW_SANDBOX": "false",
+            "ORDERFLOW_PROCESSES": processes,
+        }
+        result = subprocess.run(
+            [sys.executable, "-m", "app.cli", "serve"], env=environment, capture_output=True, text=True, timeout=120
+        )
+    assert result.returncode != 0
+    assert f"Error: cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
+    assert "Traceback" not in result.stderr
