@@ -6,7 +6,7 @@ step's own statements are `Statement`s: compiled once and run on the driver's cu
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import Any, ClassVar
 
@@ -45,16 +45,9 @@ class Record:
     @classmethod
     def new(cls, **values: Any) -> Record:
         """A row to insert, with the model's Python-side defaults filled in (so they are known before the insert)."""
-        for column in cls.table.c:
-            if column.name in values:
-                continue
-            default = column.default
-            if default is None:
-                values[column.name] = None
-            elif default.is_callable:
-                values[column.name] = default.arg(None)
-            elif default.is_scalar:
-                values[column.name] = default.arg
+        for name, make, value in _defaults(cls.table):
+            if name not in values:
+                values[name] = value if make is None else make(None)
         return cls(values, new=True)
 
     @classmethod
@@ -73,6 +66,22 @@ class Record:
     @property
     def is_new(self) -> bool:
         return self._new
+
+
+@lru_cache(maxsize=64)
+def _defaults(table: Table) -> tuple[tuple[str, Callable[[Any], Any] | None, Any], ...]:
+    """(column, default maker or None, default value) of a table's columns in order, looked at once: a column without
+    a Python default gets None; one with a SQL-side default only (neither callable nor scalar) is left out."""
+    found = []
+    for column in table.c:
+        default = column.default
+        if default is None:
+            found.append((column.name, None, None))
+        elif default.is_callable:
+            found.append((column.name, default.arg, None))
+        elif default.is_scalar:
+            found.append((column.name, None, default.arg))
+    return tuple(found)
 
 
 @lru_cache(maxsize=256)
