@@ -146,6 +146,9 @@ class Engine:
         self.workflows = WorkflowCache()
         self.script_engine = script_engine
         self.sql = session_factory.kw["bind"]
+        # The same engine and pool, its connections made with the write option already set: setting it on each
+        # connection of a step cost as much as one of the step's statements.
+        self._write_sql = self.sql.execution_options(orderflow_write=True)
         self._writer_lock = writer_lock(self.sql)
 
     def feature(self, kind: type[F]) -> F:
@@ -190,8 +193,7 @@ class Engine:
     def write_connection(self, committed: Callable[[], None] | None = None) -> Iterator[Connection]:
         """A Core connection in a write transaction (the engine step's): no ORM session bookkeeping. `committed`
         runs after the commit, while the writer lock is still held (and before a group commit's sync)."""
-        with self._writer_lock, self.sql.connect() as connection:
-            connection = connection.execution_options(orderflow_write=True)
+        with self._writer_lock, self._write_sql.connect() as connection:
             with begin_with_retries(connection.begin):
                 yield connection
             if committed is not None:
