@@ -456,7 +456,7 @@ class Engine:
         if self.hooks.holds_jobs:
             self._hold_jobs(step, any(f.holds_jobs(step) for f in self.hooks.holds_jobs), now)
 
-        if workflow.is_completed():
+        if spiff.is_completed(workflow, active_tasks):
             if instance.ended_at is None:
                 instance.status, instance.ended_at = COMPLETED, now
                 step.record("instance_completed")
