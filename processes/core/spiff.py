@@ -44,6 +44,8 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import Task, TaskState
 from SpiffWorkflow.workflow import Workflow
 
+from processes.core import clock
+
 ACTIVE_STATES = TaskState.READY | TaskState.STARTED | TaskState.WAITING | TaskState.ERROR
 
 # What orderflow keeps on a workflow object for the length of one step (never serialized).
@@ -241,7 +243,7 @@ def entered_at(task) -> datetime | None:
     parent = task.parent if task is not None else None
     if parent is None:
         return None
-    return datetime.fromtimestamp(parent.last_state_change, UTC).replace(tzinfo=None)
+    return clock.naive(datetime.fromtimestamp(parent.last_state_change, UTC))
 
 
 def is_element(task) -> bool:
