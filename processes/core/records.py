@@ -18,8 +18,14 @@ from processes.core.statements import Statement
 
 class Record:
     table: ClassVar[Table]
+    _columns: ClassVar[frozenset[str]] = frozenset()  # the table's column names, for the check in __setattr__
 
     __slots__ = ("_values", "_changed", "_new")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "table" in cls.__dict__:
+            cls._columns = frozenset(column.name for column in cls.table.c)
 
     def __init__(self, values: dict[str, Any], new: bool = False):
         object.__setattr__(self, "_values", values)
@@ -33,7 +39,7 @@ class Record:
             raise AttributeError(name) from None
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name not in self.table.c:
+        if name not in self._columns:
             raise AttributeError(f"{self.table.name} has no column {name}")
         if self._values.get(name, object()) != value or name not in self._values:
             self._values[name] = value
