@@ -116,6 +116,18 @@ def _setter(step: Step, variable: str | None) -> str | None:
     return None
 
 
+_STATE_NAMES: dict[int, str] = {}
+
+
+def _state_name(state: int) -> str:
+    """A task state as the active elements name it ("ready", "started", ...); SpiffWorkflow's get_name builds its
+    table of names at every call."""
+    name = _STATE_NAMES.get(state)
+    if name is None:
+        name = _STATE_NAMES[state] = TaskState.get_name(state).lower()
+    return name
+
+
 class Engine:
     """Owns the caches and the one step function. One per process; thread-safe.
 
@@ -483,7 +495,7 @@ class Engine:
                 "elementId": t.task_spec.bpmn_id,
                 "name": t.task_spec.bpmn_name,
                 "type": t.task_spec.__class__.__name__,
-                "state": TaskState.get_name(t.state).lower(),
+                "state": _state_name(t.state),
                 "taskId": str(t.id),
                 "since": iso(spiff.entered_at(t)),
             }
