@@ -16,6 +16,16 @@ from processes.core.models import JOB_HELD, JOB_LOCKED, JOB_READY, JOB_REVIEW, H
 from processes.core.statements import Statement
 
 
+def _column(name: str) -> property:
+    def read(record: Record) -> Any:
+        try:
+            return record._values[name]
+        except KeyError:  # a row loaded without this column (the instance without its state)
+            raise AttributeError(name) from None
+
+    return property(read)
+
+
 class Record:
     table: ClassVar[Table]
     _columns: ClassVar[frozenset[str]] = frozenset()  # the table's column names, for the check in __setattr__
@@ -26,6 +36,12 @@ class Record:
         super().__init_subclass__(**kwargs)
         if "table" in cls.__dict__:
             cls._columns = frozenset(column.name for column in cls.table.c)
+            # Each column read through a property: a read through __getattr__ first fails the normal lookup (an
+            # AttributeError made and dropped), at twice the cost, and a step reads a few dozen columns. A column
+            # named like an attribute of the class keeps the attribute, as before.
+            for name in cls._columns:
+                if not hasattr(cls, name):
+                    setattr(cls, name, _column(name))
 
     def __init__(self, values: dict[str, Any], new: bool = False):
         object.__setattr__(self, "_values", values)
