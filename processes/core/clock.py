@@ -17,12 +17,19 @@ from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 
 
+def naive(moment: datetime) -> datetime:
+    """A UTC datetime without its time zone: `moment.replace(tzinfo=None)` at a third of the cost (replace's keyword
+    arguments are slow to parse, and a step takes the time a dozen times). `datetime.utcnow()` would be cheaper still
+    but is deprecated from Python 3.12."""
+    return datetime.combine(moment.date(), moment.time())
+
+
 class Clock:
     """The wall clock. Subclass and override `now` for another idea of time."""
 
     def now(self) -> datetime:
         """Naive UTC, as every stored timestamp."""
-        return datetime.now(UTC).replace(tzinfo=None)
+        return naive(datetime.now(UTC))
 
     def lead(self) -> timedelta:
         """How far this clock is ahead of the wall clock (zero for the wall clock)."""

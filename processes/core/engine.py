@@ -116,6 +116,18 @@ def _setter(step: Step, variable: str | None) -> str | None:
     return None
 
 
+_STATE_NAMES: dict[int, str] = {}
+
+
+def _state_name(state: int) -> str:
+    """A task state as the active elements name it ("ready", "started", ...); SpiffWorkflow's get_name builds its
+    table of names at every call."""
+    name = _STATE_NAMES.get(state)
+    if name is None:
+        name = _STATE_NAMES[state] = TaskState.get_name(state).lower()
+    return name
+
+
 class Engine:
     """Owns the caches and the one step function. One per process; thread-safe.
 
@@ -146,6 +158,9 @@ class Engine:
         self.workflows = WorkflowCache()
         self.script_engine = script_engine
         self.sql = session_factory.kw["bind"]
+        # The same engine and pool, its connections made with the write option already set: setting it on each
+        # connection of a step cost as much as one of the step's statements.
+        self._write_sql = self.sql.execution_options(orderflow_write=True)
         self._writer_lock = writer_lock(self.sql)
 
     def feature(self, kind: type[F]) -> F:
@@ -190,8 +205,7 @@ class Engine:
     def write_connection(self, committed: Callable[[], None] | None = None) -> Iterator[Connection]:
         """A Core connection in a write transaction (the engine step's): no ORM session bookkeeping. `committed`
         runs after the commit, while the writer lock is still held (and before a group commit's sync)."""
-        with self._writer_lock, self.sql.connect() as connection:
-            connection = connection.execution_options(orderflow_write=True)
+        with self._writer_lock, self._write_sql.connect() as connection:
             with begin_with_retries(connection.begin):
                 yield connection
             if committed is not None:
@@ -454,7 +468,7 @@ class Engine:
         if self.hooks.holds_jobs:
             self._hold_jobs(step, any(f.holds_jobs(step) for f in self.hooks.holds_jobs), now)
 
-        if workflow.is_completed():
+        if spiff.is_completed(workflow, active_tasks):
             if instance.ended_at is None:
                 instance.status, instance.ended_at = COMPLETED, now
                 step.record("instance_completed")
@@ -481,7 +495,7 @@ class Engine:
                 "elementId": t.task_spec.bpmn_id,
                 "name": t.task_spec.bpmn_name,
                 "type": t.task_spec.__class__.__name__,
-                "state": TaskState.get_name(t.state).lower(),
+                "state": _state_name(t.state),
                 "taskId": str(t.id),
                 "since": iso(spiff.entered_at(t)),
             }

@@ -6,7 +6,7 @@ step's own statements are `Statement`s: compiled once and run on the driver's cu
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import Any, ClassVar
 
@@ -16,10 +16,32 @@ from processes.core.models import JOB_HELD, JOB_LOCKED, JOB_READY, JOB_REVIEW, H
 from processes.core.statements import Statement
 
 
+def _column(name: str) -> property:
+    def read(record: Record) -> Any:
+        try:
+            return record._values[name]
+        except KeyError:  # a row loaded without this column (the instance without its state)
+            raise AttributeError(name) from None
+
+    return property(read)
+
+
 class Record:
     table: ClassVar[Table]
+    _columns: ClassVar[frozenset[str]] = frozenset()  # the table's column names, for the check in __setattr__
 
     __slots__ = ("_values", "_changed", "_new")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "table" in cls.__dict__:
+            cls._columns = frozenset(column.name for column in cls.table.c)
+            # Each column read through a property: a read through __getattr__ first fails the normal lookup (an
+            # AttributeError made and dropped), at twice the cost, and a step reads a few dozen columns. A column
+            # named like an attribute of the class keeps the attribute, as before.
+            for name in cls._columns:
+                if not hasattr(cls, name):
+                    setattr(cls, name, _column(name))
 
     def __init__(self, values: dict[str, Any], new: bool = False):
         object.__setattr__(self, "_values", values)
@@ -33,7 +55,7 @@ class Record:
             raise AttributeError(name) from None
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name not in self.table.c:
+        if name not in self._columns:
             raise AttributeError(f"{self.table.name} has no column {name}")
         if self._values.get(name, object()) != value or name not in self._values:
             self._values[name] = value
@@ -45,16 +67,9 @@ class Record:
     @classmethod
     def new(cls, **values: Any) -> Record:
         """A row to insert, with the model's Python-side defaults filled in (so they are known before the insert)."""
-        for column in cls.table.c:
-            if column.name in values:
-                continue
-            default = column.default
-            if default is None:
-                values[column.name] = None
-            elif default.is_callable:
-                values[column.name] = default.arg(None)
-            elif default.is_scalar:
-                values[column.name] = default.arg
+        for name, make, value in _defaults(cls.table):
+            if name not in values:
+                values[name] = value if make is None else make(None)
         return cls(values, new=True)
 
     @classmethod
@@ -73,6 +88,22 @@ class Record:
     @property
     def is_new(self) -> bool:
         return self._new
+
+
+@lru_cache(maxsize=64)
+def _defaults(table: Table) -> tuple[tuple[str, Callable[[Any], Any] | None, Any], ...]:
+    """(column, default maker or None, default value) of a table's columns in order, looked at once: a column without
+    a Python default gets None; one with a SQL-side default only (neither callable nor scalar) is left out."""
+    found = []
+    for column in table.c:
+        default = column.default
+        if default is None:
+            found.append((column.name, None, None))
+        elif default.is_callable:
+            found.append((column.name, default.arg, None))
+        elif default.is_scalar:
+            found.append((column.name, None, default.arg))
+    return tuple(found)
 
 
 @lru_cache(maxsize=256)

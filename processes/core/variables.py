@@ -28,10 +28,14 @@ class UnsavableVariable(OrderflowError):
         self.task = task
 
 
+# NaN and Infinity are not JSON: the state's encoder (orjson) would save them as null, PostgreSQL refuses them in
+# the variables column, and the REST API refuses them in requests. Refused here, so nothing turns into null. One
+# encoder for every check (json.dumps with these options builds a new one at each call; encoding keeps no state).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
+
 def _size(value: Any) -> int:
-    # NaN and Infinity are not JSON: the state's encoder (orjson) would save them as null, PostgreSQL refuses them in
-    # the variables column, and the REST API refuses them in requests. Refused here, so nothing turns into null.
-    return len(json.dumps(value, separators=(",", ":"), allow_nan=False))
+    return len(_ENCODER.encode(value))
 
 
 def problem_with(values: Mapping[str, Any]) -> tuple[str, str] | None:

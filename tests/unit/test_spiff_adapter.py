@@ -89,6 +89,18 @@ def test_tasks_in_and_find_task():
     assert spiff.find_task(workflow, None) is None
 
 
+def test_is_completed_agrees_with_the_library_at_every_point_of_a_run():
+    workflow = started(USER_TASK)
+    active = spiff.tasks_in(workflow, spiff.ACTIVE_STATES)
+    assert active and not spiff.is_completed(workflow, active) and not workflow.completed
+    assert not spiff.is_completed(workflow, [])  # no active task named: the tree itself is looked at
+    the_step(workflow).complete()
+    workflow.do_engine_steps()
+    # Active tasks named earlier are finished now: they prove nothing, and the library's answer counts.
+    assert spiff.is_completed(workflow, active) and workflow.is_completed()
+    assert spiff.is_completed(workflow, spiff.tasks_in(workflow, spiff.ACTIVE_STATES))
+
+
 def test_data_changed_is_what_a_task_set():
     workflow = started(USER_TASK)
     task = the_step(workflow)

@@ -4,7 +4,7 @@ and on PostgreSQL (with the project's driver), and fail the way callers expect."
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -83,6 +83,33 @@ def test_rows_written_and_read_are_those_of_sqlalchemys_execute(database: SqlEng
         assert Statement(select(jobs.c.due_at).where(jobs.c.id == "second")).scalar(connection) == datetime(
             2026, 1, 2, 3, 4, 5, 678901
         )
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 1, 2, 3, 4, 5),  # whole seconds: SQLAlchemy still writes the microseconds on SQLite
+        datetime(2026, 12, 31, 23, 59, 59, 999999),
+        datetime(2026, 1, 2, 3, 4, 5, 7),
+        datetime(987, 6, 5, 4, 3, 2, 1),  # a year of three digits
+        date(2026, 3, 4),  # a date where a timestamp goes
+        datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=timezone(timedelta(hours=2))),  # aware: SQLite drops the offset
+    ],
+)
+def test_a_timestamp_is_stored_as_sqlalchemy_stores_it(database: SqlEngine, moment) -> None:
+    stored = select(cast(jobs.c.due_at, Text)).where(jobs.c.id == bindparam("id"))
+    with database.begin() as connection:
+        _seed(connection)
+        connection.execute(insert(jobs), [_job("by-sqlalchemy", due_at=moment)])
+        Statement(insert(jobs)).execute_many(connection, [_job("by-statement", due_at=moment)])
+        Statement(update(jobs).where(jobs.c.id == "by-sqlalchemy").values(lock_expires_at=bindparam("at"))).execute(
+            connection, {"at": moment}
+        )
+        connection.execute(update(jobs).where(jobs.c.id == "by-statement").values(lock_expires_at=moment))
+        text = connection.execute(stored, {"id": "by-sqlalchemy"}).scalar()
+        assert connection.execute(stored, {"id": "by-statement"}).scalar() == text
+        expires = select(cast(jobs.c.lock_expires_at, Text)).order_by(jobs.c.id)
+        assert len(set(connection.execute(expires).scalars())) == 1
 
 
 def test_a_driver_error_is_raised_as_sqlalchemys_and_rolls_back_with_the_transaction(database: SqlEngine) -> None:
