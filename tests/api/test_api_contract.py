@@ -57,6 +57,27 @@ def test_list_instances_filters_and_paginates(client: FlaskClient) -> None:
     assert_problem(client.get(f"{API}/process-instances", query_string={"status": "sleeping"}), 422, "status")
 
 
+def test_list_instances_by_business_key_prefix_matches_the_prefix_as_written(client: FlaskClient) -> None:
+    deploy(client, ("prefixed.bpmn", simple("prefixed")))
+    for key in ("P%1", "P_2", "P/3", "PX4", "Q-5"):
+        client.post(
+            f"{API}/process-definitions/prefixed/instances", json={"businessKey": key, "variables": {"amount": 1}}
+        )
+    listed = client.get(f"{API}/process-instances", query_string={"businessKeyPrefix": "P%", "perPage": 1}).json
+    assert listed["total"] == 1 and [i["businessKey"] for i in listed["items"]] == ["P%1"]
+    assert total(client, processKey="prefixed", businessKeyPrefix="P_") == 1  # not "any character"
+    assert total(client, processKey="prefixed", businessKeyPrefix="P/") == 1
+    assert total(client, processKey="prefixed", businessKeyPrefix="P") == 4
+    assert total(client, processKey="prefixed", businessKeyPrefix="P", status="completed") == 4
+    assert total(client, processKey="prefixed", businessKeyPrefix="P", businessKey="PX4") == 1
+    assert total(client, processKey="prefixed", businessKeyPrefix="P", status="running") == 0
+    second = client.get(
+        f"{API}/process-instances", query_string={"processKey": "prefixed", "businessKeyPrefix": "P", "perPage": 3,
+                                                  "page": 2}
+    ).json  # fmt: skip
+    assert second["total"] == 4 and second["page"] == 2 and second["perPage"] == 3 and len(second["items"]) == 1
+
+
 # -- bad input -----------------------------------------------------------------------------------------
 
 
