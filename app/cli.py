@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import click
 import requests
+from urllib3.exceptions import HTTPError as NoAnswer
 
 from observability import logs
 
@@ -572,7 +573,7 @@ def _answers(what: str, url: str, hint: str) -> None:
 def _lost_connection(url: str) -> Iterator[None]:
     try:
         yield
-    except requests.RequestException as error:
+    except (requests.RequestException, NoAnswer) as error:  # the basic profile's client is urllib3's (app.simulate)
         raise click.ClickException(f"lost the connection during the run: {error.__class__.__name__}: {error}") from None
 
 
