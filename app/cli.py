@@ -20,6 +20,7 @@ import requests
 from observability import logs
 
 from .config import DEV_TOKEN
+from .simulate import NoAnswer
 
 if TYPE_CHECKING:
     from .simulate_realistic import RealisticResult
@@ -676,7 +677,7 @@ def _answers(what: str, url: str, hint: str) -> None:
 def _lost_connection(url: str) -> Iterator[None]:
     try:
         yield
-    except requests.RequestException as error:
+    except (requests.RequestException, NoAnswer) as error:  # the basic profile's client is app.simulate's Api
         raise click.ClickException(f"lost the connection during the run: {error.__class__.__name__}: {error}") from None
 
 

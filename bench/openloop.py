@@ -13,9 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
-import requests
-
-from app.simulate import make_order, percentile
+from app.simulate import REQUEST_ERRORS, Api, make_order, percentile
 
 SENDERS = 16  # client threads: enough that a slow answer does not hold the next arrival at the rates measured
 
@@ -32,27 +30,28 @@ def open_loop(url: str, token: str, rate: float, seconds: float, timeout: float 
     errors = [0]
     lock = threading.Lock()
 
-    def session() -> requests.Session:
-        if not hasattr(local, "http"):
-            local.http = requests.Session()
-            local.http.headers["Authorization"] = f"Bearer {token}"
-        return local.http
+    apis: list[Api] = []
+
+    def api() -> Api:
+        if not hasattr(local, "api"):
+            local.api = Api(url, token)
+            with lock:
+                apis.append(local.api)
+        return local.api
 
     def start(n: int, due: float) -> None:
         sent = time.time()
         try:
-            response = session().post(
-                f"{url}/api/v1/process-definitions/order_fulfillment/instances",
-                json={"businessKey": f"{run}{n}", "variables": bodies[n]},
-                timeout=(5, 60),
+            instance = api().post(
+                "/api/v1/process-definitions/order_fulfillment/instances",
+                {"businessKey": f"{run}{n}", "variables": bodies[n]},
             )
-            response.raise_for_status()
-        except requests.RequestException:
+        except REQUEST_ERRORS:
             with lock:
                 errors[0] += 1
             return
         with lock:
-            started[response.json()["id"]] = due
+            started[instance["id"]] = due
             late.append(max(sent - due, 0.0) * 1000)
 
     first = time.time() + 0.2
@@ -63,24 +62,25 @@ def open_loop(url: str, token: str, rate: float, seconds: float, timeout: float 
             if pause > 0:
                 time.sleep(pause)
             pool.submit(start, n, due)
+    for each in apis:
+        each.close()
 
-    headers = {"Authorization": f"Bearer {token}"}
     deadline = time.monotonic() + timeout
-    with requests.Session() as http:
-        http.headers.update(headers)
+    http = Api(url, token)
+    try:
         while time.monotonic() < deadline:
             params = {"businessKeyPrefix": run, "status": "completed", "perPage": 1}
-            if http.get(f"{url}/api/v1/process-instances", params=params, timeout=(5, 30)).json()["total"] >= len(
-                started
-            ):
+            if http.get("/api/v1/process-instances", params)["total"] >= len(started):
                 break
             time.sleep(0.5)
         latencies = []
         for instance_id, due in started.items():
-            view = http.get(f"{url}/api/v1/process-instances/{instance_id}", timeout=(5, 30)).json()
+            view = http.get(f"/api/v1/process-instances/{instance_id}")
             if view.get("status") == "completed" and view.get("endedAt"):
                 ended = datetime.fromisoformat(view["endedAt"].rstrip("Z")).replace(tzinfo=UTC).timestamp()
                 latencies.append((ended - due) * 1000)
+    finally:
+        http.close()
     return {
         "ratePerSecond": round(rate, 2),
         "seconds": seconds,

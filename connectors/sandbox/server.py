@@ -243,10 +243,10 @@ def create_sandbox_app(seed: int | None = None) -> Flask:
 class BusinessCalls:
     """Business POSTs answered straight from WSGI, without Flask's request context, routing, hooks and Response
     objects: the sandbox shares the cores with the engine it stands in for, and Flask's machinery was about 85% of
-    the sandbox's CPU per call (waitress's share stays). The reply is the one Flask's route gives, byte for byte:
-    the same ``answer_call``, the same JSON (Flask's provider, compact) and headers. Anything else goes to Flask:
-    another route or method, a body that is not ``application/json`` with a length, debug mode, or an app with
-    request hooks (a test that records calls)."""
+    the sandbox's CPU per call (the HTTP server's share is cut in serving.py). The reply is the one Flask's route
+    gives, byte for byte: the same ``answer_call``, the same JSON (Flask's provider, compact) and headers. Anything
+    else goes to Flask: another route or method, a body that is not ``application/json`` with a length, debug mode,
+    or an app with request hooks (a test that records calls)."""
 
     def __init__(
         self,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 
+from tests.support.connectors import control
 from tests.support.diagrams import simple
 from tests.support.rest import orderflow
 from tests.support.server import Server
@@ -39,8 +40,14 @@ def test_start_of_an_unknown_process_fails_with_the_reason(server: Server) -> No
     assert result.returncode != 0 and "HTTP 404" in result.stderr and "no_such_process" in result.stderr
 
 
-def test_simulate_pushes_orders_and_reports_throughput(server: Server) -> None:
-    result = orderflow(server, "simulate", "--orders", "12", "--concurrency", "3", "--invalid-share", "0.25")
+def test_simulate_pushes_orders_and_reports_throughput(server: Server, sandbox_url: str) -> None:
+    # Slow payment and warehouse answers, so that orders are still running when the client has started them all
+    # (a fast client and server could otherwise finish every order before the first look).
+    control(sandbox_url, latencyMs=300)
+    try:
+        result = orderflow(server, "simulate", "--orders", "12", "--concurrency", "3", "--invalid-share", "0.25")
+    finally:
+        control(sandbox_url, latencyMs=0)
     assert result.returncode == 0, result.stderr
     assert "completed 12/12 orders" in result.stdout
     assert "completed orders/s" in result.stdout and "p99" in result.stdout
