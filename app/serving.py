@@ -41,7 +41,7 @@ import zlib
 from collections.abc import Callable
 
 from processes.core import json_columns
-from processes.core.transport import ClaimedJob, JobDispatcher
+from processes.core.transport import ClaimedJob, JobDispatcher, WrappingDispatcher
 
 log = logging.getLogger(__name__)
 
@@ -266,23 +266,13 @@ class Siblings:
         threading.Thread(target=receive, name="orderflow-siblings", daemon=True).start()
 
 
-class HomeDispatcher(JobDispatcher):
+class HomeDispatcher(WrappingDispatcher):
     """The job transport of one engine process: the installation's, unchanged, except that jobs leased at creation
     run in their order's home process (Siblings)."""
 
     def __init__(self, inner: JobDispatcher, siblings: Siblings) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.siblings = siblings
-
-    @property
-    def sends_after_commit(self) -> bool:  # type: ignore[override]
-        return self.inner.sends_after_commit
-
-    def dispatch(self, jobs, *, new_order: bool = False) -> None:
-        self.inner.dispatch(jobs, new_order=new_order)
-
-    def lease_holder(self, topic: str | None) -> str | None:
-        return self.inner.lease_holder(topic)
 
     def run_claimed(self, jobs: list[ClaimedJob]) -> None:
         here = []

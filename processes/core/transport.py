@@ -47,3 +47,24 @@ class JobDispatcher:
     # A broker transport sends due jobs right after commit; the step records that in the outbox row, so the
     # sweep only re-sends what was not taken in time.
     sends_after_commit: bool = False
+
+
+class WrappingDispatcher(JobDispatcher):
+    """A transport around another one that passes every call through: a wrapper overrides only what it adds (long
+    polls' wake-ups, job chains in a worker, jobs run in their order's home process)."""
+
+    def __init__(self, inner: JobDispatcher) -> None:
+        self.inner = inner
+
+    @property
+    def sends_after_commit(self) -> bool:  # type: ignore[override]
+        return self.inner.sends_after_commit
+
+    def dispatch(self, jobs: list[JobRecord], *, new_order: bool = False) -> None:
+        self.inner.dispatch(jobs, new_order=new_order)
+
+    def lease_holder(self, topic: str | None) -> str | None:
+        return self.inner.lease_holder(topic)
+
+    def run_claimed(self, jobs: list[ClaimedJob]) -> None:
+        self.inner.run_claimed(jobs)

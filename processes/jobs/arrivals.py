@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
-from processes.core.transport import ClaimedJob, JobDispatcher
+from processes.core.transport import JobDispatcher, WrappingDispatcher
 
 if TYPE_CHECKING:
     from processes.core.records import JobRecord
@@ -75,25 +75,15 @@ class JobArrivals:
             self._slots.release()
 
 
-class AnnouncingDispatcher(JobDispatcher):
+class AnnouncingDispatcher(WrappingDispatcher):
     """The installation's transport, unchanged, plus a wake-up for long polls after every commit that made jobs."""
 
     def __init__(self, inner: JobDispatcher, arrivals: JobArrivals):
-        self.inner = inner
+        super().__init__(inner)
         self.arrivals = arrivals
-
-    @property
-    def sends_after_commit(self) -> bool:  # type: ignore[override]
-        return self.inner.sends_after_commit
 
     def dispatch(self, jobs: list[JobRecord], *, new_order: bool = False) -> None:
         self.inner.dispatch(jobs, new_order=new_order)
         if jobs:
             # A job leased at creation (to this process's job threads) is no other process's to fetch.
             self.arrivals.announce(elsewhere=any(job.locked_by is None for job in jobs))
-
-    def lease_holder(self, topic: str | None) -> str | None:
-        return self.inner.lease_holder(topic)
-
-    def run_claimed(self, jobs: list[ClaimedJob]) -> None:
-        self.inner.run_claimed(jobs)

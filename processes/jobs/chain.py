@@ -18,26 +18,19 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
-from processes.core.transport import ClaimedJob, JobDispatcher
+from processes.core.transport import ClaimedJob, JobDispatcher, WrappingDispatcher
 
 
-class JobChain(JobDispatcher):
+class JobChain(WrappingDispatcher):
     """The dispatcher of a worker process: the installation's transport, unchanged, plus chains for the jobs made
     while this thread runs a chain (`running`)."""
 
     def __init__(self, inner: JobDispatcher, worker_id: Callable[[], str], topics: Iterable[str], max_jobs: int = 10):
-        self.inner = inner
+        super().__init__(inner)
         self.worker_id = worker_id
         self.topics = set(topics)
         self.max_jobs = max_jobs
         self._local = threading.local()
-
-    @property
-    def sends_after_commit(self) -> bool:  # type: ignore[override]
-        return self.inner.sends_after_commit
-
-    def dispatch(self, jobs, *, new_order: bool = False) -> None:
-        self.inner.dispatch(jobs, new_order=new_order)
 
     def lease_holder(self, topic: str | None) -> str | None:
         chain = getattr(self._local, "chain", None)

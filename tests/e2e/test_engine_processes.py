@@ -183,6 +183,16 @@ def test_stopping_the_server_stops_every_engine_process(sandbox_url: str, tmp_pa
     wait_for(gone, "the engine processes to stop", timeout=20)
 
 
+def serve_refused(data_dir: Path, **env: str) -> subprocess.CompletedProcess:
+    """`orderflow serve` with a setting it must refuse: it exits non-zero without serving."""
+    environment = {**os.environ, "ORDERFLOW_DATA_DIR": str(data_dir), "ORDERFLOW_SANDBOX": "false", **env}
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", "serve"], env=environment, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode != 0, result.stdout
+    return result
+
+
 def _cmdline(pid: int) -> bytes:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -192,17 +202,7 @@ def _cmdline(pid: int) -> bytes:
 
 @pytest.mark.parametrize("setting", ["0", "two", "-1"])
 def test_a_wrong_number_of_processes_is_refused_in_one_line(setting: str, tmp_path: Path) -> None:
-    environment = {
-        **os.environ,
-        "ORDERFLOW_DATA_DIR": str(tmp_path),
-        "ORDERFLOW_PORT": "0",
-        "ORDERFLOW_SANDBOX": "false",
-        "ORDERFLOW_PROCESSES": setting,
-    }
-    result = subprocess.run(
-        [sys.executable, "-m", "app.cli", "serve"], env=environment, capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode != 0
+    result = serve_refused(tmp_path, ORDERFLOW_PORT="0", ORDERFLOW_PROCESSES=setting)
     assert f'ORDERFLOW_PROCESSES must be "auto" or a whole number from 1 up, not {setting!r}' in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -256,16 +256,6 @@ def test_a_port_in_use_is_refused_in_one_line(processes: str, tmp_path: Path) ->
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        environment = {
-            **os.environ,
-            "ORDERFLOW_DATA_DIR": str(tmp_path),
-            "ORDERFLOW_PORT": str(port),
-            "ORDERFLOW_SANDBOX": "false",
-            "ORDERFLOW_PROCESSES": processes,
-        }
-        result = subprocess.run(
-            [sys.executable, "-m", "app.cli", "serve"], env=environment, capture_output=True, text=True, timeout=120
-        )
-    assert result.returncode != 0
+        result = serve_refused(tmp_path, ORDERFLOW_PORT=str(port), ORDERFLOW_PROCESSES=processes)
     assert f"Error: cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
     assert "Traceback" not in result.stderr
