@@ -228,10 +228,11 @@ def test_camunda8_called_decision_stores_the_result(deployed) -> None:
 
 
 def test_a_failing_decision_opens_an_incident_naming_the_task(deployed) -> None:
-    started = deployed.post(
+    response = deployed.post(
         "/process-definitions/c7_decides/instances", json={"variables": {"total": "lots", "tier": "gold"}}
-    ).json()
-    view = wait_until_ended(deployed, started["id"])
+    )
+    assert response.status_code == 201, response.text  # the order is started; its decision fails in it
+    view = wait_until_ended(deployed, response.json()["id"])
     assert view["status"] == "incident" and view["incidents"][0]["elementId"] == "decide"
     assert "approval_level" in view["incidents"][0]["message"]
 
