@@ -135,6 +135,11 @@ def _serve_in_processes(config, processes: int) -> None:
     from .serving import EngineProcesses, listening_socket
     from .setup import prepare, sql_engine_for
 
+    host = config["ORDERFLOW_HOST"]
+    try:  # first: a port that is taken is said before any set-up runs
+        sock = listening_socket(host, config["ORDERFLOW_PORT"])
+    except OSError as exc:  # the port is taken (another orderflow?) or the host is not this machine's
+        raise click.ClickException(f"cannot listen on {host}:{config['ORDERFLOW_PORT']}: {exc.strerror}") from exc
     sql_engine_for(config).dispose()  # creates the data directory the default SQLite file lives in
     from .extensions import db
 
@@ -142,11 +147,6 @@ def _serve_in_processes(config, processes: int) -> None:
     prepare(app)
     with app.app_context():
         db.engine.dispose()  # the engine processes open their own connections
-    host = config["ORDERFLOW_HOST"]
-    try:
-        sock = listening_socket(host, config["ORDERFLOW_PORT"])
-    except OSError as exc:  # the port is taken (another orderflow?) or the host is not this machine's
-        raise click.ClickException(f"cannot listen on {host}:{config['ORDERFLOW_PORT']}: {exc.strerror}") from exc
     engines = EngineProcesses(processes, sock)
     try:
         try:

@@ -84,7 +84,7 @@ def test_two_engine_processes_share_the_orders_of_one_port(server: Server, sandb
     engines = wait_for(lambda: len(engine_processes(server)) == 2 and engine_processes(server), "two processes")
     before = {pid: cpu_ticks(pid) for pid in engines}
     calls_before = requests.get(f"{sandbox_url}/_stats", timeout=10).json()["requests"]
-    ids = [start_order(server, f"ENGINES-{n}") for n in range(60)]
+    ids = [start_order(server, f"ENGINES-{n}") for n in range(40)]
     views = [wait_until_ended(server, instance_id, timeout=60) for instance_id in ids]
     assert [v["status"] for v in views] == ["completed"] * len(ids)
     # Each order's four calls (authorize, reserve, capture, ship) were made once: no job ran in both processes.
@@ -101,7 +101,7 @@ def test_orders_started_over_one_connection_are_worked_in_every_process(server: 
     with requests.Session() as http:  # one keep-alive connection: one process answers every start
         http.headers.update(HEADERS)
         ids = []
-        for n in range(60):
+        for n in range(40):
             response = http.post(
                 f"{server.api}/process-definitions/order_fulfillment/instances",
                 json={"businessKey": f"ENGINES-ONE-{n}", "variables": ORDER},
@@ -200,7 +200,7 @@ def _cmdline(pid: int) -> bytes:
         return b""
 
 
-@pytest.mark.parametrize("setting", ["0", "two", "-1"])
+@pytest.mark.parametrize("setting", ["two"])  # the other wrong values: tests/unit/test_serving.py
 def test_a_wrong_number_of_processes_is_refused_in_one_line(setting: str, tmp_path: Path) -> None:
     result = serve_refused(tmp_path, ORDERFLOW_PORT="0", ORDERFLOW_PROCESSES=setting)
     assert f'ORDERFLOW_PROCESSES must be "auto" or a whole number from 1 up, not {setting!r}' in result.stderr
