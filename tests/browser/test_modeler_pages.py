@@ -375,7 +375,12 @@ def test_the_panel_picks_decisions_processes_timers_and_messages_and_the_order_r
         arg=fulfil.get_attribute("data-element-id"),
         timeout=30_000,
     )
-    assert "token-here" in message.get_attribute("class").split()  # waiting for the message
+    # The token then reaches the message event (the page shows each poll's state: fulfil may pass a poll before it)
+    page.wait_for_function(
+        "id => document.querySelector(`.djs-element[data-element-id='${id}']`).classList.contains('token-here')",
+        arg=message.get_attribute("data-element-id"),
+        timeout=30_000,
+    )
     sent = site.post("/messages", json={"name": "payment-updated", "businessKey": "UI-PICKERS-1"})
     assert sent.status_code in (200, 201), sent.text
     page.wait_for_selector("[data-testid=test-status][data-status=completed]", timeout=30_000)
