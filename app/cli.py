@@ -69,7 +69,7 @@ def serve() -> None:
     """Prepare the database (migrations, shipped workflows, demo people), then run the server: REST API, embedded
     workers and (by default) the sandbox systems, in ORDERFLOW_PROCESSES engine processes on one port."""
     from .config import from_environment
-    from .serving import ProcessesSettingError, process_count
+    from .serving import ProcessesSettingError, listening_socket, process_count
 
     config = from_environment()
     logs.configure()  # plain lines, or JSON lines with ORDERFLOW_LOG_FORMAT=json
@@ -79,16 +79,22 @@ def serve() -> None:
         processes = process_count(config["ORDERFLOW_PROCESSES"])
     except ProcessesSettingError as exc:
         raise click.ClickException(str(exc)) from exc
+    host, port = config["ORDERFLOW_HOST"], config["ORDERFLOW_PORT"]
+    try:  # first: a port that is taken is said before any set-up runs
+        sock = listening_socket(host, port)
+    except OSError as exc:  # the port is taken (another orderflow?) or the host is not this machine's
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
     sandbox = None
     if config["ORDERFLOW_SANDBOX"]:
         sandbox = _start_sandbox(config["ORDERFLOW_SANDBOX_URL"], config["ORDERFLOW_SANDBOX_PORT"])
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # run the finally below on `kill`
     try:
         if processes == 1:
-            _serve_here(config)
+            _serve_here(config, sock)
         else:
-            _serve_in_processes(config, processes)
+            _serve_in_processes(config, sock, processes)
     finally:
+        sock.close()
         if sandbox is not None:
             sandbox.terminate()
             sandbox.wait(5)
@@ -108,7 +114,7 @@ def _server_threads(config) -> int:
     return 8 + config["ORDERFLOW_LONG_POLLS"]
 
 
-def _serve_here(config) -> None:
+def _serve_here(config, sock) -> None:
     """ORDERFLOW_PROCESSES=1: prepare, then serve from this process."""
     from . import create_app
     from .collector import settle_after_start_up
@@ -118,28 +124,19 @@ def _serve_here(config) -> None:
     app = create_app()
     prepare(app)  # once, before serving: migrations, the shipped workflows, the demo people
     app.extensions["orderflow"].start_workers()
-    host = config["ORDERFLOW_HOST"]
-    try:
-        server = serve_in_this_process(app, host=host, port=config["ORDERFLOW_PORT"], threads=_server_threads(config))
-    except OSError as exc:
-        raise click.ClickException(f"cannot listen on {host}:{config['ORDERFLOW_PORT']}: {exc.strerror}") from exc
-    _announce(config, host, server.effective_port)  # the real port when ORDERFLOW_PORT=0 (tests)
+    server = serve_in_this_process(app, sock, threads=_server_threads(config))
+    _announce(config, config["ORDERFLOW_HOST"], sock.getsockname()[1])  # the real port when ORDERFLOW_PORT=0 (tests)
     # Start-up objects live as long as the process: out of the collector's way before the first order.
     settle_after_start_up()
     server.run()
 
 
-def _serve_in_processes(config, processes: int) -> None:
+def _serve_in_processes(config, sock, processes: int) -> None:
     """Prepare once here, then run the engine processes on one socket and keep them running (app/serving.py)."""
     from . import create_app
-    from .serving import EngineProcesses, listening_socket
+    from .serving import EngineProcesses
     from .setup import prepare, sql_engine_for
 
-    host = config["ORDERFLOW_HOST"]
-    try:  # first: a port that is taken is said before any set-up runs
-        sock = listening_socket(host, config["ORDERFLOW_PORT"])
-    except OSError as exc:  # the port is taken (another orderflow?) or the host is not this machine's
-        raise click.ClickException(f"cannot listen on {host}:{config['ORDERFLOW_PORT']}: {exc.strerror}") from exc
     sql_engine_for(config).dispose()  # creates the data directory the default SQLite file lives in
     from .extensions import db
 
@@ -153,14 +150,13 @@ def _serve_in_processes(config, processes: int) -> None:
             engines.start()
         except RuntimeError as exc:
             raise click.ClickException(str(exc)) from exc
-        _announce(config, host, sock.getsockname()[1], processes)
+        _announce(config, config["ORDERFLOW_HOST"], sock.getsockname()[1], processes)
         try:
             engines.watch()
         except RuntimeError as exc:
             raise click.ClickException(str(exc)) from exc
     finally:
         engines.stop()
-        sock.close()
 
 
 @main.command("serve-process", hidden=True)
@@ -201,7 +197,7 @@ def serve_process(socket_fd: int, ready_fd: int, index: int, inbox_fd: int | Non
             others.listen(lambda: services.arrivals.announce(elsewhere=False), lambda jobs: None)
     services.start_workers()
     sock = socket.socket(fileno=socket_fd)
-    server = serve_in_this_process(app, sock=sock, threads=_server_threads(config))
+    server = serve_in_this_process(app, sock, threads=_server_threads(config))
     try:
         os.write(ready_fd, b"1")
         os.close(ready_fd)

@@ -284,10 +284,8 @@ class HomeDispatcher(WrappingDispatcher):
             self.inner.run_claimed(here)
 
 
-def serve_in_this_process(app, *, sock: socket.socket | None = None, host: str = "", port: int = 0, threads: int = 8):
-    """The waitress server of one engine process: on the supervisor's socket, or binding host:port itself."""
+def serve_in_this_process(app, sock: socket.socket, *, threads: int = 8):
+    """The waitress server of one engine process, on the socket `orderflow serve` bound (listening_socket)."""
     from waitress import create_server
 
-    if sock is not None:
-        return create_server(app, sockets=[sock], threads=threads, ident="orderflow")
-    return create_server(app, host=host, port=port, threads=threads, ident="orderflow")
+    return create_server(app, sockets=[sock], threads=threads, ident="orderflow")
