@@ -48,7 +48,8 @@ status says what they would mean to a caller.
         ├── _NullDomain     500  internal, feel.evaluator: a range that is not of integers; the result is null
         ├── _LimitError     500  internal, expressions.python: a guard in user code; becomes a SandboxError
         ├── _NotWaiting     500  internal, features.messages: the task no longer waits for the message
-        └── _AlreadyStarted 500  internal, instances: another request started the instance first
+        ├── _AlreadyStarted 500  internal, instances: another request started the instance first
+        └── StaleReads      500  internal, core.db: what a step read changed before it wrote; the step runs again
 
 Connectors (connectors/errors.py) stand alone by design, as connectors import nothing of processes: their
 ConnectorError tree is adapted by app/services.py into job outcomes (Discrepancy -> JobNeedsReview,

@@ -215,7 +215,7 @@ def start_instance(
         step.record("instance_started", data={"businessKey": business_key, "variables": variables})
 
     try:
-        step = engine.step(None, started, actor=actor, create=create)
+        step = engine.step(None, started, actor=actor, create=create, rerunnable=True)
     except (_AlreadyStarted, IntegrityError):
         with engine.read_session() as session:
             existing = _existing(session, key, business_key, idempotency_key)

@@ -1,6 +1,8 @@
 """The one engine path. Every change to an instance is one call of `Engine.step`, in one transaction:
 lock the instance, load its state, apply one command, settle, derive side effects, save, commit, and only then
-hand new jobs to the job transport.
+hand new jobs to the job transport. On SQLite a step whose command can run twice (a start, a job's result) takes the
+database's one writer lock only when it first writes, after checking that what it read is unchanged; otherwise it
+runs again the usual way (processes/core/db.py, Speculation).
 
 The core knows no BPMN feature: compensation, conditional events, messages, the inbox and the rest plug in through
 `processes.core.feature.Feature` hooks, called here at fixed points of the step."""
@@ -24,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from processes import limits
 from processes.core import clock, spiff
 from processes.core.clock import Clock
-from processes.core.db import begin_with_retries, writer_lock
+from processes.core.db import StaleReads, begin_with_retries, speculative, speculative_transaction, writer_lock
 from processes.core.feature import Feature, Hooks
 from processes.core.models import (
     ACTIVE_JOB_STATUSES,
@@ -162,6 +164,9 @@ class Engine:
         # connection of a step cost as much as one of the step's statements.
         self._write_sql = self.sql.execution_options(orderflow_write=True)
         self._writer_lock = writer_lock(self.sql)
+        # Steps that may read before they take the writer lock (processes/core/db.py, Speculation): SQLite only,
+        # where the one writer lock is what every step queues for; PostgreSQL locks the instance's row instead.
+        self._speculative_sql = speculative(self.sql)
 
     def feature(self, kind: type[F]) -> F:
         """This engine's feature of a kind (for services that read a feature's state, such as its caches)."""
@@ -230,9 +235,14 @@ class Engine:
         actor: str | None = None,
         create: Callable[[Connection], tuple[InstanceRecord, BpmnWorkflow]] | None = None,
         kind: str | None = None,
+        rerunnable: bool = False,
     ) -> Step:
         """Apply one command to one instance. `create` instead of `instance_id` starts a new instance. `kind` names
         the command for features that may refuse it (`Feature.admit`); a start is always "start".
+
+        `rerunnable`: the command and `create` change nothing outside the step, so the step may run them before it
+        takes the writer lock, and run them again should another writer have changed what they read meanwhile
+        (SQLite with group commit; processes/core/db.py, Speculation). The hot paths say so: a start, a job's result.
 
         When the new state cannot be saved (a variable that is not data, or over the size cap, that no element's
         own check caught), the command's changes are rolled back and a fresh step stops the instance with an
@@ -243,8 +253,8 @@ class Engine:
                 with ExitStack() as around:
                     for feature in self.hooks.around_step:
                         around.enter_context(feature.around_step("start" if create is not None else kind))
-                    return self._step_or_strand(instance_id, command, actor, create, kind)
-            return self._step_or_strand(instance_id, command, actor, create, kind)
+                    return self._step_or_strand(instance_id, command, actor, create, kind, rerunnable)
+            return self._step_or_strand(instance_id, command, actor, create, kind, rerunnable)
 
     def _step_or_strand(
         self,
@@ -253,8 +263,14 @@ class Engine:
         actor: str | None,
         create: Callable[[Connection], tuple[InstanceRecord, BpmnWorkflow]] | None,
         kind: str | None,
+        rerunnable: bool = False,
     ) -> Step:
         try:
+            if rerunnable and self._speculative_sql is not None:
+                try:
+                    return self._step(instance_id, command, actor, create, kind, reads_first=True)
+                except StaleReads:
+                    pass  # another writer changed what it read: run it again, holding the lock from the start
             return self._step(instance_id, command, actor, create, kind)
         except UnsavableVariable as problem:
             return self._stranded(instance_id, command, problem, actor, create)
@@ -293,11 +309,17 @@ class Engine:
         actor: str | None,
         create: Callable[[Connection], tuple[InstanceRecord, BpmnWorkflow]] | None,
         kind: str | None,
+        reads_first: bool = False,
     ) -> Step:
         cache: list = []
         # The workflow goes back to the cache before the writer lock is released: the next step of this
         # instance (a parallel job's result) may be waiting for the lock, and would deserialize it otherwise.
-        with self.write_connection(lambda: cache and self.workflows.put(*cache)) as connection:
+        committed = lambda: cache and self.workflows.put(*cache)  # noqa: E731
+        if reads_first:  # the writer lock at the first write, once the reads are checked (db.Speculation)
+            transaction = speculative_transaction(self._speculative_sql, committed)
+        else:
+            transaction = self.write_connection(committed)
+        with transaction as connection:
             if create is not None:
                 instance, workflow = create(connection)
             else:

@@ -40,6 +40,8 @@ class EmbeddedRunner(JobDispatcher):
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._workers: list[threading.Thread] = []
+        # A result waiting for its order's queued jobs holds a thread: one is always left to start them.
+        jobs.results.queue_waits = max(threads - 1, 0)
         self._periodic: list[tuple[float, Callable[[], None]]] = []
 
     # -- JobDispatcher ------------------------------------------------------------------------------------
@@ -58,6 +60,7 @@ class EmbeddedRunner(JobDispatcher):
         return self.worker_id if self.topics is None or topic in self.topics else None
 
     def run_claimed(self, jobs: list[ClaimedJob]) -> None:
+        self.jobs.expect(jobs)
         for job in jobs:
             self._ready.put(job)
 

@@ -47,7 +47,7 @@ from processes.core.transport import ClaimedJob
 from processes.core.variables import UnsavableVariable
 from processes.errors import Conflict, InternalError, NotFound
 from processes.expressions import mappings
-from processes.jobs.results import ResultBatches
+from processes.jobs.results import Call, ResultBatches
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +141,7 @@ class JobService:
         self.engine = engine
         self.executor = executor
         self.results = ResultBatches(engine)
+        self._expected: dict[str, Call] = {}  # calls of jobs handed to this process's threads, not begun yet
 
     # -- claiming ------------------------------------------------------------------------------------------
 
@@ -376,6 +377,13 @@ class JobService:
 
     # -- running -------------------------------------------------------------------------------------------
 
+    def expect(self, jobs: list[ClaimedJob]) -> None:
+        """Jobs handed to this process to run when a thread is free: their calls count from now, so that a
+        sibling's result that is ready first waits for them (results.py) even while they wait for a thread."""
+        for job in jobs:
+            if job.kind == SERVICE and job.id not in self._expected:
+                self._expected[job.id] = self.results.calling(job.instance_id, begun=False)
+
     def run(self, job: ClaimedJob) -> None:
         """Do a claimed job's work outside any transaction, then report through an engine step.
 
@@ -407,6 +415,14 @@ class JobService:
             self._run(job)
 
     def _run(self, job: ClaimedJob) -> None:
+        expected = self._expected.pop(job.id, None)
+        try:
+            self._run_job(job, expected)
+        finally:
+            if expected is not None:
+                expected.end()
+
+    def _run_job(self, job: ClaimedJob, expected: Call | None) -> None:
         deadline = time.monotonic() + self.engine.settings.lease_seconds  # the lease was taken just now
         if job.kind == TIMER:
             self._report(partial(self.fire_timers, job), deadline)
@@ -417,25 +433,35 @@ class JobService:
         if self.executor is None:
             raise RuntimeError("no job executor configured")
         lease, instance = job.lease_token, job.instance_id
+        if expected is not None:
+            expected.begin()
+        call = expected or self.results.calling(instance)  # a sibling's result waits for this call (results.py)
         try:
-            variables = self.executor(job)
-        except JobNeedsReview as exc:
-            report = partial(self.hold_for_review, job, exc)
-        except BpmnErrorThrown as exc:
-            tracing.annotate(**{"orderflow.bpmn_error": exc.code})
-            report = partial(
-                self.throw_bpmn_error, job.id, lease, exc.code, str(exc), exc.variables, instance_id=instance
-            )
-        except JobFailed as exc:
-            self._failed(job, exc, str(exc), exc.retryable)
-            report = partial(self.fail, job.id, lease, str(exc), retryable=exc.retryable, instance_id=instance)
-        except Exception as exc:  # a connector bug is still a failure of this job, never of the worker
-            message = f"{exc.__class__.__name__}: {exc}"
-            self._failed(job, exc, message, True)
-            report = partial(self.fail, job.id, lease, message, retryable=True, instance_id=instance)
-        else:
-            report = partial(self._complete_with_others, job, variables)
-        self._report(report, deadline)
+            try:
+                variables = self.executor(job)
+            except JobNeedsReview as exc:
+                report = partial(self.hold_for_review, job, exc)
+            except BpmnErrorThrown as exc:
+                tracing.annotate(**{"orderflow.bpmn_error": exc.code})
+                report = partial(
+                    self.throw_bpmn_error, job.id, lease, exc.code, str(exc), exc.variables, instance_id=instance
+                )
+            except JobFailed as exc:
+                self._failed(job, exc, str(exc), exc.retryable)
+                report = partial(self.fail, job.id, lease, str(exc), retryable=exc.retryable, instance_id=instance)
+            except Exception as exc:  # a connector bug is still a failure of this job, never of the worker
+                message = f"{exc.__class__.__name__}: {exc}"
+                self._failed(job, exc, message, True)
+                report = partial(self.fail, job.id, lease, message, retryable=True, instance_id=instance)
+            else:
+                # The wait for siblings takes at most half of what is left of the lease: the result still arrives.
+                wait_until = time.monotonic() + (deadline - time.monotonic()) / 2
+                report = partial(self._complete_with_others, job, variables, call, wait_until)
+            if report.func != self._complete_with_others:
+                call.end()  # no result to join a batch with: the siblings' results need not wait for this report
+            self._report(report, deadline)
+        finally:
+            call.end()
 
     @staticmethod
     def _failed(job: ClaimedJob, error: Exception, message: str, retryable: bool) -> None:
@@ -452,11 +478,14 @@ class JobService:
         )  # fmt: skip
         tracing.failed(error)
 
-    def _complete_with_others(self, job: ClaimedJob, variables: dict[str, Any]) -> None:
+    def _complete_with_others(
+        self, job: ClaimedJob, variables: dict[str, Any], call: Call | None = None, wait_until: float | None = None
+    ) -> None:
         """Complete a job together with the results of the order's other jobs that arrive meanwhile (results.py)."""
         apply = partial(self._deliver, job_id=job.id, lease_token=job.lease_token, variables=variables)
+        alone = partial(self._complete_or_fail, job, variables)
         try:
-            self.results.deliver(job.instance_id, apply, partial(self._complete_or_fail, job, variables))
+            self.results.deliver(job.instance_id, apply, alone, call, wait_until)
         except UnsavableVariable as exc:
             # Its result can never be saved: running it again at every lease's end would not help.
             self.fail(job.id, job.lease_token, str(exc), retryable=False, instance_id=job.instance_id)
@@ -565,7 +594,9 @@ class JobService:
         instance_id: str | None = None,
     ) -> None:
         apply = partial(self._deliver, job_id=job_id, lease_token=lease_token, variables=variables)
-        self.engine.step(instance_id or self._instance_of(job_id), apply, actor=actor or "worker", kind="job")
+        self.engine.step(
+            instance_id or self._instance_of(job_id), apply, actor=actor or "worker", kind="job", rerunnable=True
+        )
 
     def _deliver(self, step: Step, *, job_id: str, lease_token: str, variables: dict[str, Any] | None) -> None:
         """Within a step: a job's result completes its task (after the lease check, which raises before anything

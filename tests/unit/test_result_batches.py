@@ -38,7 +38,7 @@ def _started_with_parallel_jobs(engine: Engine, jobs: JobService) -> tuple[str, 
 
 
 def _report_together(engine: Engine, jobs: JobService, instance_id: str, claimed: list) -> list[BaseException]:
-    """Both results arrive while the order's previous step still holds the writer lock."""
+    """Both jobs run at once, each on a worker thread: the result ready first waits for the other's call."""
     errors: list[BaseException] = []
 
     def run(job) -> None:
@@ -48,21 +48,30 @@ def _report_together(engine: Engine, jobs: JobService, instance_id: str, claimed
             errors.append(exc)
 
     threads = [threading.Thread(target=run, args=(job,)) for job in claimed]
-    with engine.write_connection():  # another step of the order is under way
-        for thread in threads:
-            thread.start()
-        deadline = time.monotonic() + 30
-        while jobs.results.waiting(instance_id) < len(claimed):
-            if time.monotonic() > deadline:
-                pytest.fail(f"the results never waited together ({jobs.results.waiting(instance_id)} waiting)")
-            time.sleep(0.01)
+    for thread in threads:
+        thread.start()
     for thread in threads:
         thread.join(30)
     return errors
 
 
+def _calls_meeting(count: int, answer):
+    """An executor whose first `count` calls all begin before any of them answers (as parallel branches' calls
+    do); later calls answer at once."""
+    everyone_called = threading.Barrier(count, timeout=30)
+    calls = []
+
+    def execute(job):
+        calls.append(job.id)
+        if len(calls) <= count:
+            everyone_called.wait()
+        return answer(job)
+
+    return execute
+
+
 def test_results_that_arrive_together_are_applied_in_one_step(engine: Engine) -> None:
-    jobs = JobService(engine, lambda job: {f"{job.topic.replace('.', '_')}_id": job.id})
+    jobs = JobService(engine, _calls_meeting(2, lambda job: {f"{job.topic.replace('.', '_')}_id": job.id}))
     instance_id, claimed = _started_with_parallel_jobs(engine, jobs)
     before = _revision(engine, instance_id)
 
@@ -83,7 +92,7 @@ def test_results_that_arrive_together_are_applied_in_one_step(engine: Engine) ->
 
 
 def test_a_stale_result_is_rejected_alone_and_the_other_still_counts(engine: Engine) -> None:
-    jobs = JobService(engine, lambda job: {f"{job.topic.replace('.', '_')}_id": job.id})
+    jobs = JobService(engine, _calls_meeting(2, lambda job: {f"{job.topic.replace('.', '_')}_id": job.id}))
     instance_id, claimed = _started_with_parallel_jobs(engine, jobs)
     stale = dataclasses.replace(claimed[0], lease_token="not-the-lease")
 
@@ -96,3 +105,38 @@ def test_a_stale_result_is_rejected_alone_and_the_other_still_counts(engine: Eng
     assert statuses[stale.topic] == "locked"  # still the real worker's, whose result will count
     jobs.run(claimed[0])
     assert {j["topic"]: j["status"] for j in get_instance(engine, instance_id)["jobs"]}[stale.topic] == "done"
+
+
+def test_a_result_waits_while_its_siblings_call_runs_and_both_count_in_one_step(engine: Engine) -> None:
+    reservation_called, answer_reservation = threading.Event(), threading.Event()
+
+    def execute(job):
+        if job.topic == "wms.reserve":
+            reservation_called.set()
+            answer_reservation.wait(30)  # the warehouse takes its time
+        return {f"{job.topic.replace('.', '_')}_id": job.id}
+
+    jobs = JobService(engine, execute)
+    instance_id, claimed = _started_with_parallel_jobs(engine, jobs)
+    before = _revision(engine, instance_id)
+    reserve = next(job for job in claimed if job.topic == "wms.reserve")
+    authorize = next(job for job in claimed if job.topic == "payment.authorize")
+    reserving = threading.Thread(target=jobs.run, args=(reserve,))
+    reserving.start()
+    assert reservation_called.wait(30)
+    authorizing = threading.Thread(target=jobs.run, args=(authorize,))
+    authorizing.start()
+
+    deadline = time.monotonic() + 30
+    while jobs.results.waiting(instance_id) < 1:  # the payment's result is ready, and waits
+        if time.monotonic() > deadline:
+            pytest.fail("the payment's result never waited for the reservation's call")
+        time.sleep(0.01)
+    assert _revision(engine, instance_id) == before  # nothing applied while the warehouse still answers
+    answer_reservation.set()
+    reserving.join(30)
+    authorizing.join(30)
+
+    assert _revision(engine, instance_id) == before + 1
+    assert jobs.results.joint_steps == 1
+    assert {"payment_authorize_id", "wms_reserve_id"} <= set(get_instance(engine, instance_id)["variables"])

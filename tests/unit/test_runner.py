@@ -77,3 +77,19 @@ def test_jobs_wait_for_a_topic_no_local_worker_serves(engine: Engine) -> None:
     finally:
         runner.stop()
     assert view["status"] == "running" and view["jobs"][0]["status"] == "ready"
+
+
+def test_with_one_thread_a_result_does_not_wait_for_its_sibling_queued_behind_it(engine: Engine) -> None:
+    """A result waits for its order's other calls (processes/jobs/results.py), but never for one that only the
+    thread it holds could start: here the order's second parallel job is queued behind the first."""
+    deploy(engine, [("order_fulfillment.bpmn", SHIPPED.read_bytes())])
+    engine.settings.lease_seconds = 120  # a result that waited for the queued job would wait a minute
+    runner = EmbeddedRunner(JobService(engine, lambda job: {}), threads=1, poll_seconds=0.1)
+    engine.dispatcher = runner
+    runner.start()
+    try:
+        order = {"items": [{"sku": "S", "quantity": 1, "unitPrice": 5}], "shippingAddress": {"country": "DE"}}
+        instance_id = start_instance(engine, "order_fulfillment", variables=order).instance["id"]
+        assert wait_for(lambda: get_instance(engine, instance_id)["status"] == "completed", timeout=30)
+    finally:
+        runner.stop()
