@@ -6,38 +6,27 @@ task's retry cycle and keeps the same idempotency key across attempts. It asks t
 system's circuit breaker before each call and tells it (and the health monitor) how
 the call went, so every connector gets both without doing anything.
 
-It runs on urllib3's connection pool directly rather than on ``requests``: a call through
-``requests`` cost about twice the CPU (per call it merges sessions, settings and hooks and
-looks at the environment: proxies, ``~/.netrc``, CA bundles), and the server runs four such
-calls per order on the same core as the engine. The proxy settings of the environment are
-read once, when the client is built.
+It sends through a transport (connectors/transports.py): libcurl by default, urllib3's pool where pycurl is not
+installed. Either way no call looks at the environment: the proxy settings are read once, when the client is built
+(a call through ``requests`` cost about twice the CPU, as it merged sessions, settings and hooks and read proxies,
+``~/.netrc`` and CA bundles on every call, and the server runs four calls per order on the cores the engine needs).
 """
 
 from __future__ import annotations
 
 import json as jsonlib
+import os
 import urllib.request
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-import urllib3
-from urllib3.exceptions import (
-    HTTPError,
-    LocationValueError,
-    NewConnectionError,
-    ProtocolError,
-    ProxyError,
-    SSLError,
-)
-from urllib3.exceptions import TimeoutError as Urllib3Timeout
-
 from connectors.circuit import CircuitBreaker, Permit
 from connectors.errors import BusinessError, CircuitOpenError, ConfigurationError, ConnectorError, TransientError
 from connectors.monitor import CallMonitor
+from connectors.transports import Response, Timeout, Transport, transport_for
 from observability import tracing
 
-Timeout = tuple[float, float]  # (connect, read) seconds
 DEFAULT_TIMEOUT: Timeout = (2.0, 10.0)
 USER_AGENT = "orderflow-connectors/0.1"
 
@@ -45,9 +34,9 @@ USER_AGENT = "orderflow-connectors/0.1"
 class JsonClient:
     """JSON POST/GET against one system's base URL, with errors mapped to the connector hierarchy.
 
-    Thread safety: the pool is configured here and never mutated afterwards; per-call
-    data (headers, timeout) is passed per request, the urllib3 pool is thread-safe, and
-    no cookies are kept, so nothing carries state between orders.
+    Thread safety: the transport is configured here and never changed afterwards; per-call
+    data (headers, timeout) is passed per request, each transport is safe to share between
+    threads, and no cookies are kept, so nothing carries state between orders.
     """
 
     def __init__(
@@ -68,21 +57,10 @@ class JsonClient:
         self.circuit = circuit
         self.monitor = monitor or CallMonitor()
         self.headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
-        proxy = _proxy_for(self.base_url)
-        # Without a proxy, one host's connection pool taken straight: a PoolManager would parse the URL and look
-        # the pool up again on every call. Calls then send the path (with the base URL's own path, if any).
-        self._origin = len(urlsplit(self.base_url)._replace(path="", query="", fragment="").geturl())
-        self.pool: urllib3.PoolManager | urllib3.HTTPConnectionPool
-        self._direct = False
-        if proxy:
-            self.pool = urllib3.ProxyManager(proxy, num_pools=2, maxsize=pool_size)
-        else:
-            try:
-                self.pool = urllib3.connection_from_url(self.base_url, maxsize=pool_size)
-                self._direct = True
-            except LocationValueError:  # no host: each call is a ConfigurationError, as it always was
-                self.pool = urllib3.PoolManager(num_pools=2, maxsize=pool_size)
-        self._timeouts: dict[Timeout, urllib3.Timeout] = {}
+        # ORDERFLOW_HTTP_TRANSPORT: "curl" (the default where pycurl is installed) or "urllib3".
+        self.transport: Transport = transport_for(
+            self.base_url, _proxy_for(self.base_url), pool_size, os.environ.get("ORDERFLOW_HTTP_TRANSPORT")
+        )
 
     def post(
         self,
@@ -181,7 +159,7 @@ class JsonClient:
         json: Mapping[str, Any] | None,
         headers: dict[str, str],
         timeout: Timeout,
-    ) -> urllib3.BaseHTTPResponse:
+    ) -> Response:
         body = None
         if json is not None:
             try:
@@ -189,30 +167,7 @@ class JsonClient:
             except ValueError as exc:
                 raise ConnectorError(f"{what}: the request is not valid JSON: {exc}") from exc
             headers["Content-Type"] = "application/json"
-        pool_timeout = self._timeouts.get(timeout)
-        if pool_timeout is None:
-            pool_timeout = self._timeouts[timeout] = urllib3.Timeout(connect=timeout[0], read=timeout[1])
-        try:
-            return self.pool.urlopen(
-                method,
-                url[self._origin :] if self._direct else url,
-                body=body,
-                headers=headers,
-                timeout=pool_timeout,
-                # No retries: a silent retry of a POST could charge twice without a key.
-                retries=False,
-                # A redirect would turn a POST into a GET; an API that redirects is misconfigured.
-                redirect=False,
-            )
-        # NewConnectionError before timeouts: urllib3 derives it from ConnectTimeoutError.
-        except (NewConnectionError, ProtocolError, ProxyError, SSLError) as exc:
-            raise TransientError(f"{what}: connection failed: {exc}") from exc
-        except Urllib3Timeout as exc:
-            raise TransientError(f"{what}: timed out ({exc.__class__.__name__})") from exc
-        except LocationValueError as exc:
-            raise ConfigurationError(f"{what}: {exc}") from exc
-        except HTTPError as exc:
-            raise ConnectorError(f"{what}: {exc}") from exc
+        return self.transport.send(method, url, body, headers, timeout, what)
 
 
 def _proxy_for(base_url: str) -> str | None:
@@ -223,11 +178,11 @@ def _proxy_for(base_url: str) -> str | None:
     return urllib.request.getproxies().get(parts.scheme)
 
 
-def _text(response: urllib3.BaseHTTPResponse) -> str:
+def _text(response: Response) -> str:
     return response.data.decode("utf-8", "replace")
 
 
-def _parse(response: urllib3.BaseHTTPResponse, what: str) -> dict[str, Any]:
+def _parse(response: Response, what: str) -> dict[str, Any]:
     status = response.status
     # 408 is a timeout reported by the server, so it is as retryable as one of ours.
     if status >= 500 or status in (408, 429):
@@ -248,7 +203,7 @@ def _parse(response: urllib3.BaseHTTPResponse, what: str) -> dict[str, Any]:
     return body
 
 
-def _json_or_none(response: urllib3.BaseHTTPResponse) -> Any:
+def _json_or_none(response: Response) -> Any:
     try:
         return jsonlib.loads(response.data)
     except ValueError:  # also not UTF-8 (UnicodeDecodeError is a ValueError)
@@ -258,6 +213,6 @@ def _json_or_none(response: urllib3.BaseHTTPResponse) -> Any:
 def _retry_after(headers: Mapping[str, str]) -> float | None:
     # Only the delta-seconds form; an HTTP-date is rare from APIs and the job backoff still applies.
     try:
-        return max(0.0, float(headers.get("Retry-After", "")))
+        return max(0.0, float(headers.get("retry-after", "")))
     except ValueError:
         return None
