@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import click
 import requests
 
+from connectors.errors import ConfigurationError
 from observability import logs
 
 from .config import DEV_TOKEN
@@ -93,6 +94,8 @@ def serve() -> None:
             _serve_here(config, sock)
         else:
             _serve_in_processes(config, sock, processes)
+    except ConfigurationError as exc:  # a connector setting that cannot work (a URL, a timeout, the transport)
+        raise click.ClickException(f"connectors: {exc}") from exc
     finally:
         sock.close()
         if sandbox is not None:

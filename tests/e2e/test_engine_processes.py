@@ -259,3 +259,19 @@ def test_a_port_in_use_is_refused_in_one_line(processes: str, tmp_path: Path) ->
         result = serve_refused(tmp_path, ORDERFLOW_PORT=str(port), ORDERFLOW_PROCESSES=processes)
     assert f"Error: cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("processes", ["1", "2"])
+@pytest.mark.parametrize(
+    ("setting", "value", "said"),
+    [
+        ("ORDERFLOW_HTTP_TRANSPORT", "carrier-pigeon", "HTTP transport must be 'curl' or 'urllib3'"),
+        ("ORDERFLOW_CONNECTOR_TIMEOUT", "soon", "ORDERFLOW_CONNECTOR_TIMEOUT must be a number of seconds"),
+    ],
+)
+def test_a_connector_setting_that_cannot_work_is_refused_in_one_line(
+    processes: str, setting: str, value: str, said: str, tmp_path: Path
+) -> None:
+    result = serve_refused(tmp_path, **{setting: value, "ORDERFLOW_PROCESSES": processes, "ORDERFLOW_PORT": "0"})
+    assert f"Error: connectors: {said}" in result.stderr
+    assert "Traceback" not in result.stderr
