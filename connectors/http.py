@@ -15,7 +15,6 @@ installed. Either way no call looks at the environment: the proxy settings are r
 from __future__ import annotations
 
 import json as jsonlib
-import os
 import urllib.request
 from collections.abc import Mapping
 from typing import Any
@@ -48,6 +47,7 @@ class JsonClient:
         pool_size: int = 32,
         circuit: CircuitBreaker | None = None,
         monitor: CallMonitor | None = None,
+        transport: str | None = None,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ConfigurationError(f"{system}: base URL must start with http:// or https://, got {base_url!r}")
@@ -57,10 +57,8 @@ class JsonClient:
         self.circuit = circuit
         self.monitor = monitor or CallMonitor()
         self.headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
-        # ORDERFLOW_HTTP_TRANSPORT: "curl" (the default where pycurl is installed) or "urllib3".
-        self.transport: Transport = transport_for(
-            self.base_url, _proxy_for(self.base_url), pool_size, os.environ.get("ORDERFLOW_HTTP_TRANSPORT")
-        )
+        # `transport`: "curl" (None: the default where pycurl is installed) or "urllib3" (ORDERFLOW_HTTP_TRANSPORT).
+        self.transport: Transport = transport_for(self.base_url, _proxy_for(self.base_url), pool_size, transport)
 
     def post(
         self,

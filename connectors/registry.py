@@ -186,6 +186,7 @@ def _client(settings: Mapping[str, str], system: str, store: CircuitStore, clock
         timeout=(DEFAULT_TIMEOUT[0], read_timeout),
         circuit=circuit,
         monitor=monitor,
+        transport=settings.get("ORDERFLOW_HTTP_TRANSPORT"),
     )
 
 

@@ -66,7 +66,9 @@ def system():
 
 @pytest.fixture(params=["curl", "urllib3"], autouse=True)
 def transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("ORDERFLOW_HTTP_TRANSPORT", request.param)
+    """Every test on both transports: the clients below are built with it (JsonClient's `transport`)."""
+    real = JsonClient.__init__
+    monkeypatch.setattr(JsonClient, "__init__", lambda self, *a, **kw: real(self, *a, transport=request.param, **kw))
     return request.param
 
 
