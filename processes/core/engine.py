@@ -312,9 +312,13 @@ class Engine:
         reads_first: bool = False,
     ) -> Step:
         cache: list = []
+
         # The workflow goes back to the cache before the writer lock is released: the next step of this
         # instance (a parallel job's result) may be waiting for the lock, and would deserialize it otherwise.
-        committed = lambda: cache and self.workflows.put(*cache)  # noqa: E731
+        def committed() -> None:
+            if cache:
+                self.workflows.put(*cache)
+
         if reads_first:  # the writer lock at the first write, once the reads are checked (db.Speculation)
             transaction = speculative_transaction(self._speculative_sql, committed)
         else:

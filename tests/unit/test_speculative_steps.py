@@ -19,13 +19,8 @@ from processes.errors import Conflict
 from processes.instances import get_instance, start_instance
 from processes.jobs.service import JobService
 from tests.support.engine import deployed
+from tests.support.orders import ORDER
 from tests.support.paths import SHIPPED
-
-ORDER = {
-    "items": [{"sku": "SKU-1", "quantity": 1, "unitPrice": 10.0}],
-    "shippingAddress": {"country": "FR"},
-    "customer": {"id": "C"},
-}
 
 
 @pytest.fixture
