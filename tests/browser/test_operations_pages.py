@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.support.browser import log_in, start_order
 from tests.support.diagrams import process
@@ -43,9 +44,9 @@ def test_an_operator_retries_one_incident_and_resolves_another(site: Server, pag
 
     log_in(page, site, "olga", start="/monitoring")
     page.click("[data-testid=open-incident] >> nth=0")  # the dashboard's incident row opens the incidents page
-    assert [row.inner_text() for row in page.locator("[data-testid=incident-list] td:nth-child(2)").all()] == [
-        "SPLIT-1", "SPLIT-2",
-    ]  # fmt: skip
+    # The click starts a navigation: `expect` waits for the new page's list, where reading the rows at once could
+    # still see the dashboard (which has no incident list) and read nothing.
+    expect(page.locator("[data-testid=incident-list] td:nth-child(2)")).to_have_text(["SPLIT-1", "SPLIT-2"])
     detail = page.locator("[data-testid=incident-detail]")
     assert "SPLIT-1" in detail.inner_text() and "division by zero" in detail.inner_text().lower()
     page.wait_for_selector("#diagram[data-ready]", state="attached")
