@@ -396,6 +396,8 @@ def events_of(server: Server, instance_id: str) -> list[str]:
 
 
 def test_versions_are_listed_opened_and_compared_side_by_side(site: Server, page) -> None:
+    from playwright.sync_api import expect
+
     assert deploy(site, ("inbox_approval.bpmn", (DIAGRAMS / "inbox_approval.bpmn").read_bytes())).status_code == 201
     errors = watch_for_errors(page)
     log_in(page, site, "anna", start="/modeler/processes/inbox_approval")
@@ -409,7 +411,7 @@ def test_versions_are_listed_opened_and_compared_side_by_side(site: Server, page
     page.wait_for_selector("#modeler[data-deployed='2']")
 
     page.click("#versions-link")
-    assert page.locator("[data-testid=versions] tr[data-version]").count() == 2
+    expect(page.locator("[data-testid=versions] tr[data-version]")).to_have_count(2)
     page.click("[data-testid=compare]")  # A = version 1, B = version 2 by default
     page.wait_for_selector("#new-diagram[data-ready=true]")
     page.wait_for_selector("#old-diagram[data-ready=true]")

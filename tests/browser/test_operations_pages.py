@@ -94,8 +94,7 @@ def test_an_admin_migrates_running_orders_after_a_dry_run(site: Server, page) ->
     assert page.locator("[data-testid=map-Approve]").input_value() == "ApproveOrder"  # prefilled
     assert page.locator("[data-testid=run]").count() == 0  # no run before the dry run
     page.click("[data-testid=dry-run]")
-    rows = page.locator("[data-testid=dry-run-result] tr[data-migratable=true]")
-    assert rows.count() == 3
+    expect(page.locator("[data-testid=dry-run-result] tr[data-migratable=true]")).to_have_count(3)
     page.click("[data-testid=run]")
     page.wait_for_selector("[data-testid=batch-status]:has-text('completed')")
     assert page.locator("[data-testid=batch-items] tr[data-result=done]").count() == 3

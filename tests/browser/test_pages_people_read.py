@@ -85,7 +85,7 @@ def test_the_inbox_opens_where_the_work_is_and_finds_processes_by_part_of_their_
     pager = page.inner_text("[data-testid=pager]")
     assert f"{SMALL_ORDERS + 1} tasks · page 1 of 3" in pager
     page.click("[data-testid=next-page]")
-    assert "page 2 of 3" in page.inner_text("[data-testid=pager]")
+    expect(page.locator("[data-testid=pager]")).to_contain_text("page 2 of 3")
     assert page.locator("[data-testid=previous-page]").is_visible()
     # The empty tab says why it is empty and where the work is.
     page.click("[data-testid=view-mine]")
@@ -238,10 +238,10 @@ def test_the_order_list_pages(site: Server, page):
     assert page.locator("[data-testid=order-row]").count() == 50
     assert f"{total} orders, newest first · 1–50 shown (page 1 of 2)" in page.inner_text("[data-testid=pager]")
     page.click("[data-testid=next-page]")
-    assert page.locator("[data-testid=order-row]").count() == total - 50
+    expect(page.locator("[data-testid=order-row]")).to_have_count(total - 50)
     assert STORY_ORDER in page.inner_text("table")  # the oldest order, on the last page
     page.click("[data-testid=previous-page]")
-    assert page.locator("[data-testid=order-row]").count() == 50
+    expect(page.locator("[data-testid=order-row]")).to_have_count(50)
     page.goto(f"{site.url}/monitoring/orders?businessKey=NOPE")
     assert "No order whose business key starts with “NOPE”" in page.inner_text("[data-testid=empty]")
     assert problems == []
