@@ -148,27 +148,48 @@ def _profiled():
 
 
 @celery.task(name=RUN_JOB)
-def run_job(job_id: str) -> str:
-    """Claim the job (if nobody else has it) and run it; the lease check rejects a stale report."""
+def run_job(job_id: str, *others: str) -> str:
+    """Claim the job (if nobody else has it) and run it; the lease check rejects a stale report. `others`: more jobs
+    of the same order, made due by the same step (a parallel split), run side by side with it (broker.py)."""
     with _profiled():
-        return _run_job(job_id)
+        return _run_jobs([job_id, *others])
 
 
-def _run_job(job_id: str) -> str:
+def _run_jobs(job_ids: list[str]) -> str:
+    services = worker_services()
+    topics = services.connectors.topics()
+    claimed = [job for job in (services.jobs.claim_job(worker_id(), i, topics=topics) for i in job_ids) if job]
+    if not claimed:
+        return "not claimable"  # done already, taken by another worker, or not due yet
+    # The step that made the jobs sent its trace context with the message (a sweep's send has none: the job then
+    # joins the trace its order was started under).
+    traceparent = _header(run_job.request, TRACEPARENT_HEADER)
+    if len(claimed) == 1:
+        return _run_chain(services, claimed[0], traceparent)
+    # An order's parallel jobs: each in a thread of its own from now, so that the result ready first waits for the
+    # others' calls and all are applied in one engine step (processes/jobs/results.py), as in the embedded runner.
+    services.jobs.expect(claimed)
+    outcomes: list[str] = []
+    threads = [
+        threading.Thread(target=lambda job=job: outcomes.append(_run_chain(services, job, traceparent)), daemon=True)
+        for job in claimed[1:]
+    ]
+    for thread in threads:
+        thread.start()
+    outcomes.append(_run_chain(services, claimed[0], traceparent))
+    for thread in threads:
+        thread.join()
+    return "rejected" if "rejected" in outcomes else "done"
+
+
+def _run_chain(services, claimed, traceparent: str | None) -> str:
+    """Run a claimed job, then the next jobs of its order that its steps leased to this worker (processes/jobs/
+    chain.py), in this thread."""
     from processes.errors import Conflict
 
-    services = worker_services()
-    claimed = services.jobs.claim_job(worker_id(), job_id, topics=services.connectors.topics())
-    if claimed is None:
-        return "not claimable"  # done already, taken by another worker, or not due yet
     outcome = "done"
-    # The step that made the job sent its trace context with the message (a sweep's send has none: the job then
-    # joins the trace its order was started under).
-    with (
-        tracing.attached(_header(run_job.request, TRACEPARENT_HEADER)),
-        services.engine.dispatcher.running(claimed) as chain,
-    ):
-        for job in chain:  # this job, then the next jobs of its order that its steps leased to this worker
+    with tracing.attached(traceparent), services.engine.dispatcher.running(claimed) as chain:
+        for job in chain:
             try:
                 services.jobs.run(job)
             except Conflict as exc:

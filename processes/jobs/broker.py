@@ -2,7 +2,9 @@
 processes (`orderflow worker`, built in `app.worker`) claim and run them. It sits beside the embedded transport
 (`embedded.py`) and implements the same interface (`processes.core.JobDispatcher`).
 
-A message carries only a job id. The job row is the truth: a worker claims it by lease, runs it and reports back
+A message carries only job ids: one, or the jobs of an order that one step made due at once (the branches of a
+parallel split), so that one worker runs them side by side and applies their results in one step, as the embedded
+runner does (processes/jobs/results.py). The job row is the truth: a worker claims it by lease, runs it and reports back
 through an engine step that checks the lease, so a message delivered twice, or redelivered after a worker was killed
 (acks_late), still runs the job once; a killed worker's job is sent again by the outbox sweep once its lease
 expires.
@@ -145,7 +147,7 @@ class CeleryDispatcher(JobDispatcher):
         self.topics = set(topics)  # jobs of other topics are for external workers (REST), not Celery
         self.app = app
         self.unsent = unsent  # told which jobs could not be sent, so the next sweep sends them at once
-        self._queue: queue.Queue[tuple[str, float | None, int, str | None]] = queue.Queue(SENDER_QUEUE)
+        self._queue: queue.Queue[tuple[list[str], float | None, int, str | None]] = queue.Queue(SENDER_QUEUE)
         self._sender: threading.Thread | None = None
         self._sender_pid = 0
         self._lock = threading.Lock()
@@ -155,17 +157,25 @@ class CeleryDispatcher(JobDispatcher):
         overflow = []
         rank = priority(self.app.conf.broker_url, new_order)
         traceparent = tracing.current_traceparent()  # the step's span: the sender thread runs outside it
+        due_now: dict[str, list[str]] = {}  # per order: its jobs due now go in one message
+        messages: list[tuple[list[str], float | None]] = []
         for job in jobs:
             if job.kind == SERVICE and job.topic not in self.topics:
                 continue
             wait = (job.due_at - now).total_seconds()
             if wait > SOON_SECONDS:
                 continue  # the sweep sends it when it is due; long broker delays are fragile
-            # A timer due soon goes with a countdown, so it fires on time instead of at the next sweep.
+            if wait > 0:  # a timer due soon goes with a countdown, so it fires on time instead of at the next sweep
+                messages.append(([job.id], wait + 0.005))
+            elif job.instance_id in due_now:
+                due_now[job.instance_id].append(job.id)
+            else:
+                messages.append((due_now.setdefault(job.instance_id, [job.id]), None))
+        for job_ids, countdown in messages:
             try:
-                self._queue.put_nowait((job.id, max(wait, 0.0) + 0.005 if wait > 0 else None, rank, traceparent))
+                self._queue.put_nowait((job_ids, countdown, rank, traceparent))
             except queue.Full:
-                overflow.append(job.id)
+                overflow.extend(job_ids)
         self._start_sender()
         if overflow:
             log.warning("%d jobs left to the sweep: the broker is not keeping up", len(overflow))
@@ -180,18 +190,18 @@ class CeleryDispatcher(JobDispatcher):
 
     def _send_forever(self) -> None:
         while True:
-            job_id, countdown, rank, traceparent = self._queue.get()
-            if send(self.app, job_id, countdown=countdown, priority=rank, traceparent=traceparent):
+            job_ids, countdown, rank, traceparent = self._queue.get()
+            if send(self.app, *job_ids, countdown=countdown, priority=rank, traceparent=traceparent):
                 continue
             # The broker is away: what is waiting now would fail the same way, one timeout each. Leave it all to
             # the sweep at once, so the queue does not fill up behind a dead broker.
-            failed = [job_id]
+            failed = list(job_ids)
             while True:
                 try:
-                    failed.append(self._queue.get_nowait()[0])
+                    failed.extend(self._queue.get_nowait()[0])
                 except queue.Empty:
                     break
-            for other in failed[1:]:
+            for other in failed[len(job_ids) :]:  # send() told of the message's own jobs
                 log.warning("could not send job %s to the broker (broker unreachable); the sweep will resend it", other)
             self._mark_unsent(failed)
 
@@ -206,17 +216,19 @@ class CeleryDispatcher(JobDispatcher):
 
 def send(
     app: Celery,
-    job_id: str,
+    *job_ids: str,
     countdown: float | None = None,
     priority: int | None = None,
     traceparent: str | None = None,
 ) -> bool:
+    """One message for `job_ids` (one worker runs them side by side); False when the broker did not take it."""
     try:
         headers = {TRACEPARENT_HEADER: traceparent} if traceparent else None
-        app.send_task(RUN_JOB, args=[job_id], retry=False, countdown=countdown, priority=priority, headers=headers)
+        app.send_task(RUN_JOB, args=list(job_ids), retry=False, countdown=countdown, priority=priority, headers=headers)
         return True
     except Exception as exc:  # the broker is down: the job row stays, and the sweep sends it later
-        log.warning("could not send job %s to the broker (%s); the sweep will resend it", job_id, exc)
+        for job_id in job_ids:
+            log.warning("could not send job %s to the broker (%s); the sweep will resend it", job_id, exc)
         return False
 
 

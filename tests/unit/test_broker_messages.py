@@ -1,0 +1,49 @@
+"""What the Celery transport (processes/jobs/broker.py) puts in the broker for one step's jobs: the jobs of an order
+that are due now in one message, so that one worker runs them side by side and applies their results in one step;
+a job due later in a message of its own, with its countdown. Read back from Kombu's in-memory broker."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from types import SimpleNamespace
+
+from celery import Celery
+
+from processes.core.models import SERVICE, utcnow
+from processes.jobs.broker import CeleryDispatcher
+
+
+def _job(job_id: str, instance_id: str = "order-1", due_in: float = 0.0, topic: str = "payment.authorize"):
+    return SimpleNamespace(
+        id=job_id, instance_id=instance_id, kind=SERVICE, topic=topic, due_at=utcnow() + timedelta(seconds=due_in)
+    )
+
+
+def _messages(app: Celery, count: int) -> list:
+    found = []
+    with app.connection_for_read() as connection:
+        box = connection.SimpleQueue(app.conf.task_default_queue)
+        for _ in range(count):
+            message = box.get(timeout=5)
+            message.ack()
+            found.append(message)
+        assert box.qsize() == 0
+    return found
+
+
+def test_an_orders_jobs_due_now_go_in_one_message_and_a_later_one_alone() -> None:
+    app = Celery("broker-messages-test", broker="memory://")
+    dispatcher = CeleryDispatcher(topics=["payment.authorize", "wms.reserve"], app=app)
+    dispatcher.dispatch(
+        [
+            _job("authorize"),
+            _job("reserve", topic="wms.reserve"),
+            _job("retry", due_in=30),
+            _job("elsewhere", topic="external.only"),  # for external workers over REST: not sent
+        ],
+        new_order=True,
+    )
+    messages = sorted(_messages(app, 2), key=lambda m: len(m.payload[0]), reverse=True)
+    assert [m.payload[0] for m in messages] == [["authorize", "reserve"], ["retry"]]
+    assert all(m.headers["task"] == "orderflow.run_job" for m in messages)
+    assert messages[0].headers["eta"] is None and messages[1].headers["eta"] is not None
