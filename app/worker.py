@@ -170,10 +170,12 @@ def _run_jobs(job_ids: list[str]) -> str:
     # others' calls and all are applied in one engine step (processes/jobs/results.py), as in the embedded runner.
     services.jobs.expect(claimed)
     outcomes: list[str] = []
-    threads = [
-        threading.Thread(target=lambda job=job: outcomes.append(_run_chain(services, job, traceparent)), daemon=True)
-        for job in claimed[1:]
-    ]
+
+    def beside(job) -> None:
+        with _profiled():  # a thread of its own: its own profile (bench --profile-workers)
+            outcomes.append(_run_chain(services, job, traceparent))
+
+    threads = [threading.Thread(target=beside, args=(job,), daemon=True) for job in claimed[1:]]
     for thread in threads:
         thread.start()
     outcomes.append(_run_chain(services, claimed[0], traceparent))
