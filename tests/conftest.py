@@ -117,12 +117,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Each test gets the marker of its folder (tests/unit/... is marked `unit`): `-m "unit or api"` selects kinds.
 
     `make test` runs the suite in two processes (pytest-xdist, `--dist loadgroup`); each test gets a group there: its
-    module, so a module's server starts once, except that all distributed tests share one group, because they share
-    the broker's queues and databases (they run one after the other, beside the rest)."""
+    module, so a module's servers (and a distributed module's sandbox) start once. Distributed tests of two modules
+    may run at the same time: each cluster has a PostgreSQL database, a broker queue and data directory of its own,
+    and a test that stops a broker stops a Redis server it started. (They used to run one after the other, which
+    made them the last five minutes of the suite, with the other process idle.)"""
     here = Path(__file__).resolve().parent
     for item in items:
         parts = item.path.resolve().relative_to(here).parts
         if parts and parts[0] in KINDS:
             item.add_marker(parts[0])
-        group = "distributed" if parts and parts[0] == "distributed" else "/".join(parts)
-        item.add_marker(pytest.mark.xdist_group(group))
+        item.add_marker(pytest.mark.xdist_group("/".join(parts)))
