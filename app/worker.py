@@ -19,6 +19,7 @@ from celery import Celery, signals
 
 from observability import logs, tracing
 from processes.core.models import utcnow
+from processes.core.transport import MAX_SIDE_BY_SIDE
 from processes.jobs.broker import (
     RUN_JOB,
     TRACEPARENT_HEADER,
@@ -164,40 +165,43 @@ def _run_jobs(job_ids: list[str]) -> str:
     # The step that made the jobs sent its trace context with the message (a sweep's send has none: the job then
     # joins the trace its order was started under).
     traceparent = _header(run_job.request, TRACEPARENT_HEADER)
-    if len(claimed) == 1:
-        return _run_chain(services, claimed[0], traceparent)
-    # An order's parallel jobs: each in a thread of its own from now, so that the result ready first waits for the
-    # others' calls and all are applied in one engine step (processes/jobs/results.py), as in the embedded runner.
-    services.jobs.expect(claimed)
-    outcomes: list[str] = []
-
-    def beside(job) -> None:
-        with _profiled():  # a thread of its own: its own profile (bench --profile-workers)
-            outcomes.append(_run_chain(services, job, traceparent))
-
-    threads = [threading.Thread(target=beside, args=(job,), daemon=True) for job in claimed[1:]]
-    for thread in threads:
-        thread.start()
-    outcomes.append(_run_chain(services, claimed[0], traceparent))
-    for thread in threads:
-        thread.join()
+    outcomes = [
+        run_together(services, claimed[n : n + MAX_SIDE_BY_SIDE], traceparent)
+        for n in range(0, len(claimed), MAX_SIDE_BY_SIDE)  # (a message of an older sender may hold more)
+    ]
     return "rejected" if "rejected" in outcomes else "done"
 
 
-def _run_chain(services, claimed, traceparent: str | None) -> str:
-    """Run a claimed job, then the next jobs of its order that its steps leased to this worker (processes/jobs/
-    chain.py), in this thread."""
+def run_together(services, jobs: list, traceparent: str | None) -> str:
+    """Run claimed jobs of one order that are due together, then the next jobs of the order that their steps leased
+    to this worker (processes/jobs/chain.py). Of jobs due together (an order's parallel jobs, in one message or made
+    by one step), the first runs in this thread and the others each in a thread of their own, with chains of their
+    own, so that the result ready first waits for the others' calls and all are applied in one engine step
+    (processes/jobs/results.py), as in the embedded runner."""
     from processes.errors import Conflict
 
-    outcome = "done"
-    with tracing.attached(traceparent), services.engine.dispatcher.running(claimed) as chain:
-        for job in chain:
+    outcomes: list[str] = []
+    threads: list[threading.Thread] = []
+
+    def beside(job) -> None:
+        with _profiled():  # a thread of its own: its own profile (bench --profile-workers)
+            outcomes.append(run_together(services, [job], traceparent))
+
+    with tracing.attached(traceparent), services.engine.dispatcher.running(jobs) as chain:
+        for job, *others in chain:
+            if others:
+                services.jobs.expect([job, *others])
+                for other in others:
+                    threads.append(threading.Thread(target=beside, args=(other,), daemon=True))
+                    threads[-1].start()
             try:
                 services.jobs.run(job)
             except Conflict as exc:
                 log.info("job %s: result rejected (%s)", job.id, exc)
-                outcome = "rejected" if job is claimed else outcome
-    return outcome
+                outcomes.append("rejected")
+    for thread in threads:
+        thread.join()
+    return "rejected" if "rejected" in outcomes else "done"
 
 
 def _header(request: Any, name: str) -> str | None:

@@ -12,6 +12,12 @@ if TYPE_CHECKING:
     from processes.core.records import JobRecord
 
 
+# How many jobs of one order a worker runs side by side, one thread each (the branches of a parallel split, so that
+# their results meet in one step). A wider split (a parallel multi-instance over a long list) goes in groups of this
+# size: one diagram must not start a thread per item in one worker.
+MAX_SIDE_BY_SIDE = 8
+
+
 @dataclass(frozen=True)
 class ClaimedJob:
     """A job as a worker holds it, outside any session."""

@@ -3,7 +3,8 @@ processes (`orderflow worker`, built in `app.worker`) claim and run them. It sit
 (`embedded.py`) and implements the same interface (`processes.core.JobDispatcher`).
 
 A message carries only job ids: one, or the jobs of an order that one step made due at once (the branches of a
-parallel split), so that one worker runs them side by side and applies their results in one step, as the embedded
+parallel split; at most MAX_SIDE_BY_SIDE, a wider split takes several messages), so that one worker runs them side
+by side and applies their results in one step, as the embedded
 runner does (processes/jobs/results.py). The job row is the truth: a worker claims it by lease, runs it and reports back
 through an engine step that checks the lease, so a message delivered twice, or redelivered after a worker was killed
 (acks_late), still runs the job once; a killed worker's job is sent again by the outbox sweep once its lease
@@ -30,7 +31,7 @@ from kombu import Queue
 from observability import tracing
 from processes.core.models import SERVICE, utcnow
 from processes.core.records import JobRecord
-from processes.core.transport import JobDispatcher
+from processes.core.transport import MAX_SIDE_BY_SIDE, JobDispatcher
 
 log = logging.getLogger(__name__)
 
@@ -167,10 +168,12 @@ class CeleryDispatcher(JobDispatcher):
                 continue  # the sweep sends it when it is due; long broker delays are fragile
             if wait > 0:  # a timer due soon goes with a countdown, so it fires on time instead of at the next sweep
                 messages.append(([job.id], wait + 0.005))
-            elif job.instance_id in due_now:
-                due_now[job.instance_id].append(job.id)
             else:
-                messages.append((due_now.setdefault(job.instance_id, [job.id]), None))
+                group = due_now.get(job.instance_id)
+                if group is None or len(group) >= MAX_SIDE_BY_SIDE:  # a full message: the next jobs start another
+                    group = due_now[job.instance_id] = []
+                    messages.append((group, None))
+                group.append(job.id)
         for job_ids, countdown in messages:
             try:
                 self._queue.put_nowait((job_ids, countdown, rank, traceparent))

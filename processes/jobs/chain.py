@@ -6,11 +6,17 @@ that worker, and running it right after in the same broker task, saves what a tr
 the publish, the claim transaction, and reloading the order's state in another process whose cache does not hold
 it. The embedded runner does the same inside the server (EmbeddedRunner.lease_holder).
 
+When that step splits the order (a parallel gateway after a service task), all its new jobs, up to
+MAX_SIDE_BY_SIDE, stay in the chain as one group: the worker runs them side by side, one thread each, and the result
+ready first waits for the others' calls, so all are applied in one step, as when a message brings an order's
+parallel jobs (app/worker.py). Sent through the broker, they would run on different workers, and each result would
+take a step of its own.
+
 Nothing changes in what is guaranteed: the job row is written leased, in the step's transaction, like any lease; a
 worker that dies before running it lets the lease expire, and the outbox sweep sends it to the broker (its
-`dispatched_at` is empty). Two limits keep one message from holding a worker long: at most one job waits in the
-chain at a time (the second job of a parallel split goes to the broker, so another worker can run it at the same
-time), and a chain ends after `max_jobs` jobs (an order that loops hands its next job to the broker)."""
+`dispatched_at` is empty). Limits keep one message from holding a worker long: one group waits in the chain at a
+time, of at most MAX_SIDE_BY_SIDE jobs (a wider split sends the rest to the broker), and a chain ends after
+`max_jobs` jobs (an order that loops hands its next job to the broker)."""
 
 from __future__ import annotations
 
@@ -18,7 +24,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
-from processes.core.transport import ClaimedJob, JobDispatcher, WrappingDispatcher
+from processes.core.transport import MAX_SIDE_BY_SIDE, ClaimedJob, JobDispatcher, WrappingDispatcher
 
 
 class JobChain(WrappingDispatcher):
@@ -47,11 +53,12 @@ class JobChain(WrappingDispatcher):
         chain.waiting.extend(jobs)
 
     @contextmanager
-    def running(self, first: ClaimedJob) -> Iterator[Iterator[ClaimedJob]]:
-        """Run a chain in this thread: iterate over `first` and then each job leased to this worker by the steps
-        of the jobs before it. Jobs still waiting when the caller stops early stay leased until their lease ends,
-        and the sweep then sends them on."""
-        chain = _Chain([first])
+    def running(self, jobs: list[ClaimedJob]) -> Iterator[Iterator[list[ClaimedJob]]]:
+        """Run a chain in this thread: iterate over `jobs` (one order's, due together) and then over the jobs leased
+        to this worker by each step that runs meanwhile, one group per step (several: a parallel split, to run side
+        by side). Jobs still waiting when the caller stops early stay leased until their lease ends, and the sweep
+        then sends them on."""
+        chain = _Chain(list(jobs))
         self._local.chain = chain
         try:
             yield chain.jobs()
@@ -66,11 +73,13 @@ class _Chain:
         self.promised = 0  # leases granted by lease_holder in the step now running (before its commit)
 
     def full(self, max_jobs: int) -> bool:
-        return len(self.waiting) + self.promised > 0 or self.started + self.promised >= max_jobs
+        # While a step runs, `waiting` is empty (its group was taken before): what it promised is the next group.
+        return bool(self.waiting) or self.promised >= MAX_SIDE_BY_SIDE or self.started + self.promised >= max_jobs
 
-    def jobs(self) -> Iterator[ClaimedJob]:
+    def jobs(self) -> Iterator[list[ClaimedJob]]:
         while self.waiting:
             # Whatever was promised and not handed over was rolled back with its step: it never existed.
             self.promised = 0
-            self.started += 1
-            yield self.waiting.pop(0)
+            group, self.waiting = self.waiting, []
+            self.started += len(group)
+            yield group

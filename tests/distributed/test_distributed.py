@@ -27,6 +27,7 @@ from sqlalchemy import text
 from tests.support.cluster import (
     AMQP_URL,
     BRANCHES,
+    ORDER,
     REDIS_URL,
     Cluster,
     control,
@@ -96,6 +97,65 @@ def test_orders_complete_on_two_workers_and_parallel_branches_run_at_once(
                 text("SELECT revision FROM process_instances WHERE id = :id"), {"id": instance_id}
             ).scalar()
         assert steps == 4, f"{steps} engine steps: start, both branches' results in one, capture, shipment expected"
+
+
+AUTHORIZE_THEN_SPLIT = process(
+    "authorize_then_split",
+    """
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="authorize"/>
+    <bpmn:serviceTask id="authorize" camunda:type="external" camunda:topic="payment.authorize"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="authorize" targetRef="fork"/>
+    <bpmn:parallelGateway id="fork"/>
+    <bpmn:sequenceFlow id="f3" sourceRef="fork" targetRef="capture"/>
+    <bpmn:sequenceFlow id="f4" sourceRef="fork" targetRef="reserve"/>
+    <bpmn:serviceTask id="capture" camunda:type="external" camunda:topic="payment.capture"/>
+    <bpmn:serviceTask id="reserve" camunda:type="external" camunda:topic="wms.reserve"/>
+    <bpmn:sequenceFlow id="f5" sourceRef="capture" targetRef="join"/>
+    <bpmn:sequenceFlow id="f6" sourceRef="reserve" targetRef="join"/>
+    <bpmn:parallelGateway id="join"/>
+    <bpmn:sequenceFlow id="f7" sourceRef="join" targetRef="ship"/>
+    <bpmn:serviceTask id="ship" camunda:type="external" camunda:topic="wms.ship"/>
+    <bpmn:sequenceFlow id="f8" sourceRef="ship" targetRef="end"/>
+    <bpmn:endEvent id="end"/>""",
+)
+
+
+def test_a_split_after_a_workers_job_runs_side_by_side_in_that_worker(
+    redis_ok: None, cluster_factory: Callable[..., Cluster], sandbox: str
+) -> None:
+    """The split comes after a job a worker ran (authorize, then capture and reserve at once): the step that makes
+    the branches runs in that worker, which keeps both and runs them side by side (processes/jobs/chain.py), instead
+    of sending one through the broker to another worker, where its result would take a step of its own."""
+    cluster = cluster_factory(REDIS_URL)
+    server = cluster.serve()
+    workers = [cluster.worker(concurrency=1, wait=False) for _ in range(2)]
+    for worker in workers:
+        cluster.ready(worker)
+    name, xml = AUTHORIZE_THEN_SPLIT
+    response = server.post("/deployments", files=[("files", (name, xml, "application/xml"))])
+    assert response.status_code == 201, response.text
+    names = {worker_name(pid): n for n, worker in enumerate(workers) for pid in worker.pids()}
+
+    control(sandbox, latencyMs=1000)  # the branches overlap only if they run side by side (as in the test above)
+    for n in range(2):
+        in_flight(sandbox, reset=True)
+        [instance_id] = cluster.start_orders(f"SPLIT{n}", 1, key="authorize_then_split", **ORDER, total=34.9)
+        cluster.wait_completed(f"SPLIT{n}", [instance_id], timeout=30)
+        assert in_flight(sandbox)["peak"] == 2, "capture and reserve never called their systems at once"
+        jobs = {j["element_id"]: j for j in cluster.jobs("instance_id = :i", i=instance_id) if j["kind"] == "service"}
+        assert sorted(jobs) == ["authorize", "capture", "reserve", "ship"], jobs
+        assert len({names[j["locked_by"]] for j in jobs.values()}) == 1, (
+            f"the order's jobs moved between workers: {jobs}"
+        )
+        for element in ("capture", "reserve", "ship"):  # leased when made, never through the broker
+            assert jobs[element]["dispatched_at"] is None, jobs[element]
+        with cluster.sql.connect() as connection:
+            steps = connection.execute(
+                text("SELECT revision FROM process_instances WHERE id = :id"), {"id": instance_id}
+            ).scalar()
+        assert steps == 4, f"{steps} engine steps: start, authorize, both branches' results in one, ship expected"
+    control(sandbox, latencyMs=0)
 
 
 def test_one_worker_process_with_a_thread_pool_runs_every_order_once(

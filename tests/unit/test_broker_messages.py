@@ -10,6 +10,7 @@ from types import SimpleNamespace
 from celery import Celery
 
 from processes.core.models import SERVICE, utcnow
+from processes.core.transport import MAX_SIDE_BY_SIDE
 from processes.jobs.broker import CeleryDispatcher
 
 
@@ -47,3 +48,15 @@ def test_an_orders_jobs_due_now_go_in_one_message_and_a_later_one_alone() -> Non
     assert [m.payload[0] for m in messages] == [["authorize", "reserve"], ["retry"]]
     assert all(m.headers["task"] == "orderflow.run_job" for m in messages)
     assert messages[0].headers["eta"] is None and messages[1].headers["eta"] is not None
+
+
+def test_a_wide_split_goes_in_messages_of_at_most_eight_jobs() -> None:
+    """A parallel multi-instance over a long list makes many jobs due at once: a worker runs a message's jobs one
+    thread each, so one diagram must not put them all in one message."""
+    app = Celery("broker-messages-test", broker="memory://")
+    dispatcher = CeleryDispatcher(topics=["payment.authorize"], app=app)
+    dispatcher.dispatch([_job(f"item-{n}") for n in range(19)] + [_job("other", instance_id="order-2")])
+    messages = sorted((m.payload[0] for m in _messages(app, 4)), key=len, reverse=True)
+    assert [len(ids) for ids in messages] == [MAX_SIDE_BY_SIDE, MAX_SIDE_BY_SIDE, 3, 1]
+    assert sorted(sum(messages, [])) == sorted([f"item-{n}" for n in range(19)] + ["other"])
+    assert MAX_SIDE_BY_SIDE == 8

@@ -1,13 +1,18 @@
-"""A worker process keeps an order's next job (processes/jobs/chain.py) and claims a job by id in one statement
-(JobService.claim_job): what a Celery worker does, here in process on SQLite."""
+"""A worker process keeps an order's next jobs (processes/jobs/chain.py), runs the branches of a split side by side
+(app.worker.run_together) and claims a job by id in one statement (JobService.claim_job): what a Celery worker
+does, here in process on SQLite."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import threading
+from types import SimpleNamespace
 
+from sqlalchemy import select, text
+
+from app.worker import run_together
 from processes.core.engine import Engine
 from processes.core.models import Job
-from processes.core.transport import JobDispatcher
+from processes.core.transport import MAX_SIDE_BY_SIDE, JobDispatcher
 from processes.deployment.deployments import deploy
 from processes.instances import get_instance, start_instance
 from processes.jobs.chain import JobChain
@@ -42,14 +47,15 @@ def job_rows(engine: Engine, instance_id: str) -> dict[str, Job]:
         return {j.topic: j for j in session.scalars(select(Job).where(Job.instance_id == instance_id))}
 
 
-def run_chain(engine: Engine, chain: JobChain, jobs: JobService, job_id: str) -> list[str]:
+def run_chain(
+    engine: Engine, chain: JobChain, jobs: JobService, job_id: str, ran: list[str] | None = None
+) -> list[str]:
+    """Claim a job and run it as a worker's message does (`run_together`); the topics the jobs' calls went to."""
     first = jobs.claim_job("worker-1", job_id, topics=TOPICS)
     assert first is not None
-    ran = []
-    with chain.running(first) as queue:
-        for job in queue:
-            ran.append(job.topic)
-            jobs.run(job)
+    ran = [] if ran is None else ran
+    jobs.executor = lambda job: ran.append(job.topic) or {}
+    run_together(SimpleNamespace(engine=engine, jobs=jobs), [first], None)
     return ran
 
 
@@ -113,19 +119,71 @@ SPLIT = process(
 )
 
 
-def test_of_two_parallel_jobs_one_stays_and_the_other_goes_to_the_broker(engine: Engine) -> None:
+def test_a_split_after_a_job_runs_side_by_side_in_the_worker_that_made_it(engine: Engine) -> None:
     deploy(engine, [SPLIT])
     chain, broker = chained(engine)
-    jobs = JobService(engine, lambda job: {})
+    both_calling = threading.Barrier(2, timeout=10)  # b and c return only once both are calling: side by side
+    ran: list[str] = []
+
+    def call(job) -> dict:
+        ran.append(job.topic)
+        if job.topic in ("b", "c"):
+            both_calling.wait()
+        return {}
+
+    jobs = JobService(engine, call)
     instance_id = start_instance(engine, "split").instance["id"]
+    first = jobs.claim_job("worker-1", job_rows(engine, instance_id)["a"].id, topics=TOPICS)
+    assert first is not None
+    run_together(SimpleNamespace(engine=engine, jobs=jobs), [first], None)
+
+    assert ran[0] == "a" and sorted(ran[1:]) == ["b", "c"]
+    assert broker.sent == ["a"]  # only the start's job went through the broker
+    rows = job_rows(engine, instance_id)
+    for topic in ("b", "c"):  # leased to this worker when made, never sent
+        assert (rows[topic].status, rows[topic].locked_by, rows[topic].dispatched_at) == ("done", "worker-1", None)
+    assert get_instance(engine, instance_id)["status"] == "completed"
+    with engine.read_session() as session:
+        steps = session.execute(text("SELECT revision FROM process_instances WHERE id = :id"), {"id": instance_id})
+        assert steps.scalar() == 3, "start, a's result, then b's and c's results in one step"
+
+
+def wide_split(branches: int) -> tuple[str, bytes]:
+    flows = "".join(
+        f'<bpmn:sequenceFlow id="out{n}" sourceRef="fork" targetRef="t{n}"/>'
+        f'<bpmn:serviceTask id="t{n}" camunda:type="external" camunda:topic="b"/>'
+        f'<bpmn:sequenceFlow id="in{n}" sourceRef="t{n}" targetRef="join"/>'
+        for n in range(branches)
+    )
+    return process(
+        "wide",
+        f"""
+        <bpmn:startEvent id="start"/>
+        <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="a"/>
+        <bpmn:serviceTask id="a" camunda:type="external" camunda:topic="a"/>
+        <bpmn:sequenceFlow id="f2" sourceRef="a" targetRef="fork"/>
+        <bpmn:parallelGateway id="fork"/>{flows}
+        <bpmn:parallelGateway id="join"/>
+        <bpmn:sequenceFlow id="f3" sourceRef="join" targetRef="end"/>
+        <bpmn:endEvent id="end"/>""",
+    )
+
+
+def test_a_wider_split_keeps_eight_branches_and_sends_the_rest_to_the_broker(engine: Engine) -> None:
+    """One diagram must not start a thread per branch in one worker: the branches beyond MAX_SIDE_BY_SIDE go to the
+    broker (which groups them by the same limit), for this worker or another to run."""
+    deploy(engine, [wide_split(11)])
+    chain, broker = chained(engine)
+    jobs = JobService(engine, lambda job: {})
+    instance_id = start_instance(engine, "wide").instance["id"]
 
     ran = run_chain(engine, chain, jobs, job_rows(engine, instance_id)["a"].id)
 
-    assert len(ran) == 2 and ran[0] == "a"  # one branch ran here at once ...
-    other = "c" if ran[1] == "b" else "b"
-    assert broker.sent == ["a", other]  # ... the other went to the broker, for another worker to run meanwhile
-    row = job_rows(engine, instance_id)[other]
-    assert (row.status, row.locked_by, row.dispatched_at is not None) == ("ready", None, True)
+    assert ran == ["a"] + ["b"] * MAX_SIDE_BY_SIDE
+    assert broker.sent == ["a"] + ["b"] * (11 - MAX_SIDE_BY_SIDE)
+    with engine.read_session() as session:
+        left = session.scalars(select(Job).where(Job.instance_id == instance_id, Job.status == "ready")).all()
+    assert len(left) == 11 - MAX_SIDE_BY_SIDE and all(j.locked_by is None for j in left)
 
 
 def test_a_chain_ends_after_its_limit_and_hands_on_through_the_broker(engine: Engine) -> None:
