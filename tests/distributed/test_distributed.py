@@ -39,7 +39,7 @@ from tests.support.cluster import (
     when,
     worker_name,
 )
-from tests.support.diagrams import process
+from tests.support.diagrams import process, split_after_job
 from tests.support.server import Server
 
 # -- 1. many orders, two worker processes, parallel branches at the same time -------------------------------------
@@ -99,25 +99,11 @@ def test_orders_complete_on_two_workers_and_parallel_branches_run_at_once(
         assert steps == 4, f"{steps} engine steps: start, both branches' results in one, capture, shipment expected"
 
 
-AUTHORIZE_THEN_SPLIT = process(
+AUTHORIZE_THEN_SPLIT = split_after_job(
     "authorize_then_split",
-    """
-    <bpmn:startEvent id="start"/>
-    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="authorize"/>
-    <bpmn:serviceTask id="authorize" camunda:type="external" camunda:topic="payment.authorize"/>
-    <bpmn:sequenceFlow id="f2" sourceRef="authorize" targetRef="fork"/>
-    <bpmn:parallelGateway id="fork"/>
-    <bpmn:sequenceFlow id="f3" sourceRef="fork" targetRef="capture"/>
-    <bpmn:sequenceFlow id="f4" sourceRef="fork" targetRef="reserve"/>
-    <bpmn:serviceTask id="capture" camunda:type="external" camunda:topic="payment.capture"/>
-    <bpmn:serviceTask id="reserve" camunda:type="external" camunda:topic="wms.reserve"/>
-    <bpmn:sequenceFlow id="f5" sourceRef="capture" targetRef="join"/>
-    <bpmn:sequenceFlow id="f6" sourceRef="reserve" targetRef="join"/>
-    <bpmn:parallelGateway id="join"/>
-    <bpmn:sequenceFlow id="f7" sourceRef="join" targetRef="ship"/>
-    <bpmn:serviceTask id="ship" camunda:type="external" camunda:topic="wms.ship"/>
-    <bpmn:sequenceFlow id="f8" sourceRef="ship" targetRef="end"/>
-    <bpmn:endEvent id="end"/>""",
+    ("authorize", "payment.authorize"),
+    {"capture": "payment.capture", "reserve": "wms.reserve"},
+    then=("ship", "wms.ship"),
 )
 
 

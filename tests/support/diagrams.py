@@ -38,6 +38,40 @@ ERROR_BOUNDARY = """
     <bpmn:endEvent id="cancelled"/>"""
 
 
+def split_after_job(
+    key: str, first: tuple[str, str], branches: dict[str, str], then: tuple[str, str] | None = None
+) -> tuple[str, bytes]:
+    """A service task `first` (element id, topic), then a parallel split into `branches` (element id -> topic), a
+    join, and the service task `then` if given, as external service tasks."""
+    first_id, first_topic = first
+    flows = "".join(
+        f'<bpmn:sequenceFlow id="to_{element}" sourceRef="fork" targetRef="{element}"/>'
+        f'<bpmn:serviceTask id="{element}" camunda:type="external" camunda:topic="{topic}"/>'
+        f'<bpmn:sequenceFlow id="from_{element}" sourceRef="{element}" targetRef="join"/>'
+        for element, topic in branches.items()
+    )
+    after = "end"
+    tail = ""
+    if then is not None:
+        after = then[0]
+        tail = (
+            f'<bpmn:serviceTask id="{then[0]}" camunda:type="external" camunda:topic="{then[1]}"/>'
+            f'<bpmn:sequenceFlow id="to_end" sourceRef="{then[0]}" targetRef="end"/>'
+        )
+    return process(
+        key,
+        f"""
+        <bpmn:startEvent id="start"/>
+        <bpmn:sequenceFlow id="to_first" sourceRef="start" targetRef="{first_id}"/>
+        <bpmn:serviceTask id="{first_id}" camunda:type="external" camunda:topic="{first_topic}"/>
+        <bpmn:sequenceFlow id="to_fork" sourceRef="{first_id}" targetRef="fork"/>
+        <bpmn:parallelGateway id="fork"/>{flows}
+        <bpmn:parallelGateway id="join"/>
+        <bpmn:sequenceFlow id="after_join" sourceRef="join" targetRef="{after}"/>{tail}
+        <bpmn:endEvent id="end"/>""",
+    )
+
+
 ZEEBE_HEADER = HEADER.replace(
     "<bpmn:definitions ", '<bpmn:definitions xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" '
 )

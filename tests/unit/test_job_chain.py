@@ -17,7 +17,7 @@ from processes.deployment.deployments import deploy
 from processes.instances import get_instance, start_instance
 from processes.jobs.chain import JobChain
 from processes.jobs.service import JobService
-from tests.support.diagrams import process
+from tests.support.diagrams import split_after_job
 from tests.support.paths import SHIPPED
 
 ORDER = {"items": [{"sku": "S", "quantity": 1, "unitPrice": 5}], "shippingAddress": {"country": "DE"}}
@@ -99,24 +99,7 @@ def test_an_orders_next_jobs_run_in_the_worker_that_made_them(engine: Engine) ->
     assert sorted(broker.sent) == ["payment.authorize", "wms.reserve"]
 
 
-SPLIT = process(
-    "split",
-    """
-    <bpmn:startEvent id="start"/>
-    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="a"/>
-    <bpmn:serviceTask id="a" camunda:type="external" camunda:topic="a"/>
-    <bpmn:sequenceFlow id="f2" sourceRef="a" targetRef="fork"/>
-    <bpmn:parallelGateway id="fork"/>
-    <bpmn:sequenceFlow id="f3" sourceRef="fork" targetRef="b"/>
-    <bpmn:sequenceFlow id="f4" sourceRef="fork" targetRef="c"/>
-    <bpmn:serviceTask id="b" camunda:type="external" camunda:topic="b"/>
-    <bpmn:serviceTask id="c" camunda:type="external" camunda:topic="c"/>
-    <bpmn:sequenceFlow id="f5" sourceRef="b" targetRef="join"/>
-    <bpmn:sequenceFlow id="f6" sourceRef="c" targetRef="join"/>
-    <bpmn:parallelGateway id="join"/>
-    <bpmn:sequenceFlow id="f7" sourceRef="join" targetRef="end"/>
-    <bpmn:endEvent id="end"/>""",
-)
+SPLIT = split_after_job("split", ("a", "a"), {"b": "b", "c": "c"})
 
 
 def test_a_split_after_a_job_runs_side_by_side_in_the_worker_that_made_it(engine: Engine) -> None:
@@ -148,31 +131,10 @@ def test_a_split_after_a_job_runs_side_by_side_in_the_worker_that_made_it(engine
         assert steps.scalar() == 3, "start, a's result, then b's and c's results in one step"
 
 
-def wide_split(branches: int) -> tuple[str, bytes]:
-    flows = "".join(
-        f'<bpmn:sequenceFlow id="out{n}" sourceRef="fork" targetRef="t{n}"/>'
-        f'<bpmn:serviceTask id="t{n}" camunda:type="external" camunda:topic="b"/>'
-        f'<bpmn:sequenceFlow id="in{n}" sourceRef="t{n}" targetRef="join"/>'
-        for n in range(branches)
-    )
-    return process(
-        "wide",
-        f"""
-        <bpmn:startEvent id="start"/>
-        <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="a"/>
-        <bpmn:serviceTask id="a" camunda:type="external" camunda:topic="a"/>
-        <bpmn:sequenceFlow id="f2" sourceRef="a" targetRef="fork"/>
-        <bpmn:parallelGateway id="fork"/>{flows}
-        <bpmn:parallelGateway id="join"/>
-        <bpmn:sequenceFlow id="f3" sourceRef="join" targetRef="end"/>
-        <bpmn:endEvent id="end"/>""",
-    )
-
-
 def test_a_wider_split_keeps_eight_branches_and_sends_the_rest_to_the_broker(engine: Engine) -> None:
     """One diagram must not start a thread per branch in one worker: the branches beyond MAX_SIDE_BY_SIDE go to the
     broker (which groups them by the same limit), for this worker or another to run."""
-    deploy(engine, [wide_split(11)])
+    deploy(engine, [split_after_job("wide", ("a", "a"), {f"t{n}": "b" for n in range(11)})])
     chain, broker = chained(engine)
     jobs = JobService(engine, lambda job: {})
     instance_id = start_instance(engine, "wide").instance["id"]
