@@ -168,7 +168,10 @@ def _serve_in_processes(config, sock, processes: int) -> None:
 @click.option("--index", type=int, default=0, help="which of the engine processes this is (log lines)")
 @click.option("--inbox-fd", type=int, default=None, help="this process's socket for the others' messages")
 @click.option("--siblings", default="", help="every process's message socket, in order, separated by os.pathsep")
-def serve_process(socket_fd: int, ready_fd: int, index: int, inbox_fd: int | None, siblings: str) -> None:
+@click.option("--load-board", default=None, help="the file where each process tells how many jobs it has on hand")
+def serve_process(
+    socket_fd: int, ready_fd: int, index: int, inbox_fd: int | None, siblings: str, load_board: str | None
+) -> None:
     """One engine process of `orderflow serve` (app/serving.py): REST API and job threads on the supervisor's
     socket. The supervisor has prepared the database already."""
     import socket
@@ -176,7 +179,7 @@ def serve_process(socket_fd: int, ready_fd: int, index: int, inbox_fd: int | Non
     from . import create_app
     from .collector import settle_after_start_up
     from .config import from_environment
-    from .serving import HomeDispatcher, Siblings, serve_in_this_process
+    from .serving import HomeDispatcher, LoadBoard, Siblings, serve_in_this_process
 
     config = from_environment()
     logs.configure()
@@ -194,7 +197,12 @@ def serve_process(socket_fd: int, ready_fd: int, index: int, inbox_fd: int | Non
         carriers.share = lambda record: others.broadcast(b"C", json.dumps(record).encode())
         others.on(b"C", lambda payload: carriers.absorb(json.loads(payload)))
         if services.runner is not None:  # jobs run in threads of the server: each order's in its home process
-            services.engine.dispatcher = HomeDispatcher(services.engine.dispatcher, others)
+            paths = siblings.split(os.pathsep)
+            board = LoadBoard(load_board, len(paths)) if load_board else None
+            runner = services.runner
+            services.engine.dispatcher = HomeDispatcher(
+                services.engine.dispatcher, others, board, lambda: runner.backlog
+            )
             others.listen(lambda: services.arrivals.announce(elsewhere=False), services.runner.run_claimed)
         else:
             others.listen(lambda: services.arrivals.announce(elsewhere=False), lambda jobs: None)

@@ -25,7 +25,6 @@ from processes.core.models import (
     ProcessDefinition,
     ProcessInstance,
     iso,
-    new_id,
     utcnow,
 )
 from processes.core.records import INSTANCE_COLUMNS, READ_INSTANCE, InstanceRecord
@@ -196,7 +195,7 @@ def start_instance(
         definition = _find_definition(session, key, version)
         workflow = engine.new_workflow(session, definition["id"])
         instance = InstanceRecord.new(
-            id=new_id(),
+            id=engine.dispatcher.order_id(),
             definition_id=definition["id"],
             process_key=definition["key"],
             definition_version=definition["version"],

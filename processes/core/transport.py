@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from processes.core.models import new_id
+
 if TYPE_CHECKING:
     from processes.core.records import JobRecord
 
@@ -50,6 +52,11 @@ class JobDispatcher:
     def run_claimed(self, jobs: list[ClaimedJob]) -> None:  # noqa: B027
         """Called after commit with the jobs the step leased to `lease_holder`."""
 
+    def order_id(self) -> str:
+        """The id of an order (process instance) that this process starts. A transport that runs each order's jobs
+        in a process chosen by its id picks the id for where the order should run (app/serving.py)."""
+        return new_id()
+
     # A broker transport sends due jobs right after commit; the step records that in the outbox row, so the
     # sweep only re-sends what was not taken in time.
     sends_after_commit: bool = False
@@ -74,3 +81,6 @@ class WrappingDispatcher(JobDispatcher):
 
     def run_claimed(self, jobs: list[ClaimedJob]) -> None:
         self.inner.run_claimed(jobs)
+
+    def order_id(self) -> str:
+        return self.inner.order_id()

@@ -310,7 +310,7 @@ def fire(engine: Engine, claimed: ClaimedJob) -> str:
             )
         ).one()
         instance = InstanceRecord.new(
-            id=new_id(),
+            id=engine.dispatcher.order_id(),
             definition_id=definition.id,
             process_key=definition.key,
             definition_version=definition.version,

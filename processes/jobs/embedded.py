@@ -40,6 +40,8 @@ class EmbeddedRunner(JobDispatcher):
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._workers: list[threading.Thread] = []
+        self._running = 0  # jobs a thread works on now (`backlog`)
+        self._counting = threading.Lock()
         # A result waiting for its order's queued jobs holds a thread: one is always left to start them.
         jobs.results.queue_waits = max(threads - 1, 0)
         self._periodic: list[tuple[float, Callable[[], None]]] = []
@@ -63,6 +65,11 @@ class EmbeddedRunner(JobDispatcher):
         self.jobs.expect(jobs)
         for job in jobs:
             self._ready.put(job)
+
+    @property
+    def backlog(self) -> int:
+        """Jobs handed to this runner's threads and not finished: waiting for a thread, or running."""
+        return self._ready.qsize() + self._running
 
     # -- lifecycle ----------------------------------------------------------------------------------------
 
@@ -101,6 +108,8 @@ class EmbeddedRunner(JobDispatcher):
             item = self._ready.get()
             if item is None:
                 return
+            with self._counting:
+                self._running += 1
             try:
                 if isinstance(item, ClaimedJob):
                     self._run(item)
@@ -110,6 +119,9 @@ class EmbeddedRunner(JobDispatcher):
                     self._run(job)
             except Exception:  # keep the thread alive; the job stays leased and is retried after expiry
                 log.exception("job %s could not be run", item)
+            finally:
+                with self._counting:
+                    self._running -= 1
 
     def _run(self, job: ClaimedJob) -> None:
         try:

@@ -96,3 +96,33 @@ def test_carrier_figures_recorded_in_one_process_reach_the_other_once() -> None:
     assert sent_there == []  # what was absorbed is not told again
     assert there.snapshot() == here.snapshot()
     assert there.snapshot()["DPD"]["recentFailures"] == 1 and there.snapshot()["DHL"]["onTimeRate"] == 1.0
+
+
+def test_a_new_order_is_homed_where_it_starts_until_that_process_has_more_to_do(tmp_path) -> None:
+    """HomeDispatcher.order_id: the new order's jobs run in the process that started it (its workflow is in that
+    process's cache), unless that process has more jobs on hand than the least busy one by more than a quarter
+    (and KEEP_MARGIN); then in the least busy one. Each process reads the others' numbers from the load board."""
+    from app.serving import KEEP_MARGIN, HomeDispatcher, LoadBoard
+    from processes.core.transport import JobDispatcher
+
+    first, second = _siblings(tmp_path, 3)[:2]
+    path = LoadBoard.create(str(tmp_path / "load"), 3)
+    backlog = {0: 0, 1: 0}
+    here = HomeDispatcher(JobDispatcher(), first, LoadBoard(path, 3), lambda: backlog[0])
+    there = HomeDispatcher(JobDispatcher(), second, LoadBoard(path, 3), lambda: backlog[1])
+    board = LoadBoard(path, 3)
+
+    assert {first.home(here.order_id()) for _ in range(20)} == {0}  # nobody is busy: every order stays
+    assert board.read() == (0, 0, 0)
+
+    backlog[0] = 5
+    board.publish(0, 5)  # as the first process does when it starts an order or hands out jobs
+    backlog[1] = 40  # the second process has work queued; it tells the board when it starts an order
+    assert second.home(there.order_id()) == 2  # the third process has nothing on hand
+    assert board.read() == (5, 40, 0)
+    backlog[0] = 40 * 5 // 4 + KEEP_MARGIN  # busier than the second, within the margin: keeps its orders
+    board.publish(2, 60)  # (the third got busy meanwhile: the second is now the least busy)
+    assert first.home(here.order_id()) == 0
+    backlog[0] += 1
+    assert first.home(here.order_id()) == 1
+    assert board.read() == (backlog[0], 40, 60)
