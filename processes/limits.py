@@ -76,15 +76,27 @@ def _time_message() -> str:
 
 
 class Budget:
-    """The steps left and the deadline of one evaluation."""
+    """The steps left and the deadline of one evaluation.
 
-    __slots__ = ("deadline", "left", "next_check", "depth")
+    The deadline is fixed at the first look at the clock, after the first CHECK_EVERY steps, not when the evaluation
+    begins: reading a thread's CPU time is a system call (about 1.4 µs here, 1% of the server's CPU when every one of
+    an order's few dozen evaluations read it at its start), and almost every evaluation ends long before its first
+    check. What the deadline bounds is unchanged but for those first steps, which are short by the rule above."""
+
+    __slots__ = ("_deadline", "left", "next_check", "depth")
 
     def __init__(self) -> None:
-        self.deadline = clock() + LIMITS.seconds
+        self._deadline: float | None = None
         self.left = LIMITS.steps
         self.next_check = max(self.left - CHECK_EVERY, 0)
         self.depth = 0
+
+    @property
+    def deadline(self) -> float:
+        """The `clock()` time by which the evaluation must end (fixed at the first time it is asked for)."""
+        if self._deadline is None:
+            self._deadline = clock() + LIMITS.seconds
+        return self._deadline
 
     def tick(self, n: int = 1) -> None:
         """Count `n` steps of work; raise OverBudget when the steps or the time are used up."""
@@ -99,7 +111,10 @@ class Budget:
             self.check_time()
 
     def check_time(self) -> None:
-        if clock() > self.deadline:
+        now = clock()
+        if self._deadline is None:
+            self._deadline = now + LIMITS.seconds
+        elif now > self._deadline:
             raise OverBudget(_time_message(), "time")
 
     def iterate(self, iterable: Iterable[Any]) -> Iterator[Any]:

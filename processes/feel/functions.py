@@ -25,7 +25,7 @@ class EvalContext:
         self.steps = 0
         self.alloc = 0
         self.depth = 0
-        self.deadline = limits.deadline()
+        self.deadline: float | None = None  # the evaluation's, asked for at the first check (limits.Budget)
         self.next_check = limits.CHECK_EVERY
         self.max_steps = min(MAX_STEPS, limits.LIMITS.steps)  # ORDERFLOW_EXPRESSION_STEPS, as every dialect
 
@@ -44,6 +44,8 @@ class EvalContext:
             )
         if self.steps >= self.next_check:
             self.next_check = self.steps + limits.CHECK_EVERY
+            if self.deadline is None:
+                self.deadline = limits.deadline()
             try:
                 limits.check_deadline(self.deadline)
             except limits.OverBudget as exc:

@@ -4,6 +4,8 @@ cells, end with an error naming the expression and the budget; RE2 cannot run is
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from app.config import from_environment
@@ -74,6 +76,27 @@ def test_python_over_its_time_budget_is_stopped(limits_in_force) -> None:
     with pytest.raises(expressions.ExpressionError, match="time budget of 0.01 s") as info:
         expressions.evaluate("sum(map(sum, [range(100000)] * 4000))", {})
     assert "ORDERFLOW_EXPRESSION_SECONDS" in str(info.value)
+
+
+def test_an_evaluation_looks_at_the_clock_only_once_it_has_worked_a_while(monkeypatch, limits_in_force) -> None:
+    """Reading a thread's CPU time is a system call: an evaluation fixes its deadline at its first check (after
+    limits.CHECK_EVERY steps), so the short ones, almost all, never read the clock; the long ones are still
+    stopped by it."""
+    reads = []
+
+    def clock() -> float:
+        reads.append(1)
+        return time.thread_time()
+
+    monkeypatch.setattr(limits, "clock", clock)
+    for source in ("total > 100", "=total > 100", "${total > 100}"):  # Python, FEEL, JUEL
+        assert expressions.evaluate(source, {"total": 150}) is True
+    assert reads == []
+    limits.configure(seconds=0.01, steps=10**12)
+    for source in ("sum(map(sum, [range(100000)] * 4000))", "=count(for a in 1..1000000, b in 1..1000000 return 1)"):
+        with pytest.raises(expressions.ExpressionError, match="ORDERFLOW_EXPRESSION_SECONDS"):
+            expressions.evaluate(source, {})
+    assert reads
 
 
 def test_ordinary_python_still_works() -> None:
