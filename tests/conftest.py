@@ -110,6 +110,11 @@ def page(browser: Browser) -> Iterator[Page]:
 
 
 KINDS = ("unit", "api", "e2e", "browser", "distributed")  # the folders of tests/, one per kind of test
+# The order `make test` hands modules to its processes in (`--no-loadscope-reorder`): the kinds whose modules take
+# longest first, so that the last modules to start are short ones. pytest-xdist's own order (most tests first) put
+# the distributed modules and single long tests (chaos, the demo) last, and one process ran them for the last
+# minutes of the suite while the other idled.
+LONGEST_FIRST = ("distributed", "e2e", "browser", "api", "unit")
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
@@ -127,3 +132,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if parts and parts[0] in KINDS:
             item.add_marker(parts[0])
         item.add_marker(pytest.mark.xdist_group("/".join(parts)))
+
+    def rank(item: pytest.Item) -> int:
+        parts = item.path.resolve().relative_to(here).parts
+        return LONGEST_FIRST.index(parts[0]) if parts and parts[0] in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: a module's tests keep their order

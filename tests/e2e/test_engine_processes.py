@@ -142,9 +142,9 @@ def test_orders_started_over_one_connection_stay_there_until_that_process_has_mo
         for n in range(5):  # one at a time, each ended before the next: the answering process keeps up
             calm.append(start(f"ENGINES-CALM-{n}"))
             assert ended(calm[-1])["status"] == "completed"
-        control(sandbox_url, latencyMs=1000)  # every call now holds a job thread for a second
+        control(sandbox_url, latencyMs=300)  # every call now holds a job thread for 0.3 s
         try:
-            busy = [start(f"ENGINES-BUSY-{n}") for n in range(12)]  # jobs pile up where they are started
+            busy = [start(f"ENGINES-BUSY-{n}") for n in range(10)]  # jobs pile up where they are started
             assert [ended(instance_id)["status"] for instance_id in busy] == ["completed"] * len(busy)
         finally:
             control(sandbox_url, latencyMs=0)
