@@ -4,11 +4,10 @@ processes (`orderflow worker`, built in `app.worker`) claim and run them. It sit
 
 A message carries only job ids: one, or the jobs of an order that one step made due at once (the branches of a
 parallel split; at most MAX_SIDE_BY_SIDE, a wider split takes several messages), so that one worker runs them side
-by side and applies their results in one step, as the embedded
-runner does (processes/jobs/results.py). The job row is the truth: a worker claims it by lease, runs it and reports back
-through an engine step that checks the lease, so a message delivered twice, or redelivered after a worker was killed
-(acks_late), still runs the job once; a killed worker's job is sent again by the outbox sweep once its lease
-expires.
+by side and applies their results in one step, as the embedded runner does (processes/jobs/results.py). The job
+row is the truth: a worker claims it by lease, runs it and reports back through an engine step that checks the
+lease, so a message delivered twice, or redelivered after a worker was killed (acks_late), still runs the job once;
+a killed worker's job is sent again by the outbox sweep once its lease expires.
 
 Recovery (README "Run on several machines"): publishing is best effort and never holds a request (a background
 sender with a bounded queue; the job row, already committed, is the guarantee); the sweep re-sends only what was

@@ -47,13 +47,12 @@ def job_rows(engine: Engine, instance_id: str) -> dict[str, Job]:
         return {j.topic: j for j in session.scalars(select(Job).where(Job.instance_id == instance_id))}
 
 
-def run_chain(
-    engine: Engine, chain: JobChain, jobs: JobService, job_id: str, ran: list[str] | None = None
-) -> list[str]:
-    """Claim a job and run it as a worker's message does (`run_together`); the topics the jobs' calls went to."""
+def run_chain(engine: Engine, jobs: JobService, job_id: str) -> list[str]:
+    """Claim a job and run it as a worker's message does (`run_together`, with the chain `chained` installed); the
+    topics the jobs' calls went to."""
     first = jobs.claim_job("worker-1", job_id, topics=TOPICS)
     assert first is not None
-    ran = [] if ran is None else ran
+    ran: list[str] = []
     jobs.executor = lambda job: ran.append(job.topic) or {}
     run_together(SimpleNamespace(engine=engine, jobs=jobs), [first], None)
     return ran
@@ -87,8 +86,8 @@ def test_an_orders_next_jobs_run_in_the_worker_that_made_them(engine: Engine) ->
     assert sorted(broker.sent) == ["payment.authorize", "wms.reserve"]  # the start is not a worker's job
 
     branches = job_rows(engine, instance_id)
-    assert run_chain(engine, chain, jobs, branches["wms.reserve"].id) == ["wms.reserve"]  # the join waits
-    ran = run_chain(engine, chain, jobs, branches["payment.authorize"].id)
+    assert run_chain(engine, jobs, branches["wms.reserve"].id) == ["wms.reserve"]  # the join waits
+    ran = run_chain(engine, jobs, branches["payment.authorize"].id)
 
     assert ran == ["payment.authorize", "payment.capture", "wms.ship"]
     assert get_instance(engine, instance_id)["status"] == "completed"
@@ -139,7 +138,7 @@ def test_a_wider_split_keeps_eight_branches_and_sends_the_rest_to_the_broker(eng
     jobs = JobService(engine, lambda job: {})
     instance_id = start_instance(engine, "wide").instance["id"]
 
-    ran = run_chain(engine, chain, jobs, job_rows(engine, instance_id)["a"].id)
+    ran = run_chain(engine, jobs, job_rows(engine, instance_id)["a"].id)
 
     assert ran == ["a"] + ["b"] * MAX_SIDE_BY_SIDE
     assert broker.sent == ["a"] + ["b"] * (11 - MAX_SIDE_BY_SIDE)
@@ -154,8 +153,8 @@ def test_a_chain_ends_after_its_limit_and_hands_on_through_the_broker(engine: En
     jobs = JobService(engine, lambda job: {})
     instance_id = start_instance(engine, "order_fulfillment", variables=ORDER).instance["id"]
     branches = job_rows(engine, instance_id)
-    run_chain(engine, chain, jobs, branches["wms.reserve"].id)
+    run_chain(engine, jobs, branches["wms.reserve"].id)
 
-    assert run_chain(engine, chain, jobs, branches["payment.authorize"].id) == ["payment.authorize", "payment.capture"]
+    assert run_chain(engine, jobs, branches["payment.authorize"].id) == ["payment.authorize", "payment.capture"]
     assert broker.sent[-1] == "wms.ship"
     assert job_rows(engine, instance_id)["wms.ship"].status == "ready"
